@@ -1,0 +1,116 @@
+import type { z } from 'zod';
+import { LIMITS } from './primitives.js';
+
+/** DecodeFailureCode says why a message was rejected; it is stored with the DLQ record. */
+export type DecodeFailureCode = 'too_large' | 'not_json' | 'not_object' | 'unknown_version' | 'invalid';
+
+/** DecodeResult is either a validated, upgraded event or the reason it was rejected. */
+export type DecodeResult<T> = { ok: true; event: T } | { ok: false; code: DecodeFailureCode; reason: string };
+
+/** Upgrader turns an event valid at version n into the shape of version n + 1 (with `v` set to n + 1). */
+export type Upgrader = (event: Record<string, unknown>) => Record<string, unknown>;
+
+/** EventDefinition describes one event kind: its topic, every known version's schema and the upgrade chain. */
+export interface EventDefinition<T> {
+  readonly kind: string;
+  readonly topic: string;
+  readonly currentVersion: number;
+  /** Schema of each known version; the current one's output type is T. */
+  readonly versions: Readonly<Record<number, z.ZodType>>;
+  /** upgrades[n] upgrades version n to n + 1; every version below current needs one. */
+  readonly upgrades: Readonly<Record<number, Upgrader>>;
+  /** Type carrier only; never read. */
+  readonly _type?: T;
+}
+
+/** EventCodec validates, upgrades and encodes one event kind. */
+export interface EventCodec<T> {
+  readonly definition: EventDefinition<T>;
+  /** decode parses raw bytes from the log, upgrading older versions; it never throws. */
+  decode(raw: Buffer | string): DecodeResult<T>;
+  /** parse validates an already-parsed value, upgrading older versions; it never throws. */
+  parse(value: unknown): DecodeResult<T>;
+  /** encode validates an event at the current version and serializes it to JSON. */
+  encode(event: T): string;
+}
+
+/** formatZodIssues renders zod issues as `path: message` pairs joined by `; `. */
+export function formatZodIssues(error: z.ZodError): string {
+  return error.issues
+    .map((i) => `${i.path.length > 0 ? i.path.join('.') : '(root)'}: ${i.message}`)
+    .join('; ');
+}
+
+/** EventValidationError is thrown by `encode` when an event does not match its current schema. */
+export class EventValidationError extends Error {
+  readonly code = 'TAPWIRE_SCHEMA_INVALID_EVENT';
+  constructor(kind: string, reason: string) {
+    super(`invalid ${kind} event: ${reason}`);
+    this.name = 'EventValidationError';
+  }
+}
+
+/** createEventCodec builds the codec of one event definition; upgrade chains are checked here, once. */
+export function createEventCodec<T>(definition: EventDefinition<T>): EventCodec<T> {
+  const current = definition.currentVersion;
+  if (definition.versions[current] === undefined) {
+    throw new Error(`event ${definition.kind}: no schema for current version ${current}`);
+  }
+  for (const v of Object.keys(definition.versions).map(Number)) {
+    if (v < current) {
+      for (let step = v; step < current; step++) {
+        if (definition.upgrades[step] === undefined) {
+          throw new Error(`event ${definition.kind}: no upgrade from version ${step} to ${step + 1}`);
+        }
+      }
+    }
+  }
+  const known = Object.keys(definition.versions).join(', ');
+
+  function parse(value: unknown): DecodeResult<T> {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      return { ok: false, code: 'not_object', reason: 'event must be a JSON object' };
+    }
+    const v = (value as { v?: unknown }).v;
+    const schema = typeof v === 'number' ? definition.versions[v] : undefined;
+    if (typeof v !== 'number' || schema === undefined || v > current) {
+      return {
+        ok: false,
+        code: 'unknown_version',
+        reason: `v: unknown ${definition.kind} version ${JSON.stringify(v) ?? 'undefined'} (known: ${known})`,
+      };
+    }
+    const first = schema.safeParse(value);
+    if (!first.success) return { ok: false, code: 'invalid', reason: formatZodIssues(first.error) };
+    if (v === current) return { ok: true, event: first.data as T };
+    let upgraded = first.data as Record<string, unknown>;
+    for (let step = v; step < current; step++) upgraded = definition.upgrades[step]!(upgraded);
+    const last = definition.versions[current]!.safeParse(upgraded);
+    if (!last.success) {
+      return { ok: false, code: 'invalid', reason: `after upgrade from v${v}: ${formatZodIssues(last.error)}` };
+    }
+    return { ok: true, event: last.data as T };
+  }
+
+  function decode(raw: Buffer | string): DecodeResult<T> {
+    const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
+    if (size > LIMITS.eventBytes) {
+      return { ok: false, code: 'too_large', reason: `event is ${size} bytes, limit is ${LIMITS.eventBytes}` };
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+    } catch (err) {
+      return { ok: false, code: 'not_json', reason: `not JSON: ${(err as Error).message}` };
+    }
+    return parse(value);
+  }
+
+  function encode(event: T): string {
+    const result = definition.versions[current]!.safeParse(event);
+    if (!result.success) throw new EventValidationError(definition.kind, formatZodIssues(result.error));
+    return JSON.stringify(result.data);
+  }
+
+  return { definition, decode, parse, encode };
+}

@@ -1,0 +1,92 @@
+import { type AccessLogEvent, accessLogV1Schema } from './access-log.js';
+import { type AlertStateEvent, alertStateV1Schema } from './alert-state.js';
+import { createEventCodec, type EventCodec } from './codec.js';
+import { type DlqEvent, dlqV1Schema } from './dlq.js';
+import { type SaturationEvent, saturationV1Schema } from './saturation.js';
+import { type SpanEvent, spanV1Schema } from './span.js';
+
+/**
+ * TOPICS names every Kafka topic. The `.vN` suffix is the topic's wire generation: it changes only
+ * when old consumers could not read new events at all; additive changes bump the event's `v` instead.
+ */
+export const TOPICS = {
+  spans: 'tapwire.spans.v1',
+  accessLogs: 'tapwire.access.v1',
+  saturation: 'tapwire.saturation.v1',
+  dlq: 'tapwire.dlq.v1',
+  alertState: 'tapwire.alert-state.v1',
+} as const;
+
+/** TopicName is one of the topics in TOPICS. */
+export type TopicName = (typeof TOPICS)[keyof typeof TOPICS];
+
+// The one place that upgrades older event versions: each codec's `upgrades` map. Version 1 is the
+// first of every event, so the chains are empty today; a v2 adds `upgrades: { 1: (e) => ({...}) }`.
+
+/** spanCodec validates, upgrades and encodes span events. */
+export const spanCodec: EventCodec<SpanEvent> = createEventCodec<SpanEvent>({
+  kind: 'span',
+  topic: TOPICS.spans,
+  currentVersion: 1,
+  versions: { 1: spanV1Schema },
+  upgrades: {},
+});
+
+/** accessLogCodec validates, upgrades and encodes access-log events. */
+export const accessLogCodec: EventCodec<AccessLogEvent> = createEventCodec<AccessLogEvent>({
+  kind: 'access_log',
+  topic: TOPICS.accessLogs,
+  currentVersion: 1,
+  versions: { 1: accessLogV1Schema },
+  upgrades: {},
+});
+
+/** saturationCodec validates, upgrades and encodes saturation samples. */
+export const saturationCodec: EventCodec<SaturationEvent> = createEventCodec<SaturationEvent>({
+  kind: 'saturation',
+  topic: TOPICS.saturation,
+  currentVersion: 1,
+  versions: { 1: saturationV1Schema },
+  upgrades: {},
+});
+
+/** dlqCodec validates, upgrades and encodes dead-letter records. */
+export const dlqCodec: EventCodec<DlqEvent> = createEventCodec<DlqEvent>({
+  kind: 'dlq',
+  topic: TOPICS.dlq,
+  currentVersion: 1,
+  versions: { 1: dlqV1Schema },
+  upgrades: {},
+});
+
+/** alertStateCodec validates, upgrades and encodes alert-state events. */
+export const alertStateCodec: EventCodec<AlertStateEvent> = createEventCodec<AlertStateEvent>({
+  kind: 'alert_state',
+  topic: TOPICS.alertState,
+  currentVersion: 1,
+  versions: { 1: alertStateV1Schema },
+  upgrades: {},
+});
+
+/** EventByTopic maps each topic to the event type it carries. */
+export interface EventByTopic {
+  'tapwire.spans.v1': SpanEvent;
+  'tapwire.access.v1': AccessLogEvent;
+  'tapwire.saturation.v1': SaturationEvent;
+  'tapwire.dlq.v1': DlqEvent;
+  'tapwire.alert-state.v1': AlertStateEvent;
+}
+
+/** CODECS maps each topic to the codec of the events it carries. */
+export const CODECS: { readonly [K in TopicName]: EventCodec<EventByTopic[K]> } = {
+  [TOPICS.spans]: spanCodec,
+  [TOPICS.accessLogs]: accessLogCodec,
+  [TOPICS.saturation]: saturationCodec,
+  [TOPICS.dlq]: dlqCodec,
+  [TOPICS.alertState]: alertStateCodec,
+};
+
+/** codecForTopic returns the codec of a topic, or undefined for a topic Tapwire does not own. */
+export function codecForTopic(topic: string): EventCodec<unknown> | undefined {
+  return (CODECS as Record<string, EventCodec<unknown>>)[topic];
+}

@@ -1,0 +1,37 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const PACKAGES = ['schema', 'config', 'telemetry', 'kafka', 'clickhouse', 'analytics'];
+
+// Tests import workspace packages from source, so `npm test` needs no build step.
+const alias = Object.fromEntries(PACKAGES.map((p) => [`@tapwire/${p}`, here(`./packages/${p}/src/index.ts`)]));
+
+export default defineConfig({
+  resolve: { alias },
+  test: {
+    projects: [
+      {
+        resolve: { alias },
+        test: {
+          name: 'unit',
+          include: ['packages/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts'],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/integration/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          // Integration suites share one Kafka and one ClickHouse; running files one at a time keeps
+          // a 2-core machine from timing out on broker rebalances.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
