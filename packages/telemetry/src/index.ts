@@ -1,0 +1,2 @@
+export { createLogger, type Logger, type LoggerOptions, REDACTED, REDACTED_KEYS } from './logger.js';
+export { startTracing, type Tracing, type TracingOptions } from './tracing.js';
