@@ -5,7 +5,9 @@ const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const PACKAGES = ['schema', 'config', 'telemetry', 'kafka', 'clickhouse', 'analytics'];
 
 // Tests import workspace packages from source, so `npm test` needs no build step.
-const alias = Object.fromEntries(PACKAGES.map((p) => [`@tapwire/${p}`, here(`./packages/${p}/src/index.ts`)]));
+const alias = Object.fromEntries(
+  PACKAGES.map((p) => [`@tapwire/${p}`, here(`./packages/${p}/src/index.ts`)]),
+);
 
 export default defineConfig({
   resolve: { alias },

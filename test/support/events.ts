@@ -26,7 +26,11 @@ export function exampleSpan(over: Partial<SpanEvent> = {}): SpanEvent {
     duration: 12_345,
     status: 'UNSET',
     status_message: '',
-    attributes: { 'http.request.method': 'GET', 'http.route': '/users/:id', 'http.response.status_code': '200' },
+    attributes: {
+      'http.request.method': 'GET',
+      'http.route': '/users/:id',
+      'http.response.status_code': '200',
+    },
     ...over,
   };
 }
@@ -70,7 +74,16 @@ export function exampleSaturation(over: Partial<SaturationEvent> = {}): Saturati
     service: 'tapwire-proxy',
     instance: 'proxy-1',
     interval_ms: 1000,
-    upstreams: [{ upstream: 'users', in_flight: 3, concurrency_limit: 100, pool_size: 10, pool_busy: 3, pool_pending: 0 }],
+    upstreams: [
+      {
+        upstream: 'users',
+        in_flight: 3,
+        concurrency_limit: 100,
+        pool_size: 10,
+        pool_busy: 3,
+        pool_pending: 0,
+      },
+    ],
     event_loop_utilization: 0.25,
     event_loop_delay_ms: 1.5,
     heap_used_bytes: 50_000_000,

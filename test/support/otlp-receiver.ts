@@ -40,7 +40,8 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       requestStream: false,
       responseStream: false,
       requestSerialize: (v: object) => Buffer.from(Request.encode(v).finish()),
-      requestDeserialize: (b: Buffer) => Request.toObject(Request.decode(b), { bytes: String, longs: String }),
+      requestDeserialize: (b: Buffer) =>
+        Request.toObject(Request.decode(b), { bytes: String, longs: String }),
       responseSerialize: (v: object) => Buffer.from(Response.encode(v).finish()),
       responseDeserialize: (b: Buffer) => Response.decode(b),
     },
@@ -73,7 +74,9 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
   return {
     endpoint: `http://127.0.0.1:${port}`,

@@ -2,5 +2,12 @@ export { type ClickHouseConfig, clickhouseConfigSchema } from './components/clic
 export { type KafkaConfig, kafkaConfigSchema } from './components/kafka.js';
 export { LOG_LEVELS, type TelemetryConfig, telemetryConfigSchema } from './components/telemetry.js';
 export { ConfigError, type ConfigIssue } from './errors.js';
-export { CONFIG_FILE_ENV, ENV_PREFIX, type ExitFn, type LoadConfigOptions, loadConfig, loadConfigOrExit } from './load.js';
+export {
+  CONFIG_FILE_ENV,
+  ENV_PREFIX,
+  type ExitFn,
+  type LoadConfigOptions,
+  loadConfig,
+  loadConfigOrExit,
+} from './load.js';
 export { type ConfigLeaf, configLeaves, envVarName, type LeafKind } from './schema-walk.js';

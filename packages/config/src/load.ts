@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { type ConfigIssue, ConfigError } from './errors.js';
+import { ConfigError, type ConfigIssue } from './errors.js';
 import { type ConfigLeaf, configLeaves } from './schema-walk.js';
 
 /** ENV_PREFIX starts every Tapwire environment variable. */
@@ -89,7 +89,8 @@ function readFile(path: string): { value: Plain } | { issue: ConfigIssue } {
     return { issue: { path: '(file)', message: `cannot parse ${path}: ${(err as Error).message}` } };
   }
   if (value === null || value === undefined) return { value: {} };
-  if (!isPlain(value)) return { issue: { path: '(file)', message: `${path} must hold a mapping at the top level` } };
+  if (!isPlain(value))
+    return { issue: { path: '(file)', message: `${path} must hold a mapping at the top level` } };
   return { value };
 }
 

@@ -69,7 +69,10 @@ export function configLeaves(schema: z.ZodType, prefix = 'TAPWIRE', path: string
     if (def.type === 'default' && def.innerType) {
       defaultValue ??= def.defaultValue;
       s = def.innerType;
-    } else if ((def.type === 'optional' || def.type === 'nullable' || def.type === 'prefault') && def.innerType) {
+    } else if (
+      (def.type === 'optional' || def.type === 'nullable' || def.type === 'prefault') &&
+      def.innerType
+    ) {
       s = def.innerType;
     } else {
       break;
@@ -80,7 +83,5 @@ export function configLeaves(schema: z.ZodType, prefix = 'TAPWIRE', path: string
   if (def.type === 'object' && def.shape) {
     return Object.entries(def.shape).flatMap(([key, child]) => configLeaves(child, prefix, [...path, key]));
   }
-  return [
-    { path, envVar: envVarName(prefix, path), kind: leafKind(s), description, defaultValue, schema },
-  ];
+  return [{ path, envVar: envVarName(prefix, path), kind: leafKind(s), description, defaultValue, schema }];
 }

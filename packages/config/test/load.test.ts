@@ -84,7 +84,11 @@ describe('loadConfig', () => {
 
   it('splits comma-separated lists and coerces numbers and booleans from env', () => {
     const cfg = loadConfig(schema, {
-      env: { TAPWIRE_KAFKA_BROKERS: 'k1:9092, k2:9092', TAPWIRE_KAFKA_SSL: 'true', TAPWIRE_CLICKHOUSE_MAX_OPEN_CONNECTIONS: '4' },
+      env: {
+        TAPWIRE_KAFKA_BROKERS: 'k1:9092, k2:9092',
+        TAPWIRE_KAFKA_SSL: 'true',
+        TAPWIRE_CLICKHOUSE_MAX_OPEN_CONNECTIONS: '4',
+      },
     });
     expect(cfg.kafka.brokers).toEqual(['k1:9092', 'k2:9092']);
     expect(cfg.kafka.ssl).toBe(true);
@@ -92,9 +96,15 @@ describe('loadConfig', () => {
   });
 
   it('reports every bad field at once, naming the key, the reason and the source', () => {
-    const file = tmpFile('bad.yaml', 'kafka:\n  topics:\n    partitions: 0\n  brokerz: [x]\nclickhouse:\n  database: "1bad"\n');
+    const file = tmpFile(
+      'bad.yaml',
+      'kafka:\n  topics:\n    partitions: 0\n  brokerz: [x]\nclickhouse:\n  database: "1bad"\n',
+    );
     const issues = issuesOf(() =>
-      loadConfig(schema, { file, env: { TAPWIRE_KAFKA_BROKERS: 'nohostport', TAPWIRE_CLICKHOUSE_REQUEST_TIMEOUT_MS: 'soon' } }),
+      loadConfig(schema, {
+        file,
+        env: { TAPWIRE_KAFKA_BROKERS: 'nohostport', TAPWIRE_CLICKHOUSE_REQUEST_TIMEOUT_MS: 'soon' },
+      }),
     );
     const byPath = Object.fromEntries(issues.map((i) => [i.path, i]));
     expect(Object.keys(byPath).sort()).toEqual([
@@ -111,14 +121,16 @@ describe('loadConfig', () => {
     });
     expect(byPath['clickhouse.requestTimeoutMs']?.source).toBe('env TAPWIRE_CLICKHOUSE_REQUEST_TIMEOUT_MS');
     expect(byPath.kafka?.message).toBe('unknown key(s) brokerz');
-    expect(byPath['clickhouse.database']?.message).toBe('must be letters, digits or "_", not starting with a digit');
+    expect(byPath['clickhouse.database']?.message).toBe(
+      'must be letters, digits or "_", not starting with a digit',
+    );
     expect(byPath['kafka.topics.partitions']?.source).toBe(file);
   });
 
   it('names an unreadable or unparsable file', () => {
-    expect(issuesOf(() => loadConfig(schema, { file: '/nonexistent/tapwire.yaml', env: {} }))[0]?.message).toMatch(
-      /^cannot read \/nonexistent\/tapwire.yaml: /,
-    );
+    expect(
+      issuesOf(() => loadConfig(schema, { file: '/nonexistent/tapwire.yaml', env: {} }))[0]?.message,
+    ).toMatch(/^cannot read \/nonexistent\/tapwire.yaml: /);
     const file = tmpFile('broken.yaml', 'kafka: [unclosed\n');
     expect(issuesOf(() => loadConfig(schema, { file, env: {} }))[0]?.message).toMatch(/^cannot parse /);
     const list = tmpFile('list.yaml', '- a\n- b\n');
@@ -149,7 +161,9 @@ describe('loadConfigOrExit', () => {
     expect(code).toBe(2);
     expect(printed).toContain('tapwire: invalid configuration:\n');
     expect(printed).toContain('  - telemetry.logLevel (from env TAPWIRE_TELEMETRY_LOG_LEVEL): ');
-    expect(printed).toContain('  - kafka.topics.replicationFactor (from env TAPWIRE_KAFKA_TOPICS_REPLICATION_FACTOR): ');
+    expect(printed).toContain(
+      '  - kafka.topics.replicationFactor (from env TAPWIRE_KAFKA_TOPICS_REPLICATION_FACTOR): ',
+    );
   });
 });
 
@@ -157,9 +171,15 @@ describe('configLeaves', () => {
   it('lists every key with its env var, default and description', () => {
     const leaves = configLeaves(schema);
     const partitions = leaves.find((l) => l.path.join('.') === 'kafka.topics.partitions');
-    expect(partitions).toMatchObject({ envVar: 'TAPWIRE_KAFKA_TOPICS_PARTITIONS', kind: 'number', defaultValue: 6 });
+    expect(partitions).toMatchObject({
+      envVar: 'TAPWIRE_KAFKA_TOPICS_PARTITIONS',
+      kind: 'number',
+      defaultValue: 6,
+    });
     expect(partitions?.description).toMatch(/^Partitions of each event topic/);
     for (const leaf of leaves) expect(leaf.description, leaf.path.join('.')).toBeTruthy();
-    expect(envVarName('TAPWIRE', ['clickhouse', 'maxOpenConnections'])).toBe('TAPWIRE_CLICKHOUSE_MAX_OPEN_CONNECTIONS');
+    expect(envVarName('TAPWIRE', ['clickhouse', 'maxOpenConnections'])).toBe(
+      'TAPWIRE_CLICKHOUSE_MAX_OPEN_CONNECTIONS',
+    );
   });
 });

@@ -16,7 +16,18 @@ export const ERROR_KINDS = [
 ] as const;
 
 /** HTTP_METHODS are the request methods access logs record; anything else is recorded as `OTHER`. */
-export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'OTHER'] as const;
+export const HTTP_METHODS = [
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'DELETE',
+  'CONNECT',
+  'OPTIONS',
+  'TRACE',
+  'PATCH',
+  'OTHER',
+] as const;
 
 const nonNegative = z.number().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const byteCount = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);

@@ -3,7 +3,15 @@ import { envelopeShape } from './envelope.js';
 import { boundedString, epochMicrosSchema, LIMITS, nonEmptyBoundedString } from './primitives.js';
 
 /** ALERT_STATES are the states of one alert series (see shared/reference/alerting.md). */
-export const ALERT_STATES = ['inactive', 'pending', 'firing', 'recovering', 'resolved', 'nodata', 'error'] as const;
+export const ALERT_STATES = [
+  'inactive',
+  'pending',
+  'firing',
+  'recovering',
+  'resolved',
+  'nodata',
+  'error',
+] as const;
 
 /** alertStateV1Schema validates an alert-state event, version 1, keyed by fingerprint on a compacted topic. */
 export const alertStateV1Schema = z.object({
@@ -13,7 +21,10 @@ export const alertStateV1Schema = z.object({
   fingerprint: z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 lowercase hex characters'),
   labels: z
     .record(nonEmptyBoundedString(LIMITS.attributeKeyChars), boundedString(LIMITS.attributeValueChars))
-    .refine((r) => Object.keys(r).length <= LIMITS.attributeKeys, `must have at most ${LIMITS.attributeKeys} keys`),
+    .refine(
+      (r) => Object.keys(r).length <= LIMITS.attributeKeys,
+      `must have at most ${LIMITS.attributeKeys} keys`,
+    ),
   state: z.enum(ALERT_STATES),
   value: z.number().nullable(),
   threshold: z.number(),

@@ -87,7 +87,11 @@ export function createEventCodec<T>(definition: EventDefinition<T>): EventCodec<
     for (let step = v; step < current; step++) upgraded = definition.upgrades[step]!(upgraded);
     const last = definition.versions[current]!.safeParse(upgraded);
     if (!last.success) {
-      return { ok: false, code: 'invalid', reason: `after upgrade from v${v}: ${formatZodIssues(last.error)}` };
+      return {
+        ok: false,
+        code: 'invalid',
+        reason: `after upgrade from v${v}: ${formatZodIssues(last.error)}`,
+      };
     }
     return { ok: true, event: last.data as T };
   }
@@ -95,7 +99,11 @@ export function createEventCodec<T>(definition: EventDefinition<T>): EventCodec<
   function decode(raw: Buffer | string): DecodeResult<T> {
     const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
     if (size > LIMITS.eventBytes) {
-      return { ok: false, code: 'too_large', reason: `event is ${size} bytes, limit is ${LIMITS.eventBytes}` };
+      return {
+        ok: false,
+        code: 'too_large',
+        reason: `event is ${size} bytes, limit is ${LIMITS.eventBytes}`,
+      };
     }
     let value: unknown;
     try {

@@ -1,27 +1,27 @@
-export { ERROR_KINDS, HTTP_METHODS, accessLogV1Schema, type AccessLogEvent } from './access-log.js';
-export { ALERT_STATES, alertStateV1Schema, type AlertStateEvent } from './alert-state.js';
+export { type AccessLogEvent, accessLogV1Schema, ERROR_KINDS, HTTP_METHODS } from './access-log.js';
+export { ALERT_STATES, type AlertStateEvent, alertStateV1Schema } from './alert-state.js';
 export {
   createEventCodec,
-  EventValidationError,
-  formatZodIssues,
   type DecodeFailureCode,
   type DecodeResult,
   type EventCodec,
   type EventDefinition,
+  EventValidationError,
+  formatZodIssues,
   type Upgrader,
 } from './codec.js';
-export { dlqV1Schema, type DlqEvent } from './dlq.js';
-export { envelopeSchema, type Envelope } from './envelope.js';
+export { type DlqEvent, dlqV1Schema } from './dlq.js';
+export { type Envelope, envelopeSchema } from './envelope.js';
 export {
   accessLogCodec,
   alertStateCodec,
   CODECS,
   codecForTopic,
   dlqCodec,
+  type EventByTopic,
   saturationCodec,
   spanCodec,
   TOPICS,
-  type EventByTopic,
   type TopicName,
 } from './events.js';
 export {
@@ -34,5 +34,5 @@ export {
   tenantSchema,
   traceIdSchema,
 } from './primitives.js';
-export { saturationV1Schema, upstreamSaturationSchema, type SaturationEvent } from './saturation.js';
-export { SPAN_KINDS, SPAN_STATUSES, spanV1Schema, type SpanEvent } from './span.js';
+export { type SaturationEvent, saturationV1Schema, upstreamSaturationSchema } from './saturation.js';
+export { SPAN_KINDS, SPAN_STATUSES, type SpanEvent, spanV1Schema } from './span.js';

@@ -50,7 +50,10 @@ export function nonEmptyBoundedString(maxChars: number): z.ZodString {
 /** tenantSchema names a tenant: letters, digits, `_`, `.` and `-`, starting with a letter or digit. */
 export const tenantSchema = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be letters, digits, "_", "." or "-", starting with a letter or digit')
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_.-]*$/,
+    'must be letters, digits, "_", "." or "-", starting with a letter or digit',
+  )
   .max(LIMITS.tenantChars, `must be at most ${LIMITS.tenantChars} characters`);
 
 /** eventIdSchema is a unique event id (a UUID or similar token) used for de-duplication. */
@@ -63,7 +66,10 @@ export const eventIdSchema = z
 /** attributesSchema is a bounded string→string map of OpenTelemetry-style attributes. */
 export const attributesSchema = z
   .record(nonEmptyBoundedString(LIMITS.attributeKeyChars), boundedString(LIMITS.attributeValueChars))
-  .refine((r) => Object.keys(r).length <= LIMITS.attributeKeys, `must have at most ${LIMITS.attributeKeys} keys`);
+  .refine(
+    (r) => Object.keys(r).length <= LIMITS.attributeKeys,
+    `must have at most ${LIMITS.attributeKeys} keys`,
+  );
 
 /** DEFAULT_TENANT is the tenant of events whose listener or upstream names none. */
 export const DEFAULT_TENANT = 'default';

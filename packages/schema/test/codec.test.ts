@@ -35,7 +35,13 @@ describe('createEventCodec', () => {
   });
   it('refuses a definition whose upgrade chain has a gap', () => {
     expect(() =>
-      createEventCodec({ kind: 'gap', topic: 't', currentVersion: 3, versions: { 1: v1, 3: v3 }, upgrades: { 1: (e) => e } }),
+      createEventCodec({
+        kind: 'gap',
+        topic: 't',
+        currentVersion: 3,
+        versions: { 1: v1, 3: v3 },
+        upgrades: { 1: (e) => e },
+      }),
     ).toThrow('event gap: no upgrade from version 2 to 3');
   });
 });

@@ -78,7 +78,9 @@ describe('span', () => {
     expect(reasonOf(spanCodec.parse(exampleSpan({ name: 'x'.repeat(LIMITS.nameChars + 1) })))).toBe(
       `name: must be at most ${LIMITS.nameChars} characters`,
     );
-    const attributes = Object.fromEntries(Array.from({ length: LIMITS.attributeKeys + 1 }, (_, i) => [`k${i}`, 'v']));
+    const attributes = Object.fromEntries(
+      Array.from({ length: LIMITS.attributeKeys + 1 }, (_, i) => [`k${i}`, 'v']),
+    );
     expect(reasonOf(spanCodec.parse(exampleSpan({ attributes })))).toBe(
       `attributes: must have at most ${LIMITS.attributeKeys} keys`,
     );
@@ -104,16 +106,20 @@ describe('access log', () => {
   });
   it('rejects negative durations and an unknown error kind', () => {
     expect(reasonOf(accessLogCodec.parse(exampleAccessLog({ duration_ms: -0.5 })))).toMatch(/^duration_ms: /);
-    expect(reasonOf(accessLogCodec.parse({ ...exampleAccessLog(), error_kind: 'boom' }))).toMatch(/^error_kind: /);
+    expect(reasonOf(accessLogCodec.parse({ ...exampleAccessLog(), error_kind: 'boom' }))).toMatch(
+      /^error_kind: /,
+    );
   });
   it('rejects an oversized path and a tenant with spaces', () => {
-    expect(reasonOf(accessLogCodec.parse(exampleAccessLog({ path: `/${'a'.repeat(LIMITS.pathChars)}` })))).toBe(
-      `path: must be at most ${LIMITS.pathChars} characters`,
-    );
+    expect(
+      reasonOf(accessLogCodec.parse(exampleAccessLog({ path: `/${'a'.repeat(LIMITS.pathChars)}` }))),
+    ).toBe(`path: must be at most ${LIMITS.pathChars} characters`);
     expect(reasonOf(accessLogCodec.parse(exampleAccessLog({ tenant: 'acme corp' })))).toMatch(/^tenant: /);
   });
   it('records a client abort as status 499 with error kind client_aborted', () => {
-    expect(accessLogCodec.parse(exampleAccessLog({ status: 499, error_kind: 'client_aborted' })).ok).toBe(true);
+    expect(accessLogCodec.parse(exampleAccessLog({ status: 499, error_kind: 'client_aborted' })).ok).toBe(
+      true,
+    );
   });
 });
 
@@ -122,14 +128,20 @@ describe('saturation', () => {
     expect(reasonOf(saturationCodec.parse(exampleSaturation({ event_loop_utilization: 1.2 })))).toMatch(
       /^event_loop_utilization: /,
     );
-    const upstreams = [{ upstream: 'u', in_flight: -1, concurrency_limit: 1, pool_size: 1, pool_busy: 0, pool_pending: 0 }];
-    expect(reasonOf(saturationCodec.parse(exampleSaturation({ upstreams })))).toMatch(/^upstreams\.0\.in_flight: /);
+    const upstreams = [
+      { upstream: 'u', in_flight: -1, concurrency_limit: 1, pool_size: 1, pool_busy: 0, pool_pending: 0 },
+    ];
+    expect(reasonOf(saturationCodec.parse(exampleSaturation({ upstreams })))).toMatch(
+      /^upstreams\.0\.in_flight: /,
+    );
   });
 });
 
 describe('dlq', () => {
   it('rejects raw bytes that are not base64 and an offset that is not decimal', () => {
-    expect(reasonOf(dlqCodec.parse(exampleDlq({ raw_base64: 'not base64!' })))).toBe('raw_base64: must be base64');
+    expect(reasonOf(dlqCodec.parse(exampleDlq({ raw_base64: 'not base64!' })))).toBe(
+      'raw_base64: must be base64',
+    );
     expect(reasonOf(dlqCodec.parse(exampleDlq({ source_offset: '-1' })))).toBe(
       'source_offset: must be a decimal Kafka offset',
     );
@@ -163,7 +175,10 @@ describe('decode', () => {
       ok: false,
       code: 'unknown_version',
     });
-    const big = JSON.stringify(exampleSpan({ name: 'x' })).replace('"x"', `"${'x'.repeat(LIMITS.eventBytes)}"`);
+    const big = JSON.stringify(exampleSpan({ name: 'x' })).replace(
+      '"x"',
+      `"${'x'.repeat(LIMITS.eventBytes)}"`,
+    );
     expect(spanCodec.decode(big)).toEqual({
       ok: false,
       code: 'too_large',

@@ -1,6 +1,6 @@
 import { trace } from '@opentelemetry/api';
-import { type DestinationStream, type Logger, pino } from 'pino';
 import type { TelemetryConfig } from '@tapwire/config';
+import { type DestinationStream, type Logger, pino } from 'pino';
 
 /** REDACTED_KEYS are field names whose values never reach a log line, at any of the first three levels. */
 export const REDACTED_KEYS = [

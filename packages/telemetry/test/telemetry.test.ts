@@ -43,17 +43,27 @@ describe('createLogger', () => {
     log.info(
       {
         authorization: 'Bearer top',
-        req: { headers: { authorization: 'Bearer abc', cookie: 'sid=1', 'x-api-key': 'k1', accept: 'text/html' } },
+        req: {
+          headers: { authorization: 'Bearer abc', cookie: 'sid=1', 'x-api-key': 'k1', accept: 'text/html' },
+        },
         res: { headers: { 'set-cookie': 'sid=2' } },
         upstream: { config: { 'api-key': 'k2' } },
       },
       'request',
     );
     const line = JSON.stringify(out.lines()[0]);
-    for (const secret of ['Bearer top', 'Bearer abc', 'sid=1', 'sid=2', 'k1', 'k2']) expect(line).not.toContain(secret);
+    for (const secret of ['Bearer top', 'Bearer abc', 'sid=1', 'sid=2', 'k1', 'k2'])
+      expect(line).not.toContain(secret);
     expect(out.lines()[0]).toMatchObject({
       authorization: '[REDACTED]',
-      req: { headers: { authorization: '[REDACTED]', cookie: '[REDACTED]', 'x-api-key': '[REDACTED]', accept: 'text/html' } },
+      req: {
+        headers: {
+          authorization: '[REDACTED]',
+          cookie: '[REDACTED]',
+          'x-api-key': '[REDACTED]',
+          accept: 'text/html',
+        },
+      },
       res: { headers: { 'set-cookie': '[REDACTED]' } },
     });
   });

@@ -10,7 +10,12 @@ export const kafkaConfigSchema = z
       .min(1)
       .default(['127.0.0.1:9092'])
       .describe('Bootstrap brokers as host:port; comma-separated in the env var. Default: 127.0.0.1:9092.'),
-    clientId: z.string().min(1).max(128).default('tapwire').describe('Kafka client.id prefix. Default: tapwire.'),
+    clientId: z
+      .string()
+      .min(1)
+      .max(128)
+      .default('tapwire')
+      .describe('Kafka client.id prefix. Default: tapwire.'),
     connectionTimeoutMs: z
       .number()
       .int()
@@ -53,7 +58,9 @@ export const kafkaConfigSchema = z
           .int()
           .min(60_000)
           .default(7 * DAY_MS)
-          .describe('How long event topics keep data (the replay horizon), in ms. Default: 604800000 (7 days).'),
+          .describe(
+            'How long event topics keep data (the replay horizon), in ms. Default: 604800000 (7 days).',
+          ),
         dlqRetentionMs: z
           .number()
           .int()

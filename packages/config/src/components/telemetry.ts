@@ -6,7 +6,10 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 /** telemetryConfigSchema configures logging and the service's own OpenTelemetry traces. */
 export const telemetryConfigSchema = z
   .strictObject({
-    logLevel: z.enum(LOG_LEVELS).default('info').describe('Minimum level of JSON log lines on stdout. Default: info.'),
+    logLevel: z
+      .enum(LOG_LEVELS)
+      .default('info')
+      .describe('Minimum level of JSON log lines on stdout. Default: info.'),
     serviceName: z
       .string()
       .min(1)
@@ -16,7 +19,9 @@ export const telemetryConfigSchema = z
     otlpEndpoint: z
       .union([z.url({ protocol: /^https?$/ }), z.literal('')])
       .default('')
-      .describe('OTLP gRPC endpoint for the service’s own traces, e.g. http://127.0.0.1:4317. Empty: tracing off.'),
+      .describe(
+        'OTLP gRPC endpoint for the service’s own traces, e.g. http://127.0.0.1:4317. Empty: tracing off.',
+      ),
     otlpHeaders: z
       .record(z.string(), z.string())
       .default({})

@@ -1,0 +1,139 @@
+import {
+  type ClickHouseClient,
+  ClickHouseLogLevel,
+  type ClickHouseSettings,
+  createClient,
+} from '@clickhouse/client';
+import type { ClickHouseConfig } from '@tapwire/config';
+import { classifyError } from './errors.js';
+import { identifier, type SqlFragment } from './sql.js';
+
+/** QueryOptions are per-query limits; only settings that exist on 18.16 and on 24.x/25.x are allowed. */
+export interface QueryOptions {
+  /** Whole seconds; ClickHouse ignores fractions. */
+  readonly maxExecutionTimeS?: number;
+  readonly maxResultRows?: number;
+  readonly maxMemoryBytes?: number;
+  readonly maxRowsToRead?: number;
+  /** 2 = read only but settings may change (1 would refuse every per-query setting). */
+  readonly readonly?: 0 | 1 | 2;
+  readonly queryId?: string;
+  readonly signal?: AbortSignal;
+}
+
+/** ClickHouse is the narrow client every Tapwire component uses instead of @clickhouse/client. */
+export interface ClickHouse {
+  readonly database: string;
+  /** query runs a SELECT and returns its rows (64-bit integers arrive as strings). */
+  query<T = Record<string, unknown>>(statement: SqlFragment, options?: QueryOptions): Promise<T[]>;
+  /** command runs DDL or any statement without a result. */
+  command(statement: SqlFragment, options?: QueryOptions): Promise<void>;
+  /** insert writes rows as JSONEachRow; every column must be present in each row. */
+  insert(table: string, rows: readonly Record<string, unknown>[], options?: QueryOptions): Promise<void>;
+  /** ping resolves true when the server answers /ping. */
+  ping(): Promise<boolean>;
+  /** serverVersion returns `SELECT version()`. */
+  serverVersion(): Promise<string>;
+  close(): Promise<void>;
+}
+
+function settingsOf(options: QueryOptions | undefined): ClickHouseSettings {
+  const s: ClickHouseSettings = {};
+  if (!options) return s;
+  if (options.maxExecutionTimeS !== undefined)
+    s.max_execution_time = Math.max(1, Math.ceil(options.maxExecutionTimeS));
+  if (options.maxResultRows !== undefined) {
+    s.max_result_rows = String(options.maxResultRows);
+    s.result_overflow_mode = 'throw';
+  }
+  if (options.maxMemoryBytes !== undefined) s.max_memory_usage = String(options.maxMemoryBytes);
+  if (options.maxRowsToRead !== undefined) s.max_rows_to_read = String(options.maxRowsToRead);
+  if (options.readonly !== undefined) s.readonly = String(options.readonly) as '0' | '1' | '2';
+  return s;
+}
+
+/** createClickHouse builds the ClickHouse client from validated config; `database` overrides the configured one. */
+export function createClickHouse(
+  config: ClickHouseConfig,
+  overrides: { database?: string } = {},
+): ClickHouse {
+  const database = overrides.database ?? config.database;
+  const client: ClickHouseClient = createClient({
+    url: config.url,
+    username: config.username,
+    password: config.password,
+    database,
+    request_timeout: config.requestTimeoutMs,
+    max_open_connections: config.maxOpenConnections,
+    application: 'tapwire',
+    // Errors are classified and logged by the caller; the client's own console logger would duplicate them.
+    log: { level: ClickHouseLogLevel.OFF },
+    clickhouse_settings: {
+      // Without it a failure after streaming began still returns HTTP 200 (see clickhouse-compat.md).
+      wait_end_of_query: 1,
+    },
+  });
+
+  return {
+    database,
+    async query<T>(statement: SqlFragment, options?: QueryOptions): Promise<T[]> {
+      try {
+        const rs = await client.query({
+          query: statement.text,
+          format: 'JSONEachRow',
+          clickhouse_settings: settingsOf(options),
+          ...(options?.queryId ? { query_id: options.queryId } : {}),
+          ...(options?.signal ? { abort_signal: options.signal } : {}),
+        });
+        return await rs.json<T>();
+      } catch (err) {
+        throw classifyError(err);
+      }
+    },
+    async command(statement: SqlFragment, options?: QueryOptions): Promise<void> {
+      try {
+        await client.command({
+          query: statement.text,
+          clickhouse_settings: settingsOf(options),
+          ...(options?.queryId ? { query_id: options.queryId } : {}),
+          ...(options?.signal ? { abort_signal: options.signal } : {}),
+        });
+      } catch (err) {
+        throw classifyError(err);
+      }
+    },
+    async insert(
+      table: string,
+      rows: readonly Record<string, unknown>[],
+      options?: QueryOptions,
+    ): Promise<void> {
+      if (rows.length === 0) return;
+      try {
+        await client.insert({
+          table: identifier(table).text,
+          values: rows as Record<string, unknown>[],
+          format: 'JSONEachRow',
+          clickhouse_settings: { ...settingsOf(options), input_format_skip_unknown_fields: 1 },
+          ...(options?.queryId ? { query_id: options.queryId } : {}),
+          ...(options?.signal ? { abort_signal: options.signal } : {}),
+        });
+      } catch (err) {
+        throw classifyError(err, 'TAPWIRE_CH_INSERT_FAILED');
+      }
+    },
+    async ping(): Promise<boolean> {
+      const r = await client.ping();
+      return r.success;
+    },
+    async serverVersion(): Promise<string> {
+      try {
+        const rs = await client.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' });
+        const rows = await rs.json<{ v: string }>();
+        return rows[0]?.v ?? '';
+      } catch (err) {
+        throw classifyError(err);
+      }
+    },
+    close: () => client.close(),
+  };
+}
