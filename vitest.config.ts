@@ -2,11 +2,19 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
-const PACKAGES = ['schema', 'config', 'telemetry', 'kafka', 'clickhouse', 'analytics'];
+const PACKAGES: Record<string, string> = {
+  schema: 'packages/schema',
+  config: 'packages/config',
+  telemetry: 'packages/telemetry',
+  kafka: 'packages/kafka',
+  clickhouse: 'packages/clickhouse',
+  analytics: 'packages/analytics',
+  infra: 'test/infra',
+};
 
 // Tests import workspace packages from source, so `npm test` needs no build step.
 const alias = Object.fromEntries(
-  PACKAGES.map((p) => [`@tapwire/${p}`, here(`./packages/${p}/src/index.ts`)]),
+  Object.entries(PACKAGES).map(([name, dir]) => [`@tapwire/${name}`, here(`./${dir}/src/index.ts`)]),
 );
 
 export default defineConfig({

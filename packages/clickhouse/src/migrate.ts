@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseConfig } from '@tapwire/config';
 import { type ClickHouse, createClickHouse } from './client.js';
@@ -243,9 +244,9 @@ export async function migrate(config: ClickHouseConfig, options: MigrateOptions)
         }
         const durationMs = Date.now() - started;
         await ch.command(
-          sql`INSERT INTO schema_migrations SELECT ${m.version}, ${m.name}, ${m.checksum}, now(), ${durationMs}, ${process.pid.toString()}`,
+          sql`INSERT INTO schema_migrations SELECT ${m.version}, ${m.name}, ${m.checksum}, now(), ${durationMs}, ${`${hostname()}:${process.pid}`}`,
         );
-        options.logger?.info({ version: m.version, name: m.name, durationMs }, 'applied migration');
+        options.logger?.info({ version: m.version, migration: m.name, durationMs }, 'applied migration');
         report.applied.push({ version: m.version, name: m.name, durationMs });
       }
       return report;

@@ -1,4 +1,5 @@
 export { type ClickHouseConfig, clickhouseConfigSchema } from './components/clickhouse.js';
+export { type InfraConfig, infraConfigSchema } from './components/infra.js';
 export { type KafkaConfig, kafkaConfigSchema } from './components/kafka.js';
 export { LOG_LEVELS, type TelemetryConfig, telemetryConfigSchema } from './components/telemetry.js';
 export { ConfigError, type ConfigIssue } from './errors.js';

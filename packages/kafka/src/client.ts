@@ -1,5 +1,13 @@
 import type { KafkaConfig } from '@tapwire/config';
-import { Kafka, type KafkaConfig as KafkaJsConfig, type LogEntry, logLevel, type SASLOptions } from 'kafkajs';
+import kafkajs, {
+  type Kafka,
+  type KafkaConfig as KafkaJsConfig,
+  type LogEntry,
+  type SASLOptions,
+} from 'kafkajs';
+
+// kafkajs is CommonJS: its runtime values come from the default export under Node's ESM loader.
+const { Kafka: KafkaClient, logLevel } = kafkajs;
 
 /** KafkaLogger is the part of a pino logger the client writes kafkajs logs to. */
 export interface KafkaLogger {
@@ -31,7 +39,7 @@ export function createKafkaClient(config: KafkaConfig, logger: KafkaLogger, clie
   };
   // The zod schema allows exactly the mechanisms kafkajs's SASLOptions union names.
   if (config.sasl) options.sasl = { ...config.sasl } as SASLOptions;
-  return new Kafka(options);
+  return new KafkaClient(options);
 }
 
 /** waitForKafka resolves once a broker answers a metadata request, or rejects after `timeoutMs`. */

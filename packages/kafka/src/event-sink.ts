@@ -1,7 +1,9 @@
 import { CODECS, type EventByTopic, type TopicName } from '@tapwire/schema';
-import { CompressionTypes, type Kafka, Partitioners, type Producer } from 'kafkajs';
+import kafkajs, { type Kafka, type Producer } from 'kafkajs';
 import type { KafkaLogger } from './client.js';
 import { TapwireKafkaError } from './errors.js';
+
+const { CompressionTypes, Partitioners } = kafkajs;
 
 /** SinkStats are the counters an EventSink exposes on /metrics. */
 export interface SinkStats {

@@ -1,7 +1,9 @@
 import type { KafkaConfig } from '@tapwire/config';
 import { TOPICS } from '@tapwire/schema';
-import { ConfigResourceTypes, type Kafka } from 'kafkajs';
+import kafkajs, { type Kafka } from 'kafkajs';
 import { TapwireKafkaError } from './errors.js';
+
+const { ConfigResourceTypes } = kafkajs;
 
 /** TopicSpec is the desired shape of one topic. */
 export interface TopicSpec {

@@ -37,6 +37,8 @@ export interface LoggerOptions {
   readonly name: string;
   readonly level: TelemetryConfig['logLevel'];
   readonly destination?: DestinationStream;
+  /** File descriptor written when no destination is given: 1 for services, 2 for CLI commands. */
+  readonly fd?: 1 | 2;
 }
 
 /**
@@ -56,7 +58,7 @@ export function createLogger(options: LoggerOptions): Logger {
         return ctx ? { trace_id: ctx.traceId, span_id: ctx.spanId } : {};
       },
     },
-    options.destination ?? pino.destination({ dest: 1, sync: false }),
+    options.destination ?? pino.destination({ dest: options.fd ?? 1, sync: false }),
   );
 }
 

@@ -1,0 +1,42 @@
+import { Command, CommanderError } from 'commander';
+import { registerInfra } from './commands/infra.js';
+import { registerMigrate } from './commands/migrate.js';
+import { registerTopics } from './commands/topics.js';
+import { type CliIo, CommandFailure, describeError, processIo } from './io.js';
+
+/** buildProgram assembles the `tapwire` command line; every subcommand has --help. */
+export function buildProgram(io: CliIo = processIo): Command {
+  const program = new Command('tapwire')
+    .description(
+      'Tapwire: runtime observability for HTTP APIs (proxy → Kafka → ClickHouse → API, alerts, Grafana)',
+    )
+    .option('-c, --config <file>', 'YAML or JSON config file (default: $TAPWIRE_CONFIG)')
+    .showHelpAfterError()
+    .configureOutput({ writeOut: io.out, writeErr: io.err });
+  registerMigrate(program, io);
+  registerTopics(program, io);
+  registerInfra(program, io);
+  return program;
+}
+
+/** runCli parses argv, runs the command and resolves to the process exit code. */
+export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const program = buildProgram(io);
+  program.exitOverride();
+  for (const c of program.commands) {
+    c.exitOverride();
+    for (const sub of c.commands) sub.exitOverride();
+  }
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof CommandFailure) {
+      if (err.message) io.err(`tapwire: ${err.message}\n`);
+      return err.exitCode;
+    }
+    io.err(`tapwire: ${describeError(err)}\n`);
+    return 1;
+  }
+}
