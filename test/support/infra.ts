@@ -1,0 +1,40 @@
+import { randomBytes } from 'node:crypto';
+import {
+  type ClickHouseConfig,
+  clickhouseConfigSchema,
+  type InfraConfig,
+  infraConfigSchema,
+  type KafkaConfig,
+  kafkaConfigSchema,
+  loadConfig,
+} from '@tapwire/config';
+import { clickhouseUrl, kafkaBrokers } from '@tapwire/infra';
+import { z } from 'zod';
+
+/** infraConfig reads the same TAPWIRE_INFRA_* settings `tapwire infra up` uses. */
+export function infraConfig(): InfraConfig {
+  return loadConfig(z.object({ infra: infraConfigSchema }), {}).infra;
+}
+
+/** uniqueName returns a name no other test run uses: prefix + random hex. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${randomBytes(5).toString('hex')}`;
+}
+
+/** testKafkaConfig points at the broker test/infra runs. */
+export function testKafkaConfig(over: Record<string, unknown> = {}): KafkaConfig {
+  return kafkaConfigSchema.parse({ brokers: kafkaBrokers(infraConfig()), clientId: 'tapwire-test', ...over });
+}
+
+/** testClickHouseConfig points at the ClickHouse test/infra runs, with its own database. */
+export function testClickHouseConfig(database: string): ClickHouseConfig {
+  return clickhouseConfigSchema.parse({ url: clickhouseUrl(infraConfig()), database });
+}
+
+/** silentLogger satisfies the logger interfaces of our packages without printing. */
+export const silentLogger = {
+  error() {},
+  warn() {},
+  info() {},
+  debug() {},
+};
