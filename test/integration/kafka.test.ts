@@ -1,8 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   createKafkaClient,
   createKafkaEventSink,
   ensureTopics,
+  openDiskSpool,
   type TopicSpec,
   topicSpecs,
 } from '@tapwire/kafka';
@@ -207,5 +211,69 @@ describe('Kafka EventSink', () => {
     expect(sink.stats()).toMatchObject({ accepted: 20, dropped: 30, buffered: 20 });
     await sink.close(300);
     expect(sink.stats().dropped).toBe(50);
+  });
+
+  it('spools to disk while Kafka is unreachable and drains in order after a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tapwire-sink-spool-'));
+    const dead = createKafkaClient(
+      testKafkaConfig({ brokers: ['127.0.0.1:1'], connectionTimeoutMs: 200 }),
+      silentLogger,
+    );
+    const offline = createKafkaEventSink(
+      { kafka: dead, logger: silentLogger },
+      {
+        lingerMs: 10,
+        maxBatchEvents: 20,
+        maxBufferedEvents: 30,
+        retryBackoffMs: 50,
+        topicPrefix: prefix,
+        spool: openDiskSpool({ dir, maxBytes: 10_000_000, segmentBytes: 4096 }),
+      },
+    );
+    const traceId = 'd'.repeat(32); // one key → one partition → order is observable
+    const events = Array.from({ length: 200 }, (_, i) =>
+      exampleAccessLog({ trace_id: traceId, bytes_out: i }),
+    );
+    for (const e of events) expect(offline.emit(TOPICS.accessLogs, e)).toBe(true);
+    expect(offline.stats()).toMatchObject({ accepted: 200, buffered: 30, spooled: 170, dropped: 0 });
+    await offline.close(200);
+    expect(offline.stats()).toMatchObject({ spooled: 200, dropped: 0, delivered: 0 });
+
+    const online = createKafkaEventSink(
+      { kafka, logger: silentLogger },
+      {
+        lingerMs: 10,
+        maxBatchEvents: 20,
+        maxBufferedEvents: 30,
+        retryBackoffMs: 50,
+        topicPrefix: prefix,
+        spool: openDiskSpool({ dir, maxBytes: 10_000_000, segmentBytes: 4096 }),
+      },
+    );
+    const later = exampleAccessLog({ trace_id: traceId, bytes_out: 200 });
+    expect(online.emit(TOPICS.accessLogs, later)).toBe(true);
+    await online.flush();
+    expect(online.stats()).toMatchObject({ delivered: 201, spoolBytes: 0, dropped: 0 });
+    await online.close();
+
+    const consumer = kafka.consumer({ groupId: `tapwire-test-${randomUUID()}` });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [prefix + TOPICS.accessLogs], fromBeginning: true });
+    const order: number[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out with ${order.length} of 201`)), 60_000);
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          const decoded = accessLogCodec.decode(message.value ?? Buffer.alloc(0));
+          if (decoded.ok && decoded.event.trace_id === traceId) order.push(decoded.event.bytes_out);
+          if (order.length === 201) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      });
+    });
+    await consumer.disconnect();
+    expect(order).toEqual(Array.from({ length: 201 }, (_, i) => i));
   });
 });

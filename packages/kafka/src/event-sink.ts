@@ -2,21 +2,30 @@ import { CODECS, type EventByTopic, type TopicName } from '@tapwire/schema';
 import kafkajs, { type Kafka, type Producer } from 'kafkajs';
 import type { KafkaLogger } from './client.js';
 import { TapwireKafkaError } from './errors.js';
+import type { DiskSpool, SpoolRecord } from './spool.js';
 
 const { CompressionTypes, Partitioners } = kafkajs;
 
 /** SinkStats are the counters an EventSink exposes on /metrics. */
 export interface SinkStats {
-  /** Events accepted by emit(). */
+  /** Events accepted by emit() (into memory or the spool). */
   accepted: number;
   /** Events acknowledged by the log. */
   delivered: number;
   /** Events refused because they failed validation. */
   invalid: number;
-  /** Events dropped because the buffer was full. */
+  /** Events dropped because memory and spool were full (or the sink was closed). */
   dropped: number;
-  /** Events waiting in memory. */
+  /** Events waiting in memory now. */
   buffered: number;
+  /** Memory capacity, in events. */
+  bufferCapacity: number;
+  /** Events ever written to the disk spool. */
+  spooled: number;
+  /** Bytes in the disk spool now. */
+  spoolBytes: number;
+  /** Disk spool capacity, in bytes (0 without a spool). */
+  spoolCapacityBytes: number;
   /** Failed send attempts (each is retried). */
   sendErrors: number;
 }
@@ -27,9 +36,12 @@ export interface SinkStats {
  */
 export interface EventSink {
   emit<T extends TopicName>(topic: T, event: EventByTopic[T]): boolean;
-  /** flush resolves once every event emitted before the call is acknowledged (or close began). */
+  /** flush resolves once memory and spool are empty (everything emitted so far is acknowledged). */
   flush(): Promise<void>;
-  /** close flushes within `deadlineMs` and releases connections; calling it twice is harmless. */
+  /**
+   * close stops accepting events, tries to deliver for up to `deadlineMs`, then moves what is left
+   * in memory to the disk spool (kept for the next start); calling it twice is harmless.
+   */
   close(deadlineMs?: number): Promise<void>;
   stats(): SinkStats;
 }
@@ -40,30 +52,31 @@ export interface KafkaEventSinkConfig {
   readonly lingerMs: number;
   /** Most events sent in one produce request. */
   readonly maxBatchEvents: number;
-  /** Most events held in memory; beyond it new events are dropped and counted. */
+  /** Most events held in memory; beyond it events go to the spool, or are dropped and counted. */
   readonly maxBufferedEvents: number;
   /** Delay before retrying a failed send, in ms; doubles up to 30 s. */
   readonly retryBackoffMs: number;
   /** Prefix prepended to every topic name (tests use it to isolate runs). */
   readonly topicPrefix?: string;
+  /** Validate every event against its schema before sending (default true; trusted producers may skip). */
+  readonly validate?: boolean;
+  /** Compression of produce requests (default gzip). */
+  readonly compression?: 'gzip' | 'none';
+  /** Disk spool for when Kafka is slow or down; without one, overflow is dropped. */
+  readonly spool?: DiskSpool;
 }
 
-interface Pending {
-  topic: string;
-  key: string;
-  value: string;
-}
-
-function keyOf(topic: TopicName, event: EventByTopic[TopicName]): string {
+function keyOf(event: EventByTopic[TopicName]): string {
   if ('trace_id' in event) return event.trace_id;
   if ('fingerprint' in event) return event.fingerprint;
   if ('instance' in event) return event.instance;
-  if (topic === 'tapwire.dlq.v1' && 'source_topic' in event)
-    return `${event.source_topic}/${event.source_partition}`;
-  return event.id;
+  return `${event.source_topic}/${event.source_partition}`;
 }
 
-/** createKafkaEventSink builds the Kafka EventSink: validated, keyed, batched by size or linger time. */
+/**
+ * createKafkaEventSink builds the Kafka EventSink: keyed, batched by size or linger time into a
+ * bounded memory buffer, overflowing to a size-capped disk spool that drains in order.
+ */
 export function createKafkaEventSink(
   deps: { kafka: Kafka; logger: KafkaLogger },
   config: KafkaEventSinkConfig,
@@ -73,17 +86,17 @@ export function createKafkaEventSink(
     allowAutoTopicCreation: false,
   });
   const prefix = config.topicPrefix ?? '';
-  const stats: SinkStats = { accepted: 0, delivered: 0, invalid: 0, dropped: 0, buffered: 0, sendErrors: 0 };
-  let buffer: Pending[] = [];
+  const validate = config.validate ?? true;
+  const compression = config.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP;
+  const spool = config.spool;
+  const counters = { accepted: 0, delivered: 0, invalid: 0, dropped: 0, spooled: 0, sendErrors: 0 };
+  let buffer: SpoolRecord[] = [];
   let timer: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> | undefined;
   let connected: Promise<void> | undefined;
   let backoffMs = 0;
   let closing = false;
   let closed: Promise<void> | undefined;
-  let waiters: { upTo: number; resolve: () => void }[] = [];
-  let sentSeq = 0; // events acknowledged, in emit order
-  let queuedSeq = 0; // events ever queued
 
   function schedule(delayMs: number): void {
     if (timer || closing) return;
@@ -94,53 +107,56 @@ export function createKafkaEventSink(
     timer.unref();
   }
 
-  function settleWaiters(): void {
-    const ready = waiters.filter((w) => w.upTo <= sentSeq);
-    waiters = waiters.filter((w) => w.upTo > sentSeq);
-    for (const w of ready) w.resolve();
-  }
-
-  async function sendOne(): Promise<void> {
-    const batch = buffer.slice(0, config.maxBatchEvents);
+  async function send(records: readonly SpoolRecord[]): Promise<void> {
     const byTopic = new Map<string, { key: string; value: string }[]>();
-    for (const p of batch) {
-      let list = byTopic.get(p.topic);
+    for (const r of records) {
+      let list = byTopic.get(r.topic);
       if (!list) {
         list = [];
-        byTopic.set(p.topic, list);
+        byTopic.set(r.topic, list);
       }
-      list.push({ key: p.key, value: p.value });
+      list.push({ key: r.key, value: r.value });
     }
     try {
       connected ??= producer.connect();
       await connected;
       await producer.sendBatch({
         acks: -1,
-        compression: CompressionTypes.GZIP,
+        compression,
         topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
       });
-      buffer = buffer.slice(batch.length);
-      stats.delivered += batch.length;
-      sentSeq += batch.length;
+      counters.delivered += records.length;
       backoffMs = 0;
-      settleWaiters();
     } catch (err) {
-      stats.sendErrors++;
+      counters.sendErrors++;
       connected = undefined;
       backoffMs = Math.min(backoffMs === 0 ? config.retryBackoffMs : backoffMs * 2, 30_000);
       const error = new TapwireKafkaError('TAPWIRE_KAFKA_SEND_FAILED', (err as Error).message, err);
       deps.logger.warn({ code: error.code, err: error.message, retryInMs: backoffMs }, error.message);
       throw error;
-    } finally {
-      stats.buffered = buffer.length;
     }
   }
 
+  // Order: memory holds the oldest events; the spool is used only when memory is full or the
+  // spool already has data, so draining memory first and then the spool keeps emit order.
   function pump(): Promise<void> {
     if (inFlight) return inFlight;
     inFlight = (async () => {
       try {
-        while (buffer.length > 0) await sendOne();
+        for (;;) {
+          if (buffer.length > 0) {
+            const batch = buffer.slice(0, config.maxBatchEvents);
+            await send(batch);
+            buffer = buffer.slice(batch.length);
+          } else if (spool && !spool.isEmpty()) {
+            const batch = await spool.nextBatch(config.maxBatchEvents);
+            if (!batch) break;
+            if (batch.records.length > 0) await send(batch.records);
+            await batch.commit();
+          } else {
+            break;
+          }
+        }
       } catch {
         if (!closing) schedule(backoffMs);
       } finally {
@@ -152,66 +168,88 @@ export function createKafkaEventSink(
 
   function emit<T extends TopicName>(topic: T, event: EventByTopic[T]): boolean {
     if (closing) {
-      stats.dropped++;
+      counters.dropped++;
       return false;
     }
     let value: string;
-    try {
-      value = (CODECS[topic].encode as (e: EventByTopic[T]) => string)(event);
-    } catch (err) {
-      stats.invalid++;
-      deps.logger.warn({ topic, err: (err as Error).message }, 'refused an invalid event');
-      return false;
+    if (validate) {
+      try {
+        value = (CODECS[topic].encode as (e: EventByTopic[T]) => string)(event);
+      } catch (err) {
+        counters.invalid++;
+        deps.logger.warn({ topic, err: (err as Error).message }, 'refused an invalid event');
+        return false;
+      }
+    } else {
+      value = JSON.stringify(event);
     }
-    if (buffer.length >= config.maxBufferedEvents) {
-      stats.dropped++;
+    const record = { topic: prefix + topic, key: keyOf(event), value };
+    if (spool && (buffer.length >= config.maxBufferedEvents || !spool.isEmpty())) {
+      if (!spool.append(record)) {
+        counters.dropped++;
+        return false;
+      }
+      counters.spooled++;
+    } else if (buffer.length >= config.maxBufferedEvents) {
+      counters.dropped++;
       return false;
+    } else {
+      buffer.push(record);
     }
-    buffer.push({ topic: prefix + topic, key: keyOf(topic, event), value });
-    stats.accepted++;
-    queuedSeq++;
-    stats.buffered = buffer.length;
+    counters.accepted++;
     if (buffer.length >= config.maxBatchEvents && backoffMs === 0) void pump();
     else schedule(backoffMs || config.lingerMs);
     return true;
   }
 
-  function flush(): Promise<void> {
-    if (sentSeq >= queuedSeq) return Promise.resolve();
-    const done = new Promise<void>((resolve) => waiters.push({ upTo: queuedSeq, resolve }));
+  async function flush(): Promise<void> {
     if (timer) {
       clearTimeout(timer);
       timer = undefined;
     }
-    void pump();
-    return done;
+    while (!closing && (buffer.length > 0 || (spool && !spool.isEmpty()))) {
+      await pump();
+      if (backoffMs > 0) await new Promise((r) => setTimeout(r, backoffMs));
+    }
   }
 
   function close(deadlineMs = 10_000): Promise<void> {
     closed ??= (async () => {
-      const flushed = flush();
-      closing = true;
-      if (timer) clearTimeout(timer);
       let deadline: NodeJS.Timeout | undefined;
-      await Promise.race([
-        flushed,
-        new Promise<void>((r) => {
-          deadline = setTimeout(r, deadlineMs);
-        }),
-      ]);
+      const expired = new Promise<void>((r) => {
+        deadline = setTimeout(r, deadlineMs);
+      });
+      await Promise.race([flush(), expired]);
+      closing = true;
       clearTimeout(deadline);
+      if (timer) clearTimeout(timer);
+      await Promise.race([inFlight, expired]);
       if (buffer.length > 0) {
-        stats.dropped += buffer.length;
-        deps.logger.error({ dropped: buffer.length }, 'closing with undelivered events');
+        // Memory holds events older than anything spooled, so they go to the front of the spool.
+        const kept = spool ? await spool.prepend(buffer) : 0;
+        counters.spooled += kept;
+        counters.dropped += buffer.length - kept;
+        if (buffer.length > kept)
+          deps.logger.error({ dropped: buffer.length - kept }, 'closing with undelivered events');
         buffer = [];
-        stats.buffered = 0;
       }
-      for (const w of waiters) w.resolve();
-      waiters = [];
+      if (spool) await spool.flush();
       await producer.disconnect().catch(() => {});
     })();
     return closed;
   }
 
-  return { emit, flush, close, stats: () => ({ ...stats }) };
+  return {
+    emit,
+    flush,
+    close,
+    stats: () => ({
+      ...counters,
+      dropped: counters.dropped + (spool?.lostRecords() ?? 0),
+      buffered: buffer.length,
+      bufferCapacity: config.maxBufferedEvents,
+      spoolBytes: spool?.bytes() ?? 0,
+      spoolCapacityBytes: spool?.capacityBytes ?? 0,
+    }),
+  };
 }

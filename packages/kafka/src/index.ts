@@ -6,4 +6,11 @@ export {
   type KafkaEventSinkConfig,
   type SinkStats,
 } from './event-sink.js';
+export {
+  type DiskSpool,
+  openDiskSpool,
+  type SpoolBatch,
+  type SpoolConfig,
+  type SpoolRecord,
+} from './spool.js';
 export { ensureTopics, type TopicBootstrapReport, type TopicSpec, topicSpecs } from './topics.js';

@@ -163,7 +163,8 @@ export async function kafkaUp(cfg: InfraConfig, say: (line: string) => void): Pr
   writeKafkaConfig(cfg);
   const classpath = `${libs}/*`;
   if (!existsSync(join(p.data, 'meta.properties'))) {
-    // A Kafka cluster id is 16 random bytes in URL-safe base64 without padding.
+    // A Kafka cluster id is 16 random bytes in URL-safe base64 without padding; it may start with
+    // '-', so it goes as --cluster-id=<id>, never as a separate argument an option parser would misread.
     const clusterId = randomBytes(16).toString('base64url');
     const format = spawnSync(
       'java',
@@ -173,8 +174,7 @@ export async function kafkaUp(cfg: InfraConfig, say: (line: string) => void): Pr
         `-Dlog4j.configuration=file:${p.log4j}`,
         'kafka.tools.StorageTool',
         'format',
-        '-t',
-        clusterId,
+        `--cluster-id=${clusterId}`,
         '-c',
         p.props,
         '--ignore-formatted',
