@@ -10,6 +10,7 @@ const PACKAGES: Record<string, string> = {
   clickhouse: 'packages/clickhouse',
   analytics: 'packages/analytics',
   infra: 'test/infra',
+  proxy: 'services/proxy',
 };
 
 // Tests import workspace packages from source, so `npm test` needs no build step.

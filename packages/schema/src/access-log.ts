@@ -13,6 +13,9 @@ export const ERROR_KINDS = [
   'over_limit',
   'unmatched',
   'proxy_error',
+  'bad_request',
+  'body_too_large',
+  'client_timeout',
 ] as const;
 
 /** HTTP_METHODS are the request methods access logs record; anything else is recorded as `OTHER`. */

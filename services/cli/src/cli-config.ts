@@ -5,6 +5,7 @@ import {
   loadConfigOrExit,
   telemetryConfigSchema,
 } from '@tapwire/config';
+import { proxyConfigSchema } from '@tapwire/proxy';
 import { z } from 'zod';
 
 /** tapwireConfigSchema is the whole configuration file: one section per component. */
@@ -13,6 +14,7 @@ export const tapwireConfigSchema = z.strictObject({
   kafka: kafkaConfigSchema,
   clickhouse: clickhouseConfigSchema,
   infra: infraConfigSchema,
+  proxy: proxyConfigSchema,
 });
 
 /** TapwireConfig is the validated configuration of every component. */

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerInfra } from './commands/infra.js';
 import { registerMigrate } from './commands/migrate.js';
+import { registerProxy } from './commands/proxy.js';
 import { registerTopics } from './commands/topics.js';
 import { type CliIo, CommandFailure, describeError, processIo } from './io.js';
 
@@ -15,6 +16,7 @@ export function buildProgram(io: CliIo = processIo): Command {
     .configureOutput({ writeOut: io.out, writeErr: io.err });
   registerMigrate(program, io);
   registerTopics(program, io);
+  registerProxy(program);
   registerInfra(program, io);
   return program;
 }

@@ -1,0 +1,17 @@
+import { runProxyService } from '@tapwire/proxy';
+import type { Command } from 'commander';
+import { loadTapwireConfig } from '../cli-config.js';
+
+/** registerProxy adds `tapwire proxy`: run the reverse proxy until SIGTERM/SIGINT. */
+export function registerProxy(program: Command): void {
+  program
+    .command('proxy')
+    .description(
+      'run the reverse proxy: forwards to the configured upstreams and emits spans, access logs and saturation samples to Kafka',
+    )
+    .action(async () => {
+      const config = loadTapwireConfig(program.opts<{ config?: string }>().config);
+      await runProxyService(config, { handleSignals: true });
+      // Keep running: the servers hold the event loop open until a signal stops them.
+    });
+}

@@ -1,0 +1,337 @@
+import { DEFAULT_TENANT, tenantSchema } from '@tapwire/schema';
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65_535);
+
+/** DEFAULT_REDACTED_QUERY_PARAMS are query parameters whose values never leave the process. */
+export const DEFAULT_REDACTED_QUERY_PARAMS = [
+  'token',
+  'access_token',
+  'api_key',
+  'apikey',
+  'key',
+  'password',
+  'secret',
+  'signature',
+] as const;
+
+/** ALWAYS_REDACTED_HEADERS are never recorded in clear, whatever the configuration says. */
+export const ALWAYS_REDACTED_HEADERS = [
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+] as const;
+
+const routeTemplate = z
+  .string()
+  .regex(/^\/[^?#\s]*$/, 'must start with "/" and hold no query, fragment or spaces')
+  .max(512)
+  .refine((t) => t.split('/').every((s) => !s.startsWith(':') || /^:[A-Za-z_][A-Za-z0-9_]*$/.test(s)), {
+    message: 'parameters must look like :name',
+  });
+
+const upstreamSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be letters, digits, "_", "." or "-"')
+      .max(128)
+      .describe('Upstream name, used in metrics and saturation samples.'),
+    service: z
+      .string()
+      .min(1)
+      .max(128)
+      .optional()
+      .describe('Service name recorded on spans and access logs. Default: the upstream name.'),
+    tenant: tenantSchema.optional().describe('Tenant of this upstream’s events. Default: proxy.tenant.'),
+    url: z
+      .url({ protocol: /^https?$/ })
+      .describe('Base URL requests are forwarded to, e.g. http://10.0.0.5:8080.'),
+    match: z
+      .strictObject({
+        host: z
+          .string()
+          .min(1)
+          .max(253)
+          .optional()
+          .describe('Host header to match (without port), case-insensitive. Default: any host.'),
+        pathPrefix: z
+          .string()
+          .regex(/^\//, 'must start with "/"')
+          .default('/')
+          .describe('Path prefix to match. Default: /.'),
+      })
+      .prefault({})
+      .describe('Which requests go to this upstream; the most specific match wins.'),
+    stripPrefix: z
+      .boolean()
+      .default(false)
+      .describe('Remove match.pathPrefix before forwarding. Default: false.'),
+    preserveHost: z
+      .boolean()
+      .default(false)
+      .describe('Forward the client’s Host header instead of the upstream’s host. Default: false.'),
+    routes: z
+      .array(routeTemplate)
+      .max(10_000)
+      .default([])
+      .describe('Route templates such as /users/:id; other paths are normalized (ids → :id).'),
+    timeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(30_000)
+      .describe(
+        'Longest wait for the upstream’s response headers, and between body chunks, in ms. Default: 30000.',
+      ),
+    connectTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(5000)
+      .describe('TCP connect timeout, in ms. Default: 5000.'),
+    maxConcurrency: z
+      .number()
+      .int()
+      .positive()
+      .default(1000)
+      .describe('Most requests in flight to this upstream; beyond it the proxy answers 503. Default: 1000.'),
+    maxConnections: z
+      .number()
+      .int()
+      .positive()
+      .default(128)
+      .describe('Keep-alive connections to this upstream per proxy instance. Default: 128.'),
+    maxRoutes: z
+      .number()
+      .int()
+      .positive()
+      .default(500)
+      .describe(
+        'Distinct route values recorded for this service; later ones become __other__. Default: 500.',
+      ),
+  })
+  .describe('One upstream API.');
+
+/** UpstreamConfig is one validated upstream. */
+export type UpstreamConfig = z.infer<typeof upstreamSchema>;
+
+/** proxyConfigSchema configures the proxy: listeners, upstreams, redaction, consumers, sampling and emission. */
+export const proxyConfigSchema = z
+  .strictObject({
+    listen: z
+      .strictObject({
+        host: z.string().default('0.0.0.0').describe('Address the proxy listens on. Default: 0.0.0.0.'),
+        port: port.default(8080).describe('Port the proxy listens on. Default: 8080.'),
+      })
+      .prefault({}),
+    admin: z
+      .strictObject({
+        host: z
+          .string()
+          .default('127.0.0.1')
+          .describe('Address of /healthz, /readyz and /metrics. Default: 127.0.0.1.'),
+        port: port.default(9464).describe('Port of the admin endpoints. Default: 9464.'),
+      })
+      .prefault({}),
+    service: z
+      .string()
+      .min(1)
+      .max(128)
+      .default('tapwire-proxy')
+      .describe(
+        'Service name of the proxy itself (saturation samples, unmatched requests). Default: tapwire-proxy.',
+      ),
+    instance: z
+      .string()
+      .min(1)
+      .max(128)
+      .optional()
+      .describe('Instance id in saturation samples. Default: hostname:pid.'),
+    tenant: tenantSchema
+      .default(DEFAULT_TENANT)
+      .describe('Tenant of events whose upstream names none. Default: default.'),
+    upstreams: z
+      .array(upstreamSchema)
+      .default([])
+      .describe('Upstream APIs, matched by host and path prefix.'),
+    limits: z
+      .strictObject({
+        maxBodyBytes: z
+          .number()
+          .int()
+          .nonnegative()
+          .default(0)
+          .describe('Largest request body accepted, in bytes; larger ones get 413. 0: no limit. Default: 0.'),
+        maxHeaderBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(16_384)
+          .describe(
+            'Largest request head (request line and headers), in bytes; larger ones get 431. Default: 16384.',
+          ),
+        requestTimeoutMs: z
+          .number()
+          .int()
+          .positive()
+          .default(60_000)
+          .describe('Longest a client may take to send its whole request, in ms; then 408. Default: 60000.'),
+        headersTimeoutMs: z
+          .number()
+          .int()
+          .positive()
+          .default(15_000)
+          .describe('Longest a client may take to send its request head, in ms; then 408. Default: 15000.'),
+        keepAliveTimeoutMs: z
+          .number()
+          .int()
+          .positive()
+          .default(65_000)
+          .describe('Idle keep-alive timeout of client connections, in ms. Default: 65000.'),
+      })
+      .prefault({}),
+    redaction: z
+      .strictObject({
+        headers: z
+          .array(z.string().min(1).max(128))
+          .default([])
+          .describe(
+            'Extra request/response headers redacted (Authorization, Proxy-Authorization, Cookie, Set-Cookie always are).',
+          ),
+        queryParams: z
+          .array(z.string().min(1).max(128))
+          .default([...DEFAULT_REDACTED_QUERY_PARAMS])
+          .describe('Query parameters whose values are replaced by [REDACTED] (case-insensitive).'),
+        recordRequestHeaders: z
+          .array(z.string().min(1).max(128))
+          .default(['content-type', 'accept'])
+          .describe(
+            'Request headers recorded as http.request.header.* span attributes (redacted ones as [REDACTED]).',
+          ),
+        recordResponseHeaders: z
+          .array(z.string().min(1).max(128))
+          .default(['content-type'])
+          .describe('Response headers recorded as http.response.header.* span attributes.'),
+      })
+      .prefault({}),
+    consumers: z
+      .strictObject({
+        apiKeyHeader: z
+          .string()
+          .min(1)
+          .default('x-api-key')
+          .describe('Header carrying an API key. Default: x-api-key.'),
+        apiKeys: z
+          .array(
+            z.strictObject({
+              id: z.string().min(1).max(128).describe('Key id recorded as the consumer.'),
+              sha256: z
+                .string()
+                .regex(/^[0-9a-f]{64}$/, 'must be the hex SHA-256 of the key')
+                .describe('Hex SHA-256 of the API key (the key itself is never configured).'),
+            }),
+          )
+          .default([])
+          .describe('API keys by hash; an unknown key is recorded as consumer "unknown".'),
+        jwt: z
+          .strictObject({
+            secret: z
+              .string()
+              .min(1)
+              .optional()
+              .describe('HS256/384/512 secret; the token is verified when set.'),
+            publicKey: z
+              .string()
+              .min(1)
+              .optional()
+              .describe('PEM public key for RS/ES/PS algorithms; verified when set.'),
+            claim: z.string().min(1).default('sub').describe('Claim recorded as the consumer. Default: sub.'),
+          })
+          .optional()
+          .describe(
+            'Identify consumers by a bearer JWT; without secret or publicKey the claim is read unverified.',
+          ),
+      })
+      .prefault({}),
+    sampling: z
+      .strictObject({
+        spanRatio: z
+          .number()
+          .min(0)
+          .max(1)
+          .default(1)
+          .describe(
+            'Fraction of new traces whose spans are emitted; an incoming sampled flag is honoured. Access logs are never sampled. Default: 1.',
+          ),
+      })
+      .prefault({}),
+    emit: z
+      .strictObject({
+        lingerMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(60_000)
+          .default(50)
+          .describe('Longest an event waits before its batch is sent, in ms. Default: 50.'),
+        maxBatchEvents: z
+          .number()
+          .int()
+          .min(1)
+          .max(100_000)
+          .default(2000)
+          .describe('Most events per produce request. Default: 2000.'),
+        maxBufferedEvents: z
+          .number()
+          .int()
+          .min(1)
+          .default(100_000)
+          .describe('Events held in memory before overflowing to the spool. Default: 100000.'),
+        spoolDir: z
+          .string()
+          .min(1)
+          .default('.tapwire/spool/proxy')
+          .describe('Disk spool folder. Default: .tapwire/spool/proxy.'),
+        spoolMaxBytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(1_073_741_824)
+          .describe('Disk spool cap, in bytes; 0 disables the spool. Default: 1073741824 (1 GiB).'),
+        compression: z
+          .enum(['gzip', 'none'])
+          .default('none')
+          .describe('Produce request compression. Default: none.'),
+        saturationIntervalMs: z
+          .number()
+          .int()
+          .min(100)
+          .default(1000)
+          .describe('How often a saturation sample is emitted, in ms. Default: 1000.'),
+      })
+      .prefault({}),
+    shutdownGraceMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(15_000)
+      .describe('On SIGTERM: longest wait for in-flight requests and event delivery, in ms. Default: 15000.'),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    cfg.upstreams.forEach((u, i) => {
+      if (seen.has(u.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstreams', i, 'name'],
+          message: `duplicate upstream name ${u.name}`,
+        });
+      seen.add(u.name);
+    });
+  })
+  .prefault({});
+
+/** ProxyConfig is the validated proxy configuration. */
+export type ProxyConfig = z.infer<typeof proxyConfigSchema>;

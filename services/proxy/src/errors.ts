@@ -1,0 +1,22 @@
+/** PROXY_ERRORS is the catalogue of errors the proxy answers itself, with their HTTP status. */
+export const PROXY_ERRORS = {
+  TAPWIRE_PROXY_NO_ROUTE: { status: 404, message: 'no upstream matches this host and path' },
+  TAPWIRE_PROXY_UPSTREAM_REFUSED: { status: 502, message: 'the upstream refused the connection' },
+  TAPWIRE_PROXY_UPSTREAM_RESET: { status: 502, message: 'the upstream closed the connection' },
+  TAPWIRE_PROXY_UPSTREAM_ERROR: { status: 502, message: 'the upstream sent an invalid response' },
+  TAPWIRE_PROXY_UPSTREAM_TIMEOUT: { status: 504, message: 'the upstream did not answer in time' },
+  TAPWIRE_PROXY_OVER_LIMIT: { status: 503, message: 'too many requests in flight to this upstream' },
+  TAPWIRE_PROXY_BODY_TOO_LARGE: { status: 413, message: 'request body too large' },
+  TAPWIRE_PROXY_BAD_REQUEST: { status: 400, message: 'malformed request' },
+  TAPWIRE_PROXY_HEADERS_TOO_LARGE: { status: 431, message: 'request headers too large' },
+  TAPWIRE_PROXY_CLIENT_TIMEOUT: { status: 408, message: 'the client did not send its request in time' },
+  TAPWIRE_PROXY_SHUTTING_DOWN: { status: 503, message: 'the proxy is shutting down' },
+} as const;
+
+/** ProxyErrorCode names one entry of PROXY_ERRORS. */
+export type ProxyErrorCode = keyof typeof PROXY_ERRORS;
+
+/** proxyErrorBody renders the JSON body of a proxy-generated error. */
+export function proxyErrorBody(code: ProxyErrorCode, requestId: string): string {
+  return JSON.stringify({ error: { code, message: PROXY_ERRORS[code].message, request_id: requestId } });
+}

@@ -1,0 +1,523 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { EventSink } from '@tapwire/kafka';
+import { type AccessLogEvent, type SpanEvent, TOPICS } from '@tapwire/schema';
+import type { Dispatcher } from 'undici';
+import type { ProxyConfig } from './config.js';
+import type { ConsumerIdentifier } from './consumers.js';
+import { PROXY_ERRORS, type ProxyErrorCode, proxyErrorBody } from './errors.js';
+import type { ProxyMetrics } from './metrics.js';
+import type { HeaderRecorder, QueryRedactor } from './redact.js';
+import { ROUTE_UNMATCHED } from './routes.js';
+import { formatTraceParent, type IdSource, parseTraceParent } from './trace-context.js';
+import type { Upstream, UpstreamTable } from './upstreams.js';
+
+type ErrorKind = AccessLogEvent['error_kind'];
+type Method = AccessLogEvent['method'];
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'host',
+  'traceparent',
+]);
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** ExchangeDeps are what the request path needs, all built once at start. */
+export interface ExchangeDeps {
+  readonly sink: EventSink;
+  readonly table: UpstreamTable;
+  readonly ids: IdSource;
+  readonly metrics: ProxyMetrics;
+  readonly identifyConsumer: ConsumerIdentifier;
+  readonly redactQuery: QueryRedactor;
+  readonly recordHeaders: { request: HeaderRecorder; response: HeaderRecorder };
+  readonly redactPath: (path: string) => string;
+  readonly onSettled: () => void;
+}
+
+/** Exchange is everything recorded about one request, filled in as it goes. */
+interface Exchange {
+  startMs: number;
+  startUs: number;
+  method: Method;
+  rawMethod: string;
+  path: string;
+  query: string;
+  host: string;
+  clientAddress: string;
+  userAgent: string;
+  requestId: string;
+  traceId: string;
+  serverSpanId: string;
+  clientSpanId: string;
+  parentSpanId: string;
+  sampled: boolean;
+  upstream: Upstream | undefined;
+  service: string;
+  tenant: string;
+  route: string;
+  consumer: string;
+  status: number;
+  errorKind: ErrorKind;
+  bytesIn: number;
+  bytesOut: number;
+  clientStartMs: number;
+  clientEndMs: number;
+  headersSent: boolean;
+  settled: boolean;
+  holdsSlot: boolean;
+  controller: Dispatcher.DispatchController | undefined;
+  requestHeaders: Record<string, string | string[] | undefined>;
+  responseHeaders: Record<string, string | string[] | undefined> | undefined;
+}
+
+function wallMicros(perfMs: number): number {
+  return Math.round((performance.timeOrigin + perfMs) * 1000);
+}
+
+function errorKindOf(err: Error): { kind: ErrorKind; code: ProxyErrorCode } {
+  const code = (err as { code?: string }).code ?? '';
+  switch (code) {
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EAI_AGAIN':
+      return { kind: 'upstream_refused', code: 'TAPWIRE_PROXY_UPSTREAM_REFUSED' };
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+    case 'ETIMEDOUT':
+      return { kind: 'upstream_timeout', code: 'TAPWIRE_PROXY_UPSTREAM_TIMEOUT' };
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+      return { kind: 'upstream_reset', code: 'TAPWIRE_PROXY_UPSTREAM_RESET' };
+    default:
+      return { kind: 'upstream_error', code: 'TAPWIRE_PROXY_UPSTREAM_ERROR' };
+  }
+}
+
+/** BodyTooLarge aborts an upstream request whose streamed body passed the configured limit. */
+class BodyTooLarge extends Error {
+  readonly code = 'TAPWIRE_PROXY_BODY_TOO_LARGE';
+}
+
+/**
+ * createExchangeHandler builds the request path: match an upstream, continue or start the trace,
+ * forward with streaming in both directions, and record the SERVER span, the CLIENT span and the
+ * access log once the response is finished or the client went away. It never throws.
+ */
+export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
+  const { sink, table, ids, metrics } = deps;
+  const maxBody = config.limits.maxBodyBytes;
+  const ratio = config.sampling.spanRatio;
+  const threshold = Math.floor(ratio * 0x1_0000_0000);
+  let inFlight = 0;
+  let draining = false;
+
+  function sampleNew(traceId: string): boolean {
+    if (ratio >= 1) return true;
+    if (ratio <= 0) return false;
+    return Number.parseInt(traceId.slice(0, 8), 16) < threshold;
+  }
+
+  function begin(req: IncomingMessage, startMs: number): Exchange {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const headers = req.headers;
+    const incoming = parseTraceParent(headers.traceparent as string | undefined);
+    const traceId = incoming?.traceId ?? ids.traceId();
+    const rid = headers['x-request-id'];
+    const rawMethod = req.method ?? 'GET';
+    return {
+      startMs,
+      startUs: wallMicros(startMs),
+      method: (METHODS.has(rawMethod) ? rawMethod : 'OTHER') as Method,
+      rawMethod,
+      path: q === -1 ? url : url.slice(0, q),
+      query: q === -1 ? '' : url.slice(q + 1),
+      host: headers.host ?? '',
+      clientAddress: req.socket.remoteAddress ?? '',
+      userAgent: (headers['user-agent'] ?? '').slice(0, 512),
+      requestId: typeof rid === 'string' && REQUEST_ID.test(rid) ? rid : ids.spanId() + ids.spanId(),
+      traceId,
+      serverSpanId: ids.spanId(),
+      clientSpanId: ids.spanId(),
+      parentSpanId: incoming?.parentId ?? '',
+      sampled: incoming ? incoming.sampled : sampleNew(traceId),
+      upstream: undefined,
+      service: config.service,
+      tenant: config.tenant,
+      route: ROUTE_UNMATCHED,
+      consumer: '',
+      status: 0,
+      errorKind: 'none',
+      bytesIn: 0,
+      bytesOut: 0,
+      clientStartMs: 0,
+      clientEndMs: 0,
+      headersSent: false,
+      settled: false,
+      holdsSlot: false,
+      controller: undefined,
+      requestHeaders: headers,
+      responseHeaders: undefined,
+    };
+  }
+
+  function traceHeaders(ex: Exchange): Record<string, string> {
+    return {
+      traceparent: formatTraceParent(ex.traceId, ex.serverSpanId, ex.sampled),
+      'x-request-id': ex.requestId,
+    };
+  }
+
+  function answer(
+    ex: Exchange,
+    res: ServerResponse,
+    code: ProxyErrorCode,
+    kind: ErrorKind,
+    extra?: Record<string, string>,
+  ): void {
+    ex.errorKind = kind;
+    ex.status = PROXY_ERRORS[code].status;
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    const body = proxyErrorBody(code, ex.requestId);
+    ex.bytesOut = Buffer.byteLength(body);
+    ex.headersSent = true;
+    res.writeHead(ex.status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': String(ex.bytesOut),
+      ...traceHeaders(ex),
+      ...extra,
+    });
+    res.end(body);
+  }
+
+  function emit(ex: Exchange, endMs: number): void {
+    const durationMs = endMs - ex.startMs;
+    const upstreamMs = ex.clientStartMs > 0 ? Math.max(0, (ex.clientEndMs || endMs) - ex.clientStartMs) : 0;
+    const path = deps.redactPath(ex.path).slice(0, 2048);
+    const query = deps.redactQuery(ex.query).slice(0, 2048);
+    const log: AccessLogEvent = {
+      v: 1,
+      id: ex.serverSpanId + ex.clientSpanId,
+      ts: ex.startUs,
+      tenant: ex.tenant,
+      trace_id: ex.traceId,
+      span_id: ex.serverSpanId,
+      service: ex.service,
+      upstream: ex.upstream?.name ?? '',
+      route: ex.route,
+      method: ex.method,
+      status: ex.status,
+      duration_ms: Math.round(durationMs * 1000) / 1000,
+      upstream_ms: Math.round(upstreamMs * 1000) / 1000,
+      bytes_in: ex.bytesIn,
+      bytes_out: ex.bytesOut,
+      consumer: ex.consumer,
+      client_address: ex.clientAddress.slice(0, 64),
+      server_address: ex.host.slice(0, 256),
+      user_agent: ex.userAgent,
+      path,
+      query,
+      error_kind: ex.errorKind,
+    };
+    sink.emit(TOPICS.accessLogs, log);
+    metrics.request(ex.upstream?.name ?? '', ex.status, durationMs / 1000);
+    if (!ex.sampled) return;
+
+    const name = `${ex.method} ${ex.route}`;
+    const serverAttrs: Record<string, string> = {
+      'http.request.method': ex.rawMethod.slice(0, 32),
+      'http.route': ex.route,
+      'http.response.status_code': String(ex.status),
+      'url.path': path,
+      'url.scheme': 'http',
+      'server.address': ex.host.slice(0, 256),
+      'client.address': log.client_address,
+      'user_agent.original': ex.userAgent,
+      'tapwire.request_id': ex.requestId,
+    };
+    if (query !== '') serverAttrs['url.query'] = query;
+    if (ex.consumer !== '') serverAttrs['tapwire.consumer'] = ex.consumer;
+    if (ex.errorKind !== 'none') serverAttrs['error.type'] = ex.errorKind;
+    deps.recordHeaders.request(ex.requestHeaders, 'http.request.header.', serverAttrs);
+    const server: SpanEvent = {
+      v: 1,
+      id: ex.serverSpanId,
+      ts: ex.startUs,
+      tenant: ex.tenant,
+      trace_id: ex.traceId,
+      span_id: ex.serverSpanId,
+      parent_span_id: ex.parentSpanId,
+      name,
+      kind: 'SERVER',
+      service: ex.service,
+      start: ex.startUs,
+      duration: Math.max(0, Math.round(durationMs * 1000)),
+      status:
+        ex.status >= 500 || (ex.errorKind !== 'none' && ex.errorKind !== 'client_aborted')
+          ? 'ERROR'
+          : 'UNSET',
+      status_message: ex.errorKind === 'none' ? '' : ex.errorKind,
+      attributes: serverAttrs,
+    };
+    sink.emit(TOPICS.spans, server);
+    const up = ex.upstream;
+    if (!up || ex.clientStartMs === 0) return;
+    const clientStartUs = wallMicros(ex.clientStartMs);
+    const clientAttrs: Record<string, string> = {
+      'http.request.method': ex.rawMethod.slice(0, 32),
+      'server.address': up.serverAddress,
+      'server.port': String(up.serverPort),
+      'url.full': `${up.origin}${up.basePath}${path}${query === '' ? '' : `?${query}`}`.slice(0, 4096),
+      'tapwire.upstream': up.name,
+    };
+    if (ex.responseHeaders) {
+      clientAttrs['http.response.status_code'] = String(ex.status);
+      deps.recordHeaders.response(ex.responseHeaders, 'http.response.header.', clientAttrs);
+    }
+    if (ex.errorKind !== 'none') clientAttrs['error.type'] = ex.errorKind;
+    const client: SpanEvent = {
+      v: 1,
+      id: ex.clientSpanId,
+      ts: clientStartUs,
+      tenant: ex.tenant,
+      trace_id: ex.traceId,
+      span_id: ex.clientSpanId,
+      parent_span_id: ex.serverSpanId,
+      name,
+      kind: 'CLIENT',
+      service: ex.service,
+      start: clientStartUs,
+      duration: Math.max(0, Math.round(upstreamMs * 1000)),
+      status: !ex.responseHeaders || ex.status >= 400 ? 'ERROR' : 'UNSET',
+      status_message: ex.errorKind === 'none' ? '' : ex.errorKind,
+      attributes: clientAttrs,
+    };
+    sink.emit(TOPICS.spans, client);
+  }
+
+  function settle(ex: Exchange, res: ServerResponse): void {
+    if (ex.settled) return;
+    ex.settled = true;
+    const endMs = performance.now();
+    if (!res.writableFinished && ex.errorKind === 'none') {
+      // The client went away before the response was complete.
+      ex.errorKind = 'client_aborted';
+      if (!ex.headersSent) ex.status = 499;
+      ex.controller?.abort(new Error('client aborted'));
+    }
+    if (ex.holdsSlot) {
+      ex.holdsSlot = false;
+      ex.upstream!.inFlight--;
+    }
+    inFlight--;
+    try {
+      emit(ex, endMs);
+    } catch {
+      // Telemetry never throws into the request path.
+    }
+    deps.onSettled();
+  }
+
+  function forwardHeaders(
+    ex: Exchange,
+    up: Upstream,
+    req: IncomingMessage,
+  ): Record<string, string | string[]> {
+    const out: Record<string, string | string[]> = {};
+    const h = req.headers;
+    for (const name in h) {
+      if (HOP_BY_HOP.has(name)) continue;
+      const v = h[name];
+      if (v !== undefined) out[name] = v;
+    }
+    out.host = up.config.preserveHost && ex.host !== '' ? ex.host : up.hostHeader;
+    out.traceparent = formatTraceParent(ex.traceId, ex.clientSpanId, ex.sampled);
+    out['x-request-id'] = ex.requestId;
+    const xff = h['x-forwarded-for'];
+    out['x-forwarded-for'] = xff ? `${xff}, ${ex.clientAddress}` : ex.clientAddress;
+    out['x-forwarded-proto'] ??= 'http';
+    if (ex.host !== '') out['x-forwarded-host'] ??= ex.host;
+    return out;
+  }
+
+  function requestBody(ex: Exchange, req: IncomingMessage): AsyncIterable<Buffer> | null {
+    const h = req.headers;
+    if (
+      h['transfer-encoding'] === undefined &&
+      (h['content-length'] === undefined || h['content-length'] === '0')
+    ) {
+      return null;
+    }
+    return (async function* counted() {
+      for await (const chunk of req as AsyncIterable<Buffer>) {
+        ex.bytesIn += chunk.length;
+        if (maxBody > 0 && ex.bytesIn > maxBody) throw new BodyTooLarge('request body too large');
+        yield chunk;
+      }
+    })();
+  }
+
+  function forward(ex: Exchange, up: Upstream, req: IncomingMessage, res: ServerResponse): void {
+    const path =
+      up.config.stripPrefix && up.prefix !== '/' ? ex.path.slice(up.prefix.length) || '/' : ex.path;
+    ex.clientStartMs = performance.now();
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(controller) {
+        ex.controller = controller;
+        if (ex.settled) controller.abort(new Error('client aborted'));
+      },
+      onResponseStart(controller, statusCode, headers, statusMessage) {
+        if (statusCode < 200) return; // 1xx informational: wait for the final response
+        ex.status = statusCode;
+        ex.responseHeaders = headers;
+        const out: Record<string, string | string[]> = {};
+        for (const name in headers) {
+          if (HOP_BY_HOP.has(name) && name !== 'host') continue;
+          const v = headers[name];
+          if (v !== undefined) out[name] = v;
+        }
+        out.traceparent = formatTraceParent(ex.traceId, ex.serverSpanId, ex.sampled);
+        out['x-request-id'] = ex.requestId;
+        ex.headersSent = true;
+        if (res.destroyed) {
+          controller.abort(new Error('client aborted'));
+          return;
+        }
+        res.writeHead(statusCode, statusMessage ?? '', out);
+      },
+      onResponseData(controller, chunk) {
+        ex.bytesOut += chunk.length;
+        if (!res.write(chunk)) {
+          controller.pause();
+          res.once('drain', () => controller.resume());
+        }
+      },
+      onResponseEnd() {
+        ex.clientEndMs = performance.now();
+        res.end();
+      },
+      onResponseError(_controller, err) {
+        ex.clientEndMs = performance.now();
+        if (ex.settled) return;
+        if (err instanceof BodyTooLarge) {
+          answer(ex, res, 'TAPWIRE_PROXY_BODY_TOO_LARGE', 'body_too_large', { connection: 'close' });
+          return;
+        }
+        const { kind, code } = errorKindOf(err);
+        if (ex.headersSent) {
+          // Mid-body failure: the status is already on the wire, so the only honest signal is a cut connection.
+          ex.errorKind = kind;
+          res.destroy();
+          return;
+        }
+        answer(ex, res, code, kind);
+      },
+    };
+    up.pool.dispatch(
+      {
+        path: `${up.basePath}${path}${ex.query === '' ? '' : `?${ex.query}`}`,
+        method: ex.rawMethod as Dispatcher.HttpMethod,
+        headers: forwardHeaders(ex, up, req),
+        body: requestBody(ex, req) as unknown as Dispatcher.DispatchOptions['body'],
+      },
+      handler,
+    );
+  }
+
+  return {
+    get inFlight() {
+      return inFlight;
+    },
+    drain() {
+      draining = true;
+    },
+    /** handle serves one request; `startMs` is performance.now() when it arrived. */
+    handle(req: IncomingMessage, res: ServerResponse, startMs: number): void {
+      inFlight++;
+      const ex = begin(req, startMs);
+      res.once('close', () => settle(ex, res));
+      try {
+        if (draining) {
+          answer(ex, res, 'TAPWIRE_PROXY_SHUTTING_DOWN', 'proxy_error', {
+            connection: 'close',
+            'retry-after': '1',
+          });
+          return;
+        }
+        const up = table.match(ex.host, ex.path);
+        if (!up) {
+          answer(ex, res, 'TAPWIRE_PROXY_NO_ROUTE', 'unmatched');
+          return;
+        }
+        ex.upstream = up;
+        ex.service = up.service;
+        ex.tenant = up.tenant;
+        ex.route = up.routes.resolve(ex.path);
+        ex.consumer = deps.identifyConsumer(req.headers);
+        const declared = Number(req.headers['content-length'] ?? 0);
+        if (maxBody > 0 && declared > maxBody) {
+          answer(ex, res, 'TAPWIRE_PROXY_BODY_TOO_LARGE', 'body_too_large', { connection: 'close' });
+          return;
+        }
+        if (up.inFlight >= up.config.maxConcurrency) {
+          answer(ex, res, 'TAPWIRE_PROXY_OVER_LIMIT', 'over_limit', { 'retry-after': '1' });
+          return;
+        }
+        up.inFlight++;
+        ex.holdsSlot = true;
+        forward(ex, up, req, res);
+      } catch {
+        answer(ex, res, 'TAPWIRE_PROXY_UPSTREAM_ERROR', 'proxy_error');
+      }
+    },
+    /** recordRejected records a request Node's HTTP parser refused before it reached a handler. */
+    recordRejected(status: number, kind: ErrorKind, clientAddress: string): void {
+      const startMs = performance.now();
+      const traceId = ids.traceId();
+      const ex: Exchange = {
+        ...begin(
+          {
+            url: '/',
+            headers: {},
+            method: 'GET',
+            socket: { remoteAddress: clientAddress },
+          } as unknown as IncomingMessage,
+          startMs,
+        ),
+        traceId,
+        method: 'OTHER',
+        rawMethod: 'OTHER',
+        route: '__invalid__',
+        status,
+        errorKind: kind,
+        sampled: false,
+      };
+      try {
+        emit(ex, startMs);
+      } catch {
+        // Never throw from the parser's error path.
+      }
+    },
+  };
+}
+
+/** ExchangeHandler is the request path built by createExchangeHandler. */
+export type ExchangeHandler = ReturnType<typeof createExchangeHandler>;

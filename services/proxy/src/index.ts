@@ -1,0 +1,17 @@
+export { buildProxy, type Proxy } from './app.js';
+export {
+  ALWAYS_REDACTED_HEADERS,
+  DEFAULT_REDACTED_QUERY_PARAMS,
+  type ProxyConfig,
+  proxyConfigSchema,
+  type UpstreamConfig,
+} from './config.js';
+export { PROXY_ERRORS, type ProxyErrorCode } from './errors.js';
+export { createRouteResolver, normalizePath, ROUTE_OTHER, ROUTE_UNMATCHED } from './routes.js';
+export {
+  type ProxyServiceConfig,
+  proxyServiceConfigSchema,
+  type RunningProxy,
+  runProxyService,
+} from './service.js';
+export { formatTraceParent, parseTraceParent } from './trace-context.js';

@@ -1,0 +1,110 @@
+import type { EventSink } from '@tapwire/kafka';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Upstream } from './upstreams.js';
+
+const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+/** ProxyMetrics holds the pre-labelled instruments the request path increments. */
+export interface ProxyMetrics {
+  readonly registry: Registry;
+  /** request records one finished request of an upstream ('' for unmatched). */
+  request(upstream: string, status: number, durationS: number): void;
+}
+
+/** createProxyMetrics registers the proxy's metrics; label children are created here, not per request. */
+export function createProxyMetrics(
+  upstreams: readonly Upstream[],
+  sink: EventSink,
+  inFlightTotal: () => number,
+): ProxyMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'tapwire_proxy_process_' });
+  const requests = new Counter({
+    name: 'tapwire_proxy_requests_total',
+    help: 'Requests answered, by upstream and status class (499 client aborts count as 4xx).',
+    labelNames: ['upstream', 'class'],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'tapwire_proxy_request_duration_seconds',
+    help: 'Whole-request duration seen by the proxy, by upstream.',
+    labelNames: ['upstream'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const names = ['', ...upstreams.map((u) => u.name)];
+  const children = new Map(
+    names.map((n) => [
+      n,
+      {
+        classes: CLASSES.map((c) => requests.labels(n || 'unmatched', c)),
+        duration: duration.labels(n || 'unmatched'),
+      },
+    ]),
+  );
+  new Gauge({
+    name: 'tapwire_proxy_in_flight_requests',
+    help: 'Requests in flight, by upstream.',
+    labelNames: ['upstream'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const u of upstreams) this.set({ upstream: u.name }, u.inFlight);
+      this.set({ upstream: 'all' }, inFlightTotal());
+    },
+  });
+  const sinkCounter = (name: string, help: string, pick: (s: ReturnType<EventSink['stats']>) => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(pick(sink.stats()));
+      },
+    });
+  const sinkGauge = (name: string, help: string, pick: (s: ReturnType<EventSink['stats']>) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(pick(sink.stats()));
+      },
+    });
+  sinkCounter(
+    'tapwire_proxy_events_emitted_total',
+    'Events accepted for delivery (memory or spool).',
+    (s) => s.accepted,
+  );
+  sinkCounter('tapwire_proxy_events_delivered_total', 'Events acknowledged by Kafka.', (s) => s.delivered);
+  sinkCounter('tapwire_proxy_events_spooled_total', 'Events written to the disk spool.', (s) => s.spooled);
+  sinkCounter(
+    'tapwire_proxy_events_dropped_total',
+    'Events dropped because memory and spool were full.',
+    (s) => s.dropped,
+  );
+  sinkCounter('tapwire_proxy_events_invalid_total', 'Events refused by schema validation.', (s) => s.invalid);
+  sinkCounter(
+    'tapwire_proxy_producer_errors_total',
+    'Failed produce attempts (retried).',
+    (s) => s.sendErrors,
+  );
+  sinkGauge('tapwire_proxy_events_buffered', 'Events waiting in memory.', (s) => s.buffered);
+  sinkGauge('tapwire_proxy_spool_bytes', 'Bytes in the disk spool.', (s) => s.spoolBytes);
+  sinkGauge(
+    'tapwire_proxy_spool_capacity_bytes',
+    'Disk spool capacity in bytes.',
+    (s) => s.spoolCapacityBytes,
+  );
+
+  return {
+    registry,
+    request(upstream, status, durationS) {
+      const c = children.get(upstream) ?? children.get('')!;
+      const cls = status >= 100 && status < 600 ? Math.floor(status / 100) - 1 : 4;
+      c.classes[cls]!.inc();
+      c.duration.observe(durationS);
+    },
+  };
+}

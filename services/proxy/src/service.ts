@@ -1,0 +1,89 @@
+import {
+  type KafkaConfig,
+  kafkaConfigSchema,
+  type TelemetryConfig,
+  telemetryConfigSchema,
+} from '@tapwire/config';
+import { createKafkaClient, createKafkaEventSink, openDiskSpool } from '@tapwire/kafka';
+import { createLogger, startTracing } from '@tapwire/telemetry';
+import { z } from 'zod';
+import { buildProxy, type Proxy } from './app.js';
+import { type ProxyConfig, proxyConfigSchema } from './config.js';
+
+/** proxyServiceConfigSchema is what the proxy process reads: its own section plus Kafka and telemetry. */
+export const proxyServiceConfigSchema = z.object({
+  proxy: proxyConfigSchema,
+  kafka: kafkaConfigSchema,
+  telemetry: telemetryConfigSchema,
+});
+
+/** ProxyServiceConfig is the validated configuration of the proxy process. */
+export interface ProxyServiceConfig {
+  proxy: ProxyConfig;
+  kafka: KafkaConfig;
+  telemetry: TelemetryConfig;
+}
+
+/** RunningProxy is a started proxy process; stop() closes everything in reverse order. */
+export interface RunningProxy {
+  readonly proxy: Proxy;
+  readonly proxyUrl: string;
+  readonly adminUrl: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * runProxyService wires logger and tracing, the Kafka sink with its disk spool, and the proxy,
+ * then starts it. `handleSignals` installs SIGTERM/SIGINT handlers that stop it gracefully.
+ */
+export async function runProxyService(
+  config: ProxyServiceConfig,
+  options: { handleSignals?: boolean; topicPrefix?: string } = {},
+): Promise<RunningProxy> {
+  const logger = createLogger({
+    name: config.telemetry.serviceName ?? 'tapwire-proxy',
+    level: config.telemetry.logLevel,
+  });
+  const tracing = startTracing(config.telemetry, { serviceName: 'tapwire-proxy' });
+  const kafka = createKafkaClient(config.kafka, logger, 'proxy');
+  const emit = config.proxy.emit;
+  const sink = createKafkaEventSink(
+    { kafka, logger },
+    {
+      lingerMs: emit.lingerMs,
+      maxBatchEvents: emit.maxBatchEvents,
+      maxBufferedEvents: emit.maxBufferedEvents,
+      retryBackoffMs: 200,
+      compression: emit.compression,
+      // The proxy builds its events from typed fields; the consumer validates every event anyway.
+      validate: false,
+      ...(options.topicPrefix ? { topicPrefix: options.topicPrefix } : {}),
+      ...(emit.spoolMaxBytes > 0
+        ? { spool: openDiskSpool({ dir: emit.spoolDir, maxBytes: emit.spoolMaxBytes }) }
+        : {}),
+    },
+  );
+  const proxy = buildProxy({ sink, logger }, config.proxy);
+  const { proxyUrl, adminUrl } = await proxy.start();
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      logger.info({}, 'stopping proxy');
+      await proxy.close();
+      await sink.close(config.proxy.shutdownGraceMs);
+      logger.info({ ...sink.stats() }, 'event sink closed');
+      await tracing.shutdown();
+      logger.flush();
+    })();
+    return stopping;
+  };
+  if (options.handleSignals) {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(signal, () => {
+        void stop().then(() => process.exit(0));
+      });
+    }
+  }
+  return { proxy, proxyUrl, adminUrl, stop };
+}

@@ -1,0 +1,25 @@
+import { buildProxy, type Proxy, proxyConfigSchema } from '@tapwire/proxy';
+import { createLogger } from '@tapwire/telemetry';
+import { createMemorySink, type MemorySink } from '../../../test/support/memory-sink.js';
+
+/** ProxyUnderTest is a started proxy with an in-memory sink. */
+export interface ProxyUnderTest {
+  proxy: Proxy;
+  sink: MemorySink;
+  url: string;
+  adminUrl: string;
+}
+
+/** startProxy builds and starts a proxy on free loopback ports from a partial proxy config. */
+export async function startProxy(config: Record<string, unknown>): Promise<ProxyUnderTest> {
+  const sink = createMemorySink();
+  const parsed = proxyConfigSchema.parse({
+    listen: { host: '127.0.0.1', port: 0 },
+    admin: { host: '127.0.0.1', port: 0 },
+    shutdownGraceMs: 2000,
+    ...config,
+  });
+  const proxy = buildProxy({ sink, logger: createLogger({ name: 'test', level: 'silent' }) }, parsed);
+  const { proxyUrl, adminUrl } = await proxy.start();
+  return { proxy, sink, url: proxyUrl, adminUrl };
+}
