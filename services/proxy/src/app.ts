@@ -15,8 +15,8 @@ import { createSaturationSampler, type SaturationSampler } from './saturation.js
 import { createIdSource } from './trace-context.js';
 import { createUpstreamTable, type UpstreamTable } from './upstreams.js';
 
-/** Proxy is a built proxy: both servers, its parts for tests, and its lifecycle. */
-export interface Proxy {
+/** TapwireProxy is a built proxy: both servers, its parts for tests, and its lifecycle. */
+export interface TapwireProxy {
   readonly server: FastifyInstance;
   readonly admin: FastifyInstance;
   readonly table: UpstreamTable;
@@ -61,7 +61,7 @@ function rejectClient(socket: Socket, code: ProxyErrorCode): void {
 }
 
 /** buildProxy wires the proxy from its parts; nothing listens until start(). */
-export function buildProxy(deps: { sink: EventSink; logger: Logger }, config: ProxyConfig): Proxy {
+export function buildProxy(deps: { sink: EventSink; logger: Logger }, config: ProxyConfig): TapwireProxy {
   const table = createUpstreamTable(config);
   const ids = createIdSource();
   let exchange: ExchangeHandler | undefined;

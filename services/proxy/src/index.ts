@@ -1,4 +1,4 @@
-export { buildProxy, type Proxy } from './app.js';
+export { buildProxy, type TapwireProxy } from './app.js';
 export {
   ALWAYS_REDACTED_HEADERS,
   DEFAULT_REDACTED_QUERY_PARAMS,

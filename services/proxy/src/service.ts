@@ -7,7 +7,7 @@ import {
 import { createKafkaClient, createKafkaEventSink, openDiskSpool } from '@tapwire/kafka';
 import { createLogger, startTracing } from '@tapwire/telemetry';
 import { z } from 'zod';
-import { buildProxy, type Proxy } from './app.js';
+import { buildProxy, type TapwireProxy } from './app.js';
 import { type ProxyConfig, proxyConfigSchema } from './config.js';
 
 /** proxyServiceConfigSchema is what the proxy process reads: its own section plus Kafka and telemetry. */
@@ -26,7 +26,7 @@ export interface ProxyServiceConfig {
 
 /** RunningProxy is a started proxy process; stop() closes everything in reverse order. */
 export interface RunningProxy {
-  readonly proxy: Proxy;
+  readonly proxy: TapwireProxy;
   readonly proxyUrl: string;
   readonly adminUrl: string;
   stop(): Promise<void>;

@@ -1,10 +1,10 @@
-import { buildProxy, type Proxy, proxyConfigSchema } from '@tapwire/proxy';
+import { buildProxy, proxyConfigSchema, type TapwireProxy } from '@tapwire/proxy';
 import { createLogger } from '@tapwire/telemetry';
 import { createMemorySink, type MemorySink } from '../../../test/support/memory-sink.js';
 
 /** ProxyUnderTest is a started proxy with an in-memory sink. */
 export interface ProxyUnderTest {
-  proxy: Proxy;
+  proxy: TapwireProxy;
   sink: MemorySink;
   url: string;
   adminUrl: string;
