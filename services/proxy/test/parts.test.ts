@@ -92,6 +92,7 @@ describe('proxy config', () => {
       'upstreams.0.url',
       'upstreams.1',
       'upstreams.1.match.pathPrefix',
+      'upstreams.1.name',
     ]);
   });
   it('rejects duplicate upstream names', () => {
