@@ -210,7 +210,9 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
 
   function emit(ex: Exchange, endMs: number): void {
     const durationMs = endMs - ex.startMs;
-    const upstreamMs = ex.clientStartMs > 0 ? Math.max(0, (ex.clientEndMs || endMs) - ex.clientStartMs) : 0;
+    // The CLIENT span lies inside the SERVER span: an upstream call cut short by the client ends with it.
+    const clientEnd = ex.clientEndMs === 0 ? endMs : Math.min(ex.clientEndMs, endMs);
+    const upstreamMs = ex.clientStartMs > 0 ? Math.max(0, clientEnd - ex.clientStartMs) : 0;
     const path = deps.redactPath(ex.path).slice(0, 2048);
     const query = deps.redactQuery(ex.query).slice(0, 2048);
     const log: AccessLogEvent = {
@@ -415,7 +417,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
         res.end();
       },
       onResponseError(_controller, err) {
-        ex.clientEndMs = performance.now();
+        if (ex.clientEndMs === 0) ex.clientEndMs = performance.now();
         if (ex.settled) return;
         if (err instanceof BodyTooLarge) {
           answer(ex, res, 'TAPWIRE_PROXY_BODY_TOO_LARGE', 'body_too_large', { connection: 'close' });

@@ -32,4 +32,12 @@ export async function infraStatus(cfg: InfraConfig): Promise<ServerStatus[]> {
   return [await kafkaStatus(cfg), await clickhouseStatus(cfg)];
 }
 
-export { CLICKHOUSE_READONLY_USER, clickhouseUrl, ensureKafkaLibs, kafkaBrokers, type ServerStatus };
+export {
+  CLICKHOUSE_READONLY_USER,
+  clickhouseUrl,
+  ensureKafkaLibs,
+  kafkaBrokers,
+  kafkaDown,
+  kafkaUp,
+  type ServerStatus,
+};

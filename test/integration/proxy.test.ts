@@ -1,0 +1,282 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { kafkaDown, kafkaUp } from '@tapwire/infra';
+import {
+  createKafkaClient,
+  createKafkaEventSink,
+  type EventSink,
+  ensureTopics,
+  openDiskSpool,
+  topicSpecs,
+} from '@tapwire/kafka';
+import { buildProxy, proxyConfigSchema, type TapwireProxy } from '@tapwire/proxy';
+import { type AccessLogEvent, accessLogCodec, type SpanEvent, spanCodec, TOPICS } from '@tapwire/schema';
+import { createLogger } from '@tapwire/telemetry';
+import type { Admin, Kafka } from 'kafkajs';
+import { Pool } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { infraConfig, silentLogger, testKafkaConfig, uniqueName } from '../support/infra.js';
+import { readTopics } from '../support/kafka-read.js';
+import { freePort, startUpstream, type TestUpstream } from '../support/upstream.js';
+
+const kafka: Kafka = createKafkaClient(testKafkaConfig(), silentLogger, 'proxy-test');
+let admin: Admin;
+let up: TestUpstream;
+const topicsToDelete: string[] = [];
+const logger = createLogger({ name: 'proxy-it', level: 'silent' });
+
+interface Started {
+  proxy: TapwireProxy;
+  sink: EventSink;
+  url: string;
+  prefix: string;
+  stop(): Promise<void>;
+}
+
+async function startProxyOnKafka(
+  proxyConfig: Record<string, unknown>,
+  sinkOver: Record<string, unknown> = {},
+): Promise<Started> {
+  const prefix = `${uniqueName('p')}.`;
+  const specs = topicSpecs(
+    { partitions: 3, replicationFactor: 1, retentionMs: 3_600_000, dlqRetentionMs: 3_600_000 },
+    prefix,
+  );
+  topicsToDelete.push(...specs.map((s) => s.topic));
+  await ensureTopics(kafka, specs);
+  const sink = createKafkaEventSink(
+    { kafka, logger: silentLogger },
+    {
+      lingerMs: 20,
+      maxBatchEvents: 500,
+      maxBufferedEvents: 20_000,
+      retryBackoffMs: 100,
+      validate: false,
+      compression: 'none',
+      topicPrefix: prefix,
+      spool: openDiskSpool({
+        dir: mkdtempSync(join(tmpdir(), 'tapwire-proxy-spool-')),
+        maxBytes: 512 * 1024 * 1024,
+      }),
+      ...sinkOver,
+    },
+  );
+  const proxy = buildProxy(
+    { sink, logger },
+    proxyConfigSchema.parse({
+      listen: { host: '127.0.0.1', port: 0 },
+      admin: { host: '127.0.0.1', port: 0 },
+      ...proxyConfig,
+    }),
+  );
+  const { proxyUrl } = await proxy.start();
+  return {
+    proxy,
+    sink,
+    url: proxyUrl,
+    prefix,
+    async stop() {
+      await proxy.close();
+      await sink.close(5000);
+    },
+  };
+}
+
+async function topicCount(topic: string): Promise<number> {
+  const offsets = await admin.fetchTopicOffsets(topic);
+  return offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0);
+}
+
+beforeAll(async () => {
+  admin = kafka.admin();
+  await admin.connect();
+  up = await startUpstream();
+});
+afterAll(async () => {
+  await up.close();
+  await admin.deleteTopics({ topics: topicsToDelete }).catch(() => {});
+  await admin.disconnect();
+});
+
+describe('proxy → real Kafka', () => {
+  it('puts the right route, status, error kind, timings, bytes and trace ids on Kafka, and no secret', async () => {
+    const refused = await freePort();
+    const p = await startProxyOnKafka({
+      upstreams: [
+        {
+          name: 'users',
+          url: up.url,
+          match: { pathPrefix: '/users' },
+          routes: ['/users/:id'],
+          timeoutMs: 300,
+        },
+        { name: 'down', url: `http://127.0.0.1:${refused}`, match: { pathPrefix: '/down' } },
+      ],
+    });
+    const cases: {
+      path: string;
+      headers?: Record<string, string>;
+      status: number;
+      kind: AccessLogEvent['error_kind'];
+      abort?: boolean;
+    }[] = [
+      {
+        path: '/users/1?api_key=CANARY_Q1',
+        status: 200,
+        kind: 'none',
+        headers: { authorization: 'Bearer CANARY_H1', cookie: 'a=CANARY_C1' },
+      },
+      { path: '/users/2/status/404?bytes=7', status: 404, kind: 'none' },
+      { path: '/users/3/status/500?bytes=2', status: 500, kind: 'none' },
+      { path: '/users/4/slow/2000', status: 504, kind: 'upstream_timeout' },
+      { path: '/down/5', status: 502, kind: 'upstream_refused' },
+      { path: '/users/6/slow/3000', status: 499, kind: 'client_aborted', abort: true },
+      {
+        path: '/users/7',
+        status: 200,
+        kind: 'none',
+        headers: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+      },
+    ];
+    const traceIds: (string | undefined)[] = [];
+    for (const c of cases) {
+      if (c.abort) {
+        const ctl = new AbortController();
+        const r = fetch(`${p.url}${c.path}`, { signal: ctl.signal }).catch(() => undefined);
+        setTimeout(() => ctl.abort(), 150);
+        await r;
+        traceIds.push(undefined);
+      } else {
+        const res = await fetch(`${p.url}${c.path}`, { headers: c.headers ?? {} });
+        expect(res.status, c.path).toBe(c.status);
+        await res.arrayBuffer();
+        traceIds.push(res.headers.get('traceparent')?.split('-')[1]);
+      }
+    }
+    expect(traceIds[6]).toBe('0af7651916cd43dd8448eb211c80319c');
+    await new Promise((r) => setTimeout(r, 200));
+    await p.stop();
+
+    const messages = await readTopics(
+      kafka,
+      [p.prefix + TOPICS.accessLogs, p.prefix + TOPICS.spans],
+      (m) => m.length >= 7 + 13,
+    );
+    const raw = messages.map((m) => m.value.toString()).join('\n');
+    for (const canary of ['CANARY_Q1', 'CANARY_H1', 'CANARY_C1']) expect(raw).not.toContain(canary);
+
+    const logs = messages
+      .filter((m) => m.topic.endsWith(TOPICS.accessLogs))
+      .map((m) => {
+        const d = accessLogCodec.decode(m.value);
+        if (!d.ok) throw new Error(d.reason);
+        expect(m.key).toBe(d.event.trace_id);
+        return d.event;
+      });
+    const spans = messages
+      .filter((m) => m.topic.endsWith(TOPICS.spans))
+      .map((m) => {
+        const d = spanCodec.decode(m.value);
+        if (!d.ok) throw new Error(d.reason);
+        return d.event;
+      });
+    expect(logs).toHaveLength(cases.length);
+    for (const [i, c] of cases.entries()) {
+      const pathOnly = c.path.split('?')[0]!;
+      const log = logs.find((l) => l.path === pathOnly);
+      expect(log, c.path).toMatchObject({ status: c.status, error_kind: c.kind });
+      if (traceIds[i]) expect(log?.trace_id).toBe(traceIds[i]);
+      const server = spans.find((s) => s.kind === 'SERVER' && s.trace_id === log?.trace_id) as SpanEvent;
+      const client = spans.find((s) => s.kind === 'CLIENT' && s.trace_id === log?.trace_id) as SpanEvent;
+      expect(server.span_id).toBe(log?.span_id);
+      expect(client.parent_span_id).toBe(server.span_id);
+      expect(server.duration).toBeGreaterThanOrEqual(client.duration);
+      expect(log!.duration_ms).toBeGreaterThanOrEqual(log!.upstream_ms);
+    }
+    expect(logs.find((l) => l.path === '/users/1')).toMatchObject({
+      route: '/users/:id',
+      query: 'api_key=[REDACTED]',
+    });
+    expect(logs.find((l) => l.path === '/users/2/status/404')).toMatchObject({
+      route: '/users/:id/status/:id',
+      bytes_out: 7,
+    });
+    expect(logs.find((l) => l.path === '/users/4/slow/2000')!.upstream_ms).toBeGreaterThanOrEqual(290);
+    const continued = spans.find(
+      (s) => s.kind === 'SERVER' && s.trace_id === '0af7651916cd43dd8448eb211c80319c',
+    );
+    expect(continued?.parent_span_id).toBe('b7ad6b7169203331');
+  });
+
+  it('keeps answering while Kafka is down, then delivers every access log once Kafka is back', async () => {
+    const p = await startProxyOnKafka(
+      { sampling: { spanRatio: 0 }, upstreams: [{ name: 'u', url: up.url }] },
+      { maxBufferedEvents: 200, retryBackoffMs: 200 },
+    );
+    const client = new Pool(p.url, { connections: 8 });
+    let served = 0;
+    let failed = 0;
+    let running = true;
+    const load = Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (running) {
+          const r = await client.request({ path: `/load/${served}`, method: 'GET' }).catch(() => undefined);
+          if (r) {
+            await r.body.dump();
+            if (r.statusCode === 200) served++;
+            else failed++;
+          } else failed++;
+        }
+      }),
+    );
+    const cfg = infraConfig();
+    const say = () => {};
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      await kafkaDown(cfg, say);
+      const servedWhileDown = served;
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(served).toBeGreaterThan(servedWhileDown);
+      expect(p.sink.stats().spooled).toBeGreaterThan(0);
+      await kafkaUp(cfg, say);
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      running = false;
+      await load;
+      await client.close();
+      await kafkaUp(cfg, say);
+    }
+    expect(failed).toBe(0);
+    await p.sink.flush();
+    const stats = p.sink.stats();
+    await p.stop();
+    expect(stats.dropped).toBe(0);
+    expect(await topicCount(p.prefix + TOPICS.accessLogs)).toBe(served);
+  }, 180_000);
+
+  it('10,000 distinct raw paths produce at most maxRoutes route values', async () => {
+    const p = await startProxyOnKafka({
+      sampling: { spanRatio: 0 },
+      upstreams: [{ name: 'u', url: up.url, maxRoutes: 50 }],
+    });
+    const client = new Pool(p.url, { connections: 16 });
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < 10_000) {
+          const i = next++;
+          const r = await client.request({ path: `/catalog/item-${i}-name/details`, method: 'GET' });
+          await r.body.dump();
+        }
+      }),
+    );
+    await client.close();
+    await p.stop();
+    const messages = await readTopics(kafka, [p.prefix + TOPICS.accessLogs], (m) => m.length >= 10_000);
+    const routes = new Set(messages.map((m) => JSON.parse(m.value.toString()).route as string));
+    expect(messages).toHaveLength(10_000);
+    expect(routes.size).toBe(50);
+    expect(routes.has('__other__')).toBe(true);
+  }, 120_000);
+});
