@@ -276,4 +276,19 @@ describe('Kafka EventSink', () => {
     await consumer.disconnect();
     expect(order).toEqual(Array.from({ length: 201 }, (_, i) => i));
   });
+
+  it('keeps sending after a linger timer fires on an empty buffer (regression: a stale in-flight promise stopped all sends)', async () => {
+    const sink = createKafkaEventSink(
+      { kafka, logger: silentLogger },
+      { lingerMs: 30, maxBatchEvents: 10, maxBufferedEvents: 1000, retryBackoffMs: 50, topicPrefix: prefix },
+    );
+    // Ten events fill a batch and are sent at once; the linger timer set by the first one then
+    // fires on an empty buffer.
+    for (let i = 0; i < 10; i++) sink.emit(TOPICS.spans, exampleSpan());
+    await new Promise((r) => setTimeout(r, 150));
+    for (let i = 0; i < 5; i++) sink.emit(TOPICS.spans, exampleSpan());
+    await vi.waitFor(() => expect(sink.stats().delivered).toBe(15), { timeout: 5000, interval: 50 });
+    expect(sink.stats().buffered).toBe(0);
+    await sink.close();
+  });
 });

@@ -90,7 +90,10 @@ export function createKafkaEventSink(
   const compression = config.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP;
   const spool = config.spool;
   const counters = { accepted: 0, delivered: 0, invalid: 0, dropped: 0, spooled: 0, sendErrors: 0 };
+  // A FIFO as an array plus a head index: taking a batch is O(batch), not O(buffer).
   let buffer: SpoolRecord[] = [];
+  let head = 0;
+  const buffered = () => buffer.length - head;
   let timer: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> | undefined;
   let connected: Promise<void> | undefined;
@@ -141,13 +144,18 @@ export function createKafkaEventSink(
   // spool already has data, so draining memory first and then the spool keeps emit order.
   function pump(): Promise<void> {
     if (inFlight) return inFlight;
-    inFlight = (async () => {
+    if (buffered() === 0 && (!spool || spool.isEmpty())) return Promise.resolve();
+    const run = (async () => {
       try {
         for (;;) {
-          if (buffer.length > 0) {
-            const batch = buffer.slice(0, config.maxBatchEvents);
+          if (buffered() > 0) {
+            const batch = buffer.slice(head, head + config.maxBatchEvents);
             await send(batch);
-            buffer = buffer.slice(batch.length);
+            head += batch.length;
+            if (head >= 4096 && head * 2 >= buffer.length) {
+              buffer = buffer.slice(head);
+              head = 0;
+            }
           } else if (spool && !spool.isEmpty()) {
             const batch = await spool.nextBatch(config.maxBatchEvents);
             if (!batch) break;
@@ -159,11 +167,15 @@ export function createKafkaEventSink(
         }
       } catch {
         if (!closing) schedule(backoffMs);
-      } finally {
-        inFlight = undefined;
       }
     })();
-    return inFlight;
+    // Cleared only by the run that set it: a run that finished synchronously must not leave a
+    // settled promise behind, or every later pump() would return it and nothing would be sent.
+    inFlight = run;
+    void run.finally(() => {
+      if (inFlight === run) inFlight = undefined;
+    });
+    return run;
   }
 
   function emit<T extends TopicName>(topic: T, event: EventByTopic[T]): boolean {
@@ -184,20 +196,20 @@ export function createKafkaEventSink(
       value = JSON.stringify(event);
     }
     const record = { topic: prefix + topic, key: keyOf(event), value };
-    if (spool && (buffer.length >= config.maxBufferedEvents || !spool.isEmpty())) {
+    if (spool && (buffered() >= config.maxBufferedEvents || !spool.isEmpty())) {
       if (!spool.append(record)) {
         counters.dropped++;
         return false;
       }
       counters.spooled++;
-    } else if (buffer.length >= config.maxBufferedEvents) {
+    } else if (buffered() >= config.maxBufferedEvents) {
       counters.dropped++;
       return false;
     } else {
       buffer.push(record);
     }
     counters.accepted++;
-    if (buffer.length >= config.maxBatchEvents && backoffMs === 0) void pump();
+    if (buffered() >= config.maxBatchEvents && backoffMs === 0) void pump();
     else schedule(backoffMs || config.lingerMs);
     return true;
   }
@@ -207,7 +219,7 @@ export function createKafkaEventSink(
       clearTimeout(timer);
       timer = undefined;
     }
-    while (!closing && (buffer.length > 0 || (spool && !spool.isEmpty()))) {
+    while (!closing && (buffered() > 0 || (spool && !spool.isEmpty()))) {
       await pump();
       if (backoffMs > 0) await new Promise((r) => setTimeout(r, backoffMs));
     }
@@ -224,14 +236,16 @@ export function createKafkaEventSink(
       clearTimeout(deadline);
       if (timer) clearTimeout(timer);
       await Promise.race([inFlight, expired]);
-      if (buffer.length > 0) {
+      if (buffered() > 0) {
         // Memory holds events older than anything spooled, so they go to the front of the spool.
-        const kept = spool ? await spool.prepend(buffer) : 0;
+        const left = buffer.slice(head);
+        const kept = spool ? await spool.prepend(left) : 0;
         counters.spooled += kept;
-        counters.dropped += buffer.length - kept;
-        if (buffer.length > kept)
-          deps.logger.error({ dropped: buffer.length - kept }, 'closing with undelivered events');
+        counters.dropped += left.length - kept;
+        if (left.length > kept)
+          deps.logger.error({ dropped: left.length - kept }, 'closing with undelivered events');
         buffer = [];
+        head = 0;
       }
       if (spool) await spool.flush();
       await producer.disconnect().catch(() => {});
@@ -246,7 +260,7 @@ export function createKafkaEventSink(
     stats: () => ({
       ...counters,
       dropped: counters.dropped + (spool?.lostRecords() ?? 0),
-      buffered: buffer.length,
+      buffered: buffered(),
       bufferCapacity: config.maxBufferedEvents,
       spoolBytes: spool?.bytes() ?? 0,
       spoolCapacityBytes: spool?.capacityBytes ?? 0,

@@ -181,6 +181,10 @@ export function buildProxy(deps: { sink: EventSink; logger: Logger }, config: Pr
       closing ??= (async () => {
         ready = false;
         handler.drain();
+        deps.logger.info(
+          { inFlight: handler.inFlight },
+          'draining: refusing new requests, finishing in-flight ones',
+        );
         const idle =
           handler.inFlight === 0
             ? Promise.resolve()
@@ -196,8 +200,10 @@ export function buildProxy(deps: { sink: EventSink; logger: Logger }, config: Pr
           }),
         ]);
         clearTimeout(timer);
+        deps.logger.info({ inFlight: handler.inFlight }, 'closing client connections');
         server.server.closeAllConnections();
         await serverClosed;
+        deps.logger.info({}, 'listener closed');
         sampler.close();
         // One last sample so the final state of this instance is on record.
         for (const s of sampler.sampleNow()) deps.sink.emit('tapwire.saturation.v1', s);

@@ -1,0 +1,200 @@
+/**
+ * Proxy benchmark: the same upstream and load against (a) the upstream directly, (b) a bare
+ * @fastify/http-proxy, (c) nginx as a reverse proxy, (d) Tapwire's proxy emitting to the real Kafka,
+ * all in one run; prints one JSON report with the ratios and whether each target is met.
+ *
+ *   npm run bench:proxy            (needs `tapwire infra up` and Debian's nginx)
+ */
+import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const ROOT = here('../../..');
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const PORTS = { upstream: 18_901, bare: 18_902, nginx: 18_903, tapwire: 18_904, tapwireAdmin: 18_905 };
+
+interface Result {
+  name: string;
+  requestsPerSecond: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  errors: number;
+  non2xx: number;
+  peakRssMb: number | null;
+}
+
+function peakRssMb(pid: number | undefined): number | null {
+  if (!pid) return null;
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round(Number(m[1]) / 102.4) / 10 : null;
+  } catch {
+    return null;
+  }
+}
+
+async function waitHttp(url: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const r = await fetch(url);
+      await r.arrayBuffer();
+      if (r.status < 500) return;
+    } catch {
+      /* not yet */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} did not answer`);
+}
+
+async function load(name: string, url: string, pid: number | undefined): Promise<Result> {
+  // Warm-up: JIT, keep-alive pools and Kafka producer connections.
+  await autocannon({ url, connections: CONNECTIONS, duration: 2 });
+  const r = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_S });
+  return {
+    name,
+    requestsPerSecond: Math.round(r.requests.average),
+    latencyP50Ms: r.latency.p50,
+    latencyP99Ms: r.latency.p99,
+    errors: r.errors + r.timeouts,
+    non2xx: r.non2xx,
+    peakRssMb: peakRssMb(pid),
+  };
+}
+
+function stop(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 20_000).unref();
+  });
+}
+
+function forkReady(script: string, env: Record<string, string>): Promise<ChildProcess> {
+  const child = fork(script, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('message', () => resolve(child));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'tapwire-bench-proxy-'));
+  const results: Result[] = [];
+  const upstream = await forkReady(here('./upstream.mjs'), { PORT: String(PORTS.upstream) });
+  const upstreamUrl = `http://127.0.0.1:${PORTS.upstream}`;
+  try {
+    results.push(await load('a_upstream_direct', `${upstreamUrl}/users/42`, upstream.pid));
+
+    const bare = await forkReady(here('./bare-fastify-proxy.mjs'), {
+      PORT: String(PORTS.bare),
+      UPSTREAM: upstreamUrl,
+    });
+    results.push(
+      await load('b_bare_fastify_http_proxy', `http://127.0.0.1:${PORTS.bare}/users/42`, bare.pid),
+    );
+    await stop(bare);
+
+    const nginxConf = join(work, 'nginx.conf');
+    writeFileSync(
+      nginxConf,
+      `worker_processes 1;
+daemon off;
+pid ${join(work, 'nginx.pid')};
+error_log ${join(work, 'nginx-error.log')} warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${work}/body; proxy_temp_path ${work}/proxy; fastcgi_temp_path ${work}/fcgi;
+  uwsgi_temp_path ${work}/uwsgi; scgi_temp_path ${work}/scgi;
+  upstream api { server 127.0.0.1:${PORTS.upstream}; keepalive 128; }
+  server {
+    listen 127.0.0.1:${PORTS.nginx};
+    location / { proxy_pass http://api; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+`,
+    );
+    const nginxBin = spawnSync('which', ['nginx'], { encoding: 'utf8' }).stdout.trim() || '/usr/sbin/nginx';
+    const nginx = spawn(nginxBin, ['-c', nginxConf], { stdio: 'inherit' });
+    await waitHttp(`http://127.0.0.1:${PORTS.nginx}/users/42`);
+    const worker = spawnSync('pgrep', ['-P', String(nginx.pid)], { encoding: 'utf8' })
+      .stdout.trim()
+      .split('\n')[0];
+    results.push(
+      await load('c_nginx', `http://127.0.0.1:${PORTS.nginx}/users/42`, Number(worker) || nginx.pid),
+    );
+    await stop(nginx);
+
+    const config = join(work, 'tapwire.yaml');
+    writeFileSync(
+      config,
+      `telemetry: { logLevel: warn }
+proxy:
+  listen: { host: 127.0.0.1, port: ${PORTS.tapwire} }
+  admin: { host: 127.0.0.1, port: ${PORTS.tapwireAdmin} }
+  emit: { spoolDir: ${join(work, 'spool')} }
+  upstreams:
+    - name: users
+      url: ${upstreamUrl}
+      routes: [/users/:id]
+`,
+    );
+    const tapwire = spawn(
+      process.execPath,
+      [join(ROOT, 'services/cli/dist/main.js'), '-c', config, 'proxy'],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
+    await waitHttp(`http://127.0.0.1:${PORTS.tapwireAdmin}/readyz`);
+    results.push(
+      await load('d_tapwire_proxy_kafka', `http://127.0.0.1:${PORTS.tapwire}/users/42`, tapwire.pid),
+    );
+    const metrics = await (await fetch(`http://127.0.0.1:${PORTS.tapwireAdmin}/metrics`)).text();
+    await stop(tapwire);
+
+    const [a, b, c, d] = results as [Result, Result, Result, Result];
+    const metric = (name: string) =>
+      Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? Number.NaN);
+    const report = {
+      benchmark: 'proxy',
+      durationS: DURATION_S,
+      connections: CONNECTIONS,
+      results,
+      ratios: {
+        d_over_b_throughput: +(d.requestsPerSecond / b.requestsPerSecond).toFixed(3),
+        d_over_c_throughput: +(d.requestsPerSecond / c.requestsPerSecond).toFixed(3),
+        b_over_c_throughput: +(b.requestsPerSecond / c.requestsPerSecond).toFixed(3),
+        d_p99_minus_b_p99_ms: +(d.latencyP99Ms - b.latencyP99Ms).toFixed(3),
+        d_over_a_throughput: +(d.requestsPerSecond / a.requestsPerSecond).toFixed(3),
+      },
+      tapwireEvents: {
+        emitted: metric('tapwire_proxy_events_emitted_total'),
+        dropped: metric('tapwire_proxy_events_dropped_total'),
+        spooled: metric('tapwire_proxy_events_spooled_total'),
+      },
+      targets: {
+        d_over_b_throughput_ge_1: d.requestsPerSecond >= b.requestsPerSecond,
+        d_p99_le_b_p99_plus_1ms: d.latencyP99Ms <= b.latencyP99Ms + 1,
+        d_over_c_throughput_ge_0_5: d.requestsPerSecond >= 0.5 * c.requestsPerSecond,
+        d_peak_rss_le_200mb: (d.peakRssMb ?? Number.POSITIVE_INFINITY) <= 200,
+      },
+    };
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  } finally {
+    await stop(upstream);
+  }
+}
+
+await main();
