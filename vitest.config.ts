@@ -14,9 +14,12 @@ const PACKAGES: Record<string, string> = {
 };
 
 // Tests import workspace packages from source, so `npm test` needs no build step.
-const alias = Object.fromEntries(
-  Object.entries(PACKAGES).map(([name, dir]) => [`@tapwire/${name}`, here(`./${dir}/src/index.ts`)]),
-);
+const alias = {
+  '@tapwire/proxy/config': here('./services/proxy/src/config.ts'),
+  ...Object.fromEntries(
+    Object.entries(PACKAGES).map(([name, dir]) => [`@tapwire/${name}`, here(`./${dir}/src/index.ts`)]),
+  ),
+};
 
 export default defineConfig({
   resolve: { alias },

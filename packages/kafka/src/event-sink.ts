@@ -1,69 +1,16 @@
 import { CODECS, type EventByTopic, type TopicName } from '@tapwire/schema';
-import kafkajs, { type Kafka, type Producer } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import type { KafkaLogger } from './client.js';
-import { TapwireKafkaError } from './errors.js';
-import type { DiskSpool, SpoolRecord } from './spool.js';
+import { createKafkaRecordSink, type RecordSinkConfig } from './record-sink.js';
+import type { EventSink, RecordSink } from './sink-types.js';
+import type { SpoolRecord } from './spool.js';
 
-const { CompressionTypes, Partitioners } = kafkajs;
-
-/** SinkStats are the counters an EventSink exposes on /metrics. */
-export interface SinkStats {
-  /** Events accepted by emit() (into memory or the spool). */
-  accepted: number;
-  /** Events acknowledged by the log. */
-  delivered: number;
-  /** Events refused because they failed validation. */
-  invalid: number;
-  /** Events dropped because memory and spool were full (or the sink was closed). */
-  dropped: number;
-  /** Events waiting in memory now. */
-  buffered: number;
-  /** Memory capacity, in events. */
-  bufferCapacity: number;
-  /** Events ever written to the disk spool. */
-  spooled: number;
-  /** Bytes in the disk spool now. */
-  spoolBytes: number;
-  /** Disk spool capacity, in bytes (0 without a spool). */
-  spoolCapacityBytes: number;
-  /** Failed send attempts (each is retried). */
-  sendErrors: number;
-}
-
-/**
- * EventSink is the seam producers write through: emit a validated event to a topic. emit never
- * throws and never waits on I/O; it returns false when the event was refused or dropped.
- */
-export interface EventSink {
-  emit<T extends TopicName>(topic: T, event: EventByTopic[T]): boolean;
-  /** flush resolves once memory and spool are empty (everything emitted so far is acknowledged). */
-  flush(): Promise<void>;
-  /**
-   * close stops accepting events, tries to deliver for up to `deadlineMs`, then moves what is left
-   * in memory to the disk spool (kept for the next start); calling it twice is harmless.
-   */
-  close(deadlineMs?: number): Promise<void>;
-  stats(): SinkStats;
-}
-
-/** KafkaEventSinkConfig bounds the sink's batching and memory. */
-export interface KafkaEventSinkConfig {
-  /** Longest an event waits in memory before its batch is sent, in ms. */
-  readonly lingerMs: number;
-  /** Most events sent in one produce request. */
-  readonly maxBatchEvents: number;
-  /** Most events held in memory; beyond it events go to the spool, or are dropped and counted. */
-  readonly maxBufferedEvents: number;
-  /** Delay before retrying a failed send, in ms; doubles up to 30 s. */
-  readonly retryBackoffMs: number;
+/** KafkaEventSinkConfig bounds the sink's batching and memory and says how events are encoded. */
+export interface KafkaEventSinkConfig extends RecordSinkConfig {
   /** Prefix prepended to every topic name (tests use it to isolate runs). */
   readonly topicPrefix?: string;
   /** Validate every event against its schema before sending (default true; trusted producers may skip). */
   readonly validate?: boolean;
-  /** Compression of produce requests (default gzip). */
-  readonly compression?: 'gzip' | 'none';
-  /** Disk spool for when Kafka is slow or down; without one, overflow is dropped. */
-  readonly spool?: DiskSpool;
 }
 
 function keyOf(event: EventByTopic[TopicName]): string {
@@ -73,197 +20,57 @@ function keyOf(event: EventByTopic[TopicName]): string {
   return `${event.source_topic}/${event.source_partition}`;
 }
 
+/** EventEncoder turns an event into the record sent to Kafka, or an error message when it is invalid. */
+export type EventEncoder = <T extends TopicName>(topic: T, event: EventByTopic[T]) => SpoolRecord | string;
+
+/** createEventEncoder builds the one encoding every sink uses: key by trace id (or fingerprint, instance), JSON value. */
+export function createEventEncoder(options: { validate?: boolean; topicPrefix?: string }): EventEncoder {
+  const prefix = options.topicPrefix ?? '';
+  const validate = options.validate ?? true;
+  return (topic, event) => {
+    let value: string;
+    if (validate) {
+      try {
+        value = (CODECS[topic].encode as (e: typeof event) => string)(event);
+      } catch (err) {
+        return (err as Error).message;
+      }
+    } else {
+      value = JSON.stringify(event);
+    }
+    return { topic: prefix + topic, key: keyOf(event), value };
+  };
+}
+
+/** eventSinkOver wraps a RecordSink into an EventSink with the shared encoder. */
+export function eventSinkOver(records: RecordSink, encode: EventEncoder, logger: KafkaLogger): EventSink {
+  let invalid = 0;
+  return {
+    emit(topic, event) {
+      const record = encode(topic, event);
+      if (typeof record === 'string') {
+        invalid++;
+        logger.warn({ topic, err: record }, 'refused an invalid event');
+        return false;
+      }
+      return records.accept(record);
+    },
+    flush: () => records.flush(),
+    close: (deadlineMs) => records.close(deadlineMs),
+    stats: () => {
+      const s = records.stats();
+      return { ...s, invalid: s.invalid + invalid };
+    },
+  };
+}
+
 /**
- * createKafkaEventSink builds the Kafka EventSink: keyed, batched by size or linger time into a
- * bounded memory buffer, overflowing to a size-capped disk spool that drains in order.
+ * createKafkaEventSink builds the in-thread Kafka EventSink: keyed, batched by size or linger time
+ * into a bounded memory buffer, overflowing to a size-capped disk spool that drains in order.
  */
 export function createKafkaEventSink(
   deps: { kafka: Kafka; logger: KafkaLogger },
   config: KafkaEventSinkConfig,
 ): EventSink {
-  const producer: Producer = deps.kafka.producer({
-    createPartitioner: Partitioners.DefaultPartitioner,
-    allowAutoTopicCreation: false,
-  });
-  const prefix = config.topicPrefix ?? '';
-  const validate = config.validate ?? true;
-  const compression = config.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP;
-  const spool = config.spool;
-  const counters = { accepted: 0, delivered: 0, invalid: 0, dropped: 0, spooled: 0, sendErrors: 0 };
-  // A FIFO as an array plus a head index: taking a batch is O(batch), not O(buffer).
-  let buffer: SpoolRecord[] = [];
-  let head = 0;
-  const buffered = () => buffer.length - head;
-  let timer: NodeJS.Timeout | undefined;
-  let inFlight: Promise<void> | undefined;
-  let connected: Promise<void> | undefined;
-  let backoffMs = 0;
-  let closing = false;
-  let closed: Promise<void> | undefined;
-
-  function schedule(delayMs: number): void {
-    if (timer || closing) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      void pump();
-    }, delayMs);
-    timer.unref();
-  }
-
-  async function send(records: readonly SpoolRecord[]): Promise<void> {
-    const byTopic = new Map<string, { key: string; value: string }[]>();
-    for (const r of records) {
-      let list = byTopic.get(r.topic);
-      if (!list) {
-        list = [];
-        byTopic.set(r.topic, list);
-      }
-      list.push({ key: r.key, value: r.value });
-    }
-    try {
-      connected ??= producer.connect();
-      await connected;
-      await producer.sendBatch({
-        acks: -1,
-        compression,
-        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-      });
-      counters.delivered += records.length;
-      backoffMs = 0;
-    } catch (err) {
-      counters.sendErrors++;
-      connected = undefined;
-      backoffMs = Math.min(backoffMs === 0 ? config.retryBackoffMs : backoffMs * 2, 30_000);
-      const error = new TapwireKafkaError('TAPWIRE_KAFKA_SEND_FAILED', (err as Error).message, err);
-      deps.logger.warn({ code: error.code, err: error.message, retryInMs: backoffMs }, error.message);
-      throw error;
-    }
-  }
-
-  // Order: memory holds the oldest events; the spool is used only when memory is full or the
-  // spool already has data, so draining memory first and then the spool keeps emit order.
-  function pump(): Promise<void> {
-    if (inFlight) return inFlight;
-    if (buffered() === 0 && (!spool || spool.isEmpty())) return Promise.resolve();
-    const run = (async () => {
-      try {
-        for (;;) {
-          if (buffered() > 0) {
-            const batch = buffer.slice(head, head + config.maxBatchEvents);
-            await send(batch);
-            head += batch.length;
-            if (head >= 4096 && head * 2 >= buffer.length) {
-              buffer = buffer.slice(head);
-              head = 0;
-            }
-          } else if (spool && !spool.isEmpty()) {
-            const batch = await spool.nextBatch(config.maxBatchEvents);
-            if (!batch) break;
-            if (batch.records.length > 0) await send(batch.records);
-            await batch.commit();
-          } else {
-            break;
-          }
-        }
-      } catch {
-        if (!closing) schedule(backoffMs);
-      }
-    })();
-    // Cleared only by the run that set it: a run that finished synchronously must not leave a
-    // settled promise behind, or every later pump() would return it and nothing would be sent.
-    inFlight = run;
-    void run.finally(() => {
-      if (inFlight === run) inFlight = undefined;
-    });
-    return run;
-  }
-
-  function emit<T extends TopicName>(topic: T, event: EventByTopic[T]): boolean {
-    if (closing) {
-      counters.dropped++;
-      return false;
-    }
-    let value: string;
-    if (validate) {
-      try {
-        value = (CODECS[topic].encode as (e: EventByTopic[T]) => string)(event);
-      } catch (err) {
-        counters.invalid++;
-        deps.logger.warn({ topic, err: (err as Error).message }, 'refused an invalid event');
-        return false;
-      }
-    } else {
-      value = JSON.stringify(event);
-    }
-    const record = { topic: prefix + topic, key: keyOf(event), value };
-    if (spool && (buffered() >= config.maxBufferedEvents || !spool.isEmpty())) {
-      if (!spool.append(record)) {
-        counters.dropped++;
-        return false;
-      }
-      counters.spooled++;
-    } else if (buffered() >= config.maxBufferedEvents) {
-      counters.dropped++;
-      return false;
-    } else {
-      buffer.push(record);
-    }
-    counters.accepted++;
-    if (buffered() >= config.maxBatchEvents && backoffMs === 0) void pump();
-    else schedule(backoffMs || config.lingerMs);
-    return true;
-  }
-
-  async function flush(): Promise<void> {
-    if (timer) {
-      clearTimeout(timer);
-      timer = undefined;
-    }
-    while (!closing && (buffered() > 0 || (spool && !spool.isEmpty()))) {
-      await pump();
-      if (backoffMs > 0) await new Promise((r) => setTimeout(r, backoffMs));
-    }
-  }
-
-  function close(deadlineMs = 10_000): Promise<void> {
-    closed ??= (async () => {
-      let deadline: NodeJS.Timeout | undefined;
-      const expired = new Promise<void>((r) => {
-        deadline = setTimeout(r, deadlineMs);
-      });
-      await Promise.race([flush(), expired]);
-      closing = true;
-      clearTimeout(deadline);
-      if (timer) clearTimeout(timer);
-      await Promise.race([inFlight, expired]);
-      if (buffered() > 0) {
-        // Memory holds events older than anything spooled, so they go to the front of the spool.
-        const left = buffer.slice(head);
-        const kept = spool ? await spool.prepend(left) : 0;
-        counters.spooled += kept;
-        counters.dropped += left.length - kept;
-        if (left.length > kept)
-          deps.logger.error({ dropped: left.length - kept }, 'closing with undelivered events');
-        buffer = [];
-        head = 0;
-      }
-      if (spool) await spool.flush();
-      await producer.disconnect().catch(() => {});
-    })();
-    return closed;
-  }
-
-  return {
-    emit,
-    flush,
-    close,
-    stats: () => ({
-      ...counters,
-      dropped: counters.dropped + (spool?.lostRecords() ?? 0),
-      buffered: buffered(),
-      bufferCapacity: config.maxBufferedEvents,
-      spoolBytes: spool?.bytes() ?? 0,
-      spoolCapacityBytes: spool?.capacityBytes ?? 0,
-    }),
-  };
+  return eventSinkOver(createKafkaRecordSink(deps, config), createEventEncoder(config), deps.logger);
 }

@@ -1,11 +1,15 @@
 export { createKafkaClient, type KafkaLogger, waitForKafka } from './client.js';
 export { KAFKA_ERRORS, type KafkaErrorCode, TapwireKafkaError } from './errors.js';
 export {
+  createEventEncoder,
   createKafkaEventSink,
-  type EventSink,
+  type EventEncoder,
+  eventSinkOver,
   type KafkaEventSinkConfig,
-  type SinkStats,
 } from './event-sink.js';
+export { keyPartitioner, partitionForKey } from './partitioner.js';
+export { createKafkaRecordSink, type RecordSinkConfig } from './record-sink.js';
+export type { EventSink, RecordSink, SinkStats } from './sink-types.js';
 export {
   type DiskSpool,
   openDiskSpool,
@@ -13,4 +17,5 @@ export {
   type SpoolConfig,
   type SpoolRecord,
 } from './spool.js';
+export { createThreadedKafkaEventSink, type ThreadedSinkConfig } from './threaded-sink.js';
 export { ensureTopics, type TopicBootstrapReport, type TopicSpec, topicSpecs } from './topics.js';

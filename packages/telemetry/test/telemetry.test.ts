@@ -77,7 +77,7 @@ describe('startTracing', () => {
   });
 
   it('is off when no OTLP endpoint is configured', async () => {
-    const tracing = startTracing(telemetryConfigSchema.parse({}), { serviceName: 'x' });
+    const tracing = await startTracing(telemetryConfigSchema.parse({}), { serviceName: 'x' });
     expect(tracing.enabled).toBe(false);
     await tracing.shutdown();
   });
@@ -89,7 +89,7 @@ describe('startTracing', () => {
       otlpEndpoint: receiver.endpoint,
       otlpHeaders: { 'x-tenant': 'ops' },
     });
-    const tracing = startTracing(config, { serviceName: 'tapwire-test-svc', exportDelayMs: 50 });
+    const tracing = await startTracing(config, { serviceName: 'tapwire-test-svc', exportDelayMs: 50 });
     cleanup.push(() => tracing.shutdown());
     expect(tracing.enabled).toBe(true);
 

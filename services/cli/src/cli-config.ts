@@ -5,7 +5,7 @@ import {
   loadConfigOrExit,
   telemetryConfigSchema,
 } from '@tapwire/config';
-import { proxyConfigSchema } from '@tapwire/proxy';
+import { proxyConfigSchema } from '@tapwire/proxy/config';
 import { z } from 'zod';
 
 /** tapwireConfigSchema is the whole configuration file: one section per component. */

@@ -206,13 +206,13 @@ export const proxyConfigSchema = z
           .describe('Query parameters whose values are replaced by [REDACTED] (case-insensitive).'),
         recordRequestHeaders: z
           .array(z.string().min(1).max(128))
-          .default(['content-type', 'accept'])
+          .default([])
           .describe(
             'Request headers recorded as http.request.header.* span attributes (redacted ones as [REDACTED]).',
           ),
         recordResponseHeaders: z
           .array(z.string().min(1).max(128))
-          .default(['content-type'])
+          .default([])
           .describe('Response headers recorded as http.response.header.* span attributes.'),
       })
       .prefault({}),
@@ -304,6 +304,10 @@ export const proxyConfigSchema = z
           .enum(['gzip', 'none'])
           .default('none')
           .describe('Produce request compression. Default: none.'),
+        producerThread: z
+          .boolean()
+          .default(true)
+          .describe('Run the Kafka producer on a worker thread, off the request path. Default: true.'),
         saturationIntervalMs: z
           .number()
           .int()

@@ -4,7 +4,12 @@ import {
   type TelemetryConfig,
   telemetryConfigSchema,
 } from '@tapwire/config';
-import { createKafkaClient, createKafkaEventSink, openDiskSpool } from '@tapwire/kafka';
+import {
+  createKafkaClient,
+  createKafkaEventSink,
+  createThreadedKafkaEventSink,
+  openDiskSpool,
+} from '@tapwire/kafka';
 import { createLogger, startTracing } from '@tapwire/telemetry';
 import { z } from 'zod';
 import { buildProxy, type TapwireProxy } from './app.js';
@@ -44,25 +49,33 @@ export async function runProxyService(
     name: config.telemetry.serviceName ?? 'tapwire-proxy',
     level: config.telemetry.logLevel,
   });
-  const tracing = startTracing(config.telemetry, { serviceName: 'tapwire-proxy' });
-  const kafka = createKafkaClient(config.kafka, logger, 'proxy');
+  const tracing = await startTracing(config.telemetry, { serviceName: 'tapwire-proxy' });
   const emit = config.proxy.emit;
-  const sink = createKafkaEventSink(
-    { kafka, logger },
-    {
-      lingerMs: emit.lingerMs,
-      maxBatchEvents: emit.maxBatchEvents,
-      maxBufferedEvents: emit.maxBufferedEvents,
-      retryBackoffMs: 200,
-      compression: emit.compression,
-      // The proxy builds its events from typed fields; the consumer validates every event anyway.
-      validate: false,
-      ...(options.topicPrefix ? { topicPrefix: options.topicPrefix } : {}),
-      ...(emit.spoolMaxBytes > 0
-        ? { spool: openDiskSpool({ dir: emit.spoolDir, maxBytes: emit.spoolMaxBytes }) }
-        : {}),
-    },
-  );
+  const sinkConfig = {
+    lingerMs: emit.lingerMs,
+    maxBatchEvents: emit.maxBatchEvents,
+    maxBufferedEvents: emit.maxBufferedEvents,
+    retryBackoffMs: 200,
+    compression: emit.compression,
+  };
+  const spool = emit.spoolMaxBytes > 0 ? { dir: emit.spoolDir, maxBytes: emit.spoolMaxBytes } : undefined;
+  // The proxy builds its events from typed fields; ingest validates every event it reads anyway.
+  const encoding = { validate: false, ...(options.topicPrefix ? { topicPrefix: options.topicPrefix } : {}) };
+  const sink = emit.producerThread
+    ? createThreadedKafkaEventSink(
+        { logger },
+        {
+          kafka: config.kafka,
+          clientIdSuffix: 'proxy',
+          sink: sinkConfig,
+          ...(spool ? { spool } : {}),
+          ...encoding,
+        },
+      )
+    : createKafkaEventSink(
+        { kafka: createKafkaClient(config.kafka, logger, 'proxy'), logger },
+        { ...sinkConfig, ...encoding, ...(spool ? { spool: openDiskSpool(spool) } : {}) },
+      );
   const proxy = buildProxy({ sink, logger }, config.proxy);
   const { proxyUrl, adminUrl } = await proxy.start();
 

@@ -1,4 +1,3 @@
-import { infraDown, infraStatus, infraUp } from '@tapwire/infra';
 import type { Command } from 'commander';
 import { loadTapwireConfig } from '../cli-config.js';
 import { type CliIo, CommandFailure } from '../io.js';
@@ -16,17 +15,17 @@ export function registerInfra(program: Command, io: CliIo): void {
   infra
     .command('up')
     .description('start ClickHouse and Kafka unless already running, and wait until both answer')
-    .action(async () => infraUp(cfg(), say));
+    .action(async () => (await import('@tapwire/infra')).infraUp(cfg(), say));
   infra
     .command('down')
     .description('stop the servers `infra up` started (by pid file); leaves their data in place')
-    .action(async () => infraDown(cfg(), say));
+    .action(async () => (await import('@tapwire/infra')).infraDown(cfg(), say));
   infra
     .command('status')
     .description('show pid, address and readiness of each server; exit 1 unless both are ready')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
-      const status = await infraStatus(cfg());
+      const status = await (await import('@tapwire/infra')).infraStatus(cfg());
       if (opts.json) io.out(`${JSON.stringify(status, null, 2)}\n`);
       else {
         for (const s of status) {

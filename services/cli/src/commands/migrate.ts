@@ -1,5 +1,4 @@
 import { fileURLToPath } from 'node:url';
-import { appliedMigrations, createClickHouse, migrate, readMigrations } from '@tapwire/clickhouse';
 import { createLogger } from '@tapwire/telemetry';
 import type { Command } from 'commander';
 import { loadTapwireConfig } from '../cli-config.js';
@@ -17,6 +16,9 @@ export function registerMigrate(program: Command, io: CliIo): void {
     .option('--status', 'list applied and pending migrations without applying anything')
     .action(async (opts: { dir: string; status?: boolean }) => {
       const config = loadTapwireConfig(program.opts<{ config?: string }>().config);
+      const { appliedMigrations, createClickHouse, migrate, readMigrations } = await import(
+        '@tapwire/clickhouse'
+      );
       const logger = createLogger({ name: 'tapwire-migrate', level: config.telemetry.logLevel, fd: 2 });
       if (opts.status) {
         const files = readMigrations(opts.dir);

@@ -1,4 +1,3 @@
-import { runProxyService } from '@tapwire/proxy';
 import type { Command } from 'commander';
 import { loadTapwireConfig } from '../cli-config.js';
 
@@ -11,6 +10,7 @@ export function registerProxy(program: Command): void {
     )
     .action(async () => {
       const config = loadTapwireConfig(program.opts<{ config?: string }>().config);
+      const { runProxyService } = await import('@tapwire/proxy');
       await runProxyService(config, { handleSignals: true });
       // Keep running: the servers hold the event loop open until a signal stops them.
     });

@@ -1,4 +1,3 @@
-import { createKafkaClient, ensureTopics, topicSpecs } from '@tapwire/kafka';
 import { createLogger } from '@tapwire/telemetry';
 import type { Command } from 'commander';
 import { loadTapwireConfig } from '../cli-config.js';
@@ -14,6 +13,7 @@ export function registerTopics(program: Command, io: CliIo): void {
     .action(async () => {
       const config = loadTapwireConfig(program.opts<{ config?: string }>().config);
       const logger = createLogger({ name: 'tapwire-topics', level: config.telemetry.logLevel, fd: 2 });
+      const { createKafkaClient, ensureTopics, topicSpecs } = await import('@tapwire/kafka');
       const kafka = createKafkaClient(config.kafka, logger, 'topics');
       const report = await ensureTopics(kafka, topicSpecs(config.kafka.topics));
       for (const [what, list] of Object.entries(report))

@@ -1,0 +1,204 @@
+import kafkajs, { type Kafka, type Producer } from 'kafkajs';
+import type { KafkaLogger } from './client.js';
+import { TapwireKafkaError } from './errors.js';
+import { keyPartitioner } from './partitioner.js';
+import type { RecordSink } from './sink-types.js';
+import type { DiskSpool, SpoolRecord } from './spool.js';
+
+const { CompressionTypes } = kafkajs;
+
+/** RecordSinkConfig bounds the sink's batching and memory. */
+export interface RecordSinkConfig {
+  /** Longest an event waits in memory before its batch is sent, in ms. */
+  readonly lingerMs: number;
+  /** Most events sent in one produce request. */
+  readonly maxBatchEvents: number;
+  /** Most events held in memory; beyond it events go to the spool, or are dropped and counted. */
+  readonly maxBufferedEvents: number;
+  /** Delay before retrying a failed send, in ms; doubles up to 30 s. */
+  readonly retryBackoffMs: number;
+  /** Compression of produce requests (default gzip). */
+  readonly compression?: 'gzip' | 'none';
+  /** Disk spool for when Kafka is slow or down; without one, overflow is dropped. */
+  readonly spool?: DiskSpool;
+}
+
+/**
+ * createKafkaRecordSink sends encoded records to Kafka: batched by size or linger time from a
+ * bounded memory buffer, overflowing to a size-capped disk spool that drains in order.
+ */
+export function createKafkaRecordSink(
+  deps: { kafka: Kafka; logger: KafkaLogger },
+  config: RecordSinkConfig,
+): RecordSink {
+  const producer: Producer = deps.kafka.producer({
+    createPartitioner: keyPartitioner,
+    allowAutoTopicCreation: false,
+  });
+  const compression = config.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP;
+  const spool = config.spool;
+  const counters = { accepted: 0, delivered: 0, invalid: 0, dropped: 0, spooled: 0, sendErrors: 0 };
+  // A FIFO as an array plus a head index: taking a batch is O(batch), not O(buffer).
+  let buffer: SpoolRecord[] = [];
+  let head = 0;
+  const buffered = () => buffer.length - head;
+  let timer: NodeJS.Timeout | undefined;
+  let inFlight: Promise<void> | undefined;
+  let connected: Promise<void> | undefined;
+  let backoffMs = 0;
+  let closing = false;
+  let closed: Promise<void> | undefined;
+
+  function schedule(delayMs: number): void {
+    if (timer || closing) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      void pump();
+    }, delayMs);
+    timer.unref();
+  }
+
+  async function send(records: readonly SpoolRecord[]): Promise<void> {
+    const byTopic = new Map<string, { key: string; value: string }[]>();
+    for (const r of records) {
+      let list = byTopic.get(r.topic);
+      if (!list) {
+        list = [];
+        byTopic.set(r.topic, list);
+      }
+      list.push({ key: r.key, value: r.value });
+    }
+    try {
+      connected ??= producer.connect();
+      await connected;
+      await producer.sendBatch({
+        acks: -1,
+        compression,
+        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      });
+      counters.delivered += records.length;
+      backoffMs = 0;
+    } catch (err) {
+      counters.sendErrors++;
+      connected = undefined;
+      backoffMs = Math.min(backoffMs === 0 ? config.retryBackoffMs : backoffMs * 2, 30_000);
+      const error = new TapwireKafkaError('TAPWIRE_KAFKA_SEND_FAILED', (err as Error).message, err);
+      deps.logger.warn({ code: error.code, err: error.message, retryInMs: backoffMs }, error.message);
+      throw error;
+    }
+  }
+
+  // Order: memory holds the oldest events; the spool is used only when memory is full or the
+  // spool already has data, so draining memory first and then the spool keeps emit order.
+  function pump(): Promise<void> {
+    if (inFlight) return inFlight;
+    if (buffered() === 0 && (!spool || spool.isEmpty())) return Promise.resolve();
+    const run = (async () => {
+      try {
+        for (;;) {
+          if (buffered() > 0) {
+            const batch = buffer.slice(head, head + config.maxBatchEvents);
+            await send(batch);
+            head += batch.length;
+            if (head >= 4096 && head * 2 >= buffer.length) {
+              buffer = buffer.slice(head);
+              head = 0;
+            }
+          } else if (spool && !spool.isEmpty()) {
+            const batch = await spool.nextBatch(config.maxBatchEvents);
+            if (!batch) break;
+            if (batch.records.length > 0) await send(batch.records);
+            await batch.commit();
+          } else {
+            break;
+          }
+        }
+      } catch {
+        if (!closing) schedule(backoffMs);
+      }
+    })();
+    // Cleared only by the run that set it: a run that finished synchronously must not leave a
+    // settled promise behind, or every later pump() would return it and nothing would be sent.
+    inFlight = run;
+    void run.finally(() => {
+      if (inFlight === run) inFlight = undefined;
+    });
+    return run;
+  }
+
+  function accept(record: SpoolRecord): boolean {
+    if (closing) {
+      counters.dropped++;
+      return false;
+    }
+    if (spool && (buffered() >= config.maxBufferedEvents || !spool.isEmpty())) {
+      if (!spool.append(record)) {
+        counters.dropped++;
+        return false;
+      }
+      counters.spooled++;
+    } else if (buffered() >= config.maxBufferedEvents) {
+      counters.dropped++;
+      return false;
+    } else {
+      buffer.push(record);
+    }
+    counters.accepted++;
+    if (buffered() >= config.maxBatchEvents && backoffMs === 0) void pump();
+    else schedule(backoffMs || config.lingerMs);
+    return true;
+  }
+
+  async function flush(): Promise<void> {
+    if (timer) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
+    while (!closing && (buffered() > 0 || (spool && !spool.isEmpty()))) {
+      await pump();
+      if (backoffMs > 0) await new Promise((r) => setTimeout(r, backoffMs));
+    }
+  }
+
+  function close(deadlineMs = 10_000): Promise<void> {
+    closed ??= (async () => {
+      let deadline: NodeJS.Timeout | undefined;
+      const expired = new Promise<void>((r) => {
+        deadline = setTimeout(r, deadlineMs);
+      });
+      await Promise.race([flush(), expired]);
+      closing = true;
+      clearTimeout(deadline);
+      if (timer) clearTimeout(timer);
+      await Promise.race([inFlight, expired]);
+      if (buffered() > 0) {
+        // Memory holds events older than anything spooled, so they go to the front of the spool.
+        const left = buffer.slice(head);
+        const kept = spool ? await spool.prepend(left) : 0;
+        counters.spooled += kept;
+        counters.dropped += left.length - kept;
+        if (left.length > kept)
+          deps.logger.error({ dropped: left.length - kept }, 'closing with undelivered events');
+        buffer = [];
+        head = 0;
+      }
+      if (spool) await spool.flush();
+      await producer.disconnect().catch(() => {});
+    })();
+    return closed;
+  }
+
+  return {
+    accept,
+    flush,
+    close,
+    stats: () => ({
+      ...counters,
+      dropped: counters.dropped + (spool?.lostRecords() ?? 0),
+      buffered: buffered(),
+      bufferCapacity: config.maxBufferedEvents,
+      spoolBytes: spool?.bytes() ?? 0,
+      spoolCapacityBytes: spool?.capacityBytes ?? 0,
+    }),
+  };
+}
