@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import {
   createKafkaClient,
   createKafkaEventSink,
+  createThreadedKafkaEventSink,
   ensureTopics,
   openDiskSpool,
   type TopicSpec,
@@ -15,6 +16,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { exampleAccessLog, exampleSpan } from '../support/events.js';
 import { silentLogger, testKafkaConfig, uniqueName } from '../support/infra.js';
+import { readTopics } from '../support/kafka-read.js';
 
 const config = testKafkaConfig();
 const kafka: Kafka = createKafkaClient(config, silentLogger, 'test');
@@ -290,5 +292,84 @@ describe('Kafka EventSink', () => {
     await vi.waitFor(() => expect(sink.stats().delivered).toBe(15), { timeout: 5000, interval: 50 });
     expect(sink.stats().buffered).toBe(0);
     await sink.close();
+  });
+});
+
+describe('Kafka EventSink on a worker thread', () => {
+  const prefix = `${uniqueName('w')}.`;
+  const threaded = (brokers: string[], over: Record<string, unknown> = {}, spoolDir?: string) =>
+    createThreadedKafkaEventSink(
+      { logger: silentLogger },
+      {
+        kafka: testKafkaConfig({ brokers, connectionTimeoutMs: 300 }),
+        clientIdSuffix: 'test',
+        sink: { lingerMs: 10, maxBatchEvents: 20, maxBufferedEvents: 30, retryBackoffMs: 50, ...over },
+        topicPrefix: prefix,
+        ...(spoolDir ? { spool: { dir: spoolDir, maxBytes: 10_000_000, segmentBytes: 4096 } } : {}),
+      },
+    );
+
+  beforeAll(async () => {
+    const specs = topicSpecs(
+      { partitions: 3, replicationFactor: 1, retentionMs: 3_600_000, dlqRetentionMs: 3_600_000 },
+      prefix,
+    );
+    created.push(...specs.map((s) => s.topic));
+    await ensureTopics(kafka, specs);
+  });
+
+  it('delivers every event exactly as emitted, keyed by trace id', async () => {
+    const sink = threaded(config.brokers, { maxBufferedEvents: 10_000 });
+    const spans = Array.from({ length: 300 }, () => exampleSpan());
+    for (const s of spans) expect(sink.emit(TOPICS.spans, s)).toBe(true);
+    expect(sink.emit(TOPICS.spans, exampleSpan({ duration: -1 }))).toBe(false);
+    await sink.flush();
+    expect(sink.stats()).toMatchObject({
+      accepted: 300,
+      delivered: 300,
+      invalid: 1,
+      dropped: 0,
+      buffered: 0,
+    });
+    await sink.close();
+    const messages = await readTopics(kafka, [prefix + TOPICS.spans], (m) => m.length >= 300);
+    const got = messages.map((m) => {
+      const d = spanCodec.decode(m.value);
+      if (!d.ok) throw new Error(d.reason);
+      expect(m.key).toBe(d.event.trace_id);
+      return d.event;
+    });
+    const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : 1);
+    expect(got.sort(byId)).toEqual([...spans].sort(byId));
+  });
+
+  it('counts as dropped what neither memory nor a spool could keep', async () => {
+    const sink = threaded(['127.0.0.1:1']);
+    for (let i = 0; i < 50; i++) sink.emit(TOPICS.spans, exampleSpan());
+    await vi.waitFor(() => expect(sink.stats()).toMatchObject({ buffered: 30, dropped: 20 }), {
+      timeout: 5000,
+    });
+    await sink.close(300);
+    expect(sink.stats()).toMatchObject({ accepted: 50, delivered: 0, dropped: 50 });
+  });
+
+  it('spools while Kafka is unreachable and drains in order after a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tapwire-worker-spool-'));
+    const traceId = 'e'.repeat(32);
+    const offline = threaded(['127.0.0.1:1'], {}, dir);
+    for (let i = 0; i < 200; i++)
+      offline.emit(TOPICS.accessLogs, exampleAccessLog({ trace_id: traceId, bytes_out: i }));
+    await offline.close(300);
+    expect(offline.stats()).toMatchObject({ accepted: 200, spooled: 200, dropped: 0, delivered: 0 });
+
+    const online = threaded(config.brokers, {}, dir);
+    online.emit(TOPICS.accessLogs, exampleAccessLog({ trace_id: traceId, bytes_out: 200 }));
+    await online.flush();
+    expect(online.stats()).toMatchObject({ delivered: 201, spoolBytes: 0, dropped: 0 });
+    await online.close();
+    const messages = await readTopics(kafka, [prefix + TOPICS.accessLogs], (m) => m.length >= 201);
+    expect(messages.map((m) => JSON.parse(m.value.toString()).bytes_out)).toEqual(
+      Array.from({ length: 201 }, (_, i) => i),
+    );
   });
 });

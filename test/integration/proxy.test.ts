@@ -5,6 +5,7 @@ import { kafkaDown, kafkaUp } from '@tapwire/infra';
 import {
   createKafkaClient,
   createKafkaEventSink,
+  createThreadedKafkaEventSink,
   type EventSink,
   ensureTopics,
   openDiskSpool,
@@ -37,6 +38,7 @@ interface Started {
 async function startProxyOnKafka(
   proxyConfig: Record<string, unknown>,
   sinkOver: Record<string, unknown> = {},
+  threaded = false,
 ): Promise<Started> {
   const prefix = `${uniqueName('p')}.`;
   const specs = topicSpecs(
@@ -45,23 +47,32 @@ async function startProxyOnKafka(
   );
   topicsToDelete.push(...specs.map((s) => s.topic));
   await ensureTopics(kafka, specs);
-  const sink = createKafkaEventSink(
-    { kafka, logger: silentLogger },
-    {
-      lingerMs: 20,
-      maxBatchEvents: 500,
-      maxBufferedEvents: 20_000,
-      retryBackoffMs: 100,
-      validate: false,
-      compression: 'none',
-      topicPrefix: prefix,
-      spool: openDiskSpool({
-        dir: mkdtempSync(join(tmpdir(), 'tapwire-proxy-spool-')),
-        maxBytes: 512 * 1024 * 1024,
-      }),
-      ...sinkOver,
-    },
-  );
+  const sinkConfig = {
+    lingerMs: 20,
+    maxBatchEvents: 500,
+    maxBufferedEvents: 20_000,
+    retryBackoffMs: 100,
+    compression: 'none' as const,
+    ...sinkOver,
+  };
+  const spool = { dir: mkdtempSync(join(tmpdir(), 'tapwire-proxy-spool-')), maxBytes: 512 * 1024 * 1024 };
+  // The worker-thread sink is what `tapwire proxy` runs by default; the in-thread one is the fallback.
+  const sink = threaded
+    ? createThreadedKafkaEventSink(
+        { logger: silentLogger },
+        {
+          kafka: testKafkaConfig(),
+          clientIdSuffix: 'proxy-test',
+          sink: sinkConfig,
+          spool,
+          validate: false,
+          topicPrefix: prefix,
+        },
+      )
+    : createKafkaEventSink(
+        { kafka, logger: silentLogger },
+        { ...sinkConfig, validate: false, topicPrefix: prefix, spool: openDiskSpool(spool) },
+      );
   const proxy = buildProxy(
     { sink, logger },
     proxyConfigSchema.parse({
@@ -209,10 +220,11 @@ describe('proxy → real Kafka', () => {
     expect(continued?.parent_span_id).toBe('b7ad6b7169203331');
   });
 
-  it('keeps answering while Kafka is down, then delivers every access log once Kafka is back', async () => {
+  it('keeps answering while Kafka is down, then delivers every access log once Kafka is back (worker-thread sink)', async () => {
     const p = await startProxyOnKafka(
       { sampling: { spanRatio: 0 }, upstreams: [{ name: 'u', url: up.url }] },
       { maxBufferedEvents: 200, retryBackoffMs: 200 },
+      true,
     );
     const client = new Pool(p.url, { connections: 8 });
     let served = 0;

@@ -53,13 +53,19 @@ const ZERO: SinkStats = {
   sendErrors: 0,
 };
 
-function workerUrl(): { url: URL; execArgv: string[] } {
-  // From source (tests, tsx) the worker is TypeScript and needs the tsx loader; built, it is plain JS.
-  const fromSource = import.meta.url.endsWith('.ts');
-  return {
-    url: new URL(fromSource ? './sink-worker.ts' : './sink-worker.js', import.meta.url),
-    execArgv: fromSource ? ['--import', 'tsx'] : [],
-  };
+function startWorker(workerData: WorkerInit): Worker {
+  // A small young generation keeps the worker's heap (and the process's RSS) bounded; the worker
+  // allocates short-lived batches, so GC runs more often but each run is cheap.
+  const resourceLimits = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 256 };
+  if (!import.meta.url.endsWith('.ts')) {
+    return new Worker(new URL('./sink-worker.js', import.meta.url), { workerData, resourceLimits });
+  }
+  // Running from source (tests, tsx): the worker registers the tsx loader, then loads the TypeScript.
+  const source = new URL('./sink-worker.ts', import.meta.url).href;
+  return new Worker(
+    `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); });`,
+    { eval: true, workerData, resourceLimits },
+  );
 }
 
 /**
@@ -74,20 +80,13 @@ export function createThreadedKafkaEventSink(
 ): EventSink {
   const encode = createEventEncoder({ validate: config.validate, topicPrefix: config.topicPrefix });
   const maxInTransit = config.maxInTransitEvents ?? Math.max(10_000, config.sink.maxBufferedEvents);
-  const { url, execArgv } = workerUrl();
   const init: WorkerInit = {
     kafka: config.kafka,
     clientIdSuffix: config.clientIdSuffix,
     sink: config.sink,
     ...(config.spool ? { spool: config.spool } : {}),
   };
-  // A small young generation keeps the worker's heap (and the process's RSS) bounded; the worker
-  // allocates short-lived batches, so GC runs more often but each run is cheap.
-  const worker = new Worker(url, {
-    workerData: init,
-    execArgv,
-    resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 256 },
-  });
+  const worker = startWorker(init);
   let pending: string[] = [];
   let inTransit = 0;
   let local = { accepted: 0, invalid: 0, dropped: 0 };
