@@ -29,6 +29,7 @@ describe('tapwire command line', () => {
       ['--help'],
       ['migrate', '--help'],
       ['topics', '--help'],
+      ['proxy', '--help'],
       ['infra', '--help'],
       ['infra', 'up', '--help'],
       ['infra', 'status', '--help'],

@@ -12,7 +12,14 @@ import {
   topicSpecs,
 } from '@tapwire/kafka';
 import { buildProxy, proxyConfigSchema, type TapwireProxy } from '@tapwire/proxy';
-import { type AccessLogEvent, accessLogCodec, type SpanEvent, spanCodec, TOPICS } from '@tapwire/schema';
+import {
+  type AccessLogEvent,
+  accessLogCodec,
+  type SpanEvent,
+  saturationCodec,
+  spanCodec,
+  TOPICS,
+} from '@tapwire/schema';
 import { createLogger } from '@tapwire/telemetry';
 import type { Admin, Kafka } from 'kafkajs';
 import { Pool } from 'undici';
@@ -114,6 +121,7 @@ describe('proxy → real Kafka', () => {
   it('puts the right route, status, error kind, timings, bytes and trace ids on Kafka, and no secret', async () => {
     const refused = await freePort();
     const p = await startProxyOnKafka({
+      emit: { saturationIntervalMs: 200 },
       upstreams: [
         {
           name: 'users',
@@ -214,6 +222,9 @@ describe('proxy → real Kafka', () => {
       bytes_out: 7,
     });
     expect(logs.find((l) => l.path === '/users/4/slow/2000')!.upstream_ms).toBeGreaterThanOrEqual(290);
+    const saturation = await readTopics(kafka, [p.prefix + TOPICS.saturation], (m) => m.length >= 1);
+    const sample = saturationCodec.decode(saturation[0]!.value);
+    expect(sample.ok && sample.event.upstreams.map((u) => u.upstream)).toEqual(['users', 'down']);
     const continued = spans.find(
       (s) => s.kind === 'SERVER' && s.trace_id === '0af7651916cd43dd8448eb211c80319c',
     );
