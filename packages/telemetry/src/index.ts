@@ -1,2 +1,3 @@
+export { type AdminServer, createAdminServer, type Readiness } from './admin-server.js';
 export { createLogger, type Logger, type LoggerOptions, REDACTED, REDACTED_KEYS } from './logger.js';
 export { startTracing, type Tracing, type TracingOptions } from './tracing.js';

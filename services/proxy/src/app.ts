@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { EventSink } from '@tapwire/kafka';
-import type { Logger } from '@tapwire/telemetry';
+import { type AdminServer, createAdminServer, type Logger } from '@tapwire/telemetry';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { ProxyConfig } from './config.js';
 import { createConsumerIdentifier } from './consumers.js';
@@ -18,7 +18,7 @@ import { createUpstreamTable, type UpstreamTable } from './upstreams.js';
 /** TapwireProxy is a built proxy: both servers, its parts for tests, and its lifecycle. */
 export interface TapwireProxy {
   readonly server: FastifyInstance;
-  readonly admin: FastifyInstance;
+  readonly admin: AdminServer;
   readonly table: UpstreamTable;
   readonly exchange: ExchangeHandler;
   readonly metrics: ProxyMetrics;
@@ -150,15 +150,11 @@ export function buildProxy(deps: { sink: EventSink; logger: Logger }, config: Pr
   });
 
   let ready = false;
-  const admin = Fastify({ logger: false });
-  admin.get('/healthz', async () => ({ status: 'ok' }));
-  admin.get('/readyz', async (_req, reply) => {
-    if (!ready) return reply.code(503).send({ status: 'not ready' });
-    return { status: 'ready' };
-  });
-  admin.get('/metrics', async (_req, reply) => {
-    reply.header('content-type', metrics.registry.contentType);
-    return metrics.registry.metrics();
+  const admin = createAdminServer({
+    host: config.admin.host,
+    port: config.admin.port,
+    registry: metrics.registry,
+    readiness: () => ({ ready }),
   });
 
   let closing: Promise<void> | undefined;
@@ -171,7 +167,7 @@ export function buildProxy(deps: { sink: EventSink; logger: Logger }, config: Pr
     sampler,
     async start() {
       const proxyUrl = await server.listen({ host: config.listen.host, port: config.listen.port });
-      const adminUrl = await admin.listen({ host: config.admin.host, port: config.admin.port });
+      const adminUrl = await admin.listen();
       sampler.start();
       ready = true;
       deps.logger.info({ proxyUrl, adminUrl, upstreams: table.all.map((u) => u.name) }, 'proxy listening');

@@ -422,7 +422,7 @@ describe('unmatched requests', () => {
 describe('admin endpoints, saturation and shutdown', () => {
   it('serves health, readiness and Prometheus metrics', async () => {
     expect((await fetch(`${p.adminUrl}/healthz`)).status).toBe(200);
-    expect(await (await fetch(`${p.adminUrl}/readyz`)).json()).toEqual({ status: 'ready' });
+    expect(await (await fetch(`${p.adminUrl}/readyz`)).json()).toEqual({ ready: true, status: 'ready' });
     const text = await (await fetch(`${p.adminUrl}/metrics`)).text();
     expect(text).toMatch(/^tapwire_proxy_requests_total\{upstream="users",class="2xx"\} \d+$/m);
     expect(text).toMatch(/^tapwire_proxy_events_emitted_total \d+$/m);
