@@ -11,11 +11,13 @@ const PACKAGES: Record<string, string> = {
   analytics: 'packages/analytics',
   infra: 'test/infra',
   proxy: 'services/proxy',
+  ingest: 'services/ingest',
 };
 
 // Tests import workspace packages from source, so `npm test` needs no build step.
 const alias = {
   '@tapwire/proxy/config': here('./services/proxy/src/config.ts'),
+  '@tapwire/ingest/config': here('./services/ingest/src/config.ts'),
   ...Object.fromEntries(
     Object.entries(PACKAGES).map(([name, dir]) => [`@tapwire/${name}`, here(`./${dir}/src/index.ts`)]),
   ),

@@ -20,8 +20,11 @@ const FAST_LOCK = { lockSettleMs: 300 };
 
 const EXPECTED_TABLES = [
   'access_logs',
+  'consumer_lag',
+  'dlq_events',
   'route_stats_1m',
   'route_stats_1m_mv',
+  'retention_runs',
   'saturation',
   'saturation_1m',
   'saturation_1m_mv',
@@ -74,12 +77,13 @@ describe('tapwire migrate', () => {
       '2_trace_index',
       '3_route_stats_1m',
       '4_saturation_1m',
+      '5_pipeline_tables',
     ]);
     expect(first.alreadyApplied).toBe(0);
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);
 
     const second = await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
-    expect(second).toEqual({ database: db, applied: [], alreadyApplied: 4 });
+    expect(second).toEqual({ database: db, applied: [], alreadyApplied: 5 });
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);
 
     const ch = createClickHouse(cfg);
@@ -99,11 +103,11 @@ describe('tapwire migrate', () => {
       migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK }),
       migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK }),
     ]);
-    expect([a.applied.length, b.applied.length].sort()).toEqual([0, 4]);
+    expect([a.applied.length, b.applied.length].sort()).toEqual([0, 5]);
     const ch = createClickHouse(cfg);
     const ledger = await ch.query<{ n: string }>(raw('SELECT count() AS n FROM schema_migrations'));
     await ch.close();
-    expect(ledger).toEqual([{ n: '4' }]);
+    expect(ledger).toEqual([{ n: '5' }]);
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);
   });
 
@@ -114,7 +118,7 @@ describe('tapwire migrate', () => {
     await migrate(cfg, { dir, ...FAST_LOCK });
     const file = join(dir, '0003_route_stats_1m.sql');
     writeFileSync(file, `${readFileSync(file, 'utf8')}\n-- a harmless-looking edit\n`);
-    writeFileSync(join(dir, '0005_new.sql'), 'CREATE TABLE IF NOT EXISTS later (x UInt8) ENGINE = Memory;\n');
+    writeFileSync(join(dir, '0099_new.sql'), 'CREATE TABLE IF NOT EXISTS later (x UInt8) ENGINE = Memory;\n');
     const err = await migrate(cfg, { dir, ...FAST_LOCK }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TapwireClickHouseError);
     expect(err).toMatchObject({ code: 'TAPWIRE_CH_MIGRATION_CHECKSUM_MISMATCH' });
@@ -140,14 +144,14 @@ describe('tapwire migrate', () => {
     const cfg = testClickHouseConfig(db);
     const dir = copyOfMigrations();
     writeFileSync(
-      join(dir, '0005_broken.sql'),
+      join(dir, '0099_broken.sql'),
       'CREATE TABLE IF NOT EXISTS ok_part (x UInt8) ENGINE = Memory;\nCREATE TABLE IF NOT EXISTS bad (x NoSuchType) ENGINE = Memory;\n',
     );
     const err = await migrate(cfg, { dir, ...FAST_LOCK }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'TAPWIRE_CH_MIGRATION_FAILED' });
-    expect((err as Error).message).toContain('0005_broken.sql statement 2: ');
+    expect((err as Error).message).toContain('0099_broken.sql statement 2: ');
     writeFileSync(
-      join(dir, '0005_broken.sql'),
+      join(dir, '0099_broken.sql'),
       'CREATE TABLE IF NOT EXISTS ok_part (x UInt8) ENGINE = Memory;\nCREATE TABLE IF NOT EXISTS bad (x UInt8) ENGINE = Memory;\n',
     );
     const report = await migrate(cfg, { dir, ...FAST_LOCK });

@@ -38,8 +38,9 @@ describe('readMigrations', () => {
       '0002_trace_index.sql',
       '0003_route_stats_1m.sql',
       '0004_saturation_1m.sql',
+      '0005_pipeline_tables.sql',
     ]);
-    expect(migrations.map((m) => m.statements.length)).toEqual([3, 2, 2, 4]);
+    expect(migrations.map((m) => m.statements.length)).toEqual([3, 2, 2, 4, 3]);
     for (const m of migrations) expect(m.checksum).toMatch(/^[0-9a-f]{64}$/);
   });
 

@@ -9,6 +9,9 @@ import kafkajs, {
 // kafkajs is CommonJS: its runtime values come from the default export under Node's ESM loader.
 const { Kafka: KafkaClient, logLevel } = kafkajs;
 
+/** KafkaClient is the Kafka connection every Tapwire component gets from createKafkaClient. */
+export type KafkaClient = Kafka;
+
 /** KafkaLogger is the part of a pino logger the client writes kafkajs logs to. */
 export interface KafkaLogger {
   error(obj: object, msg: string): void;

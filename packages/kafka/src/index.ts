@@ -1,4 +1,14 @@
-export { createKafkaClient, type KafkaLogger, waitForKafka } from './client.js';
+export { createKafkaClient, type KafkaClient, type KafkaLogger, waitForKafka } from './client.js';
+export {
+  type ConsumedMessage,
+  type ConsumerHandlers,
+  type ConsumerRunner,
+  type ConsumerRunnerConfig,
+  createConsumerRunner,
+  type PartitionBatch,
+  type PartitionLag,
+  type TopicPartitionOffset,
+} from './consumer-runner.js';
 export { KAFKA_ERRORS, type KafkaErrorCode, TapwireKafkaError } from './errors.js';
 export {
   createEventEncoder,

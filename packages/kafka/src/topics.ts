@@ -19,7 +19,8 @@ export function topicSpecs(config: KafkaConfig['topics'], prefix = ''): TopicSpe
     topic: prefix + topic,
     partitions: config.partitions,
     replicationFactor: config.replicationFactor,
-    configs: { 'cleanup.policy': 'delete', 'retention.ms': String(retentionMs) },
+    // 4 MiB: oversized events must reach ingest to be dead-lettered (with room for base64 in the DLQ).
+    configs: { 'cleanup.policy': 'delete', 'retention.ms': String(retentionMs), 'max.message.bytes': '4194304' },
   });
   return [
     events(TOPICS.spans, config.retentionMs),

@@ -5,6 +5,7 @@ import {
   loadConfigOrExit,
   telemetryConfigSchema,
 } from '@tapwire/config';
+import { ingestConfigSchema } from '@tapwire/ingest/config';
 import { proxyConfigSchema } from '@tapwire/proxy/config';
 import { z } from 'zod';
 
@@ -15,6 +16,7 @@ export const tapwireConfigSchema = z.strictObject({
   clickhouse: clickhouseConfigSchema,
   infra: infraConfigSchema,
   proxy: proxyConfigSchema,
+  ingest: ingestConfigSchema,
 });
 
 /** TapwireConfig is the validated configuration of every component. */

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerInfra } from './commands/infra.js';
+import { registerIngest } from './commands/ingest.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerProxy } from './commands/proxy.js';
 import { registerTopics } from './commands/topics.js';
@@ -17,6 +18,7 @@ export function buildProgram(io: CliIo = processIo): Command {
   registerMigrate(program, io);
   registerTopics(program, io);
   registerProxy(program);
+  registerIngest(program);
   registerInfra(program, io);
   return program;
 }

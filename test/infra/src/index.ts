@@ -34,6 +34,8 @@ export async function infraStatus(cfg: InfraConfig): Promise<ServerStatus[]> {
 
 export {
   CLICKHOUSE_READONLY_USER,
+  clickhouseDown,
+  clickhouseUp,
   clickhouseUrl,
   ensureKafkaLibs,
   kafkaBrokers,

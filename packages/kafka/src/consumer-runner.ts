@@ -1,0 +1,167 @@
+import type { Consumer, Kafka } from 'kafkajs';
+import type { KafkaLogger } from './client.js';
+
+/** ConsumedMessage is one message as a consumer sees it; offsets are decimal strings (int64). */
+export interface ConsumedMessage {
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+}
+
+/** PartitionBatch is a run of messages of one topic-partition, in offset order. */
+export interface PartitionBatch {
+  topic: string;
+  partition: number;
+  highWatermark: string;
+  messages: ConsumedMessage[];
+}
+
+/** TopicPartitionOffset names the next offset to read of one topic-partition. */
+export interface TopicPartitionOffset {
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+/** ConsumerHandlers are what the runner calls; neither may throw for a bad message. */
+export interface ConsumerHandlers {
+  /**
+   * onAssigned runs after every rebalance with this member's partitions and the group's committed
+   * offsets for them; batches of those partitions wait until it resolves.
+   */
+  onAssigned?(assignment: TopicPartitionOffset[]): Promise<void>;
+  /** onBatch takes a batch (buffering it); the runner never commits on its own. */
+  onBatch(batch: PartitionBatch): Promise<void>;
+}
+
+/** PartitionLag is how far this member is behind on one partition. */
+export interface PartitionLag {
+  topic: string;
+  partition: number;
+  highWatermark: string;
+  consumed: string;
+  lag: number;
+}
+
+/** ConsumerRunner runs a consumer group with explicit commits and flow control. */
+export interface ConsumerRunner {
+  readonly groupId: string;
+  start(): Promise<void>;
+  /** commit records the next offsets to read (what is safely stored). */
+  commit(offsets: readonly TopicPartitionOffset[]): Promise<void>;
+  pause(): void;
+  resume(): void;
+  readonly paused: boolean;
+  lag(): PartitionLag[];
+  close(): Promise<void>;
+}
+
+/** ConsumerRunnerConfig configures one consumer group. */
+export interface ConsumerRunnerConfig {
+  readonly groupId: string;
+  readonly topics: readonly string[];
+  readonly fromBeginning: boolean;
+  readonly sessionTimeoutMs?: number;
+  readonly maxBytesPerPartition?: number;
+  readonly maxWaitTimeInMs?: number;
+}
+
+/**
+ * createConsumerRunner subscribes a consumer group with auto-commit off: batches go to the handler,
+ * offsets are committed only when the caller says its data is stored.
+ */
+export function createConsumerRunner(
+  deps: { kafka: Kafka; logger: KafkaLogger },
+  config: ConsumerRunnerConfig,
+  handlers: ConsumerHandlers,
+): ConsumerRunner {
+  const consumer: Consumer = deps.kafka.consumer({
+    groupId: config.groupId,
+    sessionTimeout: config.sessionTimeoutMs ?? 30_000,
+    maxBytesPerPartition: config.maxBytesPerPartition ?? 4 * 1024 * 1024,
+    maxWaitTimeInMs: config.maxWaitTimeInMs ?? 250,
+    allowAutoTopicCreation: false,
+  });
+  const admin = deps.kafka.admin();
+  let assigned: Promise<void> = Promise.resolve();
+  let paused = false;
+  const lagByPartition = new Map<string, PartitionLag>();
+  let closed: Promise<void> | undefined;
+
+  consumer.on(consumer.events.GROUP_JOIN, (event) => {
+    const assignment = event.payload.memberAssignment;
+    lagByPartition.clear();
+    assigned = (async () => {
+      if (!handlers.onAssigned) return;
+      const topics = Object.keys(assignment);
+      const committed = topics.length > 0 ? await admin.fetchOffsets({ groupId: config.groupId, topics }) : [];
+      const list: TopicPartitionOffset[] = [];
+      for (const t of committed) {
+        for (const p of t.partitions) {
+          if (assignment[t.topic]?.includes(p.partition)) list.push({ topic: t.topic, partition: p.partition, offset: p.offset });
+        }
+      }
+      await handlers.onAssigned(list);
+    })();
+    assigned.catch((err: Error) => deps.logger.error({ err: err.message }, 'partition assignment handler failed'));
+  });
+
+  return {
+    groupId: config.groupId,
+    get paused() {
+      return paused;
+    },
+    async start() {
+      await admin.connect();
+      await consumer.connect();
+      await consumer.subscribe({ topics: [...config.topics], fromBeginning: config.fromBeginning });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 1,
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+          await assigned;
+          if (!isRunning() || isStale() || batch.messages.length === 0) return;
+          await handlers.onBatch({
+            topic: batch.topic,
+            partition: batch.partition,
+            highWatermark: batch.highWatermark,
+            messages: batch.messages.map((m) => ({ offset: m.offset, key: m.key, value: m.value })),
+          });
+          const last = batch.lastOffset();
+          resolveOffset(last);
+          lagByPartition.set(`${batch.topic}:${batch.partition}`, {
+            topic: batch.topic,
+            partition: batch.partition,
+            highWatermark: batch.highWatermark,
+            consumed: String(BigInt(last) + 1n),
+            lag: Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(last) - 1n)),
+          });
+          await heartbeat();
+        },
+      });
+    },
+    async commit(offsets) {
+      if (offsets.length === 0) return;
+      await consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })));
+    },
+    pause() {
+      if (paused) return;
+      paused = true;
+      consumer.pause(config.topics.map((topic) => ({ topic })));
+    },
+    resume() {
+      if (!paused) return;
+      paused = false;
+      consumer.resume(config.topics.map((topic) => ({ topic })));
+    },
+    lag: () => [...lagByPartition.values()],
+    close() {
+      closed ??= (async () => {
+        await consumer.disconnect().catch(() => {});
+        await admin.disconnect().catch(() => {});
+      })();
+      return closed;
+    },
+  };
+}

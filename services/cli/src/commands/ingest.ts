@@ -1,0 +1,14 @@
+import type { Command } from 'commander';
+import { loadTapwireConfig } from '../cli-config.js';
+
+/** registerIngest adds `tapwire ingest`: project Kafka into ClickHouse until SIGTERM/SIGINT. */
+export function registerIngest(program: Command): void {
+  program
+    .command('ingest')
+    .description('run the Kafka → ClickHouse projection (consumer group tapwire-ingest, DLQ, lag, retention)')
+    .action(async () => {
+      const config = loadTapwireConfig(program.opts<{ config?: string }>().config);
+      const { runIngestService } = await import('@tapwire/ingest');
+      await runIngestService(config, { handleSignals: true });
+    });
+}

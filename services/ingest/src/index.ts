@@ -1,0 +1,11 @@
+export { buildIngest, type Ingest } from './app.js';
+export { type IngestConfig, ingestConfigSchema, RETAINED_TABLES } from './config.js';
+export { createIngestPipeline, type IngestPipeline, type IngestStats } from './pipeline.js';
+export { createRetentionJob, type RetentionRun } from './retention.js';
+export { STREAMS } from './rows.js';
+export {
+  type IngestServiceConfig,
+  ingestServiceConfigSchema,
+  type RunningIngest,
+  runIngestService,
+} from './service.js';

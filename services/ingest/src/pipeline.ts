@@ -1,0 +1,283 @@
+import { hostname } from 'node:os';
+import { type ClickHouse, identifier, sql, type TapwireClickHouseError } from '@tapwire/clickhouse';
+import type { ConsumerRunner, EventSink, PartitionBatch, TopicPartitionOffset } from '@tapwire/kafka';
+import { DEFAULT_TENANT, type DlqEvent, TOPICS } from '@tapwire/schema';
+import type { Logger } from '@tapwire/telemetry';
+import type { IngestConfig } from './config.js';
+import type { IngestMetrics } from './metrics.js';
+import { dayOf, type Row, STREAMS, type Stream } from './rows.js';
+
+/** IngestStats are the pipeline's counters (also on /metrics). */
+export interface IngestStats {
+  inserted: number;
+  deadLettered: number;
+  skippedDuplicates: number;
+  insertFailures: number;
+  commits: number;
+  bufferedRows: number;
+  clickhouseUp: boolean;
+}
+
+interface Snapshot {
+  groups: { stream: Stream; day: number; rows: Row[]; done: boolean }[];
+  offsets: TopicPartitionOffset[];
+  deadLettered: number;
+}
+
+// A DLQ record must itself fit the event size limit: raw bytes beyond this are cut, and the reason says so.
+const DLQ_RAW_BYTES = 256 * 1024;
+
+const key = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+/**
+ * createIngestPipeline turns consumed batches into ClickHouse rows: valid events are buffered per
+ * table and day, invalid ones go to the DLQ with their reason, and offsets are committed only after
+ * every row up to them is inserted. After a crash or rebalance, offsets already present in a raw
+ * table (kafka_partition, kafka_offset) are skipped, so the sink is the ledger and nothing is
+ * inserted twice. Each insert holds one table and one day, so ClickHouse writes it as one part.
+ */
+export function createIngestPipeline(
+  deps: { ch: ClickHouse; dlq: EventSink; logger: Logger; metrics: IngestMetrics },
+  config: IngestConfig,
+) {
+  const prefix = config.topicPrefix;
+  const streams = new Map(STREAMS.map((s) => [prefix + s.topic, s]));
+  const dlqTopic = prefix + TOPICS.dlq;
+  let runner: ConsumerRunner | undefined;
+  let buffers = new Map<Stream, Map<number, Row[]>>();
+  let buffered = 0;
+  let pending = new Map<string, TopicPartitionOffset>();
+  let deadLetteredSinceCommit = 0;
+  let skip = new Map<string, Set<string>>();
+  let flushing: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const stats: IngestStats = {
+    inserted: 0,
+    deadLettered: 0,
+    skippedDuplicates: 0,
+    insertFailures: 0,
+    commits: 0,
+    bufferedRows: 0,
+    clickhouseUp: true,
+  };
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  function deadLetter(topic: string, partition: number, offset: string, raw: Buffer, reason: string): void {
+    let tenant = DEFAULT_TENANT;
+    try {
+      const t = (JSON.parse(raw.toString('utf8')) as { tenant?: unknown }).tenant;
+      if (typeof t === 'string' && /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(t)) tenant = t;
+    } catch {
+      /* not JSON: default tenant */
+    }
+    const event: DlqEvent = {
+      v: 1,
+      // Deterministic: the same source message always makes the same DLQ id.
+      id: `dlq_${topic.replace(/[^A-Za-z0-9]/g, '_')}_${partition}_${offset}`.slice(0, 64),
+      ts: Date.now() * 1000,
+      tenant,
+      raw_base64: raw.subarray(0, DLQ_RAW_BYTES).toString('base64'),
+      source_topic: topic.slice(0, 249),
+      source_partition: partition,
+      source_offset: offset,
+      reason: (raw.length > DLQ_RAW_BYTES
+        ? `${reason.slice(0, 3900)} (raw bytes truncated to ${DLQ_RAW_BYTES} of ${raw.length})`
+        : reason
+      ).slice(0, 4096),
+      consumer_group: config.groupId,
+    };
+    deps.dlq.emit(TOPICS.dlq, event);
+    deadLetteredSinceCommit++;
+    stats.deadLettered++;
+    deps.metrics.event(topic, 'dead_lettered');
+  }
+
+  function add(stream: Stream, row: Row): void {
+    let byDay = buffers.get(stream);
+    if (!byDay) {
+      byDay = new Map();
+      buffers.set(stream, byDay);
+    }
+    const day = dayOf(row);
+    let rows = byDay.get(day);
+    if (!rows) {
+      rows = [];
+      byDay.set(day, rows);
+    }
+    rows.push(row);
+    buffered++;
+  }
+
+  async function onBatch(batch: PartitionBatch): Promise<void> {
+    const stream = streams.get(batch.topic);
+    if (!stream) return;
+    const tp = key(batch.topic, batch.partition);
+    const already = skip.get(tp);
+    for (const m of batch.messages) {
+      if (already?.has(m.offset)) {
+        already.delete(m.offset);
+        stats.skippedDuplicates++;
+        deps.metrics.event(batch.topic, 'skipped_duplicate');
+        continue;
+      }
+      const raw = m.value ?? Buffer.alloc(0);
+      const decoded = stream.codec.decode(raw);
+      if (decoded.ok) {
+        add(stream, stream.toRow(decoded.event, batch.partition, m.offset));
+      } else if (batch.topic === dlqTopic) {
+        // Never dead-letter the dead letters: count and move on.
+        deps.logger.error({ offset: m.offset, reason: decoded.reason }, 'invalid record on the DLQ topic');
+        deps.metrics.event(batch.topic, 'dropped_invalid_dlq');
+      } else {
+        deadLetter(batch.topic, batch.partition, m.offset, raw, `${decoded.code}: ${decoded.reason}`);
+      }
+    }
+    const last = batch.messages[batch.messages.length - 1];
+    if (last)
+      pending.set(tp, {
+        topic: batch.topic,
+        partition: batch.partition,
+        offset: String(BigInt(last.offset) + 1n),
+      });
+    stats.bufferedRows = buffered;
+    if (buffered >= config.maxBufferedRows) runner?.pause();
+    if (buffered >= config.maxBatchRows) void flush();
+  }
+
+  function take(): Snapshot {
+    const groups: Snapshot['groups'] = [];
+    for (const [stream, byDay] of buffers) {
+      for (const day of [...byDay.keys()].sort((a, b) => a - b))
+        groups.push({ stream, day, rows: byDay.get(day)!, done: false });
+    }
+    const snapshot = { groups, offsets: [...pending.values()], deadLettered: deadLetteredSinceCommit };
+    buffers = new Map();
+    pending = new Map();
+    buffered = 0;
+    deadLetteredSinceCommit = 0;
+    stats.bufferedRows = 0;
+    return snapshot;
+  }
+
+  async function insertAll(snapshot: Snapshot): Promise<void> {
+    let backoff = config.retryBackoffMs;
+    for (;;) {
+      const byTable = new Map<Stream, Snapshot['groups']>();
+      for (const g of snapshot.groups)
+        if (!g.done) byTable.set(g.stream, [...(byTable.get(g.stream) ?? []), g]);
+      try {
+        // Tables in parallel, a table's days one after another; each group is one insert, one part.
+        await Promise.all(
+          [...byTable.values()].map(async (groups) => {
+            for (const g of groups) {
+              const started = performance.now();
+              await deps.ch.insert(g.stream.table, g.rows);
+              g.done = true;
+              stats.inserted += g.rows.length;
+              deps.metrics.inserted(g.stream.topic, g.rows.length, (performance.now() - started) / 1000);
+            }
+          }),
+        );
+        if (!stats.clickhouseUp) deps.logger.info({}, 'ClickHouse is back; inserts resumed');
+        stats.clickhouseUp = true;
+        return;
+      } catch (err) {
+        const e = err as TapwireClickHouseError;
+        stats.insertFailures++;
+        deps.metrics.insertFailed();
+        if (stats.clickhouseUp) {
+          deps.logger.warn(
+            { code: e.code, err: e.message },
+            'insert failed; consumption paused, retrying with backoff',
+          );
+        }
+        stats.clickhouseUp = false;
+        runner?.pause();
+        if (stopped) throw err;
+        // Full jitter: spread retries of many instances over the backoff window.
+        await sleep(backoff / 2 + Math.random() * (backoff / 2));
+        backoff = Math.min(backoff * 2, config.maxRetryBackoffMs);
+      }
+    }
+  }
+
+  /** flush inserts everything buffered, then commits the offsets it covers; one runs at a time. */
+  function flush(): Promise<void> {
+    if (flushing) return flushing;
+    const run = (async () => {
+      while (buffered > 0 || pending.size > 0) {
+        const snapshot = take();
+        deps.logger.debug(
+          { groups: snapshot.groups.length, partitions: snapshot.offsets.length },
+          'flushing',
+        );
+        await insertAll(snapshot);
+        deps.logger.debug({}, 'inserted');
+        if (snapshot.deadLettered > 0) await deps.dlq.flush();
+        deps.logger.debug({}, 'dlq flushed');
+        try {
+          await runner?.commit(snapshot.offsets);
+          stats.commits++;
+        } catch (err) {
+          // A rebalance took the partition: its new owner skips what is already in ClickHouse.
+          deps.logger.warn({ err: (err as Error).message }, 'offset commit failed');
+        }
+      }
+      runner?.resume();
+    })();
+    // Cleared only by the run that set it: a run that finishes synchronously (nothing buffered)
+    // must not leave a settled promise behind that every later flush() would return.
+    flushing = run;
+    void run
+      .catch(() => {})
+      .finally(() => {
+        if (flushing === run) flushing = undefined;
+      });
+    return run;
+  }
+
+  /** onAssigned flushes what is buffered, then loads the offsets each new partition already has in ClickHouse. */
+  async function onAssigned(assignment: TopicPartitionOffset[]): Promise<void> {
+    await flush().catch(() => {});
+    const next = new Map<string, Set<string>>();
+    for (const a of assignment) {
+      const stream = streams.get(a.topic);
+      if (!stream) continue;
+      const from = BigInt(a.offset) < 0n ? 0n : BigInt(a.offset);
+      const rows = await deps.ch.query<{ o: string }>(
+        sql`SELECT toString(kafka_offset) AS o FROM ${identifier(stream.table)} WHERE kafka_partition = ${a.partition} AND kafka_offset >= ${from}`,
+      );
+      if (rows.length > 0) next.set(key(a.topic, a.partition), new Set(rows.map((r) => r.o)));
+    }
+    skip = next;
+    const skipped = [...next.values()].reduce((n, s) => n + s.size, 0);
+    deps.logger.info({ partitions: assignment.length, alreadyStored: skipped }, 'partitions assigned');
+  }
+
+  return {
+    stats: () => ({ ...stats }),
+    topics: () => [...streams.keys()],
+    attach(r: ConsumerRunner) {
+      runner = r;
+    },
+    onBatch,
+    onAssigned,
+    flush,
+    start() {
+      timer = setInterval(() => {
+        if (buffered > 0) void flush();
+      }, config.flushIntervalMs);
+      timer.unref();
+    },
+    async stop(): Promise<void> {
+      if (timer) clearInterval(timer);
+      await flush();
+      stopped = true;
+    },
+    instance: `${hostname()}:${process.pid}`,
+  };
+}
+
+/** IngestPipeline is the pipeline built by createIngestPipeline. */
+export type IngestPipeline = ReturnType<typeof createIngestPipeline>;

@@ -1,0 +1,100 @@
+import { type ClickHouse, identifier, sql } from '@tapwire/clickhouse';
+import type { Logger } from '@tapwire/telemetry';
+import { type IngestConfig, RETAINED_TABLES } from './config.js';
+
+/** RetentionRun reports what one run of the retention job did. */
+export interface RetentionRun {
+  table: string;
+  retentionDays: number;
+  dropped: string[];
+  error: string;
+}
+
+/** RetentionState is what /metrics reports about the job. */
+export interface RetentionState {
+  lastRunSeconds: number;
+  droppedPartitions: number;
+  failures: number;
+}
+
+function yyyymmdd(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10).replace(/-/g, '');
+}
+
+/**
+ * createRetentionJob drops day partitions older than each table's retention (18.16 has no TTL) and
+ * records every run in retention_runs; partitions are named YYYYMMDD by the migrations.
+ */
+export function createRetentionJob(
+  deps: { ch: ClickHouse; logger: Logger; now?: () => number; instance: string },
+  config: IngestConfig['retention'],
+) {
+  const now = deps.now ?? Date.now;
+  const state: RetentionState = { lastRunSeconds: 0, droppedPartitions: 0, failures: 0 };
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<RetentionRun[]> | undefined;
+
+  async function runOnce(): Promise<RetentionRun[]> {
+    const runs: RetentionRun[] = [];
+    for (const table of RETAINED_TABLES) {
+      const days = config.days[table] ?? config.defaultDays;
+      // A partition whose day is before the cutoff holds only rows older than `days` days.
+      const cutoff = yyyymmdd(now() - days * 86_400_000);
+      const run: RetentionRun = { table, retentionDays: days, dropped: [], error: '' };
+      try {
+        const parts = await deps.ch.query<{ partition: string }>(
+          sql`SELECT DISTINCT partition FROM system.parts WHERE database = ${deps.ch.database} AND table = ${table} AND active AND partition < ${cutoff} ORDER BY partition`,
+        );
+        for (const { partition } of parts) {
+          if (!/^\d{8}$/.test(partition)) continue;
+          await deps.ch.command(sql`ALTER TABLE ${identifier(table)} DROP PARTITION ${Number(partition)}`);
+          run.dropped.push(partition);
+        }
+      } catch (err) {
+        run.error = (err as Error).message.slice(0, 2000);
+        state.failures++;
+        deps.logger.warn({ table, err: run.error }, 'retention failed for a table');
+      }
+      state.droppedPartitions += run.dropped.length;
+      runs.push(run);
+    }
+    state.lastRunSeconds = Math.floor(now() / 1000);
+    await deps.ch
+      .insert(
+        'retention_runs',
+        runs.map((r) => ({
+          ts: state.lastRunSeconds,
+          table_name: r.table,
+          retention_days: r.retentionDays,
+          dropped_partitions: r.dropped,
+          error: r.error,
+          instance: deps.instance,
+        })),
+      )
+      .catch((err: Error) => deps.logger.warn({ err: err.message }, 'could not record the retention run'));
+    const dropped = runs.flatMap((r) => r.dropped.map((p) => `${r.table}/${p}`));
+    if (dropped.length > 0) deps.logger.info({ dropped }, 'retention dropped old partitions');
+    return runs;
+  }
+
+  return {
+    state: () => ({ ...state }),
+    runOnce(): Promise<RetentionRun[]> {
+      running ??= runOnce().finally(() => {
+        running = undefined;
+      });
+      return running;
+    },
+    start() {
+      if (!config.enabled || timer) return;
+      timer = setInterval(() => void this.runOnce(), config.intervalMs);
+      timer.unref();
+      void this.runOnce();
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      await running;
+    },
+  };
+}

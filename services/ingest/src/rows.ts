@@ -1,0 +1,126 @@
+import {
+  type AccessLogEvent,
+  accessLogCodec,
+  type DlqEvent,
+  dlqCodec,
+  type EventCodec,
+  type SaturationEvent,
+  type SpanEvent,
+  saturationCodec,
+  spanCodec,
+  TOPICS,
+} from '@tapwire/schema';
+
+/** Row is one row for a ClickHouse JSONEachRow insert, every column present. */
+export type Row = Record<string, unknown>;
+
+/** Stream maps one topic to its table: how to validate an event and turn it into a row. */
+export interface Stream {
+  readonly topic: string;
+  readonly table: string;
+  readonly codec: EventCodec<unknown>;
+  /** toRow maps a validated event; ts is UTC seconds so toYYYYMMDD(ts) is the day partition. */
+  toRow(event: unknown, partition: number, offset: string): Row;
+}
+
+const seconds = (us: number) => Math.floor(us / 1_000_000);
+
+function stream<E>(topic: string, table: string, codec: EventCodec<E>, map: (e: E) => Row): Stream {
+  return {
+    topic,
+    table,
+    codec: codec as EventCodec<unknown>,
+    toRow: (event, partition, offset) => ({
+      ...map(event as E),
+      kafka_partition: partition,
+      kafka_offset: offset,
+    }),
+  };
+}
+
+/** STREAMS are the topics ingest projects, each into its raw table. */
+export const STREAMS: readonly Stream[] = [
+  stream<AccessLogEvent>(TOPICS.accessLogs, 'access_logs', accessLogCodec, (e) => ({
+    tenant: e.tenant,
+    ts: seconds(e.ts),
+    ts_us: e.ts,
+    id: e.id,
+    trace_id: e.trace_id,
+    span_id: e.span_id,
+    service: e.service,
+    upstream: e.upstream,
+    route: e.route,
+    method: e.method,
+    status: e.status,
+    duration_ms: e.duration_ms,
+    upstream_ms: e.upstream_ms,
+    bytes_in: e.bytes_in,
+    bytes_out: e.bytes_out,
+    consumer: e.consumer,
+    client_address: e.client_address,
+    server_address: e.server_address,
+    user_agent: e.user_agent,
+    path: e.path,
+    query: e.query,
+    error_kind: e.error_kind,
+  })),
+  stream<SpanEvent>(TOPICS.spans, 'spans', spanCodec, (e) => ({
+    tenant: e.tenant,
+    ts: seconds(e.ts),
+    ts_us: e.ts,
+    id: e.id,
+    trace_id: e.trace_id,
+    span_id: e.span_id,
+    parent_span_id: e.parent_span_id,
+    name: e.name,
+    kind: e.kind,
+    service: e.service,
+    duration_us: e.duration,
+    status: e.status,
+    status_message: e.status_message,
+    attr_keys: Object.keys(e.attributes),
+    attr_values: Object.values(e.attributes),
+  })),
+  stream<SaturationEvent>(TOPICS.saturation, 'saturation', saturationCodec, (e) => ({
+    tenant: e.tenant,
+    ts: seconds(e.ts),
+    ts_us: e.ts,
+    id: e.id,
+    service: e.service,
+    instance: e.instance,
+    interval_ms: e.interval_ms,
+    upstream_names: e.upstreams.map((u) => u.upstream),
+    upstream_in_flight: e.upstreams.map((u) => u.in_flight),
+    upstream_concurrency_limit: e.upstreams.map((u) => u.concurrency_limit),
+    upstream_pool_size: e.upstreams.map((u) => u.pool_size),
+    upstream_pool_busy: e.upstreams.map((u) => u.pool_busy),
+    upstream_pool_pending: e.upstreams.map((u) => u.pool_pending),
+    event_loop_utilization: e.event_loop_utilization,
+    event_loop_delay_ms: e.event_loop_delay_ms,
+    heap_used_bytes: e.heap_used_bytes,
+    heap_limit_bytes: e.heap_limit_bytes,
+    rss_bytes: e.rss_bytes,
+    cpu_ratio: e.cpu_ratio,
+    producer_buffer_events: e.producer_buffer_events,
+    producer_buffer_capacity: e.producer_buffer_capacity,
+    spool_bytes: e.spool_bytes,
+    spool_capacity_bytes: e.spool_capacity_bytes,
+  })),
+  stream<DlqEvent>(TOPICS.dlq, 'dlq_events', dlqCodec, (e) => ({
+    tenant: e.tenant,
+    ts: seconds(e.ts),
+    ts_us: e.ts,
+    id: e.id,
+    source_topic: e.source_topic,
+    source_partition: e.source_partition,
+    source_offset: e.source_offset,
+    reason: e.reason,
+    raw_base64: e.raw_base64,
+    consumer_group: e.consumer_group,
+  })),
+];
+
+/** dayOf returns the UTC day number of a row (the ClickHouse day partition it lands in). */
+export function dayOf(row: Row): number {
+  return Math.floor((row.ts as number) / 86_400);
+}

@@ -1,0 +1,86 @@
+import { createClickHouse } from '@tapwire/clickhouse';
+import {
+  type ClickHouseConfig,
+  clickhouseConfigSchema,
+  type KafkaConfig,
+  kafkaConfigSchema,
+  type TelemetryConfig,
+  telemetryConfigSchema,
+} from '@tapwire/config';
+import { createKafkaClient, createKafkaEventSink } from '@tapwire/kafka';
+import { createLogger, startTracing } from '@tapwire/telemetry';
+import { z } from 'zod';
+import { buildIngest, type Ingest } from './app.js';
+import { type IngestConfig, ingestConfigSchema } from './config.js';
+
+/** ingestServiceConfigSchema is what the ingest process reads. */
+export const ingestServiceConfigSchema = z.object({
+  ingest: ingestConfigSchema,
+  kafka: kafkaConfigSchema,
+  clickhouse: clickhouseConfigSchema,
+  telemetry: telemetryConfigSchema,
+});
+
+/** IngestServiceConfig is the validated configuration of the ingest process. */
+export interface IngestServiceConfig {
+  ingest: IngestConfig;
+  kafka: KafkaConfig;
+  clickhouse: ClickHouseConfig;
+  telemetry: TelemetryConfig;
+}
+
+/** RunningIngest is a started ingest process. */
+export interface RunningIngest {
+  readonly ingest: Ingest;
+  readonly adminUrl: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * runIngestService wires logger and tracing, Kafka (consumer group and DLQ producer), ClickHouse
+ * and the pipeline, then starts it; with handleSignals, SIGTERM/SIGINT stop it gracefully.
+ */
+export async function runIngestService(
+  config: IngestServiceConfig,
+  options: { handleSignals?: boolean } = {},
+): Promise<RunningIngest> {
+  const logger = createLogger({
+    name: config.telemetry.serviceName ?? 'tapwire-ingest',
+    level: config.telemetry.logLevel,
+  });
+  const tracing = await startTracing(config.telemetry, { serviceName: 'tapwire-ingest' });
+  const kafka = createKafkaClient(config.kafka, logger, 'ingest');
+  const ch = createClickHouse(config.clickhouse);
+  const dlq = createKafkaEventSink(
+    { kafka, logger },
+    {
+      lingerMs: 20,
+      maxBatchEvents: 500,
+      maxBufferedEvents: 100_000,
+      retryBackoffMs: 200,
+      topicPrefix: config.ingest.topicPrefix,
+    },
+  );
+  const ingest = buildIngest({ kafka, ch, dlq, logger }, config.ingest);
+  const { adminUrl } = await ingest.start();
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      logger.info({}, 'stopping ingest');
+      await ingest.close();
+      await dlq.close(5000);
+      await ch.close();
+      await tracing.shutdown();
+      logger.flush();
+    })();
+    return stopping;
+  };
+  if (options.handleSignals) {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(signal, () => {
+        void stop().then(() => process.exit(0));
+      });
+    }
+  }
+  return { ingest, adminUrl, stop };
+}

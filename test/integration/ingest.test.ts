@@ -1,0 +1,395 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { type ClickHouse, createClickHouse, identifier, migrate, raw, sql } from '@tapwire/clickhouse';
+import { clickhouseDown, clickhouseUp } from '@tapwire/infra';
+import { buildIngest, type Ingest, ingestConfigSchema } from '@tapwire/ingest';
+import {
+  createKafkaClient,
+  createKafkaEventSink,
+  type EventSink,
+  ensureTopics,
+  topicSpecs,
+} from '@tapwire/kafka';
+import { type AccessLogEvent, TOPICS } from '@tapwire/schema';
+import { createLogger } from '@tapwire/telemetry';
+import type { Admin, Kafka, Producer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { exampleAccessLog, exampleSaturation, exampleSpan } from '../support/events.js';
+import {
+  infraConfig,
+  silentLogger,
+  testClickHouseConfig,
+  testKafkaConfig,
+  uniqueName,
+} from '../support/infra.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const MIGRATIONS = fileURLToPath(new URL('../../migrations', import.meta.url));
+const kafka: Kafka = createKafkaClient(testKafkaConfig(), silentLogger, 'ingest-test');
+const logger = createLogger({ name: 'ingest-it', level: (process.env.TEST_LOG_LEVEL as 'silent') ?? 'silent' });
+let admin: Admin;
+let producer: Producer;
+const databases: string[] = [];
+const topics: string[] = [];
+
+interface World {
+  prefix: string;
+  database: string;
+  ch: ClickHouse;
+  sink: EventSink;
+}
+
+async function newWorld(): Promise<World> {
+  const prefix = `${uniqueName('i')}.`;
+  const database = uniqueName('tapwire_ingest');
+  databases.push(database);
+  const specs = topicSpecs(
+    { partitions: 3, replicationFactor: 1, retentionMs: 3_600_000, dlqRetentionMs: 3_600_000 },
+    prefix,
+  );
+  topics.push(...specs.map((s) => s.topic));
+  await ensureTopics(kafka, specs);
+  await migrate(testClickHouseConfig(database), { dir: MIGRATIONS, lockSettleMs: 200 });
+  const ch = createClickHouse(testClickHouseConfig(database));
+  const sink = createKafkaEventSink(
+    { kafka, logger: silentLogger },
+    {
+      lingerMs: 10,
+      maxBatchEvents: 1000,
+      maxBufferedEvents: 100_000,
+      retryBackoffMs: 100,
+      topicPrefix: prefix,
+    },
+  );
+  return { prefix, database, ch, sink };
+}
+
+function ingestFor(w: World, over: Record<string, unknown> = {}): Ingest {
+  const dlq = createKafkaEventSink(
+    { kafka, logger: silentLogger },
+    {
+      lingerMs: 10,
+      maxBatchEvents: 500,
+      maxBufferedEvents: 10_000,
+      retryBackoffMs: 100,
+      topicPrefix: w.prefix,
+    },
+  );
+  return buildIngest(
+    { kafka, ch: w.ch, dlq, logger },
+    ingestConfigSchema.parse({
+      groupId: uniqueName('tapwire-ingest-test'),
+      topicPrefix: w.prefix,
+      flushIntervalMs: 200,
+      admin: { port: 0 },
+      retention: { enabled: false },
+      retryBackoffMs: 200,
+      maxRetryBackoffMs: 2000,
+      ...over,
+    }),
+  );
+}
+
+async function count(ch: ClickHouse, table: string): Promise<{ n: number; ids: number }> {
+  const [r] = await ch.query<{ n: string; ids: string }>(
+    sql`SELECT count() AS n, uniqExact(id) AS ids FROM ${identifier(table)}`,
+  );
+  return { n: Number(r?.n), ids: Number(r?.ids) };
+}
+
+async function rollupRequests(ch: ClickHouse): Promise<number> {
+  const [r] = await ch.query<{ n: string }>(raw('SELECT countMerge(requests) AS n FROM route_stats_1m'));
+  return Number(r?.n);
+}
+
+beforeAll(async () => {
+  admin = kafka.admin();
+  await admin.connect();
+  producer = kafka.producer();
+  await producer.connect();
+});
+afterAll(async () => {
+  await producer.disconnect();
+  await admin.deleteTopics({ topics }).catch(() => {});
+  await admin.disconnect();
+  const root = createClickHouse(testClickHouseConfig('default'));
+  for (const db of databases) await root.command(sql`DROP DATABASE IF EXISTS ${identifier(db)}`);
+  await root.close();
+});
+
+describe('ingest: Kafka → ClickHouse', () => {
+  it('N events produced become exactly N rows per table, field by field', async () => {
+    const w = await newWorld();
+    const now = Date.now() * 1000;
+    const logs = Array.from({ length: 3000 }, (_, i) =>
+      exampleAccessLog({
+        ts: now - i * 1000,
+        status: i % 10 === 0 ? 503 : 200,
+        duration_ms: (i % 100) + 0.5,
+      }),
+    );
+    const spans = Array.from({ length: 1500 }, () => exampleSpan({ ts: now, start: now }));
+    const samples = Array.from({ length: 50 }, (_, i) =>
+      exampleSaturation({ ts: now - i * 1_000_000, instance: `p${i % 2}` }),
+    );
+    for (const e of logs) w.sink.emit(TOPICS.accessLogs, e);
+    for (const e of spans) w.sink.emit(TOPICS.spans, e);
+    for (const e of samples) w.sink.emit(TOPICS.saturation, e);
+    await w.sink.flush();
+
+    const ingest = ingestFor(w);
+    await ingest.start();
+    try {
+      await vi.waitFor(async () => expect((await count(w.ch, 'access_logs')).n).toBe(3000), {
+        timeout: 60_000,
+        interval: 250,
+      });
+      await vi.waitFor(async () => expect((await count(w.ch, 'spans')).n).toBe(1500), {
+        timeout: 30_000,
+        interval: 250,
+      });
+      await vi.waitFor(async () => expect((await count(w.ch, 'saturation')).n).toBe(50), {
+        timeout: 30_000,
+        interval: 250,
+      });
+      expect(await count(w.ch, 'access_logs')).toEqual({ n: 3000, ids: 3000 });
+      expect(await rollupRequests(w.ch)).toBe(3000);
+
+      const rows = await w.ch.query<Record<string, unknown>>(raw('SELECT * FROM access_logs'));
+      const byId = new Map(rows.map((r) => [r.id as string, r]));
+      for (const e of logs) {
+        const r = byId.get(e.id)!;
+        const back: AccessLogEvent = {
+          v: 1,
+          id: r.id as string,
+          ts: Number(r.ts_us),
+          tenant: r.tenant as string,
+          trace_id: r.trace_id as string,
+          span_id: r.span_id as string,
+          service: r.service as string,
+          upstream: r.upstream as string,
+          route: r.route as string,
+          method: r.method as AccessLogEvent['method'],
+          status: r.status as number,
+          duration_ms: r.duration_ms as number,
+          upstream_ms: r.upstream_ms as number,
+          bytes_in: Number(r.bytes_in),
+          bytes_out: Number(r.bytes_out),
+          consumer: r.consumer as string,
+          client_address: r.client_address as string,
+          server_address: r.server_address as string,
+          user_agent: r.user_agent as string,
+          path: r.path as string,
+          query: r.query as string,
+          error_kind: r.error_kind as AccessLogEvent['error_kind'],
+        };
+        expect(back).toEqual(e);
+        expect(r.ts).toBe(
+          new Date(Math.floor(e.ts / 1e6) * 1000).toISOString().replace('T', ' ').slice(0, 19),
+        );
+      }
+      const spanRows = await w.ch.query<{
+        id: string;
+        attr_keys: string[];
+        attr_values: string[];
+        duration_us: string;
+      }>(raw('SELECT id, attr_keys, attr_values, duration_us FROM spans'));
+      const spanById = new Map(spanRows.map((r) => [r.id, r]));
+      for (const s of spans) {
+        const r = spanById.get(s.id)!;
+        expect(Object.fromEntries(r.attr_keys.map((k, i) => [k, r.attr_values[i]]))).toEqual(s.attributes);
+        expect(Number(r.duration_us)).toBe(s.duration);
+      }
+      const lag = ingest.pipeline.stats();
+      expect(lag).toMatchObject({ inserted: 4550, deadLettered: 0, clickhouseUp: true });
+    } finally {
+      await ingest.close();
+      await w.sink.close();
+    }
+  });
+
+  it('dead-letters garbage, truncated JSON, wrong types, unknown versions and oversized messages; neighbours land', async () => {
+    const w = await newWorld();
+    const good = Array.from({ length: 6 }, () => exampleAccessLog({ ts: Date.now() * 1000 }));
+    const bad: [string, string | Buffer][] = [
+      ['not_json', 'garbage'],
+      ['not_json', '{"v":1,"id":"abc'],
+      ['invalid', JSON.stringify({ ...exampleAccessLog(), status: 'two hundred' })],
+      ['unknown_version', JSON.stringify({ ...exampleAccessLog(), v: 7 })],
+      ['too_large', JSON.stringify({ ...exampleAccessLog(), user_agent: 'x'.repeat(1_100_000) })],
+    ];
+    const messages = [
+      good[0],
+      bad[0],
+      good[1],
+      bad[1],
+      good[2],
+      bad[2],
+      good[3],
+      bad[3],
+      good[4],
+      bad[4],
+      good[5],
+    ].map((m) => ({
+      key: 'same-partition',
+      value: Array.isArray(m) ? m[1] : JSON.stringify(m),
+    }));
+    await producer.send({ topic: w.prefix + TOPICS.accessLogs, messages });
+    const ingest = ingestFor(w);
+    await ingest.start();
+    try {
+      await vi.waitFor(async () => expect((await count(w.ch, 'access_logs')).n).toBe(6), {
+        timeout: 60_000,
+        interval: 250,
+      });
+      await vi.waitFor(async () => expect((await count(w.ch, 'dlq_events')).n).toBe(5), {
+        timeout: 30_000,
+        interval: 250,
+      });
+      const ids = (await w.ch.query<{ id: string }>(raw('SELECT id FROM access_logs')))
+        .map((r) => r.id)
+        .sort();
+      expect(ids).toEqual(good.map((g) => g.id).sort());
+      const dlq = await w.ch.query<{
+        reason: string;
+        source_topic: string;
+        source_offset: string;
+        raw_base64: string;
+        consumer_group: string;
+      }>(
+        raw(
+          'SELECT reason, source_topic, toString(source_offset) AS source_offset, raw_base64, consumer_group FROM dlq_events ORDER BY source_offset',
+        ),
+      );
+      expect(dlq.map((d) => d.source_offset)).toEqual(['1', '3', '5', '7', '9']);
+      expect(dlq.map((d) => d.reason.split(':')[0])).toEqual(bad.map((b) => b[0]));
+      expect(dlq[2]?.reason).toMatch(/^invalid: status: /);
+      expect(dlq[3]?.reason).toBe('unknown_version: v: unknown access_log version 7 (known: 1)');
+      expect(Buffer.from(dlq[0]!.raw_base64, 'base64').toString()).toBe('garbage');
+      expect(dlq.every((d) => d.source_topic === w.prefix + TOPICS.accessLogs)).toBe(true);
+      expect(ingest.pipeline.stats().deadLettered).toBe(5);
+      const metrics = await (await fetch(`${await adminUrl(ingest)}/metrics`)).text();
+      expect(metrics).toMatch(
+        new RegExp(
+          `tapwire_ingest_events_total\\{topic="${w.prefix.replace('.', '\\.')}tapwire\\.access\\.v1",outcome="dead_lettered"\\} 5`,
+        ),
+      );
+    } finally {
+      await ingest.close();
+      await w.sink.close();
+    }
+  });
+
+  it('ClickHouse stopped mid-stream for 30 s: consumption pauses, nothing is lost or duplicated', async () => {
+    const w = await newWorld();
+    const ingest = ingestFor(w);
+    await ingest.start();
+    const url = await adminUrl(ingest);
+    let produced = 0;
+    let producing = true;
+    const producerLoop = (async () => {
+      while (producing) {
+        for (let i = 0; i < 20; i++)
+          w.sink.emit(TOPICS.accessLogs, exampleAccessLog({ ts: Date.now() * 1000 }));
+        produced += 20;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const cfg = infraConfig();
+    try {
+      await new Promise((r) => setTimeout(r, 3000));
+      await clickhouseDown(cfg, () => {});
+      await vi.waitFor(async () => expect((await fetch(`${url}/readyz`)).status).toBe(503), {
+        timeout: 20_000,
+        interval: 250,
+      });
+      await new Promise((r) => setTimeout(r, 30_000));
+      await clickhouseUp(cfg, () => {});
+    } finally {
+      producing = false;
+      await producerLoop;
+      await clickhouseUp(cfg, () => {});
+    }
+    await w.sink.flush();
+    try {
+      await vi.waitFor(async () => expect((await count(w.ch, 'access_logs')).n).toBe(produced), {
+        timeout: 90_000,
+        interval: 500,
+      });
+      expect(await count(w.ch, 'access_logs')).toEqual({ n: produced, ids: produced });
+      expect(await rollupRequests(w.ch)).toBe(produced);
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+      expect(ingest.pipeline.stats().insertFailures).toBeGreaterThan(0);
+    } finally {
+      await ingest.close();
+      await w.sink.close();
+    }
+  }, 180_000);
+
+  it('a consumer SIGKILLed mid-stream and restarted loses nothing and inserts nothing twice', async () => {
+    const w = await newWorld();
+    const env = {
+      ...process.env,
+      TAPWIRE_KAFKA_BROKERS: testKafkaConfig().brokers.join(','),
+      TAPWIRE_CLICKHOUSE_URL: testClickHouseConfig(w.database).url,
+      TAPWIRE_CLICKHOUSE_DATABASE: w.database,
+      TAPWIRE_INGEST_TOPIC_PREFIX: w.prefix,
+      TAPWIRE_INGEST_GROUP_ID: uniqueName('tapwire-ingest-kill'),
+      TAPWIRE_INGEST_FLUSH_INTERVAL_MS: '100',
+      TAPWIRE_INGEST_ADMIN_PORT: '0',
+      TAPWIRE_INGEST_RETENTION_ENABLED: 'false',
+      TAPWIRE_TELEMETRY_LOG_LEVEL: 'warn',
+    };
+    const start = (): ChildProcess =>
+      spawn(process.execPath, ['--import', 'tsx', 'services/ingest/src/main.ts'], {
+        cwd: ROOT,
+        env,
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+    let produced = 0;
+    let producing = true;
+    const producerLoop = (async () => {
+      while (producing) {
+        for (let i = 0; i < 50; i++)
+          w.sink.emit(TOPICS.accessLogs, exampleAccessLog({ ts: Date.now() * 1000 }));
+        produced += 50;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    let child = start();
+    try {
+      await vi.waitFor(async () => expect((await count(w.ch, 'access_logs')).n).toBeGreaterThan(500), {
+        timeout: 60_000,
+        interval: 100,
+      });
+      for (let kill = 0; kill < 3; kill++) {
+        child.kill('SIGKILL');
+        await new Promise((r) => child.once('exit', r));
+        child = start();
+        await new Promise((r) => setTimeout(r, 2500));
+      }
+    } finally {
+      producing = false;
+      await producerLoop;
+    }
+    await w.sink.flush();
+    try {
+      await vi.waitFor(async () => expect((await count(w.ch, 'access_logs')).n).toBe(produced), {
+        timeout: 90_000,
+        interval: 500,
+      });
+      expect(await count(w.ch, 'access_logs')).toEqual({ n: produced, ids: produced });
+      expect(await rollupRequests(w.ch)).toBe(produced);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      await w.sink.close();
+    }
+  }, 240_000);
+});
+
+async function adminUrl(ingest: Ingest): Promise<string> {
+  const address = ingest.admin.app.server.address();
+  if (!address || typeof address === 'string') throw new Error('admin not listening');
+  return `http://127.0.0.1:${address.port}`;
+}
