@@ -26,7 +26,10 @@ import {
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MIGRATIONS = fileURLToPath(new URL('../../migrations', import.meta.url));
 const kafka: Kafka = createKafkaClient(testKafkaConfig(), silentLogger, 'ingest-test');
-const logger = createLogger({ name: 'ingest-it', level: (process.env.TEST_LOG_LEVEL as 'silent') ?? 'silent' });
+const logger = createLogger({
+  name: 'ingest-it',
+  level: (process.env.TEST_LOG_LEVEL as 'silent') ?? 'silent',
+});
 let admin: Admin;
 let producer: Producer;
 const databases: string[] = [];

@@ -94,16 +94,20 @@ export function createConsumerRunner(
     assigned = (async () => {
       if (!handlers.onAssigned) return;
       const topics = Object.keys(assignment);
-      const committed = topics.length > 0 ? await admin.fetchOffsets({ groupId: config.groupId, topics }) : [];
+      const committed =
+        topics.length > 0 ? await admin.fetchOffsets({ groupId: config.groupId, topics }) : [];
       const list: TopicPartitionOffset[] = [];
       for (const t of committed) {
         for (const p of t.partitions) {
-          if (assignment[t.topic]?.includes(p.partition)) list.push({ topic: t.topic, partition: p.partition, offset: p.offset });
+          if (assignment[t.topic]?.includes(p.partition))
+            list.push({ topic: t.topic, partition: p.partition, offset: p.offset });
         }
       }
       await handlers.onAssigned(list);
     })();
-    assigned.catch((err: Error) => deps.logger.error({ err: err.message }, 'partition assignment handler failed'));
+    assigned.catch((err: Error) =>
+      deps.logger.error({ err: err.message }, 'partition assignment handler failed'),
+    );
   });
 
   return {
@@ -143,7 +147,9 @@ export function createConsumerRunner(
     },
     async commit(offsets) {
       if (offsets.length === 0) return;
-      await consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })));
+      await consumer.commitOffsets(
+        offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })),
+      );
     },
     pause() {
       if (paused) return;

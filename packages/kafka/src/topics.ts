@@ -20,7 +20,11 @@ export function topicSpecs(config: KafkaConfig['topics'], prefix = ''): TopicSpe
     partitions: config.partitions,
     replicationFactor: config.replicationFactor,
     // 4 MiB: oversized events must reach ingest to be dead-lettered (with room for base64 in the DLQ).
-    configs: { 'cleanup.policy': 'delete', 'retention.ms': String(retentionMs), 'max.message.bytes': '4194304' },
+    configs: {
+      'cleanup.policy': 'delete',
+      'retention.ms': String(retentionMs),
+      'max.message.bytes': '4194304',
+    },
   });
   return [
     events(TOPICS.spans, config.retentionMs),
