@@ -30,6 +30,8 @@ describe('tapwire command line', () => {
       ['migrate', '--help'],
       ['topics', '--help'],
       ['proxy', '--help'],
+      ['ingest', '--help'],
+      ['replay', '--help'],
       ['infra', '--help'],
       ['infra', 'up', '--help'],
       ['infra', 'status', '--help'],
@@ -39,6 +41,20 @@ describe('tapwire command line', () => {
       expect(r.out).toMatch(/^Usage: tapwire/);
     }
     expect(tapwire(['migrate', '--help']).out).toContain('--status');
+  });
+
+  it('replay refuses bad arguments with exit 2, naming the option', () => {
+    expect(tapwire(['replay', '--from', 'yesterday'])).toMatchObject({
+      code: 2,
+      err: 'tapwire: --from: not a time: "yesterday"\n',
+    });
+    expect(tapwire(['replay', '--from', 'now-1h', '--tables', 'access_logs,users'])).toMatchObject({
+      code: 2,
+      err: 'tapwire: --tables: unknown table(s) users\n',
+    });
+    expect(tapwire(['replay', '--from', 'now', '--to', 'now-1h']).err).toBe(
+      'tapwire: --to must be after --from\n',
+    );
   });
 
   it('exits 2 naming every bad config field', () => {

@@ -17,6 +17,7 @@ export {
   eventSinkOver,
   type KafkaEventSinkConfig,
 } from './event-sink.js';
+export { createTopicOffsets, type PartitionOffset, type TopicOffsets } from './offsets.js';
 export { keyPartitioner, partitionForKey } from './partitioner.js';
 export { createKafkaRecordSink, type RecordSinkConfig } from './record-sink.js';
 export type { EventSink, RecordSink, SinkStats } from './sink-types.js';

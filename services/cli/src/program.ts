@@ -3,6 +3,7 @@ import { registerInfra } from './commands/infra.js';
 import { registerIngest } from './commands/ingest.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerProxy } from './commands/proxy.js';
+import { registerReplay } from './commands/replay.js';
 import { registerTopics } from './commands/topics.js';
 import { type CliIo, CommandFailure, describeError, processIo } from './io.js';
 
@@ -19,6 +20,7 @@ export function buildProgram(io: CliIo = processIo): Command {
   registerTopics(program, io);
   registerProxy(program);
   registerIngest(program);
+  registerReplay(program, io);
   registerInfra(program, io);
   return program;
 }

@@ -1,6 +1,7 @@
 export { buildIngest, type Ingest } from './app.js';
 export { type IngestConfig, ingestConfigSchema, RETAINED_TABLES } from './config.js';
 export { createIngestPipeline, type IngestPipeline, type IngestStats } from './pipeline.js';
+export { DERIVED_TABLES, type ReplayOptions, type ReplaySummary, replay } from './replay.js';
 export { createRetentionJob, type RetentionRun } from './retention.js';
 export { STREAMS } from './rows.js';
 export {
@@ -9,3 +10,4 @@ export {
   type RunningIngest,
   runIngestService,
 } from './service.js';
+export { parseTime } from './time-range.js';
