@@ -78,7 +78,8 @@ export function createConsumerRunner(
   const consumer: Consumer = deps.kafka.consumer({
     groupId: config.groupId,
     sessionTimeout: config.sessionTimeoutMs ?? 30_000,
-    maxBytesPerPartition: config.maxBytesPerPartition ?? 4 * 1024 * 1024,
+    maxBytesPerPartition: config.maxBytesPerPartition ?? 1024 * 1024,
+    maxBytes: 8 * 1024 * 1024,
     maxWaitTimeInMs: config.maxWaitTimeInMs ?? 250,
     allowAutoTopicCreation: false,
   });

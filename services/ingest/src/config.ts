@@ -34,8 +34,8 @@ export const ingestConfigSchema = z
       .int()
       .min(1)
       .max(1_000_000)
-      .default(50_000)
-      .describe('Rows buffered before an insert is started, across tables. Default: 50000.'),
+      .default(20_000)
+      .describe('Rows buffered before an insert is started, across tables. Default: 20000.'),
     flushIntervalMs: z
       .number()
       .int()
@@ -49,9 +49,9 @@ export const ingestConfigSchema = z
       .number()
       .int()
       .min(1)
-      .default(200_000)
+      .default(60_000)
       .describe(
-        'Rows held in memory before consumption pauses (e.g. while ClickHouse is down). Default: 200000.',
+        'Rows held in memory before consumption pauses (e.g. while ClickHouse is down). Default: 60000.',
       ),
     retryBackoffMs: z
       .number()

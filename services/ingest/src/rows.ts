@@ -30,11 +30,13 @@ function stream<E>(topic: string, table: string, codec: EventCodec<E>, map: (e: 
     topic,
     table,
     codec: codec as EventCodec<unknown>,
-    toRow: (event, partition, offset) => ({
-      ...map(event as E),
-      kafka_partition: partition,
-      kafka_offset: offset,
-    }),
+    toRow: (event, partition, offset) => {
+      // One object per row, filled in place: ingest's profile showed the spread copy at ~10% of CPU.
+      const row = map(event as E);
+      row.kafka_partition = partition;
+      row.kafka_offset = offset;
+      return row;
+    },
   };
 }
 

@@ -106,11 +106,15 @@ async function main(): Promise<void> {
     TAPWIRE_CLICKHOUSE_DATABASE: dbPipeline,
     TAPWIRE_INGEST_TOPIC_PREFIX: prefix,
     TAPWIRE_INGEST_GROUP_ID: `tapwire-ingest-bench-${stamp}`,
-    TAPWIRE_INGEST_ADMIN_PORT: '0',
+    TAPWIRE_INGEST_ADMIN_PORT: process.env.BENCH_ADMIN_PORT ?? '0',
     TAPWIRE_INGEST_RETENTION_ENABLED: 'false',
     TAPWIRE_TELEMETRY_LOG_LEVEL: 'warn',
   };
-  const child = spawn(process.execPath, [join(ROOT, 'services/cli/dist/main.js'), 'ingest'], {
+  // BENCH_CPU_PROFILE_DIR=<dir> writes a CPU profile of the ingest process there.
+  const profile = process.env.BENCH_CPU_PROFILE_DIR
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE_DIR}`]
+    : [];
+  const child = spawn(process.execPath, [...profile, join(ROOT, 'services/cli/dist/main.js'), 'ingest'], {
     env,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
