@@ -102,6 +102,15 @@ export const ingestConfigSchema = z
           .describe('Days kept by default. Default: 30.'),
       })
       .prefault({}),
+    heapLimitMb: z
+      .number()
+      .int()
+      .min(0)
+      .max(65_536)
+      .default(160)
+      .describe(
+        'Old-generation heap cap of the ingest worker thread, in MiB; V8 then collects garbage before growing (peak RSS ≈ this + 100). 0: run on the main thread, uncapped. Default: 160.',
+      ),
     shutdownGraceMs: z
       .number()
       .int()

@@ -8,6 +8,8 @@ export {
   type IngestServiceConfig,
   ingestServiceConfigSchema,
   type RunningIngest,
+  runIngestProcess,
   runIngestService,
 } from './service.js';
 export { parseTime } from './time-range.js';
+export { type HostedIngest, hostIngest } from './worker-host.js';

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { loadConfigOrExit } from '@tapwire/config';
-import { ingestServiceConfigSchema, runIngestService } from './service.js';
+import { ingestServiceConfigSchema, runIngestProcess } from './service.js';
 
 // Standalone ingest process: config → run (logger, telemetry, Kafka, ClickHouse, pipeline) → stop on SIGTERM.
-await runIngestService(loadConfigOrExit(ingestServiceConfigSchema), { handleSignals: true });
+await runIngestProcess(loadConfigOrExit(ingestServiceConfigSchema));

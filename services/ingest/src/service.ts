@@ -12,6 +12,7 @@ import { createLogger, startTracing } from '@tapwire/telemetry';
 import { z } from 'zod';
 import { buildIngest, type Ingest } from './app.js';
 import { type IngestConfig, ingestConfigSchema } from './config.js';
+import { hostIngest } from './worker-host.js';
 
 /** ingestServiceConfigSchema is what the ingest process reads. */
 export const ingestServiceConfigSchema = z.object({
@@ -37,12 +38,36 @@ export interface RunningIngest {
 }
 
 /**
+ * runIngestProcess is what `tapwire ingest` runs: the pipeline on a heap-capped worker thread
+ * (or on this thread when heapLimitMb is 0), stopped gracefully on SIGTERM/SIGINT; the process
+ * exits non-zero if the worker dies, so a supervisor restarts it (the offset ledger makes that safe).
+ */
+export async function runIngestProcess(config: IngestServiceConfig): Promise<void> {
+  if (config.ingest.heapLimitMb === 0) {
+    await runIngestService(config, { handleSignals: true });
+    return;
+  }
+  const hosted = await hostIngest(config);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      void hosted.stop().then(() => process.exit(0));
+    });
+  }
+  void hosted.exited.then((code) => {
+    if (code !== 0) {
+      process.stderr.write(`tapwire ingest: worker exited with code ${code}\n`);
+      process.exit(1);
+    }
+  });
+}
+
+/**
  * runIngestService wires logger and tracing, Kafka (consumer group and DLQ producer), ClickHouse
  * and the pipeline, then starts it; with handleSignals, SIGTERM/SIGINT stop it gracefully.
  */
 export async function runIngestService(
   config: IngestServiceConfig,
-  options: { handleSignals?: boolean } = {},
+  options: { handleSignals?: boolean; inWorker?: boolean } = {},
 ): Promise<RunningIngest> {
   const logger = createLogger({
     name: config.telemetry.serviceName ?? 'tapwire-ingest',

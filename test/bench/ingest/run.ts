@@ -114,6 +114,7 @@ async function main(): Promise<void> {
   const profile = process.env.BENCH_CPU_PROFILE_DIR
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE_DIR}`]
     : [];
+  profile.push(...(process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean));
   const child = spawn(process.execPath, [...profile, join(ROOT, 'services/cli/dist/main.js'), 'ingest'], {
     env,
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -8,7 +8,7 @@ export function registerIngest(program: Command): void {
     .description('run the Kafka → ClickHouse projection (consumer group tapwire-ingest, DLQ, lag, retention)')
     .action(async () => {
       const config = loadTapwireConfig(program.opts<{ config?: string }>().config);
-      const { runIngestService } = await import('@tapwire/ingest');
-      await runIngestService(config, { handleSignals: true });
+      const { runIngestProcess } = await import('@tapwire/ingest');
+      await runIngestProcess(config);
     });
 }
