@@ -1,4 +1,4 @@
-import type { EventSink, SinkStats } from '@tapwire/kafka';
+import { type EventSink, emptySinkStats, type SinkStats } from '@tapwire/kafka';
 import { CODECS, type EventByTopic, type TopicName } from '@tapwire/schema';
 
 /** MemorySink is an EventSink that keeps events in memory, validating each one as the consumer would. */
@@ -12,18 +12,7 @@ export interface MemorySink extends EventSink {
 export function createMemorySink(): MemorySink {
   const events: { topic: TopicName; event: unknown }[] = [];
   const invalid: { topic: TopicName; reason: string }[] = [];
-  const stats: SinkStats = {
-    accepted: 0,
-    delivered: 0,
-    invalid: 0,
-    dropped: 0,
-    buffered: 0,
-    bufferCapacity: 0,
-    spooled: 0,
-    spoolBytes: 0,
-    spoolCapacityBytes: 0,
-    sendErrors: 0,
-  };
+  const stats: SinkStats = emptySinkStats();
   return {
     events,
     invalid,

@@ -20,7 +20,7 @@ export {
 export { createTopicOffsets, type PartitionOffset, type TopicOffsets } from './offsets.js';
 export { keyPartitioner, partitionForKey } from './partitioner.js';
 export { createKafkaRecordSink, type RecordSinkConfig } from './record-sink.js';
-export type { EventSink, RecordSink, SinkStats } from './sink-types.js';
+export { type EventSink, emptySinkStats, type RecordSink, type SinkStats } from './sink-types.js';
 export {
   type DiskSpool,
   openDiskSpool,

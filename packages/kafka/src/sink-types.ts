@@ -49,3 +49,19 @@ export interface RecordSink {
   close(deadlineMs?: number): Promise<void>;
   stats(): SinkStats;
 }
+
+/** emptySinkStats returns all-zero counters (a sink that has done nothing yet). */
+export function emptySinkStats(): SinkStats {
+  return {
+    accepted: 0,
+    delivered: 0,
+    invalid: 0,
+    dropped: 0,
+    buffered: 0,
+    bufferCapacity: 0,
+    spooled: 0,
+    spoolBytes: 0,
+    spoolCapacityBytes: 0,
+    sendErrors: 0,
+  };
+}

@@ -3,7 +3,7 @@ import type { KafkaConfig } from '@tapwire/config';
 import type { KafkaLogger } from './client.js';
 import { createEventEncoder } from './event-sink.js';
 import type { RecordSinkConfig } from './record-sink.js';
-import type { EventSink, SinkStats } from './sink-types.js';
+import { type EventSink, emptySinkStats, type SinkStats } from './sink-types.js';
 import type { SpoolConfig } from './spool.js';
 
 /** ThreadedSinkConfig configures a sink whose Kafka producer runs on a worker thread. */
@@ -39,19 +39,6 @@ export type FromWorker =
   | { type: 'done'; id: number; stats: SinkStats }
   | { type: 'log'; level: 'error' | 'warn' | 'info' | 'debug'; obj: object; msg: string }
   | { type: 'fatal'; message: string };
-
-const ZERO: SinkStats = {
-  accepted: 0,
-  delivered: 0,
-  invalid: 0,
-  dropped: 0,
-  buffered: 0,
-  bufferCapacity: 0,
-  spooled: 0,
-  spoolBytes: 0,
-  spoolCapacityBytes: 0,
-  sendErrors: 0,
-};
 
 function startWorker(workerData: WorkerInit): Worker {
   // A small young generation keeps the worker's heap (and the process's RSS) bounded; the worker
@@ -90,7 +77,7 @@ export function createThreadedKafkaEventSink(
   let pending: string[] = [];
   let inTransit = 0;
   let local = { accepted: 0, invalid: 0, dropped: 0 };
-  let remote: SinkStats = { ...ZERO, bufferCapacity: config.sink.maxBufferedEvents };
+  let remote: SinkStats = { ...emptySinkStats(), bufferCapacity: config.sink.maxBufferedEvents };
   let timer: NodeJS.Timeout | undefined;
   let closed: Promise<void> | undefined;
   let dead = false;

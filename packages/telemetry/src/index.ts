@@ -1,3 +1,4 @@
 export { type AdminServer, createAdminServer, type Readiness } from './admin-server.js';
+export { stopOnSignals } from './lifecycle.js';
 export { createLogger, type Logger, type LoggerOptions, REDACTED, REDACTED_KEYS } from './logger.js';
 export { startTracing, type Tracing, type TracingOptions } from './tracing.js';

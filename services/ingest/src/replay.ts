@@ -4,8 +4,8 @@ import {
   createConsumerRunner,
   createTopicOffsets,
   type EventSink,
+  emptySinkStats,
   type KafkaClient,
-  type SinkStats,
 } from '@tapwire/kafka';
 import type { Logger } from '@tapwire/telemetry';
 import type { IngestConfig } from './config.js';
@@ -48,18 +48,6 @@ const dayId = (ms: number) => new Date(ms).toISOString().slice(0, 10).replace(/-
 
 function countingSink(): EventSink & { count: () => number } {
   let n = 0;
-  const zero: SinkStats = {
-    accepted: 0,
-    delivered: 0,
-    invalid: 0,
-    dropped: 0,
-    buffered: 0,
-    bufferCapacity: 0,
-    spooled: 0,
-    spoolBytes: 0,
-    spoolCapacityBytes: 0,
-    sendErrors: 0,
-  };
   return {
     emit: () => {
       n++;
@@ -67,7 +55,7 @@ function countingSink(): EventSink & { count: () => number } {
     },
     flush: async () => {},
     close: async () => {},
-    stats: () => zero,
+    stats: emptySinkStats,
     count: () => n,
   };
 }

@@ -8,7 +8,7 @@ import {
   telemetryConfigSchema,
 } from '@tapwire/config';
 import { createKafkaClient, createKafkaEventSink } from '@tapwire/kafka';
-import { createLogger, startTracing } from '@tapwire/telemetry';
+import { createLogger, startTracing, stopOnSignals } from '@tapwire/telemetry';
 import { z } from 'zod';
 import { buildIngest, type Ingest } from './app.js';
 import { type IngestConfig, ingestConfigSchema } from './config.js';
@@ -48,11 +48,7 @@ export async function runIngestProcess(config: IngestServiceConfig): Promise<voi
     return;
   }
   const hosted = await hostIngest(config);
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      void hosted.stop().then(() => process.exit(0));
-    });
-  }
+  stopOnSignals(() => hosted.stop());
   void hosted.exited.then((code) => {
     if (code !== 0) {
       process.stderr.write(`tapwire ingest: worker exited with code ${code}\n`);
@@ -100,12 +96,6 @@ export async function runIngestService(
     })();
     return stopping;
   };
-  if (options.handleSignals) {
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-      process.once(signal, () => {
-        void stop().then(() => process.exit(0));
-      });
-    }
-  }
+  if (options.handleSignals) stopOnSignals(stop);
   return { ingest, adminUrl, stop };
 }

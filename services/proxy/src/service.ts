@@ -10,7 +10,7 @@ import {
   createThreadedKafkaEventSink,
   openDiskSpool,
 } from '@tapwire/kafka';
-import { createLogger, startTracing } from '@tapwire/telemetry';
+import { createLogger, startTracing, stopOnSignals } from '@tapwire/telemetry';
 import { z } from 'zod';
 import { buildProxy, type TapwireProxy } from './app.js';
 import { type ProxyConfig, proxyConfigSchema } from './config.js';
@@ -91,12 +91,6 @@ export async function runProxyService(
     })();
     return stopping;
   };
-  if (options.handleSignals) {
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-      process.once(signal, () => {
-        void stop().then(() => process.exit(0));
-      });
-    }
-  }
+  if (options.handleSignals) stopOnSignals(stop);
   return { proxy, proxyUrl, adminUrl, stop };
 }
