@@ -209,14 +209,8 @@ export function createIngestPipeline(
     const run = (async () => {
       while (buffered > 0 || pending.size > 0) {
         const snapshot = take();
-        deps.logger.debug(
-          { groups: snapshot.groups.length, partitions: snapshot.offsets.length },
-          'flushing',
-        );
         await insertAll(snapshot);
-        deps.logger.debug({}, 'inserted');
         if (snapshot.deadLettered > 0) await deps.dlq.flush();
-        deps.logger.debug({}, 'dlq flushed');
         try {
           await runner?.commit(snapshot.offsets);
           stats.commits++;

@@ -108,10 +108,6 @@ function errorKindOf(err: Error): { kind: ErrorKind; code: ProxyErrorCode } {
   }
 }
 
-function uncork(res: ServerResponse): void {
-  res.uncork();
-}
-
 /** BodyTooLarge aborts an upstream request whose streamed body passed the configured limit. */
 class BodyTooLarge extends Error {
   readonly code = 'TAPWIRE_PROXY_BODY_TOO_LARGE';
@@ -405,9 +401,6 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
           return;
         }
         res.writeHead(statusCode, statusMessage ?? '', out);
-        // Head, body and end usually arrive in one tick: cork so they leave in one write, not three.
-        res.cork();
-        process.nextTick(uncork, res);
       },
       onResponseData(controller, chunk) {
         ex.bytesOut += chunk.length;
