@@ -12,12 +12,14 @@ const PACKAGES: Record<string, string> = {
   infra: 'test/infra',
   proxy: 'services/proxy',
   ingest: 'services/ingest',
+  api: 'services/api',
 };
 
 // Tests import workspace packages from source, so `npm test` needs no build step.
 const alias = {
   '@tapwire/proxy/config': here('./services/proxy/src/config.ts'),
   '@tapwire/ingest/config': here('./services/ingest/src/config.ts'),
+  '@tapwire/api/config': here('./services/api/src/config.ts'),
   ...Object.fromEntries(
     Object.entries(PACKAGES).map(([name, dir]) => [`@tapwire/${name}`, here(`./${dir}/src/index.ts`)]),
   ),

@@ -94,6 +94,7 @@ export function exampleSaturation(over: Partial<SaturationEvent> = {}): Saturati
     producer_buffer_capacity: 10_000,
     spool_bytes: 0,
     spool_capacity_bytes: 1_073_741_824,
+    producer_dropped_events: 0,
     ...over,
   };
 }

@@ -42,6 +42,18 @@ export interface MigrateReport {
   readonly alreadyApplied: number;
 }
 
+// 18.16 has no ADD COLUMN IF NOT EXISTS: a re-run after a crash between an ALTER and its ledger
+// row meets "column with this name already exists" (Code 44), which means the ALTER is done.
+function alreadyAdded(statement: string, err: unknown): boolean {
+  const s = stripComments(statement).replace(/\s+/g, ' ').trim().toUpperCase();
+  return (
+    /^ALTER TABLE \S+ ADD COLUMN /.test(s) &&
+    err instanceof TapwireClickHouseError &&
+    err.serverCode === 44 &&
+    /already exists/.test(err.message)
+  );
+}
+
 const FILE_NAME = /^(\d{4})_([a-z0-9_]+)\.sql$/;
 
 function needsGuard(statement: string): string | undefined {
@@ -235,6 +247,7 @@ export async function migrate(config: ClickHouseConfig, options: MigrateOptions)
           try {
             await ch.command(raw(statement));
           } catch (err) {
+            if (alreadyAdded(statement, err)) continue;
             throw new TapwireClickHouseError(
               'TAPWIRE_CH_MIGRATION_FAILED',
               `${m.file} statement ${i + 1}: ${(err as Error).message}`,

@@ -36,3 +36,4 @@ export {
 } from './primitives.js';
 export { type SaturationEvent, saturationV1Schema, upstreamSaturationSchema } from './saturation.js';
 export { SPAN_KINDS, SPAN_STATUSES, type SpanEvent, spanV1Schema } from './span.js';
+export { parseTime } from './time.js';

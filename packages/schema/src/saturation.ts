@@ -33,6 +33,8 @@ export const saturationV1Schema = z.object({
   producer_buffer_capacity: gauge,
   spool_bytes: gauge,
   spool_capacity_bytes: gauge,
+  /** Events this instance's producer dropped since it started (memory and spool full); absent from older producers. */
+  producer_dropped_events: gauge.default(0),
 });
 
 /** SaturationEvent is one proxy instance's resource and concurrency state over one interval. */

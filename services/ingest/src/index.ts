@@ -11,5 +11,5 @@ export {
   runIngestProcess,
   runIngestService,
 } from './service.js';
-export { parseTime } from './time-range.js';
+
 export { type HostedIngest, hostIngest } from './worker-host.js';

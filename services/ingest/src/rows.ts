@@ -107,6 +107,7 @@ export const STREAMS: readonly Stream[] = [
     producer_buffer_capacity: e.producer_buffer_capacity,
     spool_bytes: e.spool_bytes,
     spool_capacity_bytes: e.spool_capacity_bytes,
+    producer_dropped_events: e.producer_dropped_events,
   })),
   stream<DlqEvent>(TOPICS.dlq, 'dlq_events', dlqCodec, (e) => ({
     tenant: e.tenant,

@@ -73,6 +73,7 @@ export function createSaturationSampler(
       producer_buffer_capacity: stats.bufferCapacity,
       spool_bytes: stats.spoolBytes,
       spool_capacity_bytes: stats.spoolCapacityBytes,
+      producer_dropped_events: stats.dropped,
     }));
   }
 

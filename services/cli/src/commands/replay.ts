@@ -18,7 +18,8 @@ export function registerReplay(program: Command, io: CliIo): void {
     .action(async (opts: { from: string; to?: string; tables: string; clear?: boolean }) => {
       const { createClickHouse } = await import('@tapwire/clickhouse');
       const { createKafkaClient } = await import('@tapwire/kafka');
-      const { parseTime, replay } = await import('@tapwire/ingest');
+      const { replay } = await import('@tapwire/ingest');
+      const { parseTime } = await import('@tapwire/schema');
       const { createLogger } = await import('@tapwire/telemetry');
       const fromMs = parseTime(opts.from);
       const toMs = opts.to === undefined ? undefined : parseTime(opts.to);

@@ -1,0 +1,700 @@
+import {
+  type ClickHouse,
+  joinSql,
+  type QueryOptions,
+  raw,
+  type SqlFragment,
+  sql,
+  TapwireClickHouseError,
+} from '@tapwire/clickhouse';
+import { AnalyticsError } from './errors.js';
+import { chooseSource, rollupBlocker } from './plan.js';
+import {
+  type ConsumersQuery,
+  type Filters,
+  type LogCursor,
+  type LogsQuery,
+  type OverviewQuery,
+  type PipelineQuery,
+  QUANTILES,
+  type RecentTracesQuery,
+  type Scope,
+  type SeriesQuery,
+  type TimeRange,
+  type TraceQuery,
+} from './queries.js';
+import type {
+  AccessLogRow,
+  ConsumersResult,
+  LogsResult,
+  OverviewResult,
+  PipelineResult,
+  RecentTracesResult,
+  RedRow,
+  SaturationResult,
+  SeriesPoint,
+  SeriesResult,
+  TraceResult,
+} from './results.js';
+import type { Store } from './store.js';
+import { buildSpanTree, type StoredSpan } from './trace-tree.js';
+
+/** ClickHouseStoreOptions bounds every query the store sends. */
+export interface ClickHouseStoreOptions {
+  /** Server-side limit per query, in seconds (ClickHouse max_execution_time). */
+  readonly maxExecutionTimeS: number;
+  /** Server-side limit on result rows per query (max_result_rows, overflow throws). */
+  readonly maxResultRows: number;
+  /** Server-side memory limit per query in bytes (max_memory_usage); 0 leaves the server's. */
+  readonly maxMemoryBytes: number;
+  /** onQuery sees every statement with its duration and outcome (metrics, benchmarks). */
+  readonly onQuery?: (event: {
+    sql: string;
+    ms: number;
+    error?: AnalyticsError;
+    serverCode?: number;
+  }) => void;
+}
+
+const DEFAULT_OPTIONS: ClickHouseStoreOptions = {
+  maxExecutionTimeS: 10,
+  maxResultRows: 100_000,
+  maxMemoryBytes: 0,
+};
+
+const P = { p50: 1, p90: 2, p95: 3, p99: 4 } as const;
+const STATUS_CLASS_DIGIT = { '1xx': 1, '2xx': 2, '3xx': 3, '4xx': 4, '5xx': 5 } as const;
+// Log and trace searches walk back from the newest data in growing windows, so a page of the
+// newest rows reads minutes of data, not the whole range.
+const FIRST_WINDOW_S = 300;
+const WINDOW_GROWTH = 4;
+
+type Num = number | string;
+
+function num(v: Num | null | undefined): number {
+  if (v === null || v === undefined) return 0;
+  const n = typeof v === 'number' ? v : Number(v);
+  return Number.isFinite(n) ? n : 0;
+}
+
+function quantileOrNull(q: readonly Num[] | undefined, i: number, count: Num): number | null {
+  if (num(count) === 0 || !q) return null;
+  const v = Number(q[i - 1]);
+  return Number.isFinite(v) ? Math.round(v * 1000) / 1000 : null;
+}
+
+function ratio(part: number, whole: number): number {
+  return whole > 0 ? part / whole : 0;
+}
+
+function at(seconds: number): Date {
+  return new Date(seconds * 1000);
+}
+
+function mapError(err: unknown): AnalyticsError {
+  if (err instanceof AnalyticsError) return err;
+  if (err instanceof TapwireClickHouseError) {
+    if (err.serverCode === 158 || err.serverCode === 396)
+      return new AnalyticsError('TAPWIRE_ANALYTICS_TOO_MANY_ROWS', undefined, { cause: err });
+    if (err.code === 'TAPWIRE_CH_TIMEOUT')
+      return new AnalyticsError('TAPWIRE_ANALYTICS_STORE_TIMEOUT', undefined, { cause: err });
+    if (err.code === 'TAPWIRE_CH_UNREACHABLE' || err.code === 'TAPWIRE_CH_OVERLOADED')
+      return new AnalyticsError('TAPWIRE_ANALYTICS_STORE_UNAVAILABLE', undefined, { cause: err });
+    if (err.code === 'TAPWIRE_CH_UNSAFE_SQL_VALUE')
+      return new AnalyticsError('TAPWIRE_ANALYTICS_INVALID_QUERY', err.message, { cause: err });
+  }
+  return new AnalyticsError('TAPWIRE_ANALYTICS_QUERY_FAILED', undefined, { cause: err });
+}
+
+/** requestConditions renders the tenant scope and filters over access_logs or route_stats_1m. */
+function requestConditions(scope: Scope, filters: Filters, table: 'raw' | 'rollup'): SqlFragment[] {
+  const c: SqlFragment[] = [];
+  if (scope.tenant !== null) c.push(sql`tenant = ${scope.tenant}`);
+  if (filters.service !== undefined) c.push(sql`service = ${filters.service}`);
+  if (filters.route !== undefined) c.push(sql`route = ${filters.route}`);
+  if (filters.method !== undefined) c.push(sql`method = ${filters.method}`);
+  if (table === 'raw') {
+    if (filters.consumer !== undefined) c.push(sql`consumer = ${filters.consumer}`);
+    if (filters.statusClass !== undefined)
+      c.push(sql`intDiv(status, 100) = ${STATUS_CLASS_DIGIT[filters.statusClass]}`);
+  }
+  return c;
+}
+
+function where(parts: readonly SqlFragment[]): SqlFragment {
+  return parts.length === 0 ? raw('1') : joinSql(parts, ' AND ');
+}
+
+function timeConditions(column: 'ts' | 'minute', range: TimeRange): SqlFragment[] {
+  const col = raw(column);
+  return [sql`${col} >= ${at(range.from)}`, sql`${col} < ${at(range.to)}`];
+}
+
+// Latency histogram bucket of a row: k holds (1.01^(k-1), 1.01^k] ms. The same expression fills
+// route_stats_1m.latency_hist (migrations/0007), so raw rows and rollups bucket identically.
+const BUCKET = 'toInt16(ceil(log(greatest(duration_ms, 0.001)) / log(1.01)))';
+
+// RED aggregates over raw rows and over rollup states, under the same aliases; `h` is the
+// histogram as (bucket keys, counts), sorted by key.
+const RED_RAW = raw(
+  `count() AS n, sum(toUInt64(status >= 500)) AS e5, sum(toUInt64(status >= 400 AND status < 500)) AS e4, sumMap([${BUCKET}], [toUInt64(1)]) AS h, sum(duration_ms) AS dsum, sum(bytes_in) AS bin, sum(bytes_out) AS bout`,
+);
+const RED_ROLLUP = raw(
+  `countMerge(requests) AS n, sumMerge(errors_5xx) AS e5, sumMerge(errors_4xx) AS e4, sumMapMerge(latency_hist) AS h, sumMerge(duration_ms_sum) AS dsum, sumMerge(bytes_in) AS bin, sumMerge(bytes_out) AS bout`,
+);
+
+/**
+ * Quantile q of a histogram, interpolated between the samples at ranks floor and ceil of
+ * q·(n−1) (the definition of numpy's default and of most exact tools); each sample is read as its
+ * bucket's midpoint 2·1.01^k / 2.01, within 0.5% of the real value.
+ */
+function quantileOfHistogram(level: number): string {
+  const rank = `(${level} * greatest(toFloat64(hn) - 1, 0))`;
+  const sample = (idx: string) =>
+    `(2 * pow(1.01, tupleElement(h, 1)[arrayFirstIndex(c -> c > ${idx}, cum)]) / 2.01)`;
+  const lo = sample(`floor(${rank})`);
+  return `${lo} + (${sample(`ceil(${rank})`)} - ${lo}) * (${rank} - floor(${rank}))`;
+}
+const HISTOGRAM_WITH = raw('arraySum(h.2) AS hn, arrayCumSum(h.2) AS cum');
+const QUANTILES_FROM_HISTOGRAM = raw(`hn, [${QUANTILES.map(quantileOfHistogram).join(', ')}] AS q`);
+const RED_OUTER = raw('n, e5, e4, dsum, bin, bout');
+
+interface RedAggregate {
+  n: Num;
+  hn: Num;
+  e5: Num;
+  e4: Num;
+  q: Num[];
+  dsum: Num;
+  bin: Num;
+  bout: Num;
+}
+
+const OVERVIEW_ORDER: Record<OverviewQuery['sort'], string> = {
+  p99: 'q[4]',
+  p95: 'q[3]',
+  p90: 'q[2]',
+  p50: 'q[1]',
+  errors: 'e5',
+  error_rate: 'e5 / n',
+  rate: 'n',
+  bytes: 'bin + bout',
+};
+
+const CONSUMER_ORDER: Record<ConsumersQuery['sort'], string> = {
+  rate: 'n',
+  errors: 'e5',
+  error_rate: 'e5 / n',
+  p99: 'q[4]',
+};
+
+function latencyOf(row: RedAggregate): RedRow['latency_ms'] {
+  return {
+    p50: quantileOrNull(row.q, P.p50, row.hn),
+    p90: quantileOrNull(row.q, P.p90, row.hn),
+    p95: quantileOrNull(row.q, P.p95, row.hn),
+    p99: quantileOrNull(row.q, P.p99, row.hn),
+  };
+}
+
+/** redSql wraps a RED aggregation so the outer query turns its histogram into quantiles `q`. */
+function redSql(keys: SqlFragment, inner: SqlFragment, tail: SqlFragment = raw('')): SqlFragment {
+  return sql`WITH ${HISTOGRAM_WITH} SELECT ${keys}, ${RED_OUTER}, ${QUANTILES_FROM_HISTOGRAM} FROM (${inner}) ${tail}`;
+}
+
+const LOG_COLUMNS = raw(
+  'id, tenant, ts_us, trace_id, span_id, service, upstream, route, method, status, duration_ms, upstream_ms, bytes_in, bytes_out, consumer, client_address, user_agent, path, query, error_kind',
+);
+
+interface StoredLog extends Omit<AccessLogRow, 'ts_us' | 'bytes_in' | 'bytes_out'> {
+  ts_us: Num;
+  bytes_in: Num;
+  bytes_out: Num;
+}
+
+/** createClickHouseStore answers the Store's questions with SQL over Tapwire's ClickHouse tables. */
+export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHouseStoreOptions> = {}): Store {
+  const opts: ClickHouseStoreOptions = { ...DEFAULT_OPTIONS, ...options };
+  const queryOptions: QueryOptions = {
+    maxExecutionTimeS: opts.maxExecutionTimeS,
+    maxResultRows: opts.maxResultRows,
+    readonly: 2,
+    ...(opts.maxMemoryBytes > 0 ? { maxMemoryBytes: opts.maxMemoryBytes } : {}),
+  };
+
+  async function run<T>(statement: SqlFragment): Promise<T[]> {
+    const started = performance.now();
+    try {
+      const rows = await ch.query<T>(statement, queryOptions);
+      opts.onQuery?.({ sql: statement.text, ms: performance.now() - started });
+      return rows;
+    } catch (err) {
+      const mapped = mapError(err);
+      const serverCode = err instanceof TapwireClickHouseError ? err.serverCode : undefined;
+      opts.onQuery?.({
+        sql: statement.text,
+        ms: performance.now() - started,
+        error: mapped,
+        ...(serverCode !== undefined ? { serverCode } : {}),
+      });
+      throw mapped;
+    }
+  }
+
+  /** newestAccessLogs walks back from `to` in growing windows until `limit` rows are found. */
+  async function newestAccessLogs(
+    scope: Scope,
+    range: TimeRange,
+    conditions: SqlFragment[],
+    limit: number,
+    cursor: LogCursor | undefined,
+  ): Promise<StoredLog[]> {
+    const rows: StoredLog[] = [];
+    let end = range.to;
+    const extra = [...conditions];
+    if (cursor) {
+      end = Math.min(end, Math.floor(cursor.tsUs / 1_000_000) + 1);
+      extra.push(sql`(ts_us < ${cursor.tsUs} OR (ts_us = ${cursor.tsUs} AND id < ${cursor.id}))`);
+    }
+    let size = FIRST_WINDOW_S;
+    while (end > range.from && rows.length < limit) {
+      const start = Math.max(range.from, end - size);
+      const found = await run<StoredLog>(sql`SELECT ${LOG_COLUMNS} FROM access_logs
+        WHERE ${where([...(scope.tenant !== null ? [sql`tenant = ${scope.tenant}`] : []), ...timeConditions('ts', { from: start, to: end }), ...extra])}
+        ORDER BY ts_us DESC, id DESC
+        LIMIT 1 BY id
+        LIMIT ${limit - rows.length}`);
+      rows.push(...found);
+      end = start;
+      size *= WINDOW_GROWTH;
+    }
+    return rows;
+  }
+
+  function logRow(r: StoredLog): AccessLogRow {
+    return {
+      ...r,
+      ts_us: num(r.ts_us),
+      status: num(r.status),
+      duration_ms: num(r.duration_ms),
+      upstream_ms: num(r.upstream_ms),
+      bytes_in: num(r.bytes_in),
+      bytes_out: num(r.bytes_out),
+    };
+  }
+
+  return {
+    async overview(scope, q): Promise<OverviewResult> {
+      const source = chooseSource(q.source, rollupBlocker(q.range, undefined, q.filters));
+      const byRoute = q.groupBy === 'route';
+      const keys = raw(byRoute ? 'tenant, service, route, method' : 'tenant, service');
+      const table = raw(source === 'rollup' ? 'route_stats_1m' : 'access_logs');
+      const conditions = [
+        ...requestConditions(scope, q.filters, source),
+        ...timeConditions(source === 'rollup' ? 'minute' : 'ts', q.range),
+      ];
+      const dir = raw(q.order === 'asc' ? 'ASC' : 'DESC');
+      const rows = await run<
+        RedAggregate & { tenant: string; service: string; route?: string; method?: string }
+      >(
+        redSql(
+          keys,
+          sql`SELECT ${keys}, ${source === 'rollup' ? RED_ROLLUP : RED_RAW}
+          FROM ${table} WHERE ${where(conditions)} GROUP BY ${keys}`,
+          sql`ORDER BY ${raw(OVERVIEW_ORDER[q.sort])} ${dir}, ${keys} LIMIT ${q.limit + 1} OFFSET ${q.offset}`,
+        ),
+      );
+      const seconds = q.range.to - q.range.from;
+      return {
+        source,
+        from: q.range.from,
+        to: q.range.to,
+        has_more: rows.length > q.limit,
+        rows: rows.slice(0, q.limit).map((r) => {
+          const n = num(r.n);
+          const e5 = num(r.e5);
+          const e4 = num(r.e4);
+          return {
+            tenant: r.tenant,
+            service: r.service,
+            ...(byRoute ? { route: r.route ?? '', method: r.method ?? '' } : {}),
+            requests: n,
+            rate_rps: n / seconds,
+            errors_5xx: e5,
+            errors_4xx: e4,
+            error_rate_5xx: ratio(e5, n),
+            error_rate_4xx: ratio(e4, n),
+            latency_ms: latencyOf(r),
+            avg_ms: n > 0 ? num(r.dsum) / n : null,
+            bytes_in: num(r.bin),
+            bytes_out: num(r.bout),
+          };
+        }),
+      };
+    },
+
+    async series(scope, q): Promise<SeriesResult> {
+      const source = chooseSource(q.source, rollupBlocker(q.range, q.stepS, q.filters));
+      const { from, to } = q.range;
+      const step = q.stepS;
+      const timeCol = source === 'rollup' ? 'minute' : 'ts';
+      const bucket = sql`intDiv(toUInt32(${raw(timeCol)}) - ${from}, ${step})`;
+      const conditions = [
+        ...requestConditions(scope, q.filters, source),
+        ...timeConditions(timeCol, q.range),
+      ];
+      const rows = await run<RedAggregate & { b: Num }>(
+        redSql(
+          raw('b'),
+          sql`SELECT ${bucket} AS b, ${source === 'rollup' ? RED_ROLLUP : RED_RAW}
+          FROM ${raw(source === 'rollup' ? 'route_stats_1m' : 'access_logs')}
+          WHERE ${where(conditions)} GROUP BY b`,
+          raw('ORDER BY b'),
+        ),
+      );
+      const count = Math.ceil((to - from) / step);
+      const byBucket = new Map(rows.map((r) => [num(r.b), r]));
+      const levels = [...q.quantiles].sort((a, b) => a - b);
+      const points: SeriesPoint[] = [];
+      for (let b = 0; b < count; b++) {
+        const r = byBucket.get(b);
+        const n = r ? num(r.n) : 0;
+        const e5 = r ? num(r.e5) : 0;
+        const e4 = r ? num(r.e4) : 0;
+        const latency: Record<string, number | null> = {};
+        for (const level of levels)
+          latency[`p${Math.round(level * 100)}`] = r
+            ? quantileOrNull(r.q, QUANTILES.indexOf(level) + 1, r.hn)
+            : null;
+        points.push({
+          t: from + b * step,
+          requests: n,
+          rate_rps: n / Math.min(step, to - (from + b * step)),
+          errors_5xx: e5,
+          errors_4xx: e4,
+          error_rate_5xx: ratio(e5, n),
+          error_rate_4xx: ratio(e4, n),
+          latency_ms: latency,
+          exemplars: {},
+        });
+      }
+      await attachExemplars(scope, q, points, levels);
+      return { source, from, to, step, points };
+    },
+
+    async saturation(scope, q): Promise<SaturationResult> {
+      const source = chooseSource(q.source, rollupBlocker(q.range, q.stepS));
+      const { from, to } = q.range;
+      const step = q.stepS;
+      const timeCol = source === 'rollup' ? 'minute' : 'ts';
+      const bucket = sql`intDiv(toUInt32(${raw(timeCol)}) - ${from}, ${step})`;
+      const base: SqlFragment[] = [...timeConditions(timeCol, q.range)];
+      if (scope.tenant !== null) base.push(sql`tenant = ${scope.tenant}`);
+      if (q.service !== undefined) base.push(sql`service = ${q.service}`);
+      if (q.instance !== undefined) base.push(sql`instance = ${q.instance}`);
+      const upstreamConditions = [...base];
+      if (q.upstream !== undefined) upstreamConditions.push(sql`upstream = ${q.upstream}`);
+      const instanceSelect =
+        source === 'rollup'
+          ? raw(`countMerge(samples) AS n, avgMerge(event_loop_utilization_avg) AS elu_avg,
+              maxMerge(event_loop_utilization_max) AS elu_max, maxMerge(event_loop_delay_ms_max) AS delay_max,
+              maxMerge(heap_used_bytes_max) AS heap_used, maxMerge(heap_limit_bytes_max) AS heap_limit,
+              maxMerge(rss_bytes_max) AS rss, avgMerge(cpu_ratio_avg) AS cpu,
+              maxMerge(producer_buffer_events_max) AS buffered, maxMerge(producer_buffer_capacity_max) AS buffer_cap,
+              maxMerge(spool_bytes_max) AS spool, maxMerge(spool_capacity_bytes_max) AS spool_cap`)
+          : raw(`count() AS n, avg(event_loop_utilization) AS elu_avg,
+              max(event_loop_utilization) AS elu_max, max(event_loop_delay_ms) AS delay_max,
+              max(heap_used_bytes) AS heap_used, max(heap_limit_bytes) AS heap_limit,
+              max(rss_bytes) AS rss, avg(cpu_ratio) AS cpu,
+              max(producer_buffer_events) AS buffered, max(producer_buffer_capacity) AS buffer_cap,
+              max(spool_bytes) AS spool, max(spool_capacity_bytes) AS spool_cap`);
+      const upstreamSelect =
+        source === 'rollup'
+          ? raw(`countMerge(samples) AS n, avgMerge(in_flight_avg) AS if_avg, maxMerge(in_flight_max) AS if_max,
+              maxMerge(concurrency_limit_max) AS lim, maxMerge(pool_size_max) AS ps, avgMerge(pool_busy_avg) AS pb_avg,
+              maxMerge(pool_busy_max) AS pb_max, maxMerge(pool_pending_max) AS pp`)
+          : raw(`count() AS n, avg(one_in_flight) AS if_avg, max(one_in_flight) AS if_max,
+              max(one_limit) AS lim, max(one_pool_size) AS ps, avg(one_pool_busy) AS pb_avg,
+              max(one_pool_busy) AS pb_max, max(one_pool_pending) AS pp`);
+      const upstreamFrom =
+        source === 'rollup'
+          ? raw('upstream_saturation_1m')
+          : raw(`saturation ARRAY JOIN upstream_names AS upstream, upstream_in_flight AS one_in_flight,
+              upstream_concurrency_limit AS one_limit, upstream_pool_size AS one_pool_size,
+              upstream_pool_busy AS one_pool_busy, upstream_pool_pending AS one_pool_pending`);
+      type InstanceRow = Record<string, Num> & { tenant: string; service: string; instance: string };
+      const [instances, upstreams] = await Promise.all([
+        run<InstanceRow>(sql`SELECT tenant, service, instance, ${bucket} AS b, ${instanceSelect}
+          FROM ${raw(source === 'rollup' ? 'saturation_1m' : 'saturation')} WHERE ${where(base)}
+          GROUP BY tenant, service, instance, b ORDER BY tenant, service, instance, b`),
+        run<
+          InstanceRow & { upstream: string }
+        >(sql`SELECT tenant, service, instance, upstream, ${bucket} AS b, ${upstreamSelect}
+          FROM ${upstreamFrom} WHERE ${where(upstreamConditions)}
+          GROUP BY tenant, service, instance, upstream, b ORDER BY tenant, service, instance, upstream, b`),
+      ]);
+      const result: SaturationResult = { source, from, to, step, instances: [], upstreams: [] };
+      const instanceSeries = new Map<string, SaturationResult['instances'][number]>();
+      for (const r of instances) {
+        const key = JSON.stringify([r.tenant, r.service, r.instance]);
+        let series = instanceSeries.get(key);
+        if (!series) {
+          series = { tenant: r.tenant, service: r.service, instance: r.instance, points: [] };
+          instanceSeries.set(key, series);
+          result.instances.push(series);
+        }
+        series.points.push({
+          t: from + num(r.b) * step,
+          samples: num(r.n),
+          event_loop_utilization_avg: num(r.elu_avg),
+          event_loop_utilization_max: num(r.elu_max),
+          event_loop_delay_ms_max: num(r.delay_max),
+          heap_used_bytes_max: num(r.heap_used),
+          heap_limit_bytes: num(r.heap_limit),
+          rss_bytes_max: num(r.rss),
+          cpu_ratio_avg: num(r.cpu),
+          producer_buffer_events_max: num(r.buffered),
+          producer_buffer_capacity: num(r.buffer_cap),
+          spool_bytes_max: num(r.spool),
+          spool_capacity_bytes: num(r.spool_cap),
+        });
+      }
+      const upstreamSeries = new Map<string, SaturationResult['upstreams'][number]>();
+      for (const r of upstreams) {
+        const key = JSON.stringify([r.tenant, r.service, r.instance, r.upstream]);
+        let series = upstreamSeries.get(key);
+        if (!series) {
+          series = {
+            tenant: r.tenant,
+            service: r.service,
+            instance: r.instance,
+            upstream: r.upstream,
+            points: [],
+          };
+          upstreamSeries.set(key, series);
+          result.upstreams.push(series);
+        }
+        series.points.push({
+          t: from + num(r.b) * step,
+          samples: num(r.n),
+          in_flight_avg: num(r.if_avg),
+          in_flight_max: num(r.if_max),
+          concurrency_limit: num(r.lim),
+          pool_size_max: num(r.ps),
+          pool_busy_avg: num(r.pb_avg),
+          pool_busy_max: num(r.pb_max),
+          pool_pending_max: num(r.pp),
+        });
+      }
+      return result;
+    },
+
+    async consumers(scope, q): Promise<ConsumersResult> {
+      const conditions = [
+        ...requestConditions(scope, q.filters, 'raw'),
+        ...timeConditions('ts', q.range),
+        raw("consumer != ''"),
+      ];
+      const dir = raw(q.order === 'asc' ? 'ASC' : 'DESC');
+      const keys = raw('tenant, consumer');
+      const rows = await run<RedAggregate & { tenant: string; consumer: string }>(
+        redSql(
+          keys,
+          sql`SELECT ${keys}, ${RED_RAW} FROM access_logs WHERE ${where(conditions)} GROUP BY ${keys}`,
+          sql`ORDER BY ${raw(CONSUMER_ORDER[q.sort])} ${dir}, ${keys} LIMIT ${q.limit + 1} OFFSET ${q.offset}`,
+        ),
+      );
+      const seconds = q.range.to - q.range.from;
+      return {
+        from: q.range.from,
+        to: q.range.to,
+        has_more: rows.length > q.limit,
+        rows: rows.slice(0, q.limit).map((r) => {
+          const n = num(r.n);
+          const e5 = num(r.e5);
+          const e4 = num(r.e4);
+          return {
+            tenant: r.tenant,
+            consumer: r.consumer,
+            requests: n,
+            rate_rps: n / seconds,
+            errors_5xx: e5,
+            errors_4xx: e4,
+            error_rate_5xx: ratio(e5, n),
+            error_rate_4xx: ratio(e4, n),
+            latency_ms: latencyOf(r),
+          };
+        }),
+      };
+    },
+
+    async trace(scope, q: TraceQuery): Promise<TraceResult | null> {
+      const indexConditions = [sql`trace_id = ${q.traceId}`];
+      if (scope.tenant !== null) indexConditions.push(sql`tenant = ${scope.tenant}`);
+      const index = await run<{ tenant: string; s: Num; e: Num }>(
+        sql`SELECT tenant, minMerge(start_us) AS s, maxMerge(end_us) AS e FROM trace_index
+        WHERE ${where(indexConditions)} GROUP BY tenant ORDER BY s LIMIT 1`,
+      );
+      const found = index[0];
+      if (!found) return null;
+      const startS = Math.floor(num(found.s) / 1_000_000);
+      const endS = Math.floor(num(found.e) / 1_000_000) + 1;
+      const spans = await run<StoredSpan>(
+        sql`SELECT id, span_id, parent_span_id, name, kind, service, status, status_message, ts_us, duration_us, attr_keys, attr_values
+        FROM spans
+        WHERE tenant = ${found.tenant} AND trace_id = ${q.traceId} AND ts >= ${at(startS)} AND ts < ${at(endS)}
+        ORDER BY ts_us, span_id
+        LIMIT 1 BY id`,
+      );
+      if (spans.length === 0) return null;
+      return buildSpanTree(q.traceId, found.tenant, spans);
+    },
+
+    async recentTraces(scope, q: RecentTracesQuery): Promise<RecentTracesResult> {
+      const conditions = [...requestConditions(scope, q.filters, 'raw'), raw("trace_id != ''")];
+      if (q.status !== undefined) conditions.push(sql`status = ${q.status}`);
+      if (q.minDurationMs !== undefined) conditions.push(sql`duration_ms >= ${q.minDurationMs}`);
+      const rows = await newestAccessLogs(scope, q.range, conditions, q.limit, undefined);
+      return {
+        traces: rows.map((r) => ({
+          trace_id: r.trace_id,
+          tenant: r.tenant,
+          ts_us: num(r.ts_us),
+          service: r.service,
+          route: r.route,
+          method: r.method,
+          status: num(r.status),
+          duration_ms: num(r.duration_ms),
+          error_kind: r.error_kind,
+        })),
+      };
+    },
+
+    async logs(scope, q: LogsQuery): Promise<LogsResult> {
+      const conditions = requestConditions(scope, q.filters, 'raw');
+      if (q.status !== undefined) conditions.push(sql`status = ${q.status}`);
+      if (q.errorKind !== undefined) conditions.push(sql`error_kind = ${q.errorKind}`);
+      if (q.traceId !== undefined) conditions.push(sql`trace_id = ${q.traceId}`);
+      if (q.minDurationMs !== undefined) conditions.push(sql`duration_ms >= ${q.minDurationMs}`);
+      const rows = (await newestAccessLogs(scope, q.range, conditions, q.limit, q.cursor)).map(logRow);
+      const last = rows[rows.length - 1];
+      return {
+        rows,
+        next_cursor: rows.length === q.limit && last ? { ts_us: last.ts_us, id: last.id } : null,
+      };
+    },
+
+    async pipeline(scope, q: PipelineQuery): Promise<PipelineResult> {
+      const window = timeConditions('ts', q.range);
+      const tenant = scope.tenant !== null ? [sql`tenant = ${scope.tenant}`] : [];
+      const seconds = q.range.to - q.range.from;
+      const [lag, dlq, proxies] = await Promise.all([
+        run<Record<string, Num> & { consumer_group: string; topic: string }>(
+          sql`SELECT consumer_group, topic, partition, argMax(lag, ts) AS l, argMax(high_watermark, ts) AS hw, max(toUInt32(ts)) AS at
+          FROM consumer_lag WHERE ${where(window)}
+          GROUP BY consumer_group, topic, partition ORDER BY consumer_group, topic, partition`,
+        ),
+        run<{ source_topic: string; n: Num; reason: string }>(
+          sql`SELECT source_topic, count() AS n, argMax(reason, ts_us) AS reason
+          FROM dlq_events WHERE ${where([...window, ...tenant])}
+          GROUP BY source_topic ORDER BY source_topic`,
+        ),
+        run<Record<string, Num> & { tenant: string; service: string; instance: string }>(
+          sql`SELECT tenant, service, instance,
+            max(producer_dropped_events) - min(producer_dropped_events) AS dropped,
+            max(producer_buffer_events) AS buffered, max(producer_buffer_capacity) AS buffer_cap,
+            max(spool_bytes) AS spool, max(spool_capacity_bytes) AS spool_cap,
+            max(spool_bytes / greatest(spool_capacity_bytes, 1)) AS fill, max(toUInt32(ts)) AS last_seen
+          FROM saturation WHERE ${where([...window, ...tenant])}
+          GROUP BY tenant, service, instance ORDER BY tenant, service, instance`,
+        ),
+      ]);
+      return {
+        from: q.range.from,
+        to: q.range.to,
+        lag: lag.map((r) => ({
+          consumer_group: r.consumer_group,
+          topic: r.topic,
+          partition: num(r.partition),
+          lag: num(r.l),
+          high_watermark: num(r.hw),
+          sampled_at: num(r.at),
+        })),
+        dlq: dlq.map((r) => ({
+          source_topic: r.source_topic,
+          events: num(r.n),
+          rate_per_s: num(r.n) / seconds,
+          last_reason: r.reason,
+        })),
+        proxies: proxies.map((r) => ({
+          tenant: r.tenant,
+          service: r.service,
+          instance: r.instance,
+          dropped_events: num(r.dropped),
+          producer_buffer_events_max: num(r.buffered),
+          producer_buffer_capacity: num(r.buffer_cap),
+          spool_bytes_max: num(r.spool),
+          spool_capacity_bytes: num(r.spool_cap),
+          spool_fill_ratio_max: num(r.fill),
+          last_seen: num(r.last_seen),
+        })),
+      };
+    },
+
+    async ping() {
+      return ch.ping();
+    },
+
+    async close() {
+      await ch.close();
+    },
+  };
+
+  /**
+   * attachExemplars picks, per step and quantile, the real request whose duration is closest to
+   * that step's quantile (one raw query for every step and level; the quantiles are literals).
+   */
+  async function attachExemplars(
+    scope: Scope,
+    q: SeriesQuery,
+    points: SeriesPoint[],
+    levels: readonly number[],
+  ): Promise<void> {
+    const withData = points.some((p) => p.requests > 0);
+    if (!withData) return;
+    const { from } = q.range;
+    const targets = levels.map((level) => {
+      const key = `p${Math.round(level * 100)}`;
+      return { key, values: points.map((p) => p.latency_ms[key] ?? 0) };
+    });
+    const withClauses = joinSql(
+      targets.map((t, i) => sql`${t.values} AS ${raw(`target_${i}`)}`),
+      ', ',
+    );
+    const picks = joinSql(
+      targets.map((_, i) =>
+        raw(`argMin((trace_id, duration_ms), abs(duration_ms - target_${i}[b + 1])) AS x_${i}`),
+      ),
+      ', ',
+    );
+    const conditions = [
+      ...requestConditions(scope, q.filters, 'raw'),
+      ...timeConditions('ts', q.range),
+      raw("trace_id != ''"),
+    ];
+    const rows = await run<Record<string, [string, number]> & { b: Num }>(
+      sql`WITH ${withClauses}
+      SELECT intDiv(toUInt32(ts) - ${from}, ${q.stepS}) AS b, ${picks}
+      FROM access_logs WHERE ${where(conditions)} GROUP BY b`,
+    );
+    for (const r of rows) {
+      const point = points[num(r.b)];
+      if (!point) continue;
+      targets.forEach((t, i) => {
+        const pick = r[`x_${i}`];
+        if (pick && point.latency_ms[t.key] !== null)
+          point.exemplars[t.key] = [{ trace_id: pick[0], duration_ms: num(pick[1]) }];
+      });
+    }
+  }
+}

@@ -1,0 +1,309 @@
+import { z } from 'zod';
+
+/**
+ * The answers the Store gives, as zod schemas so the API documents them in OpenAPI and tests can
+ * check them. Rates are per second over the window or step; latencies are milliseconds; a
+ * quantile is null when there was no request to measure.
+ */
+
+const nullableMs = z.number().nullable();
+
+/** latencySchema holds the four latency quantiles in milliseconds. */
+export const latencySchema = z.object({
+  p50: nullableMs,
+  p90: nullableMs,
+  p95: nullableMs,
+  p99: nullableMs,
+});
+
+/** redRowSchema is one group of the RED overview (per service, or per route and method). */
+export const redRowSchema = z.object({
+  tenant: z.string(),
+  service: z.string(),
+  route: z.string().optional(),
+  method: z.string().optional(),
+  requests: z.number().int(),
+  rate_rps: z.number(),
+  errors_5xx: z.number().int(),
+  errors_4xx: z.number().int(),
+  error_rate_5xx: z.number(),
+  error_rate_4xx: z.number(),
+  latency_ms: latencySchema,
+  avg_ms: z.number().nullable(),
+  bytes_in: z.number().int(),
+  bytes_out: z.number().int(),
+});
+
+/** RedRow is one group of the RED overview. */
+export type RedRow = z.infer<typeof redRowSchema>;
+
+const sourceUsed = z.enum(['raw', 'rollup']);
+
+/** overviewResultSchema is one page of the RED overview. */
+export const overviewResultSchema = z.object({
+  source: sourceUsed,
+  from: z.number().int(),
+  to: z.number().int(),
+  rows: z.array(redRowSchema),
+  has_more: z.boolean(),
+});
+
+/** OverviewResult is one page of the RED overview. */
+export type OverviewResult = z.infer<typeof overviewResultSchema>;
+
+/** exemplarSchema is a real request whose duration is close to a quantile of its step. */
+export const exemplarSchema = z.object({ trace_id: z.string(), duration_ms: z.number() });
+
+/** seriesPointSchema is one step of a series; `t` is the step's start in epoch seconds. */
+export const seriesPointSchema = z.object({
+  t: z.number().int(),
+  requests: z.number().int(),
+  rate_rps: z.number(),
+  errors_5xx: z.number().int(),
+  errors_4xx: z.number().int(),
+  error_rate_5xx: z.number(),
+  error_rate_4xx: z.number(),
+  latency_ms: z.record(z.string(), z.number().nullable()),
+  exemplars: z.record(z.string(), z.array(exemplarSchema)),
+});
+
+/** SeriesPoint is one step of a series. */
+export type SeriesPoint = z.infer<typeof seriesPointSchema>;
+
+/** seriesResultSchema is a series of every step in the window, empty steps included. */
+export const seriesResultSchema = z.object({
+  source: sourceUsed,
+  from: z.number().int(),
+  to: z.number().int(),
+  step: z.number().int(),
+  points: z.array(seriesPointSchema),
+});
+
+/** SeriesResult is a latency / error / throughput series. */
+export type SeriesResult = z.infer<typeof seriesResultSchema>;
+
+/** instancePointSchema is one step of a proxy instance's process saturation. */
+export const instancePointSchema = z.object({
+  t: z.number().int(),
+  samples: z.number().int(),
+  event_loop_utilization_avg: z.number(),
+  event_loop_utilization_max: z.number(),
+  event_loop_delay_ms_max: z.number(),
+  heap_used_bytes_max: z.number(),
+  heap_limit_bytes: z.number(),
+  rss_bytes_max: z.number(),
+  cpu_ratio_avg: z.number(),
+  producer_buffer_events_max: z.number(),
+  producer_buffer_capacity: z.number(),
+  spool_bytes_max: z.number(),
+  spool_capacity_bytes: z.number(),
+});
+
+/** upstreamPointSchema is one step of an upstream's concurrency and pool use on one instance. */
+export const upstreamPointSchema = z.object({
+  t: z.number().int(),
+  samples: z.number().int(),
+  in_flight_avg: z.number(),
+  in_flight_max: z.number(),
+  concurrency_limit: z.number(),
+  pool_size_max: z.number(),
+  pool_busy_avg: z.number(),
+  pool_busy_max: z.number(),
+  pool_pending_max: z.number(),
+});
+
+/** saturationResultSchema holds one series per proxy instance and one per (instance, upstream). */
+export const saturationResultSchema = z.object({
+  source: sourceUsed,
+  from: z.number().int(),
+  to: z.number().int(),
+  step: z.number().int(),
+  instances: z.array(
+    z.object({
+      tenant: z.string(),
+      service: z.string(),
+      instance: z.string(),
+      points: z.array(instancePointSchema),
+    }),
+  ),
+  upstreams: z.array(
+    z.object({
+      tenant: z.string(),
+      service: z.string(),
+      instance: z.string(),
+      upstream: z.string(),
+      points: z.array(upstreamPointSchema),
+    }),
+  ),
+});
+
+/** SaturationResult holds saturation series. */
+export type SaturationResult = z.infer<typeof saturationResultSchema>;
+
+/** consumerRowSchema is one consumer's usage over the window. */
+export const consumerRowSchema = z.object({
+  tenant: z.string(),
+  consumer: z.string(),
+  requests: z.number().int(),
+  rate_rps: z.number(),
+  errors_5xx: z.number().int(),
+  errors_4xx: z.number().int(),
+  error_rate_5xx: z.number(),
+  error_rate_4xx: z.number(),
+  latency_ms: latencySchema,
+});
+
+/** consumersResultSchema is one page of per-consumer usage. */
+export const consumersResultSchema = z.object({
+  from: z.number().int(),
+  to: z.number().int(),
+  rows: z.array(consumerRowSchema),
+  has_more: z.boolean(),
+});
+
+/** ConsumersResult is one page of per-consumer usage. */
+export type ConsumersResult = z.infer<typeof consumersResultSchema>;
+
+/** SpanNode is one span of a trace with its children, timed relative to the trace start. */
+export interface SpanNode {
+  span_id: string;
+  parent_span_id: string;
+  name: string;
+  kind: string;
+  service: string;
+  status: string;
+  status_message: string;
+  start_us: number;
+  offset_us: number;
+  duration_us: number;
+  attributes: Record<string, string>;
+  children: SpanNode[];
+}
+
+/** spanNodeSchema validates a SpanNode (recursive). */
+export const spanNodeSchema: z.ZodType<SpanNode> = z.lazy(() =>
+  z.object({
+    span_id: z.string(),
+    parent_span_id: z.string(),
+    name: z.string(),
+    kind: z.string(),
+    service: z.string(),
+    status: z.string(),
+    status_message: z.string(),
+    start_us: z.number().int(),
+    offset_us: z.number().int(),
+    duration_us: z.number().int(),
+    attributes: z.record(z.string(), z.string()),
+    children: z.array(spanNodeSchema),
+  }),
+);
+
+/** traceResultSchema is one trace as a tree (roots are spans whose parent is not in the trace). */
+export const traceResultSchema = z.object({
+  trace_id: z.string(),
+  tenant: z.string(),
+  start_us: z.number().int(),
+  duration_us: z.number().int(),
+  span_count: z.number().int(),
+  services: z.array(z.string()),
+  roots: z.array(spanNodeSchema),
+});
+
+/** TraceResult is one trace as a tree. */
+export type TraceResult = z.infer<typeof traceResultSchema>;
+
+/** traceSummarySchema is one recent request and its trace. */
+export const traceSummarySchema = z.object({
+  trace_id: z.string(),
+  tenant: z.string(),
+  ts_us: z.number().int(),
+  service: z.string(),
+  route: z.string(),
+  method: z.string(),
+  status: z.number().int(),
+  duration_ms: z.number(),
+  error_kind: z.string(),
+});
+
+/** recentTracesResultSchema lists recent traces, newest first. */
+export const recentTracesResultSchema = z.object({ traces: z.array(traceSummarySchema) });
+
+/** RecentTracesResult lists recent traces. */
+export type RecentTracesResult = z.infer<typeof recentTracesResultSchema>;
+
+/** accessLogRowSchema is one stored access-log event (redacted path and query, no secrets). */
+export const accessLogRowSchema = z.object({
+  id: z.string(),
+  tenant: z.string(),
+  ts_us: z.number().int(),
+  trace_id: z.string(),
+  span_id: z.string(),
+  service: z.string(),
+  upstream: z.string(),
+  route: z.string(),
+  method: z.string(),
+  status: z.number().int(),
+  duration_ms: z.number(),
+  upstream_ms: z.number(),
+  bytes_in: z.number().int(),
+  bytes_out: z.number().int(),
+  consumer: z.string(),
+  client_address: z.string(),
+  user_agent: z.string(),
+  path: z.string(),
+  query: z.string(),
+  error_kind: z.string(),
+});
+
+/** AccessLogRow is one stored access-log event. */
+export type AccessLogRow = z.infer<typeof accessLogRowSchema>;
+
+/** logsResultSchema is one page of access logs, newest first; `next_cursor` continues it. */
+export const logsResultSchema = z.object({
+  rows: z.array(accessLogRowSchema),
+  next_cursor: z.object({ ts_us: z.number().int(), id: z.string() }).nullable(),
+});
+
+/** LogsResult is one page of access logs (the cursor is still structured; the API encodes it). */
+export type LogsResult = z.infer<typeof logsResultSchema>;
+
+/** pipelineResultSchema summarizes ingest lag, dead letters and proxy-side drops and spool fill. */
+export const pipelineResultSchema = z.object({
+  from: z.number().int(),
+  to: z.number().int(),
+  lag: z.array(
+    z.object({
+      consumer_group: z.string(),
+      topic: z.string(),
+      partition: z.number().int(),
+      lag: z.number().int(),
+      high_watermark: z.number().int(),
+      sampled_at: z.number().int(),
+    }),
+  ),
+  dlq: z.array(
+    z.object({
+      source_topic: z.string(),
+      events: z.number().int(),
+      rate_per_s: z.number(),
+      last_reason: z.string(),
+    }),
+  ),
+  proxies: z.array(
+    z.object({
+      tenant: z.string(),
+      service: z.string(),
+      instance: z.string(),
+      dropped_events: z.number().int(),
+      producer_buffer_events_max: z.number(),
+      producer_buffer_capacity: z.number(),
+      spool_bytes_max: z.number(),
+      spool_capacity_bytes: z.number(),
+      spool_fill_ratio_max: z.number(),
+      last_seen: z.number().int(),
+    }),
+  ),
+});
+
+/** PipelineResult summarizes pipeline health. */
+export type PipelineResult = z.infer<typeof pipelineResultSchema>;

@@ -1,0 +1,40 @@
+import type {
+  ConsumersQuery,
+  LogsQuery,
+  OverviewQuery,
+  PipelineQuery,
+  RecentTracesQuery,
+  SaturationQuery,
+  Scope,
+  SeriesQuery,
+  TraceQuery,
+} from './queries.js';
+import type {
+  ConsumersResult,
+  LogsResult,
+  OverviewResult,
+  PipelineResult,
+  RecentTracesResult,
+  SaturationResult,
+  SeriesResult,
+  TraceResult,
+} from './results.js';
+
+/**
+ * Store is the analytics seam: the questions Tapwire answers, not SQL. Every method takes the
+ * caller's tenant scope first and never returns another tenant's rows. Failures are AnalyticsErrors.
+ */
+export interface Store {
+  overview(scope: Scope, query: OverviewQuery): Promise<OverviewResult>;
+  series(scope: Scope, query: SeriesQuery): Promise<SeriesResult>;
+  saturation(scope: Scope, query: SaturationQuery): Promise<SaturationResult>;
+  consumers(scope: Scope, query: ConsumersQuery): Promise<ConsumersResult>;
+  /** trace resolves null when no span of the trace is visible in the scope. */
+  trace(scope: Scope, query: TraceQuery): Promise<TraceResult | null>;
+  recentTraces(scope: Scope, query: RecentTracesQuery): Promise<RecentTracesResult>;
+  logs(scope: Scope, query: LogsQuery): Promise<LogsResult>;
+  pipeline(scope: Scope, query: PipelineQuery): Promise<PipelineResult>;
+  /** ping resolves true when the store answers. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}

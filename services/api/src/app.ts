@@ -1,0 +1,492 @@
+import { randomUUID } from 'node:crypto';
+import fastifyCompress from '@fastify/compress';
+import fastifyEtag from '@fastify/etag';
+import fastifyRateLimit from '@fastify/rate-limit';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import {
+  AnalyticsError,
+  alignRange,
+  autoStep,
+  consumersResultSchema,
+  logsResultSchema,
+  overviewResultSchema,
+  pipelineResultSchema,
+  ROLLUP_STEP_S,
+  recentTracesResultSchema,
+  type Scope,
+  type Store,
+  saturationResultSchema,
+  seriesResultSchema,
+  type TimeRange,
+  traceResultSchema,
+} from '@tapwire/analytics';
+import type { Logger } from '@tapwire/telemetry';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { createAuthenticator, type Principal, requireScope, scopeFor } from './auth.js';
+import { createAnswerCache } from './cache.js';
+import type { ApiConfig, TokenScope } from './config.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import { API_ERRORS, ApiError } from './errors.js';
+import { type ApiMetrics, createApiMetrics } from './metrics.js';
+import {
+  consumersParams,
+  logsParams,
+  overviewParams,
+  pipelineParams,
+  recentTracesParams,
+  saturationParams,
+  seriesParams,
+  traceLookupParams,
+  traceParams,
+} from './params.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+  interface FastifyContextConfig {
+    scope?: TokenScope;
+  }
+}
+
+/** Api is the analytics HTTP application (not yet listening). */
+export interface Api {
+  readonly app: FastifyInstance;
+  readonly metrics: ApiMetrics;
+}
+
+const errorBody = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    request_id: z.string(),
+    fields: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  }),
+});
+
+const ERROR_RESPONSES = {
+  400: errorBody,
+  401: errorBody,
+  403: errorBody,
+  429: errorBody,
+  503: errorBody,
+  504: errorBody,
+};
+
+/** buildApi wires auth, validation, the answer cache, rate limits, compression, ETags and OpenAPI around a Store. */
+export async function buildApi(
+  deps: { store: Store; logger: Logger; metrics?: ApiMetrics },
+  config: ApiConfig,
+): Promise<Api> {
+  const { store, logger } = deps;
+  const metrics = deps.metrics ?? createApiMetrics();
+  const auth = createAuthenticator(config.tokens);
+  const cache = createAnswerCache({ ttlMs: config.cacheTtlMs, maxEntries: config.cacheMaxEntries });
+  const app = Fastify({
+    logger: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(given) ? given : randomUUID();
+    },
+    routerOptions: { maxParamLength: 200 },
+    // Malformed URLs and oversized path parameters are rejected by the router before any handler.
+    frameworkErrors: (err, request, reply) => {
+      void (reply as FastifyReply).code(400).send({
+        error: { code: 'TAPWIRE_API_BAD_REQUEST', message: err.message, request_id: String(request.id) },
+      });
+    },
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    if (!request.url.startsWith('/v1')) return;
+    request.principal = auth.authenticate(request.headers.authorization);
+    const scope = request.routeOptions.config.scope;
+    if (scope) requireScope(request.principal, scope);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.request(request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+  });
+
+  await app.register(fastifyRateLimit, {
+    global: true,
+    max: config.rateLimit.max,
+    allowList: (request) => !request.url.startsWith('/v1'),
+    timeWindow: config.rateLimit.windowMs,
+    hook: 'preHandler',
+    keyGenerator: (request) => request.principal?.name ?? request.ip,
+    errorResponseBuilder: (_request, context) =>
+      new ApiError(
+        'TAPWIRE_API_RATE_LIMITED',
+        `rate limit of ${context.max} requests per ${context.after} exceeded`,
+      ),
+  });
+  await app.register(fastifyEtag);
+  await app.register(fastifyCompress, { threshold: 1024 });
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: {
+        title: 'Tapwire analytics API',
+        version: '1.0.0',
+        description:
+          'RED metrics, latency series with exemplars, saturation, consumers, traces, access logs and pipeline health. Times are RFC 3339 or relative (now-1h); every /v1 route needs a bearer token.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const requestId = String(request.id);
+    if (hasZodFastifySchemaValidationErrors(err)) {
+      const fields = err.validation.map((v) => ({
+        field: [err.validationContext, ...String(v.instancePath).split('/').filter(Boolean)].join('.'),
+        message: v.message ?? 'invalid',
+      }));
+      return reply.code(400).send({
+        error: {
+          code: 'TAPWIRE_API_BAD_REQUEST',
+          message: fields.map((f) => `${f.field}: ${f.message}`).join('; '),
+          request_id: requestId,
+          fields,
+        },
+      });
+    }
+    if (err instanceof ApiError || err instanceof AnalyticsError) {
+      if (err.status === 401) reply.header('www-authenticate', 'Bearer');
+      if (err.status >= 500) logger.warn({ err, code: err.code, requestId }, 'analytics query failed');
+      const field = err.field;
+      return reply.code(err.status).send({
+        error: {
+          code: err.code,
+          message: err.message,
+          request_id: requestId,
+          ...(field ? { fields: [{ field, message: err.message }] } : {}),
+        },
+      });
+    }
+    const status =
+      typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500
+        ? err.statusCode
+        : 500;
+    if (status === 500) logger.error({ err, requestId }, 'unexpected API error');
+    return reply.code(status).send({
+      error: {
+        code: status === 500 ? 'TAPWIRE_API_INTERNAL' : (err.code ?? 'TAPWIRE_API_BAD_REQUEST'),
+        message: status === 500 ? API_ERRORS.TAPWIRE_API_INTERNAL.message : err.message,
+        request_id: requestId,
+      },
+    });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({
+      error: {
+        code: 'TAPWIRE_API_NOT_FOUND',
+        message: `no route ${request.method} ${request.url.split('?')[0]}`,
+        request_id: String(request.id),
+      },
+    }),
+  );
+
+  // --- helpers shared by the handlers -------------------------------------------------------
+
+  function principalOf(request: FastifyRequest): Principal {
+    if (!request.principal) throw new ApiError('TAPWIRE_API_UNAUTHORIZED');
+    return request.principal;
+  }
+
+  function checkWindow(range: TimeRange): TimeRange {
+    if (range.to <= range.from)
+      throw new ApiError('TAPWIRE_API_BAD_REQUEST', 'to: must be after from', { field: 'to' });
+    if (range.to - range.from > config.maxWindowHours * 3600)
+      throw new ApiError(
+        'TAPWIRE_API_BAD_REQUEST',
+        `from: the window may cover at most ${config.maxWindowHours} h`,
+        {
+          field: 'from',
+        },
+      );
+    return range;
+  }
+
+  function resolveStep(range: TimeRange, step: number | undefined): { range: TimeRange; stepS: number } {
+    const stepS = step ?? autoStep(range, config.defaultPoints);
+    const aligned = alignRange(range, stepS);
+    if ((aligned.to - aligned.from) / stepS > config.maxPoints)
+      throw new ApiError(
+        'TAPWIRE_API_BAD_REQUEST',
+        `step: at most ${config.maxPoints} points per series; use a larger step`,
+        {
+          field: 'step',
+        },
+      );
+    return { range: aligned, stepS };
+  }
+
+  /** minuteRange aligns a window to whole minutes so the rollups can answer it (unless raw was asked for). */
+  function minuteRange(range: TimeRange, source: string): TimeRange {
+    return source === 'raw' ? range : alignRange(range, ROLLUP_STEP_S);
+  }
+
+  async function answer<T>(
+    name: string,
+    scope: Scope,
+    query: unknown,
+    compute: () => Promise<T>,
+  ): Promise<T> {
+    const started = performance.now();
+    try {
+      const { value, hit } = await cache.get(`${name}\u0000${JSON.stringify([scope, query])}`, compute);
+      metrics.cache(hit);
+      if (!hit) metrics.storeQuery('ok', (performance.now() - started) / 1000);
+      return value;
+    } catch (err) {
+      metrics.storeQuery(
+        err instanceof AnalyticsError ? err.code : 'unexpected',
+        (performance.now() - started) / 1000,
+      );
+      throw err;
+    }
+  }
+
+  const read = { scope: 'read' as const };
+
+  // --- health (no token) ---------------------------------------------------------------------
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+    const ok = await store.ping().catch(() => false);
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', clickhouse: ok });
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  // --- /v1 -----------------------------------------------------------------------------------
+
+  app.get(
+    '/v1/overview',
+    {
+      config: read,
+      schema: {
+        summary: 'RED overview per service or per route: rate, 5xx/4xx error rates, p50/p90/p95/p99, bytes',
+        querystring: overviewParams,
+        response: { 200: overviewResultSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const scope = scopeFor(principalOf(request), q.tenant);
+      const query = {
+        range: minuteRange(checkWindow({ from: q.from, to: q.to }), q.source),
+        filters: filtersOf(q),
+        groupBy: q.group_by,
+        sort: q.sort,
+        order: q.order,
+        limit: q.limit,
+        offset: q.offset,
+        source: q.source,
+      };
+      return answer('overview', scope, query, () => store.overview(scope, query));
+    },
+  );
+
+  app.get(
+    '/v1/series',
+    {
+      config: read,
+      schema: {
+        summary: 'Latency quantiles (with exemplar trace ids), error rate and throughput per step',
+        querystring: seriesParams,
+        response: { 200: seriesResultSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const scope = scopeFor(principalOf(request), q.tenant);
+      const { range, stepS } = resolveStep(checkWindow({ from: q.from, to: q.to }), q.step);
+      const query = { range, stepS, filters: filtersOf(q), quantiles: q.quantiles, source: q.source };
+      return answer('series', scope, query, () => store.series(scope, query));
+    },
+  );
+
+  app.get(
+    '/v1/saturation',
+    {
+      config: read,
+      schema: {
+        summary:
+          'Saturation per proxy instance (event loop, heap, CPU, buffer, spool) and per upstream (in flight vs limit, pool)',
+        querystring: saturationParams,
+        response: { 200: saturationResultSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const scope = scopeFor(principalOf(request), q.tenant);
+      const { range, stepS } = resolveStep(checkWindow({ from: q.from, to: q.to }), q.step);
+      const query = {
+        range,
+        stepS,
+        source: q.source,
+        ...(q.service !== undefined ? { service: q.service } : {}),
+        ...(q.instance !== undefined ? { instance: q.instance } : {}),
+        ...(q.upstream !== undefined ? { upstream: q.upstream } : {}),
+      };
+      return answer('saturation', scope, query, () => store.saturation(scope, query));
+    },
+  );
+
+  app.get(
+    '/v1/consumers',
+    {
+      config: read,
+      schema: {
+        summary: 'Usage per API consumer (API-key id or JWT subject): rate, errors, latency',
+        querystring: consumersParams,
+        response: { 200: consumersResultSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const scope = scopeFor(principalOf(request), q.tenant);
+      const query = {
+        range: checkWindow({ from: q.from, to: q.to }),
+        filters: filtersOf(q),
+        sort: q.sort,
+        order: q.order,
+        limit: q.limit,
+        offset: q.offset,
+      };
+      return answer('consumers', scope, query, () => store.consumers(scope, query));
+    },
+  );
+
+  app.get(
+    '/v1/traces/:traceId',
+    {
+      config: read,
+      schema: {
+        summary: 'One trace as a tree of spans with timings',
+        params: traceParams,
+        querystring: traceLookupParams,
+        response: { 200: traceResultSchema, 404: errorBody, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const scope = scopeFor(principalOf(request), request.query.tenant);
+      const query = { traceId: request.params.traceId };
+      const trace = await answer('trace', scope, query, () => store.trace(scope, query));
+      if (!trace) throw new ApiError('TAPWIRE_API_NOT_FOUND', `trace ${query.traceId} not found`);
+      return trace;
+    },
+  );
+
+  app.get(
+    '/v1/traces',
+    {
+      config: read,
+      schema: {
+        summary: 'Recent traces of a service or route, newest first, by minimum duration and status',
+        querystring: recentTracesParams,
+        response: { 200: recentTracesResultSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const scope = scopeFor(principalOf(request), q.tenant);
+      const query = {
+        range: checkWindow({ from: q.from, to: q.to }),
+        filters: filtersOf(q),
+        limit: q.limit,
+        ...(q.status !== undefined ? { status: q.status } : {}),
+        ...(q.min_duration_ms !== undefined ? { minDurationMs: q.min_duration_ms } : {}),
+      };
+      return answer('traces', scope, query, () => store.recentTraces(scope, query));
+    },
+  );
+
+  app.get(
+    '/v1/logs',
+    {
+      config: read,
+      schema: {
+        summary: 'Access-log search, newest first, with cursor pagination',
+        querystring: logsParams,
+        response: {
+          200: logsResultSchema.extend({ next_cursor: z.string().nullable() }),
+          ...ERROR_RESPONSES,
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const scope = scopeFor(principalOf(request), q.tenant);
+      const query = {
+        range: checkWindow({ from: q.from, to: q.to }),
+        filters: filtersOf(q),
+        limit: q.limit,
+        ...(q.status !== undefined ? { status: q.status } : {}),
+        ...(q.error_kind !== undefined ? { errorKind: q.error_kind } : {}),
+        ...(q.trace_id !== undefined ? { traceId: q.trace_id } : {}),
+        ...(q.min_duration_ms !== undefined ? { minDurationMs: q.min_duration_ms } : {}),
+        ...(q.cursor !== undefined ? { cursor: decodeCursor(q.cursor) } : {}),
+      };
+      const page = await answer('logs', scope, query, () => store.logs(scope, query));
+      return { rows: page.rows, next_cursor: page.next_cursor ? encodeCursor(page.next_cursor) : null };
+    },
+  );
+
+  app.get(
+    '/v1/pipeline',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        summary: 'Pipeline health: consumer lag, DLQ rate, proxy drops and spool fill (admin scope)',
+        querystring: pipelineParams,
+        response: { 200: pipelineResultSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const scope = scopeFor(principalOf(request), q.tenant);
+      const query = { range: checkWindow({ from: q.from, to: q.to }) };
+      return answer('pipeline', scope, query, () => store.pipeline(scope, query));
+    },
+  );
+
+  await app.ready();
+  return { app, metrics };
+}
+
+function filtersOf(q: {
+  service?: string | undefined;
+  route?: string | undefined;
+  method?: string | undefined;
+  consumer?: string | undefined;
+  status_class?: '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | undefined;
+}) {
+  return {
+    ...(q.service !== undefined ? { service: q.service } : {}),
+    ...(q.route !== undefined ? { route: q.route } : {}),
+    ...(q.method !== undefined ? { method: q.method } : {}),
+    ...(q.consumer !== undefined ? { consumer: q.consumer } : {}),
+    ...(q.status_class !== undefined ? { statusClass: q.status_class } : {}),
+  };
+}

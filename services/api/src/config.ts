@@ -1,0 +1,136 @@
+import { tenantSchema } from '@tapwire/schema';
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65_535);
+
+/** SCOPES are what a token may do: read analytics, or also administer (pipeline health, later silences). */
+export const SCOPES = ['read', 'admin'] as const;
+
+/** Scope names one token permission. */
+export type TokenScope = (typeof SCOPES)[number];
+
+/** apiTokenSchema is one bearer token, stored only as the SHA-256 of its text. */
+export const apiTokenSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, "_", "." or "-"')
+    .describe('Name of the token (logged and used as its rate-limit key; never the token itself).'),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters (`tapwire api hash-token` prints it)')
+    .describe('SHA-256 of the token text, hex. The token itself never appears in config.'),
+  tenant: z
+    .union([z.literal('*'), tenantSchema])
+    .describe('Tenant whose rows the token reads, or "*" for every tenant.'),
+  scopes: z
+    .array(z.enum(SCOPES))
+    .min(1)
+    .default(['read'])
+    .describe('Permissions: "read" (every /v1 question), "admin" (also pipeline health). Default: [read].'),
+});
+
+/** ApiToken is one configured bearer token. */
+export type ApiToken = z.infer<typeof apiTokenSchema>;
+
+/** apiConfigSchema configures the analytics API service. */
+export const apiConfigSchema = z
+  .strictObject({
+    listen: z
+      .strictObject({
+        host: z.string().default('0.0.0.0').describe('Address the API listens on. Default: 0.0.0.0.'),
+        port: port.default(8081).describe('Port of the API. Default: 8081.'),
+      })
+      .prefault({})
+      .describe('Where the API listens.'),
+    admin: z
+      .strictObject({
+        host: z
+          .string()
+          .default('127.0.0.1')
+          .describe('Address of /healthz, /readyz, /metrics. Default: 127.0.0.1.'),
+        port: port.default(9466).describe('Port of the admin endpoints. Default: 9466.'),
+      })
+      .prefault({})
+      .describe('Admin endpoints of the API process.'),
+    tokens: z
+      .array(apiTokenSchema)
+      .default([])
+      .describe('Bearer tokens. Without any, every /v1 request is refused with 401.')
+      .superRefine((tokens, ctx) => {
+        const seen = new Set<string>();
+        tokens.forEach((t, i) => {
+          if (seen.has(t.sha256))
+            ctx.addIssue({ code: 'custom', path: [i, 'sha256'], message: 'duplicate token hash' });
+          seen.add(t.sha256);
+        });
+      }),
+    maxWindowHours: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 400)
+      .default(24 * 31)
+      .describe('Longest time window one query may cover, in hours. Default: 744 (31 days).'),
+    maxPoints: z
+      .number()
+      .int()
+      .min(10)
+      .max(20_000)
+      .default(1500)
+      .describe('Most points one series may have (window / step). Default: 1500.'),
+    defaultPoints: z
+      .number()
+      .int()
+      .min(10)
+      .max(20_000)
+      .default(300)
+      .describe('Points aimed for when a series request gives no step. Default: 300.'),
+    queryTimeoutS: z
+      .number()
+      .int()
+      .min(1)
+      .max(600)
+      .default(10)
+      .describe('ClickHouse max_execution_time per query, in seconds; slower answers are 504. Default: 10.'),
+    maxResultRows: z
+      .number()
+      .int()
+      .min(100)
+      .default(200_000)
+      .describe('ClickHouse max_result_rows per query; larger answers are 422. Default: 200000.'),
+    maxQueryMemoryBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(2_000_000_000)
+      .describe('ClickHouse max_memory_usage per query in bytes (0 = server default). Default: 2000000000.'),
+    cacheTtlMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(600_000)
+      .default(5000)
+      .describe('How long an identical query is answered from memory, in ms (0 disables). Default: 5000.'),
+    cacheMaxEntries: z
+      .number()
+      .int()
+      .min(1)
+      .default(1000)
+      .describe('Answers kept in the cache. Default: 1000.'),
+    rateLimit: z
+      .strictObject({
+        max: z.number().int().min(1).default(600).describe('Requests per token per window. Default: 600.'),
+        windowMs: z
+          .number()
+          .int()
+          .min(1000)
+          .default(60_000)
+          .describe('Rate-limit window in ms. Default: 60000.'),
+      })
+      .prefault({})
+      .describe('Per-token rate limit (429 with Retry-After beyond it).'),
+  })
+  .prefault({});
+
+/** ApiConfig configures the analytics API. */
+export type ApiConfig = z.infer<typeof apiConfigSchema>;

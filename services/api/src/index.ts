@@ -1,0 +1,6 @@
+export { type Api, buildApi } from './app.js';
+export { createAuthenticator, hashToken, type Principal } from './auth.js';
+export { type ApiConfig, type ApiToken, apiConfigSchema, apiTokenSchema, SCOPES } from './config.js';
+export { API_ERRORS, ApiError } from './errors.js';
+export { type ApiMetrics, createApiMetrics } from './metrics.js';
+export { type ApiServiceConfig, apiServiceConfigSchema, type RunningApi, runApiService } from './service.js';

@@ -1,0 +1,83 @@
+import { createClickHouseStore } from '@tapwire/analytics';
+import { createClickHouse } from '@tapwire/clickhouse';
+import {
+  type ClickHouseConfig,
+  clickhouseConfigSchema,
+  type TelemetryConfig,
+  telemetryConfigSchema,
+} from '@tapwire/config';
+import { createAdminServer, createLogger, startTracing, stopOnSignals } from '@tapwire/telemetry';
+import { z } from 'zod';
+import { type Api, buildApi } from './app.js';
+import { type ApiConfig, apiConfigSchema } from './config.js';
+import { createApiMetrics } from './metrics.js';
+
+/** apiServiceConfigSchema is what the api process reads. */
+export const apiServiceConfigSchema = z.object({
+  api: apiConfigSchema,
+  clickhouse: clickhouseConfigSchema,
+  telemetry: telemetryConfigSchema,
+});
+
+/** ApiServiceConfig is the validated configuration of the api process. */
+export interface ApiServiceConfig {
+  api: ApiConfig;
+  clickhouse: ClickHouseConfig;
+  telemetry: TelemetryConfig;
+}
+
+/** RunningApi is a started api process. */
+export interface RunningApi {
+  readonly api: Api;
+  readonly url: string;
+  readonly adminUrl: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * runApiService wires logger and tracing, ClickHouse behind the analytics Store, the API and its
+ * admin endpoints, then listens; with handleSignals, SIGTERM/SIGINT close it (in-flight requests finish).
+ */
+export async function runApiService(
+  config: ApiServiceConfig,
+  options: { handleSignals?: boolean } = {},
+): Promise<RunningApi> {
+  const logger = createLogger({
+    name: config.telemetry.serviceName ?? 'tapwire-api',
+    level: config.telemetry.logLevel,
+  });
+  const tracing = await startTracing(config.telemetry, { serviceName: 'tapwire-api' });
+  const metrics = createApiMetrics();
+  const store = createClickHouseStore(createClickHouse(config.clickhouse), {
+    maxExecutionTimeS: config.api.queryTimeoutS,
+    maxResultRows: config.api.maxResultRows,
+    maxMemoryBytes: config.api.maxQueryMemoryBytes,
+  });
+  const api = await buildApi({ store, logger, metrics }, config.api);
+  const admin = createAdminServer({
+    host: config.api.admin.host,
+    port: config.api.admin.port,
+    registry: metrics.registry,
+    readiness: async () => {
+      const clickhouse = await store.ping().catch(() => false);
+      return { ready: clickhouse, clickhouse };
+    },
+  });
+  const url = await api.app.listen({ host: config.api.listen.host, port: config.api.listen.port });
+  const adminUrl = await admin.listen();
+  if (config.api.tokens.length === 0) logger.warn('no api.tokens configured: every /v1 request will get 401');
+  logger.info({ url, adminUrl, tokens: config.api.tokens.map((t) => t.name) }, 'api listening');
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      await api.app.close();
+      await admin.close();
+      await store.close();
+      await tracing.shutdown();
+      logger.info('api stopped');
+    })();
+    return stopping;
+  };
+  if (options.handleSignals) stopOnSignals(stop);
+  return { api, url, adminUrl, stop };
+}

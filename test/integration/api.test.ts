@@ -1,0 +1,874 @@
+import { createServer, type Server } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import {
+  type AnalyticsError,
+  createClickHouseStore,
+  type RedRow,
+  type SeriesPoint,
+} from '@tapwire/analytics';
+import { type Api, apiConfigSchema, buildApi, hashToken } from '@tapwire/api';
+import { type ClickHouse, createClickHouse, identifier, migrate, sql } from '@tapwire/clickhouse';
+import { clickhouseConfigSchema } from '@tapwire/config';
+import { createLogger } from '@tapwire/telemetry';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  exactQuantile,
+  generateLogs,
+  insertLogs,
+  mulberry32,
+  type SeedLog,
+  type SeedSample,
+  type SeedSpan,
+  saturationRow,
+  spanRow,
+} from '../support/analytics-seed.js';
+import { testClickHouseConfig, uniqueName } from '../support/infra.js';
+
+const MIGRATIONS = fileURLToPath(new URL('../../migrations', import.meta.url));
+const logger = createLogger({ name: 'api-it', level: 'silent' });
+
+// One fixed, minute-aligned hour in the past: every expected value is computed from the samples.
+const FROM = Date.UTC(2026, 10, 20, 10, 0, 0) / 1000;
+const TO = FROM + 3600;
+const RANGE = `from=${new Date(FROM * 1000).toISOString()}&to=${new Date(TO * 1000).toISOString()}`;
+
+const TOKENS = {
+  acme: 'acme-read-token-0123456789',
+  globex: 'globex-read-token-0123456789',
+  all: 'all-tenants-token-0123456789',
+  admin: 'acme-admin-token-0123456789',
+};
+
+const MIXES = [
+  {
+    tenant: 'acme',
+    service: 'shop',
+    route: '/users/:id',
+    method: 'GET',
+    count: 2400,
+    medianMs: 40,
+    sigma: 0.6,
+    rate5xx: 0.03,
+    rate4xx: 0.05,
+    consumers: ['key-a', 'key-b', ''],
+  },
+  {
+    tenant: 'acme',
+    service: 'shop',
+    route: '/orders',
+    method: 'POST',
+    count: 1500,
+    medianMs: 120,
+    sigma: 0.4,
+    rate5xx: 0.1,
+    rate4xx: 0.02,
+    consumers: ['key-a', 'jwt-sub-7'],
+  },
+  {
+    tenant: 'acme',
+    service: 'billing',
+    route: '/invoices',
+    method: 'GET',
+    count: 1200,
+    medianMs: 15,
+    sigma: 0.8,
+    rate5xx: 0,
+    rate4xx: 0.2,
+    consumers: ['key-b'],
+  },
+  {
+    tenant: 'globex',
+    service: 'shop',
+    route: '/users/:id',
+    method: 'GET',
+    count: 1000,
+    medianMs: 400,
+    sigma: 0.3,
+    rate5xx: 0.5,
+    rate4xx: 0,
+    consumers: ['globex-key'],
+  },
+] as const;
+
+let database: string;
+let ch: ClickHouse;
+let api: Api;
+let logs: SeedLog[];
+const queryErrors: { sql: string; error: AnalyticsError; serverCode?: number }[] = [];
+const spans: SeedSpan[] = [];
+const samples: SeedSample[] = [];
+
+function auth(token: string) {
+  return { authorization: `Bearer ${token}` };
+}
+
+async function get(url: string, token: string = TOKENS.acme, headers: Record<string, string> = {}) {
+  const res = await api.app.inject({ method: 'GET', url, headers: { ...auth(token), ...headers } });
+  return {
+    status: res.statusCode,
+    body:
+      res.body.length > 0 && res.headers['content-type']?.toString().includes('json') ? res.json() : res.body,
+    headers: res.headers,
+  };
+}
+
+function within(actual: number, expected: number, relative: number) {
+  expect(Math.abs(actual - expected) / expected, `${actual} vs exact ${expected}`).toBeLessThanOrEqual(
+    relative,
+  );
+}
+
+function group(filter: (l: SeedLog) => boolean) {
+  const rows = logs.filter(filter);
+  const sorted = rows.map((l) => l.durationMs).sort((a, b) => a - b);
+  return {
+    rows,
+    n: rows.length,
+    e5: rows.filter((l) => l.status >= 500).length,
+    e4: rows.filter((l) => l.status >= 400 && l.status < 500).length,
+    q: (p: number) => exactQuantile(sorted, p),
+    bytesIn: rows.reduce((s, l) => s + l.bytesIn, 0),
+  };
+}
+
+async function newApi(
+  over: Record<string, unknown> = {},
+  chOver: Record<string, unknown> = {},
+): Promise<Api> {
+  const store = createClickHouseStore(
+    createClickHouse(clickhouseConfigSchema.parse({ ...testClickHouseConfig(database), ...chOver })),
+    {
+      maxExecutionTimeS: 10,
+      maxResultRows: 200_000,
+      onQuery: (e) => {
+        if (e.error)
+          queryErrors.push({
+            sql: e.sql,
+            error: e.error,
+            ...(e.serverCode !== undefined ? { serverCode: e.serverCode } : {}),
+          });
+      },
+    },
+  );
+  return buildApi(
+    { store, logger },
+    apiConfigSchema.parse({
+      tokens: [
+        { name: 'acme', sha256: hashToken(TOKENS.acme), tenant: 'acme', scopes: ['read'] },
+        { name: 'globex', sha256: hashToken(TOKENS.globex), tenant: 'globex', scopes: ['read'] },
+        { name: 'all', sha256: hashToken(TOKENS.all), tenant: '*', scopes: ['read', 'admin'] },
+        { name: 'acme-admin', sha256: hashToken(TOKENS.admin), tenant: 'acme', scopes: ['read', 'admin'] },
+      ],
+      rateLimit: { max: 100_000, windowMs: 60_000 },
+      ...over,
+    }),
+  );
+}
+
+beforeAll(async () => {
+  database = uniqueName('tapwire_api');
+  await migrate(testClickHouseConfig(database), { dir: MIGRATIONS, lockSettleMs: 200 });
+  ch = createClickHouse(testClickHouseConfig(database));
+  logs = generateLogs(MIXES, FROM, 3600);
+  await insertLogs(ch, logs);
+
+  // Two traces per tenant: a SERVER span with a CLIENT child; acme's first trace also has a grandchild.
+  const rand = mulberry32(7);
+  for (const tenant of ['acme', 'globex']) {
+    for (let t = 0; t < 2; t++) {
+      const traceId = (tenant === 'acme' ? 'a' : 'b').repeat(30) + String(t).padStart(2, '0');
+      const start = (FROM + 600 + t * 60) * 1_000_000 + Math.floor(rand() * 1000);
+      spans.push(
+        {
+          tenant,
+          traceId,
+          spanId: `${t}`.padStart(16, '1'),
+          parentSpanId: '',
+          name: 'GET /users/:id',
+          kind: 'SERVER',
+          service: 'shop',
+          startUs: start,
+          durationUs: 50_000,
+          status: 'OK',
+          attributes: { 'http.route': '/users/:id' },
+        },
+        {
+          tenant,
+          traceId,
+          spanId: `${t}`.padStart(16, '2'),
+          parentSpanId: `${t}`.padStart(16, '1'),
+          name: 'GET',
+          kind: 'CLIENT',
+          service: 'shop',
+          startUs: start + 2_000,
+          durationUs: 45_000,
+          status: 'OK',
+          attributes: { 'server.address': 'users.internal' },
+        },
+      );
+      if (tenant === 'acme' && t === 0)
+        spans.push({
+          tenant,
+          traceId,
+          spanId: '3333333333333333',
+          parentSpanId: `${t}`.padStart(16, '2'),
+          name: 'db.query',
+          kind: 'CLIENT',
+          service: 'users-db',
+          startUs: start + 5_000,
+          durationUs: 30_000,
+          status: 'ERROR',
+          attributes: {},
+        });
+    }
+  }
+  await ch.insert(
+    'spans',
+    spans.map((s, i) => spanRow(s, i)),
+  );
+
+  // Ten minutes of one-second saturation samples for one acme and one globex instance.
+  for (let s = 0; s < 600; s++) {
+    samples.push({
+      tenant: 'acme',
+      service: 'edge',
+      instance: 'proxy-1',
+      upstream: 'users',
+      tsS: FROM + s,
+      inFlight: s % 10,
+      limit: 100,
+      poolSize: 8,
+      poolBusy: s % 5,
+      elu: (s % 100) / 100,
+      heapUsed: 50_000_000 + s * 1000,
+      spoolBytes: s * 100,
+      dropped: s < 300 ? 0 : s - 300,
+    });
+    samples.push({
+      tenant: 'globex',
+      service: 'edge',
+      instance: 'proxy-g',
+      upstream: 'shop',
+      tsS: FROM + s,
+      inFlight: 50,
+      limit: 64,
+      poolSize: 16,
+      poolBusy: 16,
+      elu: 0.9,
+      heapUsed: 90_000_000,
+      spoolBytes: 0,
+      dropped: 0,
+    });
+  }
+  await ch.insert(
+    'saturation',
+    samples.map((s, i) => saturationRow(s, i)),
+  );
+  await ch.insert('dlq_events', [
+    {
+      tenant: 'acme',
+      ts: '2026-11-20 10:05:00',
+      ts_us: (FROM + 300) * 1_000_000,
+      id: 'd1',
+      source_topic: 'tapwire.access.v1',
+      source_partition: 0,
+      source_offset: 5,
+      reason: 'not JSON',
+      raw_base64: '',
+      consumer_group: 'tapwire-ingest',
+      kafka_partition: 0,
+      kafka_offset: 1,
+    },
+    {
+      tenant: 'acme',
+      ts: '2026-11-20 10:06:00',
+      ts_us: (FROM + 360) * 1_000_000,
+      id: 'd2',
+      source_topic: 'tapwire.access.v1',
+      source_partition: 0,
+      source_offset: 9,
+      reason: 'unknown version 9',
+      raw_base64: '',
+      consumer_group: 'tapwire-ingest',
+      kafka_partition: 0,
+      kafka_offset: 2,
+    },
+    {
+      tenant: 'globex',
+      ts: '2026-11-20 10:07:00',
+      ts_us: (FROM + 420) * 1_000_000,
+      id: 'd3',
+      source_topic: 'tapwire.spans.v1',
+      source_partition: 1,
+      source_offset: 3,
+      reason: 'schema',
+      raw_base64: '',
+      consumer_group: 'tapwire-ingest',
+      kafka_partition: 0,
+      kafka_offset: 3,
+    },
+  ]);
+  await ch.insert('consumer_lag', [
+    {
+      ts: '2026-11-20 10:10:00',
+      consumer_group: 'tapwire-ingest',
+      topic: 'tapwire.access.v1',
+      partition: 0,
+      high_watermark: 1000,
+      consumed: 900,
+      lag: 100,
+      instance: 'i1',
+    },
+    {
+      ts: '2026-11-20 10:11:00',
+      consumer_group: 'tapwire-ingest',
+      topic: 'tapwire.access.v1',
+      partition: 0,
+      high_watermark: 1100,
+      consumed: 1090,
+      lag: 10,
+      instance: 'i1',
+    },
+  ]);
+  api = await newApi();
+}, 120_000);
+
+afterAll(async () => {
+  await api?.app.close();
+  await ch?.command(sql`DROP DATABASE IF EXISTS ${identifier(database)}`);
+  await ch?.close();
+});
+
+describe('RED overview', () => {
+  for (const source of ['raw', 'rollup'] as const) {
+    it(`per route (${source}): counts and error rates exact, p50/p90/p99 within 1%`, async () => {
+      const res = await get(`/v1/overview?${RANGE}&group_by=route&sort=rate&source=${source}`);
+      expect(res.status).toBe(200);
+      expect(res.body.source).toBe(source);
+      expect(res.body.rows.map((r: { route: string }) => r.route)).toEqual([
+        '/users/:id',
+        '/orders',
+        '/invoices',
+      ]);
+      for (const row of res.body.rows) {
+        const g = group(
+          (l) =>
+            l.tenant === 'acme' &&
+            l.service === row.service &&
+            l.route === row.route &&
+            l.method === row.method,
+        );
+        expect(row.tenant).toBe('acme');
+        expect(row.requests).toBe(g.n);
+        expect(row.errors_5xx).toBe(g.e5);
+        expect(row.errors_4xx).toBe(g.e4);
+        expect(row.error_rate_5xx).toBe(g.e5 / g.n);
+        expect(row.error_rate_4xx).toBe(g.e4 / g.n);
+        expect(row.rate_rps).toBe(g.n / 3600);
+        expect(row.bytes_in).toBe(g.bytesIn);
+        within(row.latency_ms.p50, g.q(0.5), 0.01);
+        within(row.latency_ms.p90, g.q(0.9), 0.01);
+        within(row.latency_ms.p95, g.q(0.95), 0.01);
+        within(row.latency_ms.p99, g.q(0.99), 0.01);
+      }
+    });
+  }
+
+  it('per service, sorted by p99, paginated', async () => {
+    const first = await get(`/v1/overview?${RANGE}&sort=p99&limit=1`);
+    expect(first.status).toBe(200);
+    expect(first.body.rows).toHaveLength(1);
+    expect(first.body.has_more).toBe(true);
+    const second = await get(`/v1/overview?${RANGE}&sort=p99&limit=1&offset=1`);
+    expect(second.body.has_more).toBe(false);
+    const shop = group((l) => l.tenant === 'acme' && l.service === 'shop');
+    const billing = group((l) => l.tenant === 'acme' && l.service === 'billing');
+    const [slow, fast] = shop.q(0.99) > billing.q(0.99) ? ['shop', 'billing'] : ['billing', 'shop'];
+    expect(first.body.rows[0].service).toBe(slow);
+    expect(second.body.rows[0].service).toBe(fast);
+    expect(first.body.rows[0].requests + second.body.rows[0].requests).toBe(shop.n + billing.n);
+  });
+
+  it('raw and rollup give the same answer on the same data', async () => {
+    const raw = (await get(`/v1/overview?${RANGE}&group_by=route&source=raw`)).body.rows;
+    const rollup = (await get(`/v1/overview?${RANGE}&group_by=route&source=rollup`)).body.rows;
+    expect(rollup.map((r: { route: string }) => r.route)).toEqual(raw.map((r: { route: string }) => r.route));
+    raw.forEach((r: RedRow, i: number) => {
+      const o: RedRow = rollup[i];
+      for (const k of ['requests', 'errors_5xx', 'errors_4xx', 'bytes_in', 'bytes_out'] as const)
+        expect(o[k]).toBe(r[k]);
+      // Both paths read the same latency histogram: identical quantiles, not merely close ones.
+      expect(o.latency_ms).toEqual(r.latency_ms);
+    });
+  });
+
+  it('filters by consumer and status class (raw path) exactly', async () => {
+    const res = await get(`/v1/overview?${RANGE}&consumer=key-a&status_class=5xx`);
+    expect(res.body.source).toBe('raw');
+    const g = group((l) => l.tenant === 'acme' && l.consumer === 'key-a' && l.status >= 500);
+    expect(res.body.rows.reduce((s: number, r: { requests: number }) => s + r.requests, 0)).toBe(g.n);
+    expect(res.body.rows.every((r: { error_rate_5xx: number }) => r.error_rate_5xx === 1)).toBe(true);
+  });
+
+  it('refuses source=rollup when a filter needs raw rows, naming the field', async () => {
+    const res = await get(`/v1/overview?${RANGE}&consumer=key-a&source=rollup`);
+    expect(res.status).toBe(400);
+    expect(res.body.error.fields[0].field).toBe('source');
+  });
+});
+
+describe('series', () => {
+  it('every step counts exactly; raw and rollup agree; exemplars are real requests nearest the quantile', async () => {
+    const url = `/v1/series?${RANGE}&service=shop&route=/users/:id&step=5m&quantiles=0.5,0.9,0.99`;
+    const raw = (await get(`${url}&source=raw`)).body;
+    const rollup = (await get(`${url}&source=rollup`)).body;
+    expect(raw.points).toHaveLength(12);
+    expect(rollup.source).toBe('rollup');
+    const route = logs.filter((l) => l.tenant === 'acme' && l.route === '/users/:id');
+    raw.points.forEach((p: SeriesPoint, i: number) => {
+      expect(p.t).toBe(FROM + i * 300);
+      const inStep = route.filter((l) => l.tsUs >= p.t * 1e6 && l.tsUs < (p.t + 300) * 1e6);
+      expect(p.requests).toBe(inStep.length);
+      expect(p.errors_5xx).toBe(inStep.filter((l) => l.status >= 500).length);
+      expect(p.rate_rps).toBe(inStep.length / 300);
+      const r: SeriesPoint = rollup.points[i];
+      expect(r.requests).toBe(p.requests);
+      expect(r.errors_4xx).toBe(p.errors_4xx);
+      for (const key of ['p50', 'p90', 'p99']) {
+        const q = p.latency_ms[key] ?? Number.NaN;
+        expect(r.latency_ms[key]).toBe(q);
+        const ex = p.exemplars[key]?.[0] ?? { trace_id: 'missing', duration_ms: Number.NaN };
+        const seeded = inStep.find((l) => l.traceId === ex.trace_id);
+        expect(seeded, `exemplar ${ex.trace_id} is a seeded request of this step`).toBeDefined();
+        expect(ex.duration_ms).toBe(seeded?.durationMs);
+        const closest = Math.min(...inStep.map((l) => Math.abs(l.durationMs - q)));
+        expect(Math.abs(ex.duration_ms - q)).toBeCloseTo(closest, 6);
+      }
+    });
+  });
+
+  it('fills empty steps with zeros and null latency', async () => {
+    const later = `from=${new Date((TO + 3600) * 1000).toISOString()}&to=${new Date((TO + 7200) * 1000).toISOString()}`;
+    const res = await get(`/v1/series?${later}&step=10m`);
+    expect(res.status).toBe(200);
+    expect(res.body.points).toHaveLength(6);
+    expect(res.body.points[0]).toMatchObject({
+      requests: 0,
+      rate_rps: 0,
+      latency_ms: { p50: null },
+      exemplars: {},
+    });
+  });
+
+  it('bounds points per series and the window, naming the field', async () => {
+    const tooMany = await get(`/v1/series?from=now-24h&to=now&step=1s`);
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.error.fields[0].field).toBe('step');
+    const tooLong = await get(`/v1/series?from=now-90d&to=now&step=1d`);
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.error.fields[0].field).toBe('from');
+    const badQuantile = await get(`/v1/series?${RANGE}&quantiles=0.5,0.42`);
+    expect(badQuantile.status).toBe(400);
+    expect(badQuantile.body.error.message).toContain('querystring.quantiles');
+  });
+});
+
+describe('saturation, consumers, traces, logs, pipeline', () => {
+  it('saturation per instance and upstream from raw and rollup agree with the samples', async () => {
+    const url = `/v1/saturation?${RANGE}&step=5m`;
+    for (const source of ['raw', 'rollup']) {
+      const res = await get(`${url}&source=${source}`);
+      expect(res.status).toBe(200);
+      expect(res.body.instances.map((s: { instance: string }) => s.instance)).toEqual(['proxy-1']);
+      const points = res.body.instances[0].points;
+      expect(points).toHaveLength(2);
+      expect(points[0]).toMatchObject({
+        t: FROM,
+        samples: 300,
+        heap_used_bytes_max: 50_000_000 + 299_000,
+        spool_bytes_max: 29_900,
+      });
+      expect(points[1].event_loop_utilization_max).toBe(0.99);
+      const up = res.body.upstreams[0];
+      expect(up).toMatchObject({ instance: 'proxy-1', upstream: 'users' });
+      expect(up.points[0]).toMatchObject({
+        samples: 300,
+        in_flight_max: 9,
+        concurrency_limit: 100,
+        pool_size_max: 8,
+        pool_busy_max: 4,
+      });
+      expect(up.points[0].in_flight_avg).toBeCloseTo(4.5, 6);
+    }
+  });
+
+  it('per-consumer usage counts exactly', async () => {
+    const res = await get(`/v1/consumers?${RANGE}&sort=rate`);
+    expect(res.status).toBe(200);
+    const expected = ['key-a', 'key-b', 'jwt-sub-7']
+      .map((c) => ({ c, g: group((l) => l.tenant === 'acme' && l.consumer === c) }))
+      .sort((a, b) => b.g.n - a.g.n);
+    expect(res.body.rows.map((r: { consumer: string }) => r.consumer)).toEqual(expected.map((e) => e.c));
+    for (const row of res.body.rows) {
+      const g = expected.find((e) => e.c === row.consumer)!.g;
+      expect(row.requests).toBe(g.n);
+      expect(row.errors_5xx).toBe(g.e5);
+      within(row.latency_ms.p99, g.q(0.99), 0.01);
+    }
+  });
+
+  it('trace lookup returns the spans as a tree with offsets', async () => {
+    const traceId = `${'a'.repeat(30)}00`;
+    const res = await get(`/v1/traces/${traceId}`);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      trace_id: traceId,
+      tenant: 'acme',
+      span_count: 3,
+      duration_us: 50_000,
+      services: ['shop', 'users-db'],
+    });
+    const [root] = res.body.roots;
+    expect(root).toMatchObject({
+      kind: 'SERVER',
+      offset_us: 0,
+      duration_us: 50_000,
+      attributes: { 'http.route': '/users/:id' },
+    });
+    expect(root.children[0]).toMatchObject({ kind: 'CLIENT', offset_us: 2000 });
+    expect(root.children[0].children[0]).toMatchObject({
+      name: 'db.query',
+      offset_us: 5000,
+      status: 'ERROR',
+    });
+    expect((await get(`/v1/traces/${'c'.repeat(32)}`)).status).toBe(404);
+  });
+
+  it('recent traces: newest first, filtered by minimum duration and status', async () => {
+    const res = await get(`/v1/traces?${RANGE}&route=/orders&min_duration_ms=200&status=503&limit=5`);
+    expect(res.status).toBe(200);
+    const expected = logs
+      .filter((l) => l.tenant === 'acme' && l.route === '/orders' && l.durationMs >= 200 && l.status === 503)
+      .sort((a, b) => b.tsUs - a.tsUs || (b.id < a.id ? -1 : 1))
+      .slice(0, 5);
+    expect(res.body.traces.map((t: { trace_id: string }) => t.trace_id)).toEqual(
+      expected.map((l) => l.traceId),
+    );
+  });
+
+  it('log search walks every matching row once, newest first, by cursor', async () => {
+    const expected = logs
+      .filter((l) => l.tenant === 'acme' && l.service === 'billing' && l.status === 404)
+      .sort((a, b) => b.tsUs - a.tsUs || (b.id < a.id ? -1 : 1));
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res: Awaited<ReturnType<typeof get>> = await get(
+        `/v1/logs?${RANGE}&service=billing&status=404&limit=37${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      expect(res.status).toBe(200);
+      seen.push(...res.body.rows.map((r: { id: string }) => r.id));
+      cursor = res.body.next_cursor;
+    } while (cursor);
+    expect(seen).toEqual(expected.map((l) => l.id));
+    const bad = await get(`/v1/logs?${RANGE}&cursor=not-a-cursor`);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.fields[0].field).toBe('cursor');
+  });
+
+  it('pipeline health needs the admin scope and shows lag, dead letters and proxy drops', async () => {
+    expect((await get(`/v1/pipeline?${RANGE}`)).status).toBe(403);
+    const res = await get(`/v1/pipeline?${RANGE}`, TOKENS.admin);
+    expect(res.status).toBe(200);
+    expect(res.body.lag).toEqual([
+      {
+        consumer_group: 'tapwire-ingest',
+        topic: 'tapwire.access.v1',
+        partition: 0,
+        lag: 10,
+        high_watermark: 1100,
+        sampled_at: FROM + 660,
+      },
+    ]);
+    expect(res.body.dlq).toEqual([
+      {
+        source_topic: 'tapwire.access.v1',
+        events: 2,
+        rate_per_s: 2 / 3600,
+        last_reason: 'unknown version 9',
+      },
+    ]);
+    expect(res.body.proxies).toHaveLength(1);
+    expect(res.body.proxies[0]).toMatchObject({
+      tenant: 'acme',
+      instance: 'proxy-1',
+      dropped_events: 299,
+      spool_fill_ratio_max: 0.0599,
+    });
+  });
+});
+
+describe('auth and tenancy', () => {
+  const ENDPOINTS = [
+    `/v1/overview?${RANGE}`,
+    `/v1/overview?${RANGE}&group_by=route`,
+    `/v1/series?${RANGE}&step=10m`,
+    `/v1/saturation?${RANGE}&step=10m`,
+    `/v1/consumers?${RANGE}`,
+    `/v1/traces?${RANGE}&limit=50`,
+    `/v1/logs?${RANGE}&limit=200`,
+    `/v1/pipeline?${RANGE}`,
+  ];
+
+  it('401 without a token or with a bad one, on every endpoint', async () => {
+    for (const url of [...ENDPOINTS, `/v1/traces/${'a'.repeat(30)}00`]) {
+      const none = await api.app.inject({ method: 'GET', url });
+      expect(none.statusCode, url).toBe(401);
+      expect(none.headers['www-authenticate']).toBe('Bearer');
+      expect(none.json().error.code).toBe('TAPWIRE_API_UNAUTHORIZED');
+      expect((await get(url, 'wrong-token')).status, url).toBe(401);
+    }
+  });
+
+  it("a tenant's token never sees another tenant's rows, on every endpoint", async () => {
+    const tenantsIn = (body: unknown): Set<string> => {
+      const found = new Set<string>();
+      JSON.stringify(body, (k, v) => {
+        if (k === 'tenant' && typeof v === 'string') found.add(v);
+        return v;
+      });
+      return found;
+    };
+    for (const url of ENDPOINTS) {
+      const token = url.startsWith('/v1/pipeline') ? TOKENS.admin : TOKENS.globex;
+      const res = await get(url, token);
+      expect(res.status, url).toBe(200);
+      const expectTenant = url.startsWith('/v1/pipeline') ? 'acme' : 'globex';
+      expect(
+        [...tenantsIn(res.body)].every((t) => t === expectTenant),
+        url,
+      ).toBe(true);
+      const all = await get(url, TOKENS.all);
+      if (url.startsWith('/v1/series')) {
+        // A series carries no tenant column: its totals must be globex's alone, and all tenants' for "*".
+        const total = (body: { points: { requests: number }[] }) =>
+          body.points.reduce((s, p) => s + p.requests, 0);
+        expect(total(res.body)).toBe(logs.filter((l) => l.tenant === 'globex').length);
+        expect(total(all.body)).toBe(logs.length);
+      } else if (!url.startsWith('/v1/pipeline') && !url.includes('consumers')) {
+        expect(tenantsIn(all.body).size, url).toBeGreaterThan(1);
+      }
+    }
+    // globex's data never reaches acme: the globex trace is invisible, its consumer unknown.
+    expect((await get(`/v1/traces/${'b'.repeat(30)}00`)).status).toBe(404);
+    expect((await get(`/v1/traces/${'b'.repeat(30)}00`, TOKENS.globex)).status).toBe(200);
+    const consumers = await get(`/v1/consumers?${RANGE}&consumer=globex-key`);
+    expect(consumers.body.rows).toEqual([]);
+    // Naming another tenant is refused, not silently widened.
+    const other = await get(`/v1/overview?${RANGE}&tenant=globex`);
+    expect(other.status).toBe(403);
+    const allNarrowed = await get(`/v1/overview?${RANGE}&tenant=globex`, TOKENS.all);
+    expect(allNarrowed.body.rows.map((r: { tenant: string }) => r.tenant)).toEqual(['globex']);
+    expect(allNarrowed.body.rows[0].requests).toBe(1000);
+  });
+});
+
+describe('serving', () => {
+  it('ETag / 304, gzip, and the answer cache', async () => {
+    const url = `/v1/overview?${RANGE}&group_by=route`;
+    const first = await get(url);
+    const etag = first.headers.etag as string;
+    expect(etag).toMatch(/^"/);
+    const again = await get(url, TOKENS.acme, { 'if-none-match': etag });
+    expect(again.status).toBe(304);
+    const gz = await api.app.inject({
+      method: 'GET',
+      url,
+      headers: { ...auth(TOKENS.acme), 'accept-encoding': 'gzip' },
+    });
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect(JSON.parse(gunzipSync(gz.rawPayload).toString())).toEqual(first.body);
+    const metrics = await api.metrics.registry.getSingleMetricAsString('tapwire_api_cache_lookups_total');
+    expect(metrics).toMatch(/result="hit"} [1-9]/);
+  });
+
+  it('rate limits per token with 429 and Retry-After', async () => {
+    const limited = await newApi({ rateLimit: { max: 3, windowMs: 60_000 } });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const res = await limited.app.inject({
+          method: 'GET',
+          url: `/v1/overview?${RANGE}`,
+          headers: auth(TOKENS.acme),
+        });
+        statuses.push(res.statusCode);
+        if (res.statusCode === 429) {
+          expect(res.json().error.code).toBe('TAPWIRE_API_RATE_LIMITED');
+          expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+        }
+      }
+      expect(statuses).toEqual([200, 200, 200, 429, 429]);
+      // Another token has its own budget.
+      const other = await limited.app.inject({
+        method: 'GET',
+        url: `/v1/overview?${RANGE}`,
+        headers: auth(TOKENS.globex),
+      });
+      expect(other.statusCode).toBe(200);
+    } finally {
+      await limited.app.close();
+    }
+  });
+
+  it('503 when ClickHouse is unreachable, 504 when it does not answer in time; /readyz says so', async () => {
+    const down = await newApi({}, { url: 'http://127.0.0.1:9' });
+    const silent: Server = createServer(() => {});
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as { port: number }).port;
+    const slow = await newApi({}, { url: `http://127.0.0.1:${port}`, requestTimeoutMs: 500 });
+    try {
+      const unreachable = await down.app.inject({
+        method: 'GET',
+        url: `/v1/overview?${RANGE}`,
+        headers: auth(TOKENS.acme),
+      });
+      expect(unreachable.statusCode).toBe(503);
+      expect(unreachable.json().error.code).toBe('TAPWIRE_ANALYTICS_STORE_UNAVAILABLE');
+      expect((await down.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
+      const timeout = await slow.app.inject({
+        method: 'GET',
+        url: `/v1/overview?${RANGE}`,
+        headers: auth(TOKENS.acme),
+      });
+      expect(timeout.statusCode).toBe(504);
+      expect(timeout.json().error.code).toBe('TAPWIRE_ANALYTICS_STORE_TIMEOUT');
+      expect((await api.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+    } finally {
+      await down.app.close();
+      await slow.app.close();
+      silent.close();
+    }
+  });
+
+  it('publishes OpenAPI at /openapi.json and a docs page', async () => {
+    const doc = (await api.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/v1/consumers',
+      '/v1/logs',
+      '/v1/overview',
+      '/v1/pipeline',
+      '/v1/saturation',
+      '/v1/series',
+      '/v1/traces',
+      '/v1/traces/{traceId}',
+    ]);
+    expect(doc.paths['/v1/series'].get.parameters.map((p: { name: string }) => p.name)).toContain(
+      'quantiles',
+    );
+    const docs = await api.app.inject({ method: 'GET', url: '/docs/' });
+    expect(docs.statusCode).toBe(200);
+    expect(docs.body).toContain('swagger');
+  });
+});
+
+describe('fuzz', () => {
+  it('5,000 random, oversized, unicode and SQL-injection requests: no 5xx, no ClickHouse syntax error', async () => {
+    const rand = mulberry32(2026);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    const nasty = [
+      "'; DROP TABLE access_logs; --",
+      "' OR 1=1 --",
+      '\\',
+      "\\'",
+      '`',
+      '"',
+      '/*',
+      '*/',
+      '%00',
+      '\u0000',
+      '\n',
+      'ё日本語🙂',
+      '\u202e',
+      'a'.repeat(5000),
+      '-1',
+      '1e309',
+      'NaN',
+      '0x10',
+      '99999999999999999999',
+      '',
+      'now-',
+      'now-1y',
+      'now-99999999d',
+      '2026-13-45T99:99:99Z',
+      '1; SELECT 1',
+      "') UNION ALL SELECT * FROM system.users --",
+      `$\{jndi:ldap://x}`,
+      '{{7*7}}',
+    ];
+    const valid: Record<string, readonly string[]> = {
+      from: ['now-1h', 'now-24h', new Date(FROM * 1000).toISOString(), 'now-15m'],
+      to: ['now', new Date(TO * 1000).toISOString()],
+      step: ['1m', '5m', '30s', '1h', '60'],
+      service: ['shop', 'billing'],
+      route: ['/users/:id', '/orders'],
+      method: ['GET', 'post'],
+      consumer: ['key-a'],
+      status_class: ['5xx', '2xx'],
+      status: ['200', '503'],
+      group_by: ['service', 'route'],
+      sort: ['p99', 'errors', 'rate', 'error_rate'],
+      order: ['asc', 'desc'],
+      limit: ['1', '10', '1000'],
+      offset: ['0', '5'],
+      source: ['auto', 'raw', 'rollup'],
+      quantiles: ['0.5', '0.5,0.99', '0.95'],
+      min_duration_ms: ['0', '100.5'],
+      error_kind: ['none', 'upstream_refused'],
+      trace_id: ['a'.repeat(32)],
+      tenant: ['acme', 'globex'],
+      instance: ['proxy-1'],
+      upstream: ['users'],
+      cursor: ['WzE3NjM2MzI4MDAwMDAwMDAsImFiYyJd'],
+    };
+    const paths = [
+      '/v1/overview',
+      '/v1/series',
+      '/v1/saturation',
+      '/v1/consumers',
+      '/v1/traces',
+      '/v1/logs',
+      '/v1/pipeline',
+      '/v1/traces/',
+    ];
+    const keys = Object.keys(valid);
+    const statuses = new Map<number, number>();
+    const errorsBefore = queryErrors.length;
+    for (let i = 0; i < 5000; i++) {
+      const path = pick(paths);
+      const params = new URLSearchParams();
+      const n = Math.floor(rand() * 6);
+      for (let j = 0; j < n; j++) {
+        const key = rand() < 0.9 ? pick(keys) : pick(nasty);
+        params.append(key, rand() < 0.6 ? pick(valid[key] ?? nasty) : pick(nasty));
+      }
+      const url =
+        path === '/v1/traces/'
+          ? `${path}${encodeURIComponent(rand() < 0.5 ? pick(nasty) : `${'a'.repeat(30)}00`)}`
+          : `${path}?${params}`;
+      const res = await api.app.inject({
+        method: 'GET',
+        url,
+        headers: auth(pick([TOKENS.acme, TOKENS.all, TOKENS.admin])),
+      });
+      statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+      expect(res.statusCode, `${url.slice(0, 200)} → ${res.body.slice(0, 300)}`).toBeLessThan(500);
+      if (res.statusCode >= 400) expect(res.body, url.slice(0, 200)).toMatch(/^\{"error":\{"code":"TAPWIRE_/);
+    }
+    expect(queryErrors.slice(errorsBefore)).toEqual([]);
+    // The fuzz exercised both accepted and refused requests.
+    expect(statuses.get(200) ?? 0).toBeGreaterThan(500);
+    expect(statuses.get(400) ?? 0).toBeGreaterThan(500);
+  }, 600_000);
+});
