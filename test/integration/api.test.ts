@@ -414,7 +414,7 @@ describe('RED overview', () => {
   it('refuses source=rollup when a filter needs raw rows, naming the field', async () => {
     const res = await get(`/v1/overview?${RANGE}&consumer=key-a&source=rollup`);
     expect(res.status).toBe(400);
-    expect(res.body.error.fields[0].field).toBe('source');
+    expect(res.body.error.fields[0].field).toBe('querystring.source');
   });
 });
 
@@ -464,10 +464,10 @@ describe('series', () => {
   it('bounds points per series and the window, naming the field', async () => {
     const tooMany = await get(`/v1/series?from=now-24h&to=now&step=1s`);
     expect(tooMany.status).toBe(400);
-    expect(tooMany.body.error.fields[0].field).toBe('step');
+    expect(tooMany.body.error.fields[0].field).toBe('querystring.step');
     const tooLong = await get(`/v1/series?from=now-90d&to=now&step=1d`);
     expect(tooLong.status).toBe(400);
-    expect(tooLong.body.error.fields[0].field).toBe('from');
+    expect(tooLong.body.error.fields[0].field).toBe('querystring.from');
     const badQuantile = await get(`/v1/series?${RANGE}&quantiles=0.5,0.42`);
     expect(badQuantile.status).toBe(400);
     expect(badQuantile.body.error.message).toContain('querystring.quantiles');
@@ -574,7 +574,7 @@ describe('saturation, consumers, traces, logs, pipeline', () => {
     expect(seen).toEqual(expected.map((l) => l.id));
     const bad = await get(`/v1/logs?${RANGE}&cursor=not-a-cursor`);
     expect(bad.status).toBe(400);
-    expect(bad.body.error.fields[0].field).toBe('cursor');
+    expect(bad.body.error.fields[0].field).toBe('querystring.cursor');
   });
 
   it('pipeline health needs the admin scope and shows lag, dead letters and proxy drops', async () => {

@@ -78,12 +78,14 @@ describe('tapwire migrate', () => {
       '3_route_stats_1m',
       '4_saturation_1m',
       '5_pipeline_tables',
+      '6_saturation_dropped',
+      '7_latency_histogram',
     ]);
     expect(first.alreadyApplied).toBe(0);
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);
 
     const second = await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
-    expect(second).toEqual({ database: db, applied: [], alreadyApplied: 5 });
+    expect(second).toEqual({ database: db, applied: [], alreadyApplied: 7 });
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);
 
     const ch = createClickHouse(cfg);
@@ -103,12 +105,35 @@ describe('tapwire migrate', () => {
       migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK }),
       migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK }),
     ]);
-    expect([a.applied.length, b.applied.length].sort()).toEqual([0, 5]);
+    expect([a.applied.length, b.applied.length].sort()).toEqual([0, 7]);
     const ch = createClickHouse(cfg);
     const ledger = await ch.query<{ n: string }>(raw('SELECT count() AS n FROM schema_migrations'));
     await ch.close();
-    expect(ledger).toEqual([{ n: '5' }]);
+    expect(ledger).toEqual([{ n: '7' }]);
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);
+  });
+
+  it('re-runs an ADD COLUMN migration whose ALTER landed but whose ledger row did not (crash in between)', async () => {
+    const db = newDatabase();
+    const cfg = testClickHouseConfig(db);
+    await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
+    const ch = createClickHouse(cfg);
+    // What a crash after the ALTER of 0006 leaves behind: the column exists, the ledger forgot it.
+    await ch.command(raw('ALTER TABLE schema_migrations DELETE WHERE version >= 6'));
+    for (let i = 0; i < 50; i++) {
+      const [left] = await ch.query<{ n: string }>(
+        raw('SELECT count() AS n FROM schema_migrations WHERE version >= 6'),
+      );
+      if (left?.n === '0') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const rerun = await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
+    expect(rerun.applied.map((a) => a.version)).toEqual([6, 7]);
+    const columns = await ch.query<{ name: string }>(
+      sql`SELECT name FROM system.columns WHERE database = ${db} AND table = 'saturation' AND name = 'producer_dropped_events'`,
+    );
+    await ch.close();
+    expect(columns).toEqual([{ name: 'producer_dropped_events' }]);
   });
 
   it('refuses to run when a landed migration was edited, naming the file', async () => {

@@ -173,7 +173,8 @@ export async function buildApi(
     if (err instanceof ApiError || err instanceof AnalyticsError) {
       if (err.status === 401) reply.header('www-authenticate', 'Bearer');
       if (err.status >= 500) logger.warn({ err, code: err.code, requestId }, 'analytics query failed');
-      const field = err.field;
+      // Store and handler errors name query-string fields; validation errors already carry the prefix.
+      const field = err.field === undefined ? undefined : `querystring.${err.field}`;
       return reply.code(err.status).send({
         error: {
           code: err.code,

@@ -1,3 +1,4 @@
+import { apiConfigSchema } from '@tapwire/api/config';
 import {
   clickhouseConfigSchema,
   infraConfigSchema,
@@ -17,6 +18,7 @@ export const tapwireConfigSchema = z.strictObject({
   infra: infraConfigSchema,
   proxy: proxyConfigSchema,
   ingest: ingestConfigSchema,
+  api: apiConfigSchema,
 });
 
 /** TapwireConfig is the validated configuration of every component. */

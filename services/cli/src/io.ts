@@ -2,6 +2,15 @@
 export interface CliIo {
   out(text: string): void;
   err(text: string): void;
+  /** readStdin returns all of standard input (tests pass their own). */
+  readStdin?(): Promise<string>;
+}
+
+/** readProcessStdin reads the process's standard input to its end. */
+export async function readProcessStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** processIo writes to the real stdout and stderr. */

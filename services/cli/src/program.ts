@@ -1,11 +1,12 @@
 import { Command, CommanderError } from 'commander';
+import { registerApi } from './commands/api.js';
 import { registerInfra } from './commands/infra.js';
 import { registerIngest } from './commands/ingest.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerProxy } from './commands/proxy.js';
 import { registerReplay } from './commands/replay.js';
 import { registerTopics } from './commands/topics.js';
-import { type CliIo, CommandFailure, describeError, processIo } from './io.js';
+import { type CliIo, CommandFailure, describeError, processIo, readProcessStdin } from './io.js';
 
 /** buildProgram assembles the `tapwire` command line; every subcommand has --help. */
 export function buildProgram(io: CliIo = processIo): Command {
@@ -20,6 +21,7 @@ export function buildProgram(io: CliIo = processIo): Command {
   registerTopics(program, io);
   registerProxy(program);
   registerIngest(program);
+  registerApi(program, io, io.readStdin ?? readProcessStdin);
   registerReplay(program, io);
   registerInfra(program, io);
   return program;

@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import { loadTapwireConfig } from '../cli-config.js';
+import { type CliIo, CommandFailure } from '../io.js';
+
+/** registerApi adds `tapwire api` (run the analytics API) and `tapwire token` (make or hash a bearer token). */
+export function registerApi(program: Command, io: CliIo, readStdin: () => Promise<string>): void {
+  program
+    .command('api')
+    .description(
+      'run the analytics API: /v1 questions over ClickHouse, OpenAPI at /openapi.json, docs at /docs',
+    )
+    .action(async () => {
+      const config = loadTapwireConfig(program.opts<{ config?: string }>().config);
+      const { runApiService } = await import('@tapwire/api');
+      await runApiService(config, { handleSignals: true });
+    });
+  program
+    .command('token')
+    .description(
+      'print a new random API token with the api.tokens entry that admits it (only the hash goes in config); --hash reads a token on stdin',
+    )
+    .option('--hash', 'read a token from stdin and print its sha256 (never pass tokens as arguments)')
+    .option('--name <name>', 'name of the token in config', 'my-token')
+    .option('--tenant <tenant>', 'tenant the token reads, or * for all', '*')
+    .option('--admin', 'also grant the admin scope')
+    .action(async (opts: { hash?: boolean; name: string; tenant: string; admin?: boolean }) => {
+      const { hashToken } = await import('@tapwire/api');
+      if (opts.hash) {
+        const token = (await readStdin()).trim();
+        if (!token) throw new CommandFailure('no token on stdin');
+        io.out(`${hashToken(token)}\n`);
+        return;
+      }
+      const token = `tw_${randomBytes(24).toString('base64url')}`;
+      io.out(
+        [
+          `token: ${token}`,
+          '# add to the config file under api.tokens:',
+          `- name: ${opts.name}`,
+          `  sha256: ${hashToken(token)}`,
+          `  tenant: "${opts.tenant}"`,
+          `  scopes: [read${opts.admin ? ', admin' : ''}]`,
+          '',
+        ].join('\n'),
+      );
+    });
+}
