@@ -341,7 +341,7 @@ afterAll(async () => {
 });
 
 describe('RED overview', () => {
-  for (const source of ['raw', 'rollup'] as const) {
+  for (const source of ['raw', 'rollup_1m', 'rollup_1h'] as const) {
     it(`per route (${source}): counts and error rates exact, p50/p90/p99 within 1%`, async () => {
       const res = await get(`/v1/overview?${RANGE}&group_by=route&sort=rate&source=${source}`);
       expect(res.status).toBe(200);
@@ -392,7 +392,9 @@ describe('RED overview', () => {
 
   it('raw and rollup give the same answer on the same data', async () => {
     const raw = (await get(`/v1/overview?${RANGE}&group_by=route&source=raw`)).body.rows;
-    const rollup = (await get(`/v1/overview?${RANGE}&group_by=route&source=rollup`)).body.rows;
+    const rollup = (await get(`/v1/overview?${RANGE}&group_by=route&source=rollup_1m`)).body.rows;
+    const hourly = (await get(`/v1/overview?${RANGE}&group_by=route&source=rollup_1h`)).body.rows;
+    expect(hourly).toEqual(rollup);
     expect(rollup.map((r: { route: string }) => r.route)).toEqual(raw.map((r: { route: string }) => r.route));
     raw.forEach((r: RedRow, i: number) => {
       const o: RedRow = rollup[i];
@@ -424,7 +426,7 @@ describe('series', () => {
     const raw = (await get(`${url}&source=raw`)).body;
     const rollup = (await get(`${url}&source=rollup`)).body;
     expect(raw.points).toHaveLength(12);
-    expect(rollup.source).toBe('rollup');
+    expect(rollup.source).toBe('rollup_1m');
     const route = logs.filter((l) => l.tenant === 'acme' && l.route === '/users/:id');
     raw.points.forEach((p: SeriesPoint, i: number) => {
       expect(p.t).toBe(FROM + i * 300);
@@ -446,6 +448,17 @@ describe('series', () => {
         expect(Math.abs(ex.duration_ms - q)).toBeCloseTo(closest, 6);
       }
     });
+  });
+
+  it('hourly steps come from the hourly rollup and equal raw rows', async () => {
+    const url = `/v1/series?${RANGE}&service=shop&step=1h&quantiles=0.5,0.9,0.95,0.99`;
+    const raw = (await get(`${url}&source=raw`)).body;
+    const auto = (await get(url)).body;
+    expect(auto.source).toBe('rollup_1h');
+    expect(
+      auto.points.map((p: SeriesPoint) => [p.requests, p.errors_5xx, p.errors_4xx, p.latency_ms]),
+    ).toEqual(raw.points.map((p: SeriesPoint) => [p.requests, p.errors_5xx, p.errors_4xx, p.latency_ms]));
+    expect(auto.points[0].requests).toBe(group((l) => l.tenant === 'acme' && l.service === 'shop').n);
   });
 
   it('fills empty steps with zeros and null latency', async () => {

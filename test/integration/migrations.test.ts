@@ -23,6 +23,10 @@ const EXPECTED_TABLES = [
   'consumer_lag',
   'dlq_events',
   'retention_runs',
+  'route_histogram_1h',
+  'route_histogram_1h_mv',
+  'route_histogram_1m',
+  'route_histogram_1m_mv',
   'route_stats_1m',
   'route_stats_1m_mv',
   'saturation',
@@ -79,7 +83,7 @@ describe('tapwire migrate', () => {
       '4_saturation_1m',
       '5_pipeline_tables',
       '6_saturation_dropped',
-      '7_latency_histogram',
+      '7_route_histograms',
     ]);
     expect(first.alreadyApplied).toBe(0);
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);

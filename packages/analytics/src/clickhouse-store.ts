@@ -8,7 +8,7 @@ import {
   TapwireClickHouseError,
 } from '@tapwire/clickhouse';
 import { AnalyticsError } from './errors.js';
-import { chooseSource, rollupBlocker } from './plan.js';
+import { chooseSource, type SourceUsed } from './plan.js';
 import {
   type ConsumersQuery,
   type Filters,
@@ -106,8 +106,8 @@ function mapError(err: unknown): AnalyticsError {
   return new AnalyticsError('TAPWIRE_ANALYTICS_QUERY_FAILED', undefined, { cause: err });
 }
 
-/** requestConditions renders the tenant scope and filters over access_logs or route_stats_1m. */
-function requestConditions(scope: Scope, filters: Filters, table: 'raw' | 'rollup'): SqlFragment[] {
+/** requestConditions renders the tenant scope and filters over access_logs or a route histogram rollup. */
+function requestConditions(scope: Scope, filters: Filters, table: SourceUsed): SqlFragment[] {
   const c: SqlFragment[] = [];
   if (scope.tenant !== null) c.push(sql`tenant = ${scope.tenant}`);
   if (filters.service !== undefined) c.push(sql`service = ${filters.service}`);
@@ -125,22 +125,19 @@ function where(parts: readonly SqlFragment[]): SqlFragment {
   return parts.length === 0 ? raw('1') : joinSql(parts, ' AND ');
 }
 
-function timeConditions(column: 'ts' | 'minute', range: TimeRange): SqlFragment[] {
+function timeConditions(column: 'ts' | 'minute' | 'hour', range: TimeRange): SqlFragment[] {
   const col = raw(column);
   return [sql`${col} >= ${at(range.from)}`, sql`${col} < ${at(range.to)}`];
 }
 
 // Latency histogram bucket of a row: k holds (1.01^(k-1), 1.01^k] ms. The same expression fills
-// route_stats_1m.latency_hist (migrations/0007), so raw rows and rollups bucket identically.
+// route_histogram_1m and _1h (migrations/0007), so raw rows and rollups bucket identically.
 const BUCKET = 'toInt16(ceil(log(greatest(duration_ms, 0.001)) / log(1.01)))';
 
-// RED aggregates over raw rows and over rollup states, under the same aliases; `h` is the
-// histogram as (bucket keys, counts), sorted by key.
+// RED aggregates over raw rows under the aliases the rollup path uses too; `h` is the histogram
+// as (bucket keys, counts), sorted by key.
 const RED_RAW = raw(
   `count() AS n, sum(toUInt64(status >= 500)) AS e5, sum(toUInt64(status >= 400 AND status < 500)) AS e4, sumMap([${BUCKET}], [toUInt64(1)]) AS h, sum(duration_ms) AS dsum, sum(bytes_in) AS bin, sum(bytes_out) AS bout`,
-);
-const RED_ROLLUP = raw(
-  `countMerge(requests) AS n, sumMerge(errors_5xx) AS e5, sumMerge(errors_4xx) AS e4, sumMapMerge(latency_hist) AS h, sumMerge(duration_ms_sum) AS dsum, sumMerge(bytes_in) AS bin, sumMerge(bytes_out) AS bout`,
 );
 
 /**
@@ -200,6 +197,33 @@ function latencyOf(row: RedAggregate): RedRow['latency_ms'] {
 /** redSql wraps a RED aggregation so the outer query turns its histogram into quantiles `q`. */
 function redSql(keys: SqlFragment, inner: SqlFragment, tail: SqlFragment = raw('')): SqlFragment {
   return sql`WITH ${HISTOGRAM_WITH} SELECT ${keys}, ${RED_OUTER}, ${QUANTILES_FROM_HISTOGRAM} FROM (${inner}) ${tail}`;
+}
+
+const TIME_COLUMN = { raw: 'ts', rollup_1m: 'minute', rollup_1h: 'hour' } as const;
+const HISTOGRAM_TABLE = { rollup_1m: 'route_histogram_1m', rollup_1h: 'route_histogram_1h' } as const;
+
+/**
+ * redAggregation groups requests by `keys` (expressions with aliases; `names` are the aliases)
+ * into n, e5, e4, dsum, bin, bout and the histogram h, from raw rows or from a rollup's
+ * per-bucket rows (summed per bucket, then gathered into arrays sorted by bucket).
+ */
+function redAggregation(
+  keys: SqlFragment,
+  names: SqlFragment,
+  source: SourceUsed,
+  conditions: SqlFragment,
+): SqlFragment {
+  if (source === 'raw')
+    return sql`SELECT ${keys}, ${RED_RAW} FROM access_logs WHERE ${conditions} GROUP BY ${names}`;
+
+  return sql`SELECT ${names}, sum(bn) AS n, sum(be5) AS e5, sum(be4) AS e4, sum(bdsum) AS dsum, sum(bbin) AS bin,
+      sum(bbout) AS bout, arraySort(groupArray((bucket, bn))) AS pairs,
+      (arrayMap(p -> tupleElement(p, 1), pairs), arrayMap(p -> tupleElement(p, 2), pairs)) AS h
+    FROM (
+      SELECT ${keys}, bucket, sum(requests) AS bn, sum(errors_5xx) AS be5, sum(errors_4xx) AS be4,
+        sum(duration_ms_sum) AS bdsum, sum(bytes_in) AS bbin, sum(bytes_out) AS bbout
+            FROM ${raw(HISTOGRAM_TABLE[source])} WHERE ${conditions} GROUP BY ${names}, bucket)
+    GROUP BY ${names}`;
 }
 
 const LOG_COLUMNS = raw(
@@ -285,13 +309,12 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
 
   return {
     async overview(scope, q): Promise<OverviewResult> {
-      const source = chooseSource(q.source, rollupBlocker(q.range, undefined, q.filters));
+      const source = chooseSource(q.source, q.range, undefined, q.filters, { hourly: true });
       const byRoute = q.groupBy === 'route';
       const keys = raw(byRoute ? 'tenant, service, route, method' : 'tenant, service');
-      const table = raw(source === 'rollup' ? 'route_stats_1m' : 'access_logs');
       const conditions = [
         ...requestConditions(scope, q.filters, source),
-        ...timeConditions(source === 'rollup' ? 'minute' : 'ts', q.range),
+        ...timeConditions(TIME_COLUMN[source], q.range),
       ];
       const dir = raw(q.order === 'asc' ? 'ASC' : 'DESC');
       const rows = await run<
@@ -299,8 +322,7 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
       >(
         redSql(
           keys,
-          sql`SELECT ${keys}, ${source === 'rollup' ? RED_ROLLUP : RED_RAW}
-          FROM ${table} WHERE ${where(conditions)} GROUP BY ${keys}`,
+          redAggregation(keys, keys, source, where(conditions)),
           sql`ORDER BY ${raw(OVERVIEW_ORDER[q.sort])} ${dir}, ${keys} LIMIT ${q.limit + 1} OFFSET ${q.offset}`,
         ),
       );
@@ -325,7 +347,8 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
             error_rate_5xx: ratio(e5, n),
             error_rate_4xx: ratio(e4, n),
             latency_ms: latencyOf(r),
-            avg_ms: n > 0 ? num(r.dsum) / n : null,
+            // Sums of floats differ in the last digit with summation order; microseconds are plenty.
+            avg_ms: n > 0 ? Math.round((num(r.dsum) / n) * 1000) / 1000 : null,
             bytes_in: num(r.bin),
             bytes_out: num(r.bout),
           };
@@ -334,10 +357,10 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
     },
 
     async series(scope, q): Promise<SeriesResult> {
-      const source = chooseSource(q.source, rollupBlocker(q.range, q.stepS, q.filters));
+      const source = chooseSource(q.source, q.range, q.stepS, q.filters, { hourly: true });
       const { from, to } = q.range;
       const step = q.stepS;
-      const timeCol = source === 'rollup' ? 'minute' : 'ts';
+      const timeCol = TIME_COLUMN[source];
       const bucket = sql`intDiv(toUInt32(${raw(timeCol)}) - ${from}, ${step})`;
       const conditions = [
         ...requestConditions(scope, q.filters, source),
@@ -346,9 +369,7 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
       const rows = await run<RedAggregate & { b: Num }>(
         redSql(
           raw('b'),
-          sql`SELECT ${bucket} AS b, ${source === 'rollup' ? RED_ROLLUP : RED_RAW}
-          FROM ${raw(source === 'rollup' ? 'route_stats_1m' : 'access_logs')}
-          WHERE ${where(conditions)} GROUP BY b`,
+          redAggregation(sql`${bucket} AS b`, raw('b'), source, where(conditions)),
           raw('ORDER BY b'),
         ),
       );
@@ -383,10 +404,17 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
     },
 
     async saturation(scope, q): Promise<SaturationResult> {
-      const source = chooseSource(q.source, rollupBlocker(q.range, q.stepS));
+      // Saturation has only a 1-minute rollup (a few rows per instance and minute).
+      const source = chooseSource(
+        q.source === 'rollup_1h' ? 'rollup_1m' : q.source,
+        q.range,
+        q.stepS,
+        undefined,
+      );
+      const rollup = source !== 'raw';
       const { from, to } = q.range;
       const step = q.stepS;
-      const timeCol = source === 'rollup' ? 'minute' : 'ts';
+      const timeCol = rollup ? 'minute' : 'ts';
       const bucket = sql`intDiv(toUInt32(${raw(timeCol)}) - ${from}, ${step})`;
       const base: SqlFragment[] = [...timeConditions(timeCol, q.range)];
       if (scope.tenant !== null) base.push(sql`tenant = ${scope.tenant}`);
@@ -394,38 +422,35 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
       if (q.instance !== undefined) base.push(sql`instance = ${q.instance}`);
       const upstreamConditions = [...base];
       if (q.upstream !== undefined) upstreamConditions.push(sql`upstream = ${q.upstream}`);
-      const instanceSelect =
-        source === 'rollup'
-          ? raw(`countMerge(samples) AS n, avgMerge(event_loop_utilization_avg) AS elu_avg,
+      const instanceSelect = rollup
+        ? raw(`countMerge(samples) AS n, avgMerge(event_loop_utilization_avg) AS elu_avg,
               maxMerge(event_loop_utilization_max) AS elu_max, maxMerge(event_loop_delay_ms_max) AS delay_max,
               maxMerge(heap_used_bytes_max) AS heap_used, maxMerge(heap_limit_bytes_max) AS heap_limit,
               maxMerge(rss_bytes_max) AS rss, avgMerge(cpu_ratio_avg) AS cpu,
               maxMerge(producer_buffer_events_max) AS buffered, maxMerge(producer_buffer_capacity_max) AS buffer_cap,
               maxMerge(spool_bytes_max) AS spool, maxMerge(spool_capacity_bytes_max) AS spool_cap`)
-          : raw(`count() AS n, avg(event_loop_utilization) AS elu_avg,
+        : raw(`count() AS n, avg(event_loop_utilization) AS elu_avg,
               max(event_loop_utilization) AS elu_max, max(event_loop_delay_ms) AS delay_max,
               max(heap_used_bytes) AS heap_used, max(heap_limit_bytes) AS heap_limit,
               max(rss_bytes) AS rss, avg(cpu_ratio) AS cpu,
               max(producer_buffer_events) AS buffered, max(producer_buffer_capacity) AS buffer_cap,
               max(spool_bytes) AS spool, max(spool_capacity_bytes) AS spool_cap`);
-      const upstreamSelect =
-        source === 'rollup'
-          ? raw(`countMerge(samples) AS n, avgMerge(in_flight_avg) AS if_avg, maxMerge(in_flight_max) AS if_max,
+      const upstreamSelect = rollup
+        ? raw(`countMerge(samples) AS n, avgMerge(in_flight_avg) AS if_avg, maxMerge(in_flight_max) AS if_max,
               maxMerge(concurrency_limit_max) AS lim, maxMerge(pool_size_max) AS ps, avgMerge(pool_busy_avg) AS pb_avg,
               maxMerge(pool_busy_max) AS pb_max, maxMerge(pool_pending_max) AS pp`)
-          : raw(`count() AS n, avg(one_in_flight) AS if_avg, max(one_in_flight) AS if_max,
+        : raw(`count() AS n, avg(one_in_flight) AS if_avg, max(one_in_flight) AS if_max,
               max(one_limit) AS lim, max(one_pool_size) AS ps, avg(one_pool_busy) AS pb_avg,
               max(one_pool_busy) AS pb_max, max(one_pool_pending) AS pp`);
-      const upstreamFrom =
-        source === 'rollup'
-          ? raw('upstream_saturation_1m')
-          : raw(`saturation ARRAY JOIN upstream_names AS upstream, upstream_in_flight AS one_in_flight,
+      const upstreamFrom = rollup
+        ? raw('upstream_saturation_1m')
+        : raw(`saturation ARRAY JOIN upstream_names AS upstream, upstream_in_flight AS one_in_flight,
               upstream_concurrency_limit AS one_limit, upstream_pool_size AS one_pool_size,
               upstream_pool_busy AS one_pool_busy, upstream_pool_pending AS one_pool_pending`);
       type InstanceRow = Record<string, Num> & { tenant: string; service: string; instance: string };
       const [instances, upstreams] = await Promise.all([
         run<InstanceRow>(sql`SELECT tenant, service, instance, ${bucket} AS b, ${instanceSelect}
-          FROM ${raw(source === 'rollup' ? 'saturation_1m' : 'saturation')} WHERE ${where(base)}
+          FROM ${raw(rollup ? 'saturation_1m' : 'saturation')} WHERE ${where(base)}
           GROUP BY tenant, service, instance, b ORDER BY tenant, service, instance, b`),
         run<
           InstanceRow & { upstream: string }
@@ -500,7 +525,7 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
       const rows = await run<RedAggregate & { tenant: string; consumer: string }>(
         redSql(
           keys,
-          sql`SELECT ${keys}, ${RED_RAW} FROM access_logs WHERE ${where(conditions)} GROUP BY ${keys}`,
+          redAggregation(keys, keys, 'raw', where(conditions)),
           sql`ORDER BY ${raw(CONSUMER_ORDER[q.sort])} ${dir}, ${keys} LIMIT ${q.limit + 1} OFFSET ${q.offset}`,
         ),
       );

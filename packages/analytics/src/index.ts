@@ -1,6 +1,16 @@
 export { type ClickHouseStoreOptions, createClickHouseStore } from './clickhouse-store.js';
 export { ANALYTICS_ERRORS, AnalyticsError, type AnalyticsErrorCode } from './errors.js';
-export { alignRange, autoStep, chooseSource, ROLLUP_STEP_S, rollupBlocker } from './plan.js';
+export {
+  alignForRollups,
+  alignRange,
+  autoStep,
+  chooseSource,
+  HOURLY_MIN_WINDOW_S,
+  HOURLY_STEP_S,
+  ROLLUP_STEP_S,
+  rollupBlocker,
+  type SourceUsed,
+} from './plan.js';
 export {
   CONSUMER_SORTS,
   type ConsumersQuery,

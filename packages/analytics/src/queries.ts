@@ -15,8 +15,12 @@ export type Quantile = (typeof QUANTILES)[number];
 /** STATUS_CLASSES are the HTTP status classes a filter may name. */
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
-/** SOURCES names where an answer may come from: auto picks the 1-minute rollups when the query allows. */
-export const SOURCES = ['auto', 'raw', 'rollup'] as const;
+/**
+ * SOURCES names where an answer may come from: auto picks the coarsest rollup that answers the
+ * query exactly (hourly, then 1-minute), else raw rows; `rollup` asks for a rollup without
+ * choosing which; the others force one.
+ */
+export const SOURCES = ['auto', 'raw', 'rollup', 'rollup_1m', 'rollup_1h'] as const;
 
 /** Source is a requested data source. */
 export type Source = (typeof SOURCES)[number];

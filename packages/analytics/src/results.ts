@@ -37,7 +37,7 @@ export const redRowSchema = z.object({
 /** RedRow is one group of the RED overview. */
 export type RedRow = z.infer<typeof redRowSchema>;
 
-const sourceUsed = z.enum(['raw', 'rollup']);
+const sourceUsed = z.enum(['raw', 'rollup_1m', 'rollup_1h']);
 
 /** overviewResultSchema is one page of the RED overview. */
 export const overviewResultSchema = z.object({

@@ -40,9 +40,9 @@ describe('readMigrations', () => {
       '0004_saturation_1m.sql',
       '0005_pipeline_tables.sql',
       '0006_saturation_dropped.sql',
-      '0007_latency_histogram.sql',
+      '0007_route_histograms.sql',
     ]);
-    expect(migrations.map((m) => m.statements.length)).toEqual([3, 2, 2, 4, 3, 1, 3]);
+    expect(migrations.map((m) => m.statements.length)).toEqual([3, 2, 2, 4, 3, 1, 4]);
     for (const m of migrations) expect(m.checksum).toMatch(/^[0-9a-f]{64}$/);
   });
 

@@ -6,13 +6,13 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import {
   AnalyticsError,
+  alignForRollups,
   alignRange,
   autoStep,
   consumersResultSchema,
   logsResultSchema,
   overviewResultSchema,
   pipelineResultSchema,
-  ROLLUP_STEP_S,
   recentTracesResultSchema,
   type Scope,
   type Store,
@@ -242,11 +242,6 @@ export async function buildApi(
     return { range: aligned, stepS };
   }
 
-  /** minuteRange aligns a window to whole minutes so the rollups can answer it (unless raw was asked for). */
-  function minuteRange(range: TimeRange, source: string): TimeRange {
-    return source === 'raw' ? range : alignRange(range, ROLLUP_STEP_S);
-  }
-
   async function answer<T>(
     name: string,
     scope: Scope,
@@ -295,7 +290,7 @@ export async function buildApi(
       const q = request.query;
       const scope = scopeFor(principalOf(request), q.tenant);
       const query = {
-        range: minuteRange(checkWindow({ from: q.from, to: q.to }), q.source),
+        range: alignForRollups(checkWindow({ from: q.from, to: q.to }), q.source),
         filters: filtersOf(q),
         groupBy: q.group_by,
         sort: q.sort,

@@ -9,6 +9,8 @@ export const RETAINED_TABLES = [
   'saturation',
   'trace_index',
   'route_stats_1m',
+  'route_histogram_1m',
+  'route_histogram_1h',
   'saturation_1m',
   'upstream_saturation_1m',
   'dlq_events',
