@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { AnalyticsError, type OverviewResult, type Store } from '@tapwire/analytics';
 import { createLogger } from '@tapwire/telemetry';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -191,5 +192,41 @@ describe('errors and serving', () => {
     expect(missing.statusCode).toBe(404);
     expect(missing.json().error.code).toBe('TAPWIRE_API_NOT_FOUND');
     expect((await get(api, '/nope')).json().error.code).toBe('TAPWIRE_API_NOT_FOUND');
+  });
+});
+
+describe('logging', () => {
+  it('logs store failures and unexpected errors without the bearer token', async () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const noisy = createLogger({ name: 'api-unit', level: 'debug', destination });
+    let call = 0;
+    const { store } = fakeStore(async () => {
+      call++;
+      if (call === 1) throw new AnalyticsError('TAPWIRE_ANALYTICS_STORE_UNAVAILABLE');
+      throw new Error('boom');
+    });
+    const api = await buildApi(
+      { store, logger: noisy },
+      apiConfigSchema.parse({
+        tokens: [{ name: 'reader', sha256: hashToken('r-token-secret'), tenant: 'acme' }],
+      }),
+    );
+    apis.push(api);
+    expect((await get(api, '/v1/overview?from=now-2h', 'r-token-secret')).statusCode).toBe(503);
+    const unexpected = await get(api, '/v1/overview?from=now-3h', 'r-token-secret');
+    expect(unexpected.statusCode).toBe(500);
+    expect(unexpected.json().error).toMatchObject({
+      code: 'TAPWIRE_API_INTERNAL',
+      message: 'internal error',
+    });
+    expect(unexpected.body).not.toContain('boom');
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    expect(lines.join('')).not.toContain('r-token-secret');
   });
 });
