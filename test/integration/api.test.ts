@@ -585,6 +585,16 @@ describe('saturation, consumers, traces, logs, pipeline', () => {
       cursor = res.body.next_cursor;
     } while (cursor);
     expect(seen).toEqual(expected.map((l) => l.id));
+    // A path prefix (with LIKE wildcards and unicode that must match literally).
+    const orders = await get(`/v1/logs?${RANGE}&path_prefix=/ord&status=503&limit=1000`);
+    expect(orders.body.rows.length).toBe(
+      logs.filter((l) => l.tenant === 'acme' && l.route === '/orders' && l.status === 503).length,
+    );
+    for (const prefix of ['/%', '/_sers', '/ü']) {
+      const none = await get(`/v1/logs?${RANGE}&path_prefix=${encodeURIComponent(prefix)}`);
+      expect(none.status, prefix).toBe(200);
+      expect(none.body.rows, prefix).toEqual([]);
+    }
     const bad = await get(`/v1/logs?${RANGE}&cursor=not-a-cursor`);
     expect(bad.status).toBe(400);
     expect(bad.body.error.fields[0].field).toBe('querystring.cursor');
@@ -844,6 +854,7 @@ describe('fuzz', () => {
       instance: ['proxy-1'],
       upstream: ['users'],
       cursor: ['WzE3NjM2MzI4MDAwMDAwMDAsImFiYyJd'],
+      path_prefix: ['/users', '/ord'],
     };
     const paths = [
       '/v1/overview',

@@ -1,16 +1,23 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClickHouse, identifier, sql } from '@tapwire/clickhouse';
 import { afterAll, describe, expect, it } from 'vitest';
 import { infraConfig, testClickHouseConfig, uniqueName } from '../support/infra.js';
+import { freePort } from '../support/upstream.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const database = uniqueName('tapwire_cli');
+const apiDatabase = uniqueName('tapwire_cli_api');
 
-function tapwire(args: string[], env: Record<string, string> = {}) {
+function tapwire(args: string[], env: Record<string, string> = {}, input?: string) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'services/cli/src/main.ts', ...args], {
     cwd: ROOT,
     encoding: 'utf8',
+    ...(input !== undefined ? { input } : {}),
     env: { ...process.env, TAPWIRE_CLICKHOUSE_URL: testClickHouseConfig(database).url, ...env },
     timeout: 60_000,
   });
@@ -19,7 +26,8 @@ function tapwire(args: string[], env: Record<string, string> = {}) {
 
 afterAll(async () => {
   const admin = createClickHouse(testClickHouseConfig('default'));
-  await admin.command(sql`DROP DATABASE IF EXISTS ${identifier(database)}`);
+  for (const db of [database, apiDatabase])
+    await admin.command(sql`DROP DATABASE IF EXISTS ${identifier(db)}`);
   await admin.close();
 });
 
@@ -35,12 +43,83 @@ describe('tapwire command line', () => {
       ['infra', '--help'],
       ['infra', 'up', '--help'],
       ['infra', 'status', '--help'],
+      ['api', '--help'],
+      ['token', '--help'],
     ]) {
       const r = tapwire(args);
       expect(r.code, args.join(' ')).toBe(0);
       expect(r.out).toMatch(/^Usage: tapwire/);
     }
     expect(tapwire(['migrate', '--help']).out).toContain('--status');
+  });
+
+  it('token prints a new token with the config entry that admits it, and hashes one from stdin', () => {
+    const r = tapwire(['token', '--name', 'ops', '--tenant', 'acme', '--admin']);
+    expect(r.code).toBe(0);
+    const token = /^token: (tw_[A-Za-z0-9_-]{32})$/m.exec(r.out)?.[1] ?? '';
+    const sha = createHash('sha256').update(token).digest('hex');
+    expect(r.out).toContain(`- name: ops\n  sha256: ${sha}\n  tenant: "acme"\n  scopes: [read, admin]\n`);
+    expect(tapwire(['token', '--hash'], {}, 'secret-token\n')).toMatchObject({
+      code: 0,
+      out: `${createHash('sha256').update('secret-token').digest('hex')}\n`,
+    });
+    expect(tapwire(['token', '--hash'], {}, '')).toMatchObject({
+      code: 1,
+      err: 'tapwire: no token on stdin\n',
+    });
+  });
+
+  it('api serves /v1 with a configured token and stops cleanly on SIGTERM', async () => {
+    const [port, admin] = [await freePort(), await freePort()];
+    const env = {
+      ...process.env,
+      TAPWIRE_CLICKHOUSE_URL: testClickHouseConfig(database).url,
+      TAPWIRE_CLICKHOUSE_DATABASE: apiDatabase,
+      TAPWIRE_API_LISTEN_HOST: '127.0.0.1',
+      TAPWIRE_API_LISTEN_PORT: String(port),
+      TAPWIRE_API_ADMIN_PORT: String(admin),
+      TAPWIRE_TELEMETRY_LOG_LEVEL: 'warn',
+    };
+    const dir = mkdtempSync(join(tmpdir(), 'tapwire-api-'));
+    const file = join(dir, 'config.yaml');
+    const sha = createHash('sha256').update('cli-token').digest('hex');
+    writeFileSync(file, `api:\n  tokens:\n    - { name: cli, sha256: ${sha}, tenant: "*" }\n`);
+    expect(tapwire(['migrate'], { TAPWIRE_CLICKHOUSE_DATABASE: apiDatabase }).code).toBe(0);
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'services/cli/src/main.ts', '-c', file, 'api'],
+      {
+        cwd: ROOT,
+        env,
+        stdio: 'ignore',
+      },
+    );
+    try {
+      let ready = false;
+      for (let i = 0; i < 100 && !ready; i++) {
+        ready = await fetch(`http://127.0.0.1:${admin}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (!ready) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(ready).toBe(true);
+      expect((await fetch(`http://127.0.0.1:${port}/v1/overview`)).status).toBe(401);
+      const res = await fetch(`http://127.0.0.1:${port}/v1/overview?from=now-1h`, {
+        headers: { authorization: 'Bearer cli-token' },
+      });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ rows: [], has_more: false });
+      expect(await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text()).toContain(
+        'tapwire_api_requests_total',
+      );
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('replay refuses bad arguments with exit 2, naming the option', () => {

@@ -601,6 +601,9 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
       if (q.errorKind !== undefined) conditions.push(sql`error_kind = ${q.errorKind}`);
       if (q.traceId !== undefined) conditions.push(sql`trace_id = ${q.traceId}`);
       if (q.minDurationMs !== undefined) conditions.push(sql`duration_ms >= ${q.minDurationMs}`);
+      // A prefix compare that needs no LIKE escaping (and no startsWith, which 18.16 lacks).
+      if (q.pathPrefix !== undefined)
+        conditions.push(sql`substring(path, 1, ${Buffer.byteLength(q.pathPrefix)}) = ${q.pathPrefix}`);
       const rows = (await newestAccessLogs(scope, q.range, conditions, q.limit, q.cursor)).map(logRow);
       const last = rows[rows.length - 1];
       return {

@@ -148,6 +148,8 @@ export const logsQuerySchema = z.object({
   errorKind: z.string().min(1).max(64).optional(),
   traceId: traceIdSchema.optional(),
   minDurationMs: z.number().min(0).max(86_400_000).optional(),
+  /** Only requests whose (redacted) path starts with this. */
+  pathPrefix: z.string().min(1).max(LIMITS.pathChars).optional(),
   limit: z.number().int().min(1).max(1000),
   cursor: logCursorSchema.optional(),
 });

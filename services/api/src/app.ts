@@ -442,6 +442,7 @@ export async function buildApi(
         ...(q.error_kind !== undefined ? { errorKind: q.error_kind } : {}),
         ...(q.trace_id !== undefined ? { traceId: q.trace_id } : {}),
         ...(q.min_duration_ms !== undefined ? { minDurationMs: q.min_duration_ms } : {}),
+        ...(q.path_prefix !== undefined ? { pathPrefix: q.path_prefix } : {}),
         ...(q.cursor !== undefined ? { cursor: decodeCursor(q.cursor) } : {}),
       };
       const page = await answer('logs', scope, query, () => store.logs(scope, query));

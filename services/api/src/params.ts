@@ -155,6 +155,12 @@ export const logsParams = z.strictObject({
     .optional(),
   trace_id: traceIdSchema.optional(),
   min_duration_ms: z.coerce.number().min(0).max(86_400_000).optional(),
+  path_prefix: z
+    .string()
+    .min(1)
+    .max(LIMITS.pathChars)
+    .optional()
+    .describe('Only requests whose (redacted) path starts with this, e.g. /users/42.'),
   limit: int(1, 1000).default(100),
   cursor: z
     .string()
