@@ -13,6 +13,7 @@ const PACKAGES: Record<string, string> = {
   proxy: 'services/proxy',
   ingest: 'services/ingest',
   api: 'services/api',
+  alerter: 'services/alerter',
 };
 
 // Tests import workspace packages from source, so `npm test` needs no build step.

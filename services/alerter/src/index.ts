@@ -1,0 +1,33 @@
+export { type DeliveryOutcome, deliver, type RetryPolicy } from './notify/deliver.js';
+export { formatValue } from './notify/format.js';
+export { destinationId, parseRetryAfter } from './notify/http.js';
+export {
+  createPagerDutyNotifier,
+  type PagerDutyReceiverConfig,
+  pagerDutyDedupKey,
+  pagerDutyEvents,
+} from './notify/pagerduty.js';
+export { createRateLimiter, type RateLimiter } from './notify/rate-limiter.js';
+export {
+  buildNotifiers,
+  type ReceiverConfig,
+  type RegisteredNotifier,
+  receiverSchema,
+  receiversSchema,
+} from './notify/registry.js';
+export { createSlackNotifier, type SlackReceiverConfig, slackMessage } from './notify/slack.js';
+export {
+  type AlertStatus,
+  commonOf,
+  type DeliveryResult,
+  groupStatus,
+  type Notification,
+  type NotifiedAlert,
+  type Notifier,
+} from './notify/types.js';
+export {
+  alertmanagerV4Body,
+  createWebhookNotifier,
+  signBody,
+  type WebhookReceiverConfig,
+} from './notify/webhook.js';
