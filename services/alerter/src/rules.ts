@@ -206,8 +206,8 @@ export const alertingConfigSchema = z
   .superRefine((c, ctx) => {
     const names = new Set(c.receivers.map((r) => r.name));
     const ids = new Set<string>();
-    c.groups.forEach((g, gi) =>
-      g.rules.forEach((r, ri) => {
+    for (const [gi, g] of c.groups.entries()) {
+      for (const [ri, r] of g.rules.entries()) {
         if (ids.has(r.id))
           ctx.addIssue({
             code: 'custom',
@@ -215,8 +215,8 @@ export const alertingConfigSchema = z
             message: `duplicate rule id ${r.id}`,
           });
         ids.add(r.id);
-      }),
-    );
+      }
+    }
     const walk = (route: Route, path: (string | number)[]) => {
       if (route.receiver !== undefined && !names.has(route.receiver))
         ctx.addIssue({
@@ -224,7 +224,7 @@ export const alertingConfigSchema = z
           path: [...path, 'receiver'],
           message: `unknown receiver ${route.receiver}`,
         });
-      route.routes.forEach((child, i) => walk(child, [...path, 'routes', i]));
+      for (const [i, child] of route.routes.entries()) walk(child, [...path, 'routes', i]);
     };
     if (c.route.receiver === undefined)
       ctx.addIssue({
