@@ -632,6 +632,64 @@ describe('saturation, consumers, traces, logs, pipeline', () => {
   });
 });
 
+describe('alert signals (one query per rule)', () => {
+  const store = () =>
+    createClickHouseStore(createClickHouse(testClickHouseConfig(database)), {
+      maxExecutionTimeS: 10,
+      maxResultRows: 10_000,
+    });
+
+  it('latency quantile, error rate and request rate per series match the samples', async () => {
+    const s = store();
+    try {
+      const range = { from: FROM, to: TO };
+      const p99 = await s.signal(
+        { tenant: 'acme' },
+        { kind: 'latency_quantile', quantile: 0.99, range, filters: { service: 'shop' }, groupBy: ['route'] },
+      );
+      expect(p99.series.map((x) => x.labels.route).sort()).toEqual(['/orders', '/users/:id']);
+      for (const x of p99.series) {
+        const g = group((l) => l.tenant === 'acme' && l.service === 'shop' && l.route === x.labels.route);
+        expect(x.samples).toBe(g.n);
+        within(x.value, g.q(0.99), 0.01);
+      }
+      const errors = await s.signal(
+        { tenant: 'acme' },
+        { kind: 'error_rate', range, filters: {}, groupBy: ['service'] },
+      );
+      for (const x of errors.series) {
+        const g = group((l) => l.tenant === 'acme' && l.service === x.labels.service);
+        expect(x.value).toBe(g.e5 / g.n);
+      }
+      const rate = await s.signal(
+        { tenant: null },
+        { kind: 'request_rate', range, filters: {}, groupBy: [] },
+      );
+      expect(rate.series).toEqual([{ labels: {}, value: logs.length / 3600, samples: logs.length }]);
+      const sat = await s.signal(
+        { tenant: 'acme' },
+        {
+          kind: 'saturation',
+          metric: 'upstream_in_flight_ratio',
+          range,
+          filters: {},
+          groupBy: ['instance', 'upstream'],
+        },
+      );
+      expect(sat.series).toEqual([
+        { labels: { instance: 'proxy-1', upstream: 'users' }, value: 0.09, samples: 600 },
+      ]);
+      await expect(
+        s.signal({ tenant: null }, { kind: 'error_rate', range, filters: {}, groupBy: ['instance'] }),
+      ).rejects.toMatchObject({
+        code: 'TAPWIRE_ANALYTICS_INVALID_QUERY',
+      });
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('auth and tenancy', () => {
   const ENDPOINTS = [
     `/v1/overview?${RANGE}`,

@@ -20,6 +20,7 @@ import {
   type RecentTracesQuery,
   type Scope,
   type SeriesQuery,
+  type SignalQuery,
   type TimeRange,
   type TraceQuery,
 } from './queries.js';
@@ -34,6 +35,7 @@ import type {
   SaturationResult,
   SeriesPoint,
   SeriesResult,
+  SignalResult,
   TraceResult,
 } from './results.js';
 import type { Store } from './store.js';
@@ -225,6 +227,21 @@ function redAggregation(
             FROM ${raw(HISTOGRAM_TABLE[source])} WHERE ${conditions} GROUP BY ${names}, bucket)
     GROUP BY ${names}`;
 }
+
+// What a saturation rule watches, per sample row (upstream metrics after the ARRAY JOIN).
+const SATURATION_SIGNAL: Record<NonNullable<SignalQuery['metric']>, { expr: string; upstream: boolean }> = {
+  event_loop_utilization: { expr: 'avg(event_loop_utilization)', upstream: false },
+  event_loop_delay_ms: { expr: 'max(event_loop_delay_ms)', upstream: false },
+  heap_used_ratio: { expr: 'max(heap_used_bytes / greatest(heap_limit_bytes, 1))', upstream: false },
+  cpu_ratio: { expr: 'avg(cpu_ratio)', upstream: false },
+  producer_buffer_ratio: {
+    expr: 'max(producer_buffer_events / greatest(producer_buffer_capacity, 1))',
+    upstream: false,
+  },
+  spool_fill_ratio: { expr: 'max(spool_bytes / greatest(spool_capacity_bytes, 1))', upstream: false },
+  upstream_in_flight_ratio: { expr: 'max(one_in_flight / greatest(one_limit, 1))', upstream: true },
+  upstream_pool_busy_ratio: { expr: 'max(one_pool_busy / greatest(one_pool_size, 1))', upstream: true },
+};
 
 const LOG_COLUMNS = raw(
   'id, tenant, ts_us, trace_id, span_id, service, upstream, route, method, status, duration_ms, upstream_ms, bytes_in, bytes_out, consumer, client_address, user_agent, path, query, error_kind',
@@ -666,6 +683,63 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
           spool_fill_ratio_max: num(r.fill),
           last_seen: num(r.last_seen),
         })),
+      };
+    },
+
+    async signal(scope, q: SignalQuery): Promise<SignalResult> {
+      const seconds = q.range.to - q.range.from;
+      const dims = [...new Set(q.groupBy)];
+      // Dimensions become column names: only those of the table the signal reads are accepted.
+      const allowed: readonly string[] =
+        q.kind === 'saturation'
+          ? [
+              'tenant',
+              'service',
+              'instance',
+              ...(SATURATION_SIGNAL[q.metric ?? 'event_loop_utilization'].upstream ? ['upstream'] : []),
+            ]
+          : ['tenant', 'service', 'route', 'method'];
+      for (const d of [...dims, ...Object.keys(q.filters)])
+        if (!allowed.includes(d))
+          throw new AnalyticsError(
+            'TAPWIRE_ANALYTICS_INVALID_QUERY',
+            `${d} is not a dimension of ${q.kind}`,
+            { field: 'group_by' },
+          );
+      const keyNames = raw(dims.length > 0 ? dims.join(', ') : '_all');
+      const keyExprs = raw(dims.length > 0 ? dims.join(', ') : 'toUInt8(0) AS _all');
+      const conditions: SqlFragment[] = [...timeConditions('ts', q.range)];
+      if (scope.tenant !== null) conditions.push(sql`tenant = ${scope.tenant}`);
+      for (const [dim, value] of Object.entries(q.filters))
+        conditions.push(sql`${raw(dim)} = ${value as string}`);
+      const labelsOf = (row: Record<string, unknown>) =>
+        Object.fromEntries(dims.map((d) => [d, String(row[d] ?? '')])) as Record<string, string>;
+      if (q.kind === 'saturation') {
+        const metric = SATURATION_SIGNAL[q.metric ?? 'event_loop_utilization'];
+        const from = metric.upstream
+          ? raw(`saturation ARRAY JOIN upstream_names AS upstream, upstream_in_flight AS one_in_flight,
+              upstream_concurrency_limit AS one_limit, upstream_pool_size AS one_pool_size, upstream_pool_busy AS one_pool_busy`)
+          : raw('saturation');
+        const rows = await run<Record<string, unknown> & { v: Num; n: Num }>(
+          sql`SELECT ${keyExprs}, ${raw(metric.expr)} AS v, count() AS n FROM ${from}
+          WHERE ${where(conditions)} GROUP BY ${keyNames}`,
+        );
+        return { series: rows.map((r) => ({ labels: labelsOf(r), value: num(r.v), samples: num(r.n) })) };
+      }
+      const rows = await run<RedAggregate & Record<string, unknown>>(
+        redSql(keyNames, redAggregation(keyExprs, keyNames, 'raw', where(conditions))),
+      );
+      return {
+        series: rows.map((r) => {
+          const n = num(r.n);
+          const value =
+            q.kind === 'latency_quantile'
+              ? (quantileOrNull(r.q, QUANTILES.indexOf(q.quantile ?? 0.99) + 1, r.hn) ?? 0)
+              : q.kind === 'error_rate'
+                ? ratio(num(r.e5), n)
+                : n / seconds;
+          return { labels: labelsOf(r), value, samples: n };
+        }),
       };
     },
 

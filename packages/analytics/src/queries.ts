@@ -162,3 +162,40 @@ export const pipelineQuerySchema = z.object({ range: rangeSchema });
 
 /** PipelineQuery asks for pipeline health. */
 export type PipelineQuery = z.infer<typeof pipelineQuerySchema>;
+
+/** SIGNAL_KINDS are what an alert rule measures per series. */
+export const SIGNAL_KINDS = [
+  'latency_quantile',
+  'error_rate',
+  'request_rate',
+  'absence',
+  'saturation',
+] as const;
+
+/** SIGNAL_SATURATION_METRICS are the saturation values a rule can watch. */
+export const SIGNAL_SATURATION_METRICS = [
+  'event_loop_utilization',
+  'event_loop_delay_ms',
+  'heap_used_ratio',
+  'cpu_ratio',
+  'producer_buffer_ratio',
+  'spool_fill_ratio',
+  'upstream_in_flight_ratio',
+  'upstream_pool_busy_ratio',
+] as const;
+
+/** SIGNAL_DIMENSIONS are the labels a signal can be filtered and grouped by. */
+export const SIGNAL_DIMENSIONS = ['tenant', 'service', 'route', 'method', 'instance', 'upstream'] as const;
+
+/** signalQuerySchema asks for one value per series of an alert rule, over one window. */
+export const signalQuerySchema = z.object({
+  kind: z.enum(SIGNAL_KINDS),
+  quantile: z.literal(QUANTILES).optional(),
+  metric: z.enum(SIGNAL_SATURATION_METRICS).optional(),
+  range: rangeSchema,
+  filters: z.partialRecord(z.enum(SIGNAL_DIMENSIONS), z.string().min(1).max(LIMITS.routeChars)),
+  groupBy: z.array(z.enum(SIGNAL_DIMENSIONS)).max(SIGNAL_DIMENSIONS.length),
+});
+
+/** SignalQuery asks for one value per series of an alert rule. */
+export type SignalQuery = z.infer<typeof signalQuerySchema>;

@@ -307,3 +307,13 @@ export const pipelineResultSchema = z.object({
 
 /** PipelineResult summarizes pipeline health. */
 export type PipelineResult = z.infer<typeof pipelineResultSchema>;
+
+/** signalResultSchema is one value (with its sample count) per series. */
+export const signalResultSchema = z.object({
+  series: z.array(
+    z.object({ labels: z.record(z.string(), z.string()), value: z.number(), samples: z.number().int() }),
+  ),
+});
+
+/** SignalResult is one value per series of an alert rule. */
+export type SignalResult = z.infer<typeof signalResultSchema>;

@@ -7,6 +7,7 @@ import type {
   SaturationQuery,
   Scope,
   SeriesQuery,
+  SignalQuery,
   TraceQuery,
 } from './queries.js';
 import type {
@@ -17,6 +18,7 @@ import type {
   RecentTracesResult,
   SaturationResult,
   SeriesResult,
+  SignalResult,
   TraceResult,
 } from './results.js';
 
@@ -34,6 +36,8 @@ export interface Store {
   recentTraces(scope: Scope, query: RecentTracesQuery): Promise<RecentTracesResult>;
   logs(scope: Scope, query: LogsQuery): Promise<LogsResult>;
   pipeline(scope: Scope, query: PipelineQuery): Promise<PipelineResult>;
+  /** signal evaluates an alert rule's measure for every series in one query. */
+  signal(scope: Scope, query: SignalQuery): Promise<SignalResult>;
   /** ping resolves true when the store answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

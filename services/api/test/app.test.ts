@@ -32,6 +32,7 @@ function fakeStore(overview: () => Promise<OverviewResult> = async () => EMPTY) 
     recentTraces: record('recentTraces', async () => ({ traces: [] })),
     logs: record('logs', async () => ({ rows: [], next_cursor: null })),
     pipeline: record('pipeline', async () => ({ from: 0, to: 60, lag: [], dlq: [], proxies: [] })),
+    signal: record('signal', async () => ({ series: [] })),
     ping: async () => true,
     close: async () => {},
   };
