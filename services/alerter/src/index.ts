@@ -1,3 +1,11 @@
+export {
+  createDispatcher,
+  type Delivered,
+  type DispatchAlert,
+  type Dispatcher,
+  type DispatcherStats,
+  type Silence,
+} from './dispatcher.js';
 export { type DeliveryOutcome, deliver, type RetryPolicy } from './notify/deliver.js';
 export { formatValue } from './notify/format.js';
 export { destinationId, parseRetryAfter } from './notify/http.js';
