@@ -21,6 +21,7 @@ const alias = {
   '@tapwire/proxy/config': here('./services/proxy/src/config.ts'),
   '@tapwire/ingest/config': here('./services/ingest/src/config.ts'),
   '@tapwire/api/config': here('./services/api/src/config.ts'),
+  '@tapwire/alerter/config': here('./services/alerter/src/config.ts'),
   ...Object.fromEntries(
     Object.entries(PACKAGES).map(([name, dir]) => [`@tapwire/${name}`, here(`./${dir}/src/index.ts`)]),
   ),

@@ -15,7 +15,9 @@ export interface KafkaEventSinkConfig extends RecordSinkConfig {
 
 function keyOf(event: EventByTopic[TopicName]): string {
   if ('trace_id' in event) return event.trace_id;
-  if ('fingerprint' in event) return event.fingerprint;
+  // Alert state is compacted per key: a series' state, and separately each receiver's delivery record.
+  if ('fingerprint' in event)
+    return event.receiver ? `${event.fingerprint}/${event.receiver}` : event.fingerprint;
   if ('instance' in event) return event.instance;
   return `${event.source_topic}/${event.source_partition}`;
 }

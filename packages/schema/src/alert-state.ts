@@ -30,6 +30,11 @@ export const alertStateV1Schema = z.object({
   threshold: z.number(),
   since: epochMicrosSchema,
   last_notified: epochMicrosSchema.nullable(),
+  /** When the series' current episode became active, and when it started firing (null: not yet). */
+  active_at: epochMicrosSchema.optional(),
+  fired_at: epochMicrosSchema.nullable().optional(),
+  /** Set on the record of a delivered notification: the receiver it reached (keyed fingerprint/receiver). */
+  receiver: nonEmptyBoundedString(LIMITS.nameChars).optional(),
 });
 
 /** AlertStateEvent is one alert series' state after a transition or a delivered notification. */

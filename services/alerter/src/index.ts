@@ -1,3 +1,5 @@
+export { type Alerter, type AlerterOptions, buildAlerter } from './alerter.js';
+export { type AlerterConfig, alerterConfigSchema } from './config.js';
 export {
   createDispatcher,
   type Delivered,
@@ -6,6 +8,7 @@ export {
   type DispatcherStats,
   type Silence,
 } from './dispatcher.js';
+export { type AlerterMetrics, createAlerterMetrics } from './metrics.js';
 export { type DeliveryOutcome, deliver, type RetryPolicy } from './notify/deliver.js';
 export { formatValue } from './notify/format.js';
 export { destinationId, parseRetryAfter } from './notify/http.js';
@@ -57,6 +60,13 @@ export {
   SATURATION_METRICS,
   SIGNAL_KINDS,
 } from './rules.js';
+export {
+  type AlerterServiceConfig,
+  alerterServiceConfigSchema,
+  loadAlertingFile,
+  type RunningAlerter,
+  runAlerterService,
+} from './service.js';
 export {
   compare,
   type EvaluationOutcome,

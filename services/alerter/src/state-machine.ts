@@ -20,6 +20,8 @@ export interface Instance {
   since: number;
   /** When it first became active in this episode (the alert's startsAt), ms. */
   activeAt: number;
+  /** When this episode started firing (kept through recovering), ms; null while pending. */
+  firedAt: number | null;
   value: number | null;
   /** Consecutive evaluations the series was missing while the rule returned other series. */
   missingEvals: number;
@@ -225,6 +227,7 @@ export function evaluateRule(
           state: firing ? 'firing' : 'pending',
           since: now,
           activeAt: now,
+          firedAt: firing ? now : null,
           value,
           missingEvals: 0,
           lastNotified: null,
@@ -235,6 +238,7 @@ export function evaluateRule(
         if (i.state === 'pending' && now - i.since >= rule.for) {
           i.state = 'firing';
           i.since = now;
+          i.firedAt = now;
           move('firing');
         } else if (i.state === 'recovering') {
           i.state = 'firing';

@@ -1,3 +1,4 @@
+import { alerterConfigSchema } from '@tapwire/alerter/config';
 import { apiConfigSchema } from '@tapwire/api/config';
 import {
   clickhouseConfigSchema,
@@ -19,6 +20,7 @@ export const tapwireConfigSchema = z.strictObject({
   proxy: proxyConfigSchema,
   ingest: ingestConfigSchema,
   api: apiConfigSchema,
+  alerter: alerterConfigSchema,
 });
 
 /** TapwireConfig is the validated configuration of every component. */

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerAlerter } from './commands/alerter.js';
 import { registerApi } from './commands/api.js';
 import { registerInfra } from './commands/infra.js';
 import { registerIngest } from './commands/ingest.js';
@@ -22,6 +23,7 @@ export function buildProgram(io: CliIo = processIo): Command {
   registerProxy(program);
   registerIngest(program);
   registerApi(program, io, io.readStdin ?? readProcessStdin);
+  registerAlerter(program);
   registerReplay(program, io);
   registerInfra(program, io);
   return program;

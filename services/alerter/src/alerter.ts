@@ -1,0 +1,338 @@
+import { randomUUID } from 'node:crypto';
+import type { SignalQuery, Store } from '@tapwire/analytics';
+import type { EventSink } from '@tapwire/kafka';
+import { type AlertStateEvent, TOPICS } from '@tapwire/schema';
+import type { Logger } from '@tapwire/telemetry';
+import { createDispatcher, type DispatchAlert, type Dispatcher, type Silence } from './dispatcher.js';
+import type { AlerterMetrics } from './metrics.js';
+import type { RetryPolicy } from './notify/deliver.js';
+import { createRateLimiter } from './notify/rate-limiter.js';
+import { buildNotifiers } from './notify/registry.js';
+import { type AlertingConfig, type Rule, type RuleGroup, renderTemplate } from './rules.js';
+import {
+  type EvaluationOutcome,
+  emptyRuleState,
+  evaluateRule,
+  type Instance,
+  RESOLVED_RETENTION_MS,
+  type RuleState,
+  type Transition,
+} from './state-machine.js';
+
+/** AlerterOptions are the alerter's settings besides the alerting file. */
+export interface AlerterOptions {
+  /** Base URL of the analytics API (alerts link to the query that fired them). */
+  readonly apiUrl: string;
+  /** Grafana dashboard linked from every notification. */
+  readonly dashboardUrl: string;
+  /** How often due groups are flushed, in ms. */
+  readonly dispatchTickMs: number;
+  readonly retry: RetryPolicy;
+}
+
+/** Alerter evaluates rules, keeps per-series state as events and notifies through the dispatcher. */
+export interface Alerter {
+  /** restore replays alert-state events (oldest first) into rule state and delivery records. */
+  restore(events: readonly AlertStateEvent[]): void;
+  /** start schedules every group's evaluations and the dispatcher's flushes. */
+  start(): void;
+  /** evaluateGroup runs one evaluation of every rule of a group (the scheduler calls it; tests too). */
+  evaluateGroup(group: RuleGroup, now?: number): Promise<void>;
+  /** dispatch flushes every group that is due. */
+  dispatch(now?: number): Promise<void>;
+  /** reload swaps in a new alerting file, keeping the state of rules that still exist. */
+  reload(config: AlertingConfig): void;
+  setSilences(silences: readonly Silence[]): void;
+  /** alerts lists current series (pending, firing, recovering, and recently resolved). */
+  alerts(): { ruleId: string; instance: Instance }[];
+  readonly config: () => AlertingConfig;
+  close(): Promise<void>;
+}
+
+const UNIT_OF: Record<Rule['kind'], string> = {
+  latency_quantile: 'ms',
+  error_rate: 'ratio',
+  request_rate: 'rps',
+  absence: 'rps',
+  saturation: 'ratio',
+};
+
+function unitOf(rule: Rule): string {
+  if (rule.kind === 'saturation' && rule.metric === 'event_loop_delay_ms') return 'ms';
+  return UNIT_OF[rule.kind];
+}
+
+function windowText(ms: number): string {
+  return ms % 3_600_000 === 0
+    ? `${ms / 3_600_000}h`
+    : ms % 60_000 === 0
+      ? `${ms / 60_000}m`
+      : `${ms / 1000}s`;
+}
+
+/** buildAlerter wires the state machine, the dispatcher and the analytics Store. */
+export function buildAlerter(
+  deps: { store: Store; sink: EventSink; logger: Logger; metrics: AlerterMetrics; now?: () => number },
+  initial: AlertingConfig,
+  options: AlerterOptions,
+): Alerter {
+  const now = deps.now ?? (() => Date.now());
+  let config = initial;
+  let rulesById = new Map<string, Rule>();
+  const states = new Map<string, RuleState>();
+  const notified = new Map<string, Record<string, number>>();
+  const running = new Set<string>();
+  const timers: NodeJS.Timeout[] = [];
+  let silences: readonly Silence[] = [];
+  let dispatcher: Dispatcher = makeDispatcher(config);
+  let started = false;
+
+  /** schedule (re)arms one timer per rule group and the dispatcher's tick. */
+  function schedule() {
+    for (const t of timers.splice(0)) clearInterval(t);
+    for (const group of config.groups) {
+      const t = setInterval(() => void api.evaluateGroup(group), group.interval);
+      t.unref();
+      timers.push(t);
+      void api.evaluateGroup(group);
+    }
+    const tick = setInterval(() => void api.dispatch(), options.dispatchTickMs);
+    tick.unref();
+    timers.push(tick);
+  }
+
+  function makeDispatcher(c: AlertingConfig): Dispatcher {
+    const registered = buildNotifiers(c.receivers);
+    const d = createDispatcher(
+      {
+        notifiers: registered,
+        limiter: createRateLimiter({
+          ratePerSecond: (dest) =>
+            [...registered.values()].find((r) => r.notifier.destination === dest)?.ratePerSecond ?? 1,
+          burst: 3,
+        }),
+        policy: options.retry,
+        logger: deps.logger,
+        now,
+        onDelivered: (d) => {
+          for (const fp of d.fingerprints) {
+            notified.set(fp, { ...(notified.get(fp) ?? {}), [d.receiver]: d.at });
+            const found = findInstance(fp);
+            if (found) emit(found.rule, found.instance, d.at, d.receiver);
+          }
+        },
+        onOutcome: (receiver, outcome) => deps.metrics.notification(receiver, outcome.outcome),
+      },
+      { alerting: c, externalUrl: `${options.apiUrl}/v1/alerts`, dashboardUrl: options.dashboardUrl },
+    );
+    d.setSilences(silences);
+    return d;
+  }
+
+  function index(c: AlertingConfig) {
+    rulesById = new Map(c.groups.flatMap((g) => g.rules.map((r) => [r.id, r] as const)));
+    for (const id of [...states.keys()]) if (!rulesById.has(id)) states.delete(id);
+    for (const id of rulesById.keys()) if (!states.has(id)) states.set(id, emptyRuleState());
+  }
+  index(config);
+
+  function findInstance(fp: string): { rule: Rule; instance: Instance } | undefined {
+    for (const [id, st] of states) {
+      const instance = st.instances.get(fp);
+      const rule = rulesById.get(id);
+      if (instance && rule) return { rule, instance };
+    }
+    return undefined;
+  }
+
+  function emit(rule: Rule, i: Instance | Transition, at: number, receiver?: string) {
+    const instance = 'state' in i ? i : undefined;
+    const state = instance ? instance.state : (i as Transition).to;
+    const event: AlertStateEvent = {
+      v: 1,
+      id: randomUUID(),
+      ts: at * 1000,
+      tenant: i.labels.tenant ?? 'default',
+      rule_id: rule.id,
+      fingerprint: i.fingerprint,
+      labels: { ...i.labels },
+      state,
+      value: i.value,
+      threshold: rule.threshold,
+      since: (instance?.since ?? at) * 1000,
+      last_notified: receiver ? at * 1000 : null,
+      ...(instance
+        ? {
+            active_at: instance.activeAt * 1000,
+            fired_at: instance.firedAt === null ? null : instance.firedAt * 1000,
+          }
+        : {}),
+      ...(receiver ? { receiver } : {}),
+    };
+    if (!deps.sink.emit(TOPICS.alertState, event))
+      deps.logger.warn({ rule: rule.id }, 'alert state event dropped');
+  }
+
+  function dispatchAlerts(): DispatchAlert[] {
+    const out: DispatchAlert[] = [];
+    for (const [id, st] of states) {
+      const rule = rulesById.get(id);
+      if (!rule) continue;
+      for (const i of st.instances.values()) {
+        if (i.state === 'pending' || i.firedAt === null) continue;
+        const data = {
+          value: i.value,
+          threshold: rule.threshold,
+          labels: i.labels,
+          window: windowText(rule.window),
+        };
+        const annotations = Object.fromEntries(
+          Object.entries(rule.annotations).map(([k, v]) => [k, renderTemplate(v, data)]),
+        );
+        const q = new URLSearchParams({ from: new Date(i.activeAt - 3_600_000).toISOString() });
+        for (const dim of ['tenant', 'service', 'route', 'method'])
+          if (i.labels[dim]) q.set(dim, i.labels[dim] ?? '');
+        out.push({
+          status: i.state === 'resolved' ? 'resolved' : 'firing',
+          labels: i.labels,
+          annotations,
+          startsAt: new Date(i.activeAt),
+          endsAt: i.state === 'resolved' ? new Date(i.since) : undefined,
+          fingerprint: i.fingerprint,
+          value: i.value ?? Number.NaN,
+          threshold: rule.threshold,
+          unit: unitOf(rule),
+          generatorUrl: `${options.apiUrl}/v1/series?${q}`,
+          firedAt: i.firedAt,
+          notified: notified.get(i.fingerprint) ?? {},
+        });
+      }
+    }
+    return out;
+  }
+
+  async function evaluate(rule: Rule, group: RuleGroup, at: number): Promise<void> {
+    const state = states.get(rule.id);
+    if (!state || running.has(rule.id)) return;
+    running.add(rule.id);
+    const started = performance.now();
+    let outcome: EvaluationOutcome;
+    try {
+      const end = Math.floor((at - group.query_offset) / 1000);
+      const { tenant, ...filters } = rule.filters;
+      const query: SignalQuery = {
+        kind: rule.kind,
+        range: { from: end - Math.max(1, Math.round(rule.window / 1000)), to: end },
+        filters: { ...filters, ...(tenant ? { tenant } : {}) } as SignalQuery['filters'],
+        groupBy: rule.group_by as SignalQuery['groupBy'],
+        ...(rule.quantile !== undefined ? { quantile: rule.quantile } : {}),
+        ...(rule.metric !== undefined ? { metric: rule.metric } : {}),
+      };
+      outcome = { ok: true, series: (await deps.store.signal({ tenant: null }, query)).series };
+      deps.metrics.evaluation(rule.id, 'ok', (performance.now() - started) / 1000);
+    } catch (err) {
+      outcome = { ok: false, error: (err as Error).message };
+      deps.metrics.evaluation(rule.id, 'error', (performance.now() - started) / 1000);
+      deps.logger.warn({ rule: rule.id, err }, 'rule evaluation failed');
+    } finally {
+      running.delete(rule.id);
+    }
+    for (const t of evaluateRule(rule, state, outcome, at)) {
+      const instance = state.instances.get(t.fingerprint);
+      emit(rule, instance ?? t, at);
+      if (t.to === 'inactive' || (t.to === 'resolved' && !instance)) notified.delete(t.fingerprint);
+      deps.logger.info(
+        { rule: rule.id, fingerprint: t.fingerprint, from: t.from, to: t.to, value: t.value },
+        'alert transition',
+      );
+    }
+    for (const fp of [...notified.keys()]) if (!findInstance(fp)) notified.delete(fp);
+  }
+
+  const api: Alerter = {
+    restore(events) {
+      for (const e of events) {
+        const rule = rulesById.get(e.rule_id);
+        const st = states.get(e.rule_id);
+        if (!rule || !st) continue;
+        if (e.receiver) {
+          if (e.last_notified !== null)
+            notified.set(e.fingerprint, {
+              ...(notified.get(e.fingerprint) ?? {}),
+              [e.receiver]: e.last_notified / 1000,
+            });
+          continue;
+        }
+        if (e.state === 'inactive' || e.state === 'nodata' || e.state === 'error') {
+          st.instances.delete(e.fingerprint);
+          continue;
+        }
+        st.instances.set(e.fingerprint, {
+          fingerprint: e.fingerprint,
+          labels: e.labels,
+          state: e.state,
+          since: e.since / 1000,
+          activeAt: (e.active_at ?? e.since) / 1000,
+          firedAt:
+            e.fired_at === undefined
+              ? e.state === 'pending'
+                ? null
+                : e.since / 1000
+              : e.fired_at === null
+                ? null
+                : e.fired_at / 1000,
+          value: e.value,
+          missingEvals: 0,
+          lastNotified: null,
+        });
+      }
+      const t = now();
+      for (const st of states.values())
+        for (const [fp, i] of st.instances)
+          if (i.state === 'resolved' && t - i.since > RESOLVED_RETENTION_MS) st.instances.delete(fp);
+      dispatcher.update(dispatchAlerts(), t);
+      deps.metrics.setAlerts(api.alerts().map((a) => a.instance.state));
+    },
+    start() {
+      started = true;
+      schedule();
+    },
+    async evaluateGroup(group, at = now()) {
+      // Rules of a group run side by side; a slow rule delays nobody else.
+      await Promise.all(group.rules.map((r) => evaluate(rulesById.get(r.id) ?? r, group, at)));
+      dispatcher.update(dispatchAlerts(), at);
+      deps.metrics.setAlerts(api.alerts().map((a) => a.instance.state));
+    },
+    async dispatch(at = now()) {
+      await dispatcher.tick(at);
+    },
+    reload(next) {
+      config = next;
+      index(config);
+      const old = dispatcher;
+      dispatcher = makeDispatcher(config);
+      void old.close();
+      dispatcher.update(dispatchAlerts(), now());
+      if (started) schedule();
+      deps.logger.info(
+        { groups: config.groups.length, rules: rulesById.size },
+        'alerting configuration loaded',
+      );
+    },
+    setSilences(list) {
+      silences = list;
+      dispatcher.setSilences(list);
+    },
+    alerts() {
+      return [...states].flatMap(([ruleId, st]) =>
+        [...st.instances.values()].map((instance) => ({ ruleId, instance })),
+      );
+    },
+    config: () => config,
+    async close() {
+      for (const t of timers.splice(0)) clearInterval(t);
+      await dispatcher.close();
+    },
+  };
+  return api;
+}

@@ -1,0 +1,71 @@
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65_535);
+
+/** alerterConfigSchema configures the alerting worker (the rules themselves live in `rulesFile`). */
+export const alerterConfigSchema = z
+  .strictObject({
+    rulesFile: z
+      .string()
+      .min(1)
+      .default('alerting.yaml')
+      .describe(
+        'YAML file with rule groups, route, inhibit_rules and receivers; reloaded on change and on SIGHUP. Default: alerting.yaml.',
+      ),
+    admin: z
+      .strictObject({
+        host: z
+          .string()
+          .default('127.0.0.1')
+          .describe('Address of /healthz, /readyz, /metrics. Default: 127.0.0.1.'),
+        port: port.default(9467).describe('Port of the admin endpoints. Default: 9467.'),
+      })
+      .prefault({}),
+    apiUrl: z
+      .url()
+      .default('http://127.0.0.1:8081')
+      .describe('Analytics API base URL, linked from notifications.'),
+    dashboardUrl: z
+      .url()
+      .default('http://127.0.0.1:3000/d/tapwire-route')
+      .describe('Grafana dashboard linked from notifications.'),
+    topicPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]*$/)
+      .default('')
+      .describe('Prefix of the Kafka topic names (must match the other services’).'),
+    dispatchTickMs: z
+      .number()
+      .int()
+      .min(50)
+      .max(60_000)
+      .default(1000)
+      .describe('How often due notification groups are flushed, in ms. Default: 1000.'),
+    retry: z
+      .strictObject({
+        maxAttempts: z
+          .number()
+          .int()
+          .min(1)
+          .max(100)
+          .default(6)
+          .describe('Attempts per notification. Default: 6.'),
+        initialBackoffMs: z
+          .number()
+          .int()
+          .min(1)
+          .default(1000)
+          .describe('First retry delay (doubles, with full jitter). Default: 1000.'),
+        maxBackoffMs: z
+          .number()
+          .int()
+          .min(1)
+          .default(60_000)
+          .describe('Longest retry delay. Default: 60000.'),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+/** AlerterConfig configures the alerting worker. */
+export type AlerterConfig = z.infer<typeof alerterConfigSchema>;

@@ -1,0 +1,159 @@
+import { watch } from 'node:fs';
+import { createClickHouseStore } from '@tapwire/analytics';
+import { createClickHouse } from '@tapwire/clickhouse';
+import {
+  type ClickHouseConfig,
+  clickhouseConfigSchema,
+  type KafkaConfig,
+  kafkaConfigSchema,
+  loadConfig,
+  type TelemetryConfig,
+  telemetryConfigSchema,
+} from '@tapwire/config';
+import { createKafkaClient, createKafkaEventSink, readTopicToEnd } from '@tapwire/kafka';
+import { type AlertStateEvent, alertStateCodec, TOPICS } from '@tapwire/schema';
+import {
+  createAdminServer,
+  createLogger,
+  type Logger,
+  startTracing,
+  stopOnSignals,
+} from '@tapwire/telemetry';
+import { z } from 'zod';
+import { type Alerter, buildAlerter } from './alerter.js';
+import { type AlerterConfig, alerterConfigSchema } from './config.js';
+import { createAlerterMetrics } from './metrics.js';
+import { type AlertingConfig, alertingConfigSchema } from './rules.js';
+
+/** alerterServiceConfigSchema is what the alerter process reads. */
+export const alerterServiceConfigSchema = z.object({
+  alerter: alerterConfigSchema,
+  kafka: kafkaConfigSchema,
+  clickhouse: clickhouseConfigSchema,
+  telemetry: telemetryConfigSchema,
+});
+
+/** AlerterServiceConfig is the validated configuration of the alerter process. */
+export interface AlerterServiceConfig {
+  alerter: AlerterConfig;
+  kafka: KafkaConfig;
+  clickhouse: ClickHouseConfig;
+  telemetry: TelemetryConfig;
+}
+
+/** loadAlertingFile reads and validates the alerting file; the error names every bad rule and field. */
+export function loadAlertingFile(path: string): AlertingConfig {
+  return loadConfig(alertingConfigSchema, { file: path, env: {} });
+}
+
+/** RunningAlerter is a started alerter process. */
+export interface RunningAlerter {
+  readonly alerter: Alerter;
+  readonly adminUrl: string;
+  /** reload re-reads the alerting file; a bad file keeps the current rules and says why. */
+  reload(): boolean;
+  stop(): Promise<void>;
+}
+
+function reloader(path: string, alerter: Alerter, logger: Logger): () => boolean {
+  return () => {
+    try {
+      alerter.reload(loadAlertingFile(path));
+      return true;
+    } catch (err) {
+      logger.error(
+        { file: path, problem: (err as Error).message },
+        'alerting file rejected; keeping the rules in use',
+      );
+      return false;
+    }
+  };
+}
+
+/**
+ * runAlerterService wires logger and tracing, the ClickHouse Store, the alert-state sink, restores
+ * state from the compacted alert-state topic, then evaluates and notifies until stopped.
+ */
+export async function runAlerterService(
+  config: AlerterServiceConfig,
+  options: { handleSignals?: boolean } = {},
+): Promise<RunningAlerter> {
+  const logger = createLogger({
+    name: config.telemetry.serviceName ?? 'tapwire-alerter',
+    level: config.telemetry.logLevel,
+  });
+  const tracing = await startTracing(config.telemetry, { serviceName: 'tapwire-alerter' });
+  const alerting = loadAlertingFile(config.alerter.rulesFile);
+  const kafka = createKafkaClient(config.kafka, logger, 'alerter');
+  const sink = createKafkaEventSink(
+    { kafka, logger },
+    {
+      lingerMs: 5,
+      maxBatchEvents: 500,
+      maxBufferedEvents: 100_000,
+      retryBackoffMs: 200,
+      topicPrefix: config.alerter.topicPrefix,
+    },
+  );
+  const ch = createClickHouse(config.clickhouse);
+  const store = createClickHouseStore(ch, { maxExecutionTimeS: 30, maxResultRows: 100_000 });
+  const metrics = createAlerterMetrics();
+  const alerter = buildAlerter({ store, sink, logger, metrics }, alerting, {
+    apiUrl: config.alerter.apiUrl.replace(/\/$/, ''),
+    dashboardUrl: config.alerter.dashboardUrl,
+    dispatchTickMs: config.alerter.dispatchTickMs,
+    retry: config.alerter.retry,
+  });
+  const records = await readTopicToEnd(kafka, config.alerter.topicPrefix + TOPICS.alertState);
+  const events: AlertStateEvent[] = [];
+  for (const r of records) {
+    if (!r.value) continue;
+    const decoded = alertStateCodec.decode(r.value);
+    if (decoded.ok) events.push(decoded.event);
+    else
+      logger.warn({ offset: r.offset, reason: decoded.reason }, 'skipping an unreadable alert-state event');
+  }
+  alerter.restore(events);
+  logger.info({ events: events.length, alerts: alerter.alerts().length }, 'alert state restored');
+  alerter.start();
+  const admin = createAdminServer({
+    host: config.alerter.admin.host,
+    port: config.alerter.admin.port,
+    registry: metrics.registry,
+    readiness: async () => {
+      const clickhouse = await store.ping().catch(() => false);
+      return {
+        ready: clickhouse,
+        clickhouse,
+        rules: alerter.config().groups.reduce((n, g) => n + g.rules.length, 0),
+      };
+    },
+  });
+  const adminUrl = await admin.listen();
+  const reload = reloader(config.alerter.rulesFile, alerter, logger);
+  let debounce: NodeJS.Timeout | undefined;
+  const watcher = watch(config.alerter.rulesFile, () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(reload, 200);
+  });
+  const onHup = () => reload();
+  process.on('SIGHUP', onHup);
+  logger.info({ adminUrl, rules: config.alerter.rulesFile }, 'alerter running');
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      process.off('SIGHUP', onHup);
+      watcher.close();
+      clearTimeout(debounce);
+      await alerter.close();
+      await admin.close();
+      await sink.close(5000);
+      await store.close();
+      await tracing.shutdown();
+      logger.info('alerter stopped');
+    })();
+    return stopping;
+  };
+  if (options.handleSignals) stopOnSignals(stop);
+  return { alerter, adminUrl, reload, stop };
+}
