@@ -1,0 +1,278 @@
+import { fileURLToPath } from 'node:url';
+import {
+  type Alerter,
+  type AlertingConfig,
+  alertingConfigSchema,
+  buildAlerter,
+  createAlerterMetrics,
+  type RuleGroup,
+} from '@tapwire/alerter';
+import { createClickHouseStore, type Store } from '@tapwire/analytics';
+import { type ClickHouse, createClickHouse, identifier, migrate, sql } from '@tapwire/clickhouse';
+import {
+  createKafkaClient,
+  createKafkaEventSink,
+  type EventSink,
+  ensureTopics,
+  readTopicToEnd,
+  topicSpecs,
+} from '@tapwire/kafka';
+import { type AlertStateEvent, alertStateCodec, TOPICS } from '@tapwire/schema';
+import { createLogger } from '@tapwire/telemetry';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alertmanagerV4Schema, pagerDutyEventSchema, slackWebhookSchema } from '../support/alert-formats.js';
+import { accessLogRow, type SeedLog } from '../support/analytics-seed.js';
+import { silentLogger, testClickHouseConfig, testKafkaConfig, uniqueName } from '../support/infra.js';
+import { startReceiver, type TestReceiver } from '../support/receiver.js';
+
+const MIGRATIONS = fileURLToPath(new URL('../../migrations', import.meta.url));
+const logger = createLogger({ name: 'alerter-it', level: 'silent' });
+const kafka = createKafkaClient(testKafkaConfig(), silentLogger, 'alerter-test');
+// A fixed minute in the past: the test plays the clock, evaluations read the rows written for it.
+const T0 = Date.UTC(2026, 10, 20, 12, 0, 0);
+const S = 1000;
+
+let database: string;
+let prefix: string;
+let ch: ClickHouse;
+let store: Store;
+let sink: EventSink;
+let slack: TestReceiver;
+let pager: TestReceiver;
+let hook: TestReceiver;
+let offset = 0;
+const alerters: Alerter[] = [];
+
+function config(): AlertingConfig {
+  return alertingConfigSchema.parse({
+    groups: [
+      {
+        name: 'latency',
+        interval: '15s',
+        rules: [
+          {
+            id: 'p99-high',
+            alert: 'P99High',
+            kind: 'latency_quantile',
+            quantile: 0.99,
+            filters: { service: 'shop' },
+            group_by: ['service', 'route'],
+            window: '1m',
+            op: '>',
+            threshold: 500,
+            clear_threshold: 400,
+            for: '30s',
+            severity: 'critical',
+            annotations: {
+              summary: 'p99 {{ .value }} ms on {{ .labels.route }} (threshold {{ .threshold }} ms)',
+            },
+          },
+        ],
+      },
+    ],
+    route: {
+      receiver: 'chat',
+      group_by: ['alertname', 'service'],
+      group_wait: '0s',
+      group_interval: '10s',
+      repeat_interval: '4h',
+      routes: [
+        { matchers: ['severity="critical"'], receiver: 'pager', continue: true },
+        { matchers: ['severity="critical"'], receiver: 'audit', continue: true },
+        { matchers: ['service=~".+"'], receiver: 'chat' },
+      ],
+    },
+    receivers: [
+      { name: 'chat', slack: { webhookUrl: `${slack.url}/services/T/B/secret` } },
+      { name: 'pager', pagerduty: { routingKey: 'r'.repeat(32), url: `${pager.url}/v2/enqueue` } },
+      { name: 'audit', webhook: { url: `${hook.url}/alerts`, hmacSecret: 'a-long-shared-secret-value' } },
+    ],
+  });
+}
+
+function newAlerter(clock: { t: number }): Alerter {
+  const a = buildAlerter(
+    { store, sink, logger, metrics: createAlerterMetrics(), now: () => clock.t },
+    config(),
+    {
+      apiUrl: 'http://api.test',
+      dashboardUrl: 'http://grafana.test/d/tapwire-route',
+      dispatchTickMs: 1000,
+      retry: { maxAttempts: 3, initialBackoffMs: 10, maxBackoffMs: 50 },
+    },
+  );
+  alerters.push(a);
+  return a;
+}
+
+/** writeTraffic stores `perSecond` requests per second of a route between two instants (ms). */
+async function writeTraffic(route: string, fromMs: number, toMs: number, latencyMs: number, perSecond = 2) {
+  const rows: Record<string, unknown>[] = [];
+  for (let t = fromMs; t < toMs; t += 1000 / perSecond) {
+    const log: SeedLog = {
+      tenant: 'default',
+      tsUs: Math.round(t * 1000),
+      id: `${route}-${t}`.replace(/[^A-Za-z0-9-]/g, '_'),
+      traceId: (offset + 1).toString(16).padStart(32, 'a'),
+      service: 'shop',
+      route,
+      method: 'GET',
+      status: 200,
+      durationMs: latencyMs,
+      consumer: '',
+      bytesIn: 0,
+      bytesOut: 10,
+      errorKind: 'none',
+    };
+    rows.push(accessLogRow(log, offset++));
+  }
+  await ch.insert('access_logs', rows);
+}
+
+async function stateEvents(): Promise<AlertStateEvent[]> {
+  await sink.flush();
+  const records = await readTopicToEnd(kafka, prefix + TOPICS.alertState);
+  return records.flatMap((r) => {
+    const d = r.value ? alertStateCodec.decode(r.value) : undefined;
+    return d?.ok ? [d.event] : [];
+  });
+}
+
+async function step(a: Alerter, group: RuleGroup, clock: { t: number }, atMs: number) {
+  clock.t = atMs;
+  await a.evaluateGroup(group, atMs);
+  await a.dispatch(atMs);
+}
+
+beforeAll(async () => {
+  database = uniqueName('tapwire_alerter');
+  prefix = `${uniqueName('al')}.`;
+  await migrate(testClickHouseConfig(database), { dir: MIGRATIONS, lockSettleMs: 200 });
+  await ensureTopics(
+    kafka,
+    topicSpecs(
+      { partitions: 1, replicationFactor: 1, retentionMs: 3_600_000, dlqRetentionMs: 3_600_000 },
+      prefix,
+    ),
+  );
+  ch = createClickHouse(testClickHouseConfig(database));
+  store = createClickHouseStore(createClickHouse(testClickHouseConfig(database)), {
+    maxExecutionTimeS: 10,
+    maxResultRows: 10_000,
+  });
+  sink = createKafkaEventSink(
+    { kafka, logger: silentLogger },
+    { lingerMs: 5, maxBatchEvents: 100, maxBufferedEvents: 10_000, retryBackoffMs: 100, topicPrefix: prefix },
+  );
+  slack = await startReceiver({ status: 200, body: 'ok' });
+  pager = await startReceiver({ status: 202, body: '{"status":"success"}' });
+  hook = await startReceiver({ status: 200, body: '' });
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(alerters.map((a) => a.close()));
+  await sink?.close(5000);
+  await store?.close();
+  await ch?.command(sql`DROP DATABASE IF EXISTS ${identifier(database)}`);
+  await ch?.close();
+  await Promise.all([slack, pager, hook].map((r) => r?.close()));
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin
+    .deleteTopics({
+      topics: topicSpecs(
+        { partitions: 1, replicationFactor: 1, retentionMs: 1, dlqRetentionMs: 1 },
+        prefix,
+      ).map((s) => s.topic),
+    })
+    .catch(() => undefined);
+  await admin.disconnect();
+});
+
+describe('alerter on real ClickHouse and Kafka', () => {
+  it('a latency breach fires after `for`, survives a restart without repeating, and its resolve during downtime is sent once', async () => {
+    const clock = { t: T0 };
+    const a = newAlerter(clock);
+    const group = a.config().groups[0] as RuleGroup;
+    // Slow from T0 to T0+3m, healthy afterwards.
+    await writeTraffic('/checkout', T0, T0 + 180 * S, 900);
+    await writeTraffic('/checkout', T0 + 180 * S, T0 + 400 * S, 100);
+    // A failing first delivery to the webhook is retried and then delivered once.
+    hook.script([{ status: 500, body: 'busy' }]);
+
+    await step(a, group, clock, T0 + 60 * S);
+    expect(a.alerts().map((x) => x.instance.state)).toEqual(['pending']);
+    expect(slack.requests).toHaveLength(0);
+    await step(a, group, clock, T0 + 75 * S);
+    await step(a, group, clock, T0 + 90 * S);
+    expect(a.alerts().map((x) => x.instance.state)).toEqual(['firing']);
+    expect(slack.requests).toHaveLength(1);
+    expect(pager.requests).toHaveLength(1);
+    expect(hook.requests).toHaveLength(2);
+    const s = slackWebhookSchema.parse(JSON.parse(slack.requests[0]?.body ?? ''));
+    expect(s.text).toBe('[FIRING:1] P99High service=shop');
+    // Quantiles come from 1% histogram buckets: 900 ms reads back within 0.5%.
+    expect(JSON.stringify(s)).toMatch(/p99 (89[5-9]|90[0-4])(\.\d+)? ms on \/checkout \(threshold 500 ms\)/);
+    const pd = pagerDutyEventSchema.parse(JSON.parse(pager.requests[0]?.body ?? ''));
+    expect(pd).toMatchObject({
+      event_action: 'trigger',
+      payload: { severity: 'critical', source: 'shop', component: '/checkout' },
+    });
+    const am = alertmanagerV4Schema.parse(JSON.parse(hook.requests[1]?.body ?? ''));
+    expect(am.alerts.map((x) => [x.status, x.labels.route, x.labels.alertname])).toEqual([
+      ['firing', '/checkout', 'P99High'],
+    ]);
+    await a.close();
+
+    // Restart while firing: state and delivery records come back from the topic; nothing is repeated.
+    const b = newAlerter(clock);
+    b.restore(await stateEvents());
+    expect(b.alerts().map((x) => x.instance.state)).toEqual(['firing']);
+    await step(b, group, clock, T0 + 120 * S);
+    await step(b, group, clock, T0 + 150 * S);
+    expect([slack.requests.length, pager.requests.length, hook.requests.length]).toEqual([1, 1, 2]);
+    await b.close();
+
+    // Down while the latency heals (T0+180s..): the next alerter sends the resolve once.
+    const c = newAlerter(clock);
+    c.restore(await stateEvents());
+    await step(c, group, clock, T0 + 300 * S);
+    await step(c, group, clock, T0 + 330 * S);
+    expect(c.alerts().map((x) => x.instance.state)).toEqual(['resolved']);
+    expect([slack.requests.length, pager.requests.length, hook.requests.length]).toEqual([2, 2, 3]);
+    expect(JSON.parse(slack.requests[1]?.body ?? '').text).toBe('[RESOLVED] P99High service=shop');
+    expect(pagerDutyEventSchema.parse(JSON.parse(pager.requests[1]?.body ?? ''))).toEqual({
+      routing_key: 'r'.repeat(32),
+      event_action: 'resolve',
+      dedup_key: pd.dedup_key,
+    });
+    expect(alertmanagerV4Schema.parse(JSON.parse(hook.requests[2]?.body ?? '')).status).toBe('resolved');
+    // Every transition and delivery is on the compacted topic.
+    const events = await stateEvents();
+    expect(events.filter((e) => !e.receiver).map((e) => e.state)).toEqual(['pending', 'firing', 'resolved']);
+    expect(new Set(events.filter((e) => e.receiver).map((e) => e.receiver))).toEqual(
+      new Set(['chat', 'pager', 'audit']),
+    );
+    await c.close();
+  }, 120_000);
+
+  it('50 series breaching at once become one message per receiver', async () => {
+    const clock = { t: T0 + 3600 * S };
+    const a = newAlerter(clock);
+    const group = a.config().groups[0] as RuleGroup;
+    const base = T0 + 3600 * S;
+    for (let i = 0; i < 50; i++) await writeTraffic(`/storm/${i}`, base, base + 120 * S, 800, 1);
+    const before = [slack.requests.length, pager.requests.length, hook.requests.length];
+    await step(a, group, clock, base + 60 * S);
+    await step(a, group, clock, base + 90 * S);
+    expect(a.alerts().filter((x) => x.instance.state === 'firing')).toHaveLength(50);
+    expect([slack.requests.length, pager.requests.length, hook.requests.length]).toEqual(
+      before.map((n) => n + 1),
+    );
+    expect(alertmanagerV4Schema.parse(JSON.parse(hook.requests.at(-1)?.body ?? '')).alerts).toHaveLength(50);
+    expect(slackWebhookSchema.parse(JSON.parse(slack.requests.at(-1)?.body ?? '')).text).toBe(
+      '[FIRING:50] P99High service=shop',
+    );
+    await a.close();
+  }, 120_000);
+});
