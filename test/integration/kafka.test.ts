@@ -68,6 +68,7 @@ describe('ensureTopics', () => {
       'tapwire.saturation.v1': 3,
       'tapwire.dlq.v1': 3,
       'tapwire.alert-state.v1': 1,
+      'tapwire.silences.v1': 1,
     });
     expect(await topicConfig(prefix + TOPICS.accessLogs, ['cleanup.policy', 'retention.ms'])).toEqual({
       'cleanup.policy': 'delete',

@@ -20,6 +20,7 @@ const FAST_LOCK = { lockSettleMs: 300 };
 
 const EXPECTED_TABLES = [
   'access_logs',
+  'alert_history',
   'consumer_lag',
   'dlq_events',
   'retention_runs',
@@ -84,12 +85,13 @@ describe('tapwire migrate', () => {
       '5_pipeline_tables',
       '6_saturation_dropped',
       '7_route_histograms',
+      '8_alert_history',
     ]);
     expect(first.alreadyApplied).toBe(0);
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);
 
     const second = await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
-    expect(second).toEqual({ database: db, applied: [], alreadyApplied: 7 });
+    expect(second).toEqual({ database: db, applied: [], alreadyApplied: 8 });
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);
 
     const ch = createClickHouse(cfg);
@@ -109,11 +111,11 @@ describe('tapwire migrate', () => {
       migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK }),
       migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK }),
     ]);
-    expect([a.applied.length, b.applied.length].sort()).toEqual([0, 7]);
+    expect([a.applied.length, b.applied.length].sort()).toEqual([0, 8]);
     const ch = createClickHouse(cfg);
     const ledger = await ch.query<{ n: string }>(raw('SELECT count() AS n FROM schema_migrations'));
     await ch.close();
-    expect(ledger).toEqual([{ n: '7' }]);
+    expect(ledger).toEqual([{ n: '8' }]);
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);
   });
 
@@ -132,7 +134,7 @@ describe('tapwire migrate', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     const rerun = await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
-    expect(rerun.applied.map((a) => a.version)).toEqual([6, 7]);
+    expect(rerun.applied.map((a) => a.version)).toEqual([6, 7, 8]);
     const columns = await ch.query<{ name: string }>(
       sql`SELECT name FROM system.columns WHERE database = ${db} AND table = 'saturation' AND name = 'producer_dropped_events'`,
     );

@@ -41,8 +41,9 @@ describe('readMigrations', () => {
       '0005_pipeline_tables.sql',
       '0006_saturation_dropped.sql',
       '0007_route_histograms.sql',
+      '0008_alert_history.sql',
     ]);
-    expect(migrations.map((m) => m.statements.length)).toEqual([3, 2, 2, 4, 3, 1, 4]);
+    expect(migrations.map((m) => m.statements.length)).toEqual([3, 2, 2, 4, 3, 1, 4, 1]);
     for (const m of migrations) expect(m.checksum).toMatch(/^[0-9a-f]{64}$/);
   });
 

@@ -19,6 +19,7 @@ function keyOf(event: EventByTopic[TopicName]): string {
   if ('fingerprint' in event)
     return event.receiver ? `${event.fingerprint}/${event.receiver}` : event.fingerprint;
   if ('instance' in event) return event.instance;
+  if ('matchers' in event) return event.id;
   return `${event.source_topic}/${event.source_partition}`;
 }
 

@@ -39,6 +39,13 @@ export function topicSpecs(config: KafkaConfig['topics'], prefix = ''): TopicSpe
       replicationFactor: config.replicationFactor,
       configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000', 'segment.ms': '3600000' },
     },
+    // Silences, keyed by id; expiring one re-emits it with ends_at = now.
+    {
+      topic: prefix + TOPICS.silences,
+      partitions: 1,
+      replicationFactor: config.replicationFactor,
+      configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000', 'segment.ms': '3600000' },
+    },
   ];
 }
 

@@ -36,6 +36,12 @@ describe('topicSpecs', () => {
         replicationFactor: 3,
         configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000', 'segment.ms': '3600000' },
       },
+      {
+        topic: 'tapwire.silences.v1',
+        partitions: 1,
+        replicationFactor: 3,
+        configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000', 'segment.ms': '3600000' },
+      },
     ]);
   });
   it('prefixes topic names when asked', () => {
@@ -46,6 +52,7 @@ describe('topicSpecs', () => {
       'x.tapwire.saturation.v1',
       'x.tapwire.dlq.v1',
       'x.tapwire.alert-state.v1',
+      'x.tapwire.silences.v1',
     ]);
   });
 });

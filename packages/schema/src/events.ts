@@ -3,6 +3,7 @@ import { type AlertStateEvent, alertStateV1Schema } from './alert-state.js';
 import { createEventCodec, type EventCodec } from './codec.js';
 import { type DlqEvent, dlqV1Schema } from './dlq.js';
 import { type SaturationEvent, saturationV1Schema } from './saturation.js';
+import { type SilenceEvent, silenceV1Schema } from './silence.js';
 import { type SpanEvent, spanV1Schema } from './span.js';
 
 /**
@@ -15,6 +16,7 @@ export const TOPICS = {
   saturation: 'tapwire.saturation.v1',
   dlq: 'tapwire.dlq.v1',
   alertState: 'tapwire.alert-state.v1',
+  silences: 'tapwire.silences.v1',
 } as const;
 
 /** TopicName is one of the topics in TOPICS. */
@@ -68,6 +70,15 @@ export const alertStateCodec: EventCodec<AlertStateEvent> = createEventCodec<Ale
   upgrades: {},
 });
 
+/** silenceCodec validates, upgrades and encodes silences. */
+export const silenceCodec: EventCodec<SilenceEvent> = createEventCodec<SilenceEvent>({
+  kind: 'silence',
+  topic: TOPICS.silences,
+  currentVersion: 1,
+  versions: { 1: silenceV1Schema },
+  upgrades: {},
+});
+
 /** EventByTopic maps each topic to the event type it carries. */
 export interface EventByTopic {
   'tapwire.spans.v1': SpanEvent;
@@ -75,6 +86,7 @@ export interface EventByTopic {
   'tapwire.saturation.v1': SaturationEvent;
   'tapwire.dlq.v1': DlqEvent;
   'tapwire.alert-state.v1': AlertStateEvent;
+  'tapwire.silences.v1': SilenceEvent;
 }
 
 /** CODECS maps each topic to the codec of the events it carries. */
@@ -84,6 +96,7 @@ export const CODECS: { readonly [K in TopicName]: EventCodec<EventByTopic[K]> } 
   [TOPICS.saturation]: saturationCodec,
   [TOPICS.dlq]: dlqCodec,
   [TOPICS.alertState]: alertStateCodec,
+  [TOPICS.silences]: silenceCodec,
 };
 
 /** codecForTopic returns the codec of a topic, or undefined for a topic Tapwire does not own. */

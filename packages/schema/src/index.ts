@@ -20,6 +20,7 @@ export {
   dlqCodec,
   type EventByTopic,
   saturationCodec,
+  silenceCodec,
   spanCodec,
   TOPICS,
   type TopicName,
@@ -35,5 +36,6 @@ export {
   traceIdSchema,
 } from './primitives.js';
 export { type SaturationEvent, saturationV1Schema, upstreamSaturationSchema } from './saturation.js';
+export { SILENCE_MATCHER, type SilenceEvent, silenceV1Schema } from './silence.js';
 export { SPAN_KINDS, SPAN_STATUSES, type SpanEvent, spanV1Schema } from './span.js';
 export { parseTime } from './time.js';

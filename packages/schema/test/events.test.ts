@@ -198,6 +198,7 @@ describe('topics', () => {
       'tapwire.alert-state.v1',
       'tapwire.dlq.v1',
       'tapwire.saturation.v1',
+      'tapwire.silences.v1',
       'tapwire.spans.v1',
     ]);
     expect(CODECS['tapwire.spans.v1']).toBe(spanCodec);

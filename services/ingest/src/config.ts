@@ -15,6 +15,7 @@ export const RETAINED_TABLES = [
   'upstream_saturation_1m',
   'dlq_events',
   'consumer_lag',
+  'alert_history',
 ] as const;
 
 /** ingestConfigSchema configures the Kafka → ClickHouse projection. */
