@@ -9,6 +9,7 @@ const PACKAGES: Record<string, string> = {
   kafka: 'packages/kafka',
   clickhouse: 'packages/clickhouse',
   analytics: 'packages/analytics',
+  alerting: 'packages/alerting',
   infra: 'test/infra',
   proxy: 'services/proxy',
   ingest: 'services/ingest',

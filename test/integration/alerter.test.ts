@@ -1,12 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import {
-  type Alerter,
-  type AlertingConfig,
-  alertingConfigSchema,
-  buildAlerter,
-  createAlerterMetrics,
-  type RuleGroup,
-} from '@tapwire/alerter';
+import { type Alerter, buildAlerter, createAlerterMetrics } from '@tapwire/alerter';
+import { type AlertingConfig, alertingConfigSchema, type RuleGroup } from '@tapwire/alerting';
 import { createClickHouseStore, type Store } from '@tapwire/analytics';
 import { type ClickHouse, createClickHouse, identifier, migrate, sql } from '@tapwire/clickhouse';
 import {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { type AlertingConfig, type Rule, type RuleGroup, renderTemplate } from '@tapwire/alerting';
 import type { SignalQuery, Store } from '@tapwire/analytics';
 import type { EventSink } from '@tapwire/kafka';
 import { type AlertStateEvent, TOPICS } from '@tapwire/schema';
@@ -8,7 +9,6 @@ import type { AlerterMetrics } from './metrics.js';
 import type { RetryPolicy } from './notify/deliver.js';
 import { createRateLimiter } from './notify/rate-limiter.js';
 import { buildNotifiers } from './notify/registry.js';
-import { type AlertingConfig, type Rule, type RuleGroup, renderTemplate } from './rules.js';
 import {
   type EvaluationOutcome,
   emptyRuleState,

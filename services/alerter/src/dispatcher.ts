@@ -1,9 +1,9 @@
+import { type AlertingConfig, type Matcher, matches, parseMatcher, type Route } from '@tapwire/alerting';
 import type { Logger } from '@tapwire/telemetry';
 import { type DeliveryOutcome, deliver, type RetryPolicy } from './notify/deliver.js';
 import type { RateLimiter } from './notify/rate-limiter.js';
 import type { RegisteredNotifier } from './notify/registry.js';
 import type { Notification, NotifiedAlert } from './notify/types.js';
-import { type AlertingConfig, type Matcher, matches, parseMatcher, type Route } from './rules.js';
 
 /**
  * Alertmanager's notification pipeline for Tapwire's alerts: route each alert through the route

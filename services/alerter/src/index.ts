@@ -19,13 +19,7 @@ export {
   pagerDutyEvents,
 } from './notify/pagerduty.js';
 export { createRateLimiter, type RateLimiter } from './notify/rate-limiter.js';
-export {
-  buildNotifiers,
-  type ReceiverConfig,
-  type RegisteredNotifier,
-  receiverSchema,
-  receiversSchema,
-} from './notify/registry.js';
+export { buildNotifiers, type RegisteredNotifier } from './notify/registry.js';
 export { createSlackNotifier, type SlackReceiverConfig, slackMessage } from './notify/slack.js';
 export {
   type AlertStatus,
@@ -43,27 +37,8 @@ export {
   type WebhookReceiverConfig,
 } from './notify/webhook.js';
 export {
-  type AlertingConfig,
-  alertingConfigSchema,
-  type Comparison,
-  durationMs,
-  type Matcher,
-  matches,
-  parseMatcher,
-  type Route,
-  type Rule,
-  type RuleGroup,
-  renderTemplate,
-  routeSchema,
-  ruleGroupSchema,
-  ruleSchema,
-  SATURATION_METRICS,
-  SIGNAL_KINDS,
-} from './rules.js';
-export {
   type AlerterServiceConfig,
   alerterServiceConfigSchema,
-  loadAlertingFile,
   type RunningAlerter,
   runAlerterService,
 } from './service.js';

@@ -1,4 +1,5 @@
 import { watch } from 'node:fs';
+import { loadAlertingFile } from '@tapwire/alerting';
 import { createClickHouseStore } from '@tapwire/analytics';
 import { createClickHouse } from '@tapwire/clickhouse';
 import {
@@ -6,7 +7,6 @@ import {
   clickhouseConfigSchema,
   type KafkaConfig,
   kafkaConfigSchema,
-  loadConfig,
   type TelemetryConfig,
   telemetryConfigSchema,
 } from '@tapwire/config';
@@ -23,7 +23,6 @@ import { z } from 'zod';
 import { type Alerter, buildAlerter } from './alerter.js';
 import { type AlerterConfig, alerterConfigSchema } from './config.js';
 import { createAlerterMetrics } from './metrics.js';
-import { type AlertingConfig, alertingConfigSchema } from './rules.js';
 
 /** alerterServiceConfigSchema is what the alerter process reads. */
 export const alerterServiceConfigSchema = z.object({
@@ -39,11 +38,6 @@ export interface AlerterServiceConfig {
   kafka: KafkaConfig;
   clickhouse: ClickHouseConfig;
   telemetry: TelemetryConfig;
-}
-
-/** loadAlertingFile reads and validates the alerting file; the error names every bad rule and field. */
-export function loadAlertingFile(path: string): AlertingConfig {
-  return loadConfig(alertingConfigSchema, { file: path, env: {} });
 }
 
 /** RunningAlerter is a started alerter process. */

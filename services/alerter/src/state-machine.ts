@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Comparison, Rule } from './rules.js';
+import type { Comparison, Rule } from '@tapwire/alerting';
 
 /**
  * The per-series alert state machine of ../shared/reference/alerting.md §7.2: inactive → pending →

@@ -1,9 +1,9 @@
+import { alertingConfigSchema } from '@tapwire/alerting';
 import { createLogger } from '@tapwire/telemetry';
 import { afterEach, describe, expect, it } from 'vitest';
 import { alertmanagerV4Schema, slackWebhookSchema } from '../../../test/support/alert-formats.js';
 import { startReceiver, type TestReceiver } from '../../../test/support/receiver.js';
 import {
-  alertingConfigSchema,
   buildNotifiers,
   createDispatcher,
   createRateLimiter,

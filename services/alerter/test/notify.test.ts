@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { receiversSchema } from '@tapwire/alerting';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   alertmanagerV4Schema,
@@ -19,7 +20,6 @@ import {
   type NotifiedAlert,
   pagerDutyDedupKey,
   pagerDutyEvents,
-  receiversSchema,
   slackMessage,
 } from '../src/index.js';
 

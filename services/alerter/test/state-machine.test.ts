@@ -1,11 +1,10 @@
+import { type Rule, ruleSchema } from '@tapwire/alerting';
 import { describe, expect, it } from 'vitest';
 import {
   type EvaluationOutcome,
   emptyRuleState,
   evaluateRule,
   fingerprintOf,
-  type Rule,
-  ruleSchema,
   seriesLabels,
 } from '../src/index.js';
 

@@ -1,6 +1,8 @@
 import { QUANTILES } from '@tapwire/analytics';
+import { loadConfig } from '@tapwire/config';
+import { SILENCE_MATCHER } from '@tapwire/schema';
 import { z } from 'zod';
-import { receiversSchema } from './notify/registry.js';
+import { receiversSchema } from './receivers.js';
 
 /**
  * The alerting configuration file: rule groups (Prometheus-like), the notification route tree,
@@ -137,12 +139,7 @@ export const ruleGroupSchema = z.strictObject({
 /** RuleGroup is one validated rule group. */
 export type RuleGroup = z.infer<typeof ruleGroupSchema>;
 
-const matcher = z
-  .string()
-  .regex(
-    /^\s*[A-Za-z_][A-Za-z0-9_]*\s*(=|!=|=~|!~)\s*"(?:[^"\\]|\\.)*"\s*$/,
-    'must be a matcher such as severity="critical"',
-  );
+const matcher = z.string().regex(SILENCE_MATCHER, 'must be a matcher such as severity="critical"');
 
 /** Route is one node of the notification route tree. */
 export interface Route {
@@ -291,4 +288,9 @@ export function renderTemplate(
       return whole;
     },
   );
+}
+
+/** loadAlertingFile reads and validates an alerting file (YAML or JSON); the error names every bad rule and field. */
+export function loadAlertingFile(path: string): AlertingConfig {
+  return loadConfig(alertingConfigSchema, { file: path, env: {} });
 }

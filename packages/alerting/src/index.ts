@@ -1,0 +1,22 @@
+export { type ReceiverConfig, receiverSchema, receiversSchema } from './receivers.js';
+export {
+  type AlertingConfig,
+  alertingConfigSchema,
+  type Comparison,
+  durationMs,
+  loadAlertingFile,
+  type Matcher,
+  matches,
+  parseMatcher,
+  REQUEST_DIMENSIONS,
+  type Route,
+  type Rule,
+  type RuleGroup,
+  renderTemplate,
+  routeSchema,
+  ruleGroupSchema,
+  ruleSchema,
+  SATURATION_DIMENSIONS,
+  SATURATION_METRICS,
+  SIGNAL_KINDS,
+} from './rules.js';
