@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import {
@@ -10,6 +13,14 @@ import {
 import { type Api, apiConfigSchema, buildApi, hashToken } from '@tapwire/api';
 import { type ClickHouse, createClickHouse, identifier, migrate, sql } from '@tapwire/clickhouse';
 import { clickhouseConfigSchema } from '@tapwire/config';
+import {
+  createKafkaClient,
+  createKafkaEventSink,
+  ensureTopics,
+  readSilences,
+  topicSpecs,
+} from '@tapwire/kafka';
+import { TOPICS } from '@tapwire/schema';
 import { createLogger } from '@tapwire/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -23,7 +34,7 @@ import {
   saturationRow,
   spanRow,
 } from '../support/analytics-seed.js';
-import { testClickHouseConfig, uniqueName } from '../support/infra.js';
+import { silentLogger, testClickHouseConfig, testKafkaConfig, uniqueName } from '../support/infra.js';
 
 const MIGRATIONS = fileURLToPath(new URL('../../migrations', import.meta.url));
 const logger = createLogger({ name: 'api-it', level: 'silent' });
@@ -132,6 +143,26 @@ function group(filter: (l: SeedLog) => boolean) {
   };
 }
 
+const silenceKafka = createKafkaClient(testKafkaConfig(), silentLogger, 'api-test');
+const silencePrefix = `${uniqueName('apisil')}.`;
+const silenceSink = createKafkaEventSink(
+  { kafka: silenceKafka, logger: silentLogger },
+  {
+    lingerMs: 0,
+    maxBatchEvents: 10,
+    maxBufferedEvents: 1000,
+    retryBackoffMs: 100,
+    topicPrefix: silencePrefix,
+  },
+);
+const kafkaSilences = {
+  list: () => readSilences(silenceKafka, silencePrefix),
+  async put(e: Parameters<typeof silenceSink.emit<typeof TOPICS.silences>>[1]) {
+    silenceSink.emit(TOPICS.silences, e);
+    await silenceSink.flush();
+  },
+};
+
 async function newApi(
   over: Record<string, unknown> = {},
   chOver: Record<string, unknown> = {},
@@ -152,7 +183,7 @@ async function newApi(
     },
   );
   return buildApi(
-    { store, logger },
+    { store, logger, silences: kafkaSilences },
     apiConfigSchema.parse({
       tokens: [
         { name: 'acme', sha256: hashToken(TOKENS.acme), tenant: 'acme', scopes: ['read'] },
@@ -331,11 +362,30 @@ beforeAll(async () => {
       instance: 'i1',
     },
   ]);
+  await ensureTopics(
+    silenceKafka,
+    topicSpecs(
+      { partitions: 1, replicationFactor: 1, retentionMs: 3_600_000, dlqRetentionMs: 3_600_000 },
+      silencePrefix,
+    ),
+  );
   api = await newApi();
 }, 120_000);
 
 afterAll(async () => {
   await api?.app.close();
+  await silenceSink.close(5000);
+  const kadmin = silenceKafka.admin();
+  await kadmin.connect();
+  await kadmin
+    .deleteTopics({
+      topics: topicSpecs(
+        { partitions: 1, replicationFactor: 1, retentionMs: 1, dlqRetentionMs: 1 },
+        silencePrefix,
+      ).map((t) => t.topic),
+    })
+    .catch(() => undefined);
+  await kadmin.disconnect();
   await ch?.command(sql`DROP DATABASE IF EXISTS ${identifier(database)}`);
   await ch?.close();
 });
@@ -690,6 +740,197 @@ describe('alert signals (one query per rule)', () => {
   });
 });
 
+describe('alerts, rules and silences', () => {
+  const at = (s: number) => new Date(s * 1000).toISOString().slice(0, 19).replace('T', ' ');
+  const row = (tenant: string, fp: string, state: string, tsS: number, receiver = '') => ({
+    tenant,
+    ts: at(tsS),
+    ts_us: tsS * 1_000_000,
+    id: `${fp}-${state}-${tsS}-${receiver}`,
+    rule_id: 'p99-high',
+    fingerprint: fp,
+    label_keys: ['alertname', 'route'],
+    label_values: ['P99High', `/${fp}`],
+    state,
+    value: 900,
+    has_value: 1,
+    threshold: 500,
+    since_us: tsS * 1_000_000,
+    active_at_us: tsS * 1_000_000,
+    fired_at_us: state === 'firing' ? tsS * 1_000_000 : 0,
+    last_notified_us: receiver ? tsS * 1_000_000 : 0,
+    receiver,
+    kafka_partition: 0,
+    kafka_offset: tsS,
+  });
+
+  it('lists current alerts and history per tenant, and rules without receivers', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    await ch.insert('alert_history', [
+      row('acme', 'aaaaaaaaaaaaaaa1', 'pending', now - 120),
+      row('acme', 'aaaaaaaaaaaaaaa1', 'firing', now - 60),
+      row('acme', 'aaaaaaaaaaaaaaa1', 'firing', now - 59, 'chat'),
+      row('acme', 'aaaaaaaaaaaaaaa2', 'firing', now - 7200),
+      row('acme', 'aaaaaaaaaaaaaaa2', 'resolved', now - 3600),
+      row('globex', 'bbbbbbbbbbbbbbb1', 'firing', now - 30),
+    ]);
+    const alerts = await get('/v1/alerts');
+    expect(alerts.status).toBe(200);
+    expect(
+      alerts.body.alerts.map((a: { fingerprint: string; state: string }) => [a.fingerprint, a.state]),
+    ).toEqual([['aaaaaaaaaaaaaaa1', 'firing']]);
+    expect(alerts.body.alerts[0]).toMatchObject({
+      labels: { alertname: 'P99High', route: '/aaaaaaaaaaaaaaa1' },
+      value: 900,
+      threshold: 500,
+      fired_at_us: (now - 60) * 1_000_000,
+    });
+    expect((await get('/v1/alerts', TOKENS.all)).body.alerts).toHaveLength(2);
+    const history = await get('/v1/alerts/history?from=now-3h&limit=10');
+    expect(
+      history.body.events.map((e: { state: string; receiver: string | null }) => [e.state, e.receiver]),
+    ).toEqual([
+      ['firing', 'chat'],
+      ['firing', null],
+      ['pending', null],
+      ['resolved', null],
+      ['firing', null],
+    ]);
+    const dir = mkdtempSync(join(tmpdir(), 'tapwire-rules-'));
+    const file = join(dir, 'alerting.yaml');
+    writeFileSync(
+      file,
+      `groups:\n  - name: latency\n    rules:\n      - { id: p99-high, alert: P99High, kind: latency_quantile, quantile: 0.99, threshold: 500, for: 1m }\nroute: { receiver: chat }\nreceivers:\n  - { name: chat, slack: { webhookUrl: "https://hooks.slack.com/services/T/B/SECRET" } }\n`,
+    );
+    const withRules = await newApi({ alertingFile: file });
+    try {
+      const rules = await withRules.app.inject({
+        method: 'GET',
+        url: '/v1/rules',
+        headers: auth(TOKENS.acme),
+      });
+      expect(rules.statusCode).toBe(200);
+      expect(rules.json().groups[0]).toMatchObject({
+        name: 'latency',
+        interval_ms: 15_000,
+        rules: [{ id: 'p99-high', for: 60_000, threshold: 500 }],
+      });
+      expect(rules.body).not.toContain('SECRET');
+    } finally {
+      await withRules.app.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('silences: admin scope only, tenant tokens silence only their tenant, stored on Kafka, expire on DELETE', async () => {
+    const kafka = createKafkaClient(testKafkaConfig(), silentLogger, 'api-silences');
+    const prefix = `${uniqueName('sil')}.`;
+    await ensureTopics(
+      kafka,
+      topicSpecs(
+        { partitions: 1, replicationFactor: 1, retentionMs: 3_600_000, dlqRetentionMs: 3_600_000 },
+        prefix,
+      ),
+    );
+    const sink = createKafkaEventSink(
+      { kafka, logger: silentLogger },
+      { lingerMs: 0, maxBatchEvents: 10, maxBufferedEvents: 100, retryBackoffMs: 100, topicPrefix: prefix },
+    );
+    const silences = {
+      list: () => readSilences(kafka, prefix),
+      async put(e: Parameters<typeof sink.emit<typeof TOPICS.silences>>[1]) {
+        sink.emit(TOPICS.silences, e);
+        await sink.flush();
+      },
+    };
+    const store = createClickHouseStore(createClickHouse(testClickHouseConfig(database)));
+    const app = await buildApi(
+      { store, logger, silences },
+      apiConfigSchema.parse({
+        tokens: [
+          { name: 'acme', sha256: hashToken(TOKENS.acme), tenant: 'acme', scopes: ['read'] },
+          { name: 'acme-admin', sha256: hashToken(TOKENS.admin), tenant: 'acme', scopes: ['read', 'admin'] },
+          { name: 'all', sha256: hashToken(TOKENS.all), tenant: '*', scopes: ['read', 'admin'] },
+        ],
+      }),
+    );
+    try {
+      const post = (token: string, body: unknown) =>
+        app.app.inject({
+          method: 'POST',
+          url: '/v1/silences',
+          headers: auth(token),
+          payload: body as Record<string, unknown>,
+        });
+      expect(
+        (await post(TOKENS.acme, { matchers: ['route="/a"'], duration: '1h', comment: 'deploy' })).statusCode,
+      ).toBe(403);
+      const bad = await post(TOKENS.admin, { matchers: ['route=/a'], comment: 'x' });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json().error.fields.map((f: { field: string }) => f.field)).toEqual(
+        expect.arrayContaining(['body.matchers.0', 'body.ends_at']),
+      );
+      const created = await post(TOKENS.admin, {
+        matchers: ['route="/a"'],
+        duration: '2h',
+        comment: 'deploy',
+      });
+      expect(created.statusCode).toBe(201);
+      expect(created.json()).toMatchObject({
+        matchers: ['route="/a"', 'tenant="acme"'],
+        created_by: 'acme-admin',
+        state: 'active',
+        tenant: 'acme',
+      });
+      const other = await post(TOKENS.all, {
+        matchers: ['service="billing"'],
+        duration: '30m',
+        comment: 'maintenance',
+      });
+      const list = await app.app.inject({ method: 'GET', url: '/v1/silences', headers: auth(TOKENS.admin) });
+      expect(list.json().silences.map((x: { id: string }) => x.id)).toEqual([created.json().id]);
+      expect(
+        (await app.app.inject({ method: 'GET', url: '/v1/silences', headers: auth(TOKENS.all) })).json()
+          .silences,
+      ).toHaveLength(2);
+      expect(
+        (
+          await app.app.inject({
+            method: 'DELETE',
+            url: `/v1/silences/${other.json().id}`,
+            headers: auth(TOKENS.admin),
+          })
+        ).statusCode,
+      ).toBe(404);
+      const expired = await app.app.inject({
+        method: 'DELETE',
+        url: `/v1/silences/${created.json().id}`,
+        headers: auth(TOKENS.admin),
+      });
+      expect(expired.statusCode).toBe(200);
+      expect(expired.json().state).toBe('expired');
+      expect(
+        (await readSilences(kafka, prefix)).find((x) => x.id === created.json().id)?.ends_at,
+      ).toBeLessThanOrEqual(Date.now() * 1000);
+    } finally {
+      await app.app.close();
+      await sink.close(5000);
+      await store.close();
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin
+        .deleteTopics({
+          topics: topicSpecs(
+            { partitions: 1, replicationFactor: 1, retentionMs: 1, dlqRetentionMs: 1 },
+            prefix,
+          ).map((t) => t.topic),
+        })
+        .catch(() => undefined);
+      await admin.disconnect();
+    }
+  }, 60_000);
+});
+
 describe('auth and tenancy', () => {
   const ENDPOINTS = [
     `/v1/overview?${RANGE}`,
@@ -700,6 +941,8 @@ describe('auth and tenancy', () => {
     `/v1/traces?${RANGE}&limit=50`,
     `/v1/logs?${RANGE}&limit=200`,
     `/v1/pipeline?${RANGE}`,
+    '/v1/alerts',
+    '/v1/alerts/history?from=now-3h',
   ];
 
   it('401 without a token or with a bad one, on every endpoint', async () => {
@@ -836,12 +1079,17 @@ describe('serving', () => {
   it('publishes OpenAPI at /openapi.json and a docs page', async () => {
     const doc = (await api.app.inject({ method: 'GET', url: '/openapi.json' })).json();
     expect(Object.keys(doc.paths).sort()).toEqual([
+      '/v1/alerts',
+      '/v1/alerts/history',
       '/v1/consumers',
       '/v1/logs',
       '/v1/overview',
       '/v1/pipeline',
+      '/v1/rules',
       '/v1/saturation',
       '/v1/series',
+      '/v1/silences',
+      '/v1/silences/{id}',
       '/v1/traces',
       '/v1/traces/{traceId}',
     ]);
@@ -913,6 +1161,9 @@ describe('fuzz', () => {
       upstream: ['users'],
       cursor: ['WzE3NjM2MzI4MDAwMDAwMDAsImFiYyJd'],
       path_prefix: ['/users', '/ord'],
+      state: ['firing', 'resolved'],
+      rule_id: ['p99-high'],
+      fingerprint: ['aaaaaaaaaaaaaaa1'],
     };
     const paths = [
       '/v1/overview',
@@ -923,6 +1174,10 @@ describe('fuzz', () => {
       '/v1/logs',
       '/v1/pipeline',
       '/v1/traces/',
+      '/v1/alerts',
+      '/v1/alerts/history',
+      '/v1/rules',
+      '/v1/silences',
     ];
     const keys = Object.keys(valid);
     const statuses = new Map<number, number>();

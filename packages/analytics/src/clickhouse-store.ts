@@ -10,6 +10,8 @@ import {
 import { AnalyticsError } from './errors.js';
 import { chooseSource, type SourceUsed } from './plan.js';
 import {
+  type AlertHistoryQuery,
+  type AlertsQuery,
   type ConsumersQuery,
   type Filters,
   type LogCursor,
@@ -26,6 +28,8 @@ import {
 } from './queries.js';
 import type {
   AccessLogRow,
+  AlertHistoryResult,
+  AlertsResult,
   ConsumersResult,
   LogsResult,
   OverviewResult,
@@ -740,6 +744,88 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
                 : n / seconds;
           return { labels: labelsOf(r), value, samples: n };
         }),
+      };
+    },
+
+    async alerts(scope, q: AlertsQuery): Promise<AlertsResult> {
+      // The latest state record of each series over the last 30 days (delivery records excluded).
+      const conditions = [raw("receiver = ''"), sql`ts >= ${at(q.now - 30 * 86_400)}`];
+      if (scope.tenant !== null) conditions.push(sql`tenant = ${scope.tenant}`);
+      if (q.ruleId !== undefined) conditions.push(sql`rule_id = ${q.ruleId}`);
+      const having = [
+        raw(
+          `(st IN ('pending', 'firing', 'recovering') OR (st = 'resolved' AND since >= ${(q.now - 900) * 1_000_000}))`,
+        ),
+      ];
+      if (q.state !== undefined) having.push(sql`st = ${q.state}`);
+      const rows = await run<
+        Record<string, Num> & {
+          tenant: string;
+          rule_id: string;
+          fingerprint: string;
+          st: string;
+          k: string[];
+          lv: string[];
+        }
+      >(
+        sql`SELECT fingerprint, argMax(tenant, ts_us) AS tn, argMax(rule_id, ts_us) AS rid, argMax(state, ts_us) AS st,
+          argMax(label_keys, ts_us) AS k, argMax(label_values, ts_us) AS lv, argMax(value, ts_us) AS v, argMax(has_value, ts_us) AS hv,
+          argMax(threshold, ts_us) AS th, argMax(since_us, ts_us) AS since, argMax(active_at_us, ts_us) AS act,
+          argMax(fired_at_us, ts_us) AS fired, max(ts_us) AS updated
+        FROM alert_history WHERE ${where(conditions)}
+        GROUP BY fingerprint HAVING ${where(having)}
+        ORDER BY rid, fingerprint LIMIT 10000`,
+      );
+      return {
+        alerts: rows.map((r) => ({
+          tenant: String(r.tn),
+          rule_id: String(r.rid),
+          fingerprint: r.fingerprint,
+          labels: Object.fromEntries(r.k.map((key, i) => [key, r.lv[i] ?? ''])),
+          state: r.st,
+          value: num(r.hv) === 1 ? num(r.v) : null,
+          threshold: num(r.th),
+          since_us: num(r.since),
+          active_at_us: num(r.act),
+          fired_at_us: num(r.fired) > 0 ? num(r.fired) : null,
+          updated_us: num(r.updated),
+        })),
+      };
+    },
+
+    async alertHistory(scope, q: AlertHistoryQuery): Promise<AlertHistoryResult> {
+      const conditions = timeConditions('ts', q.range);
+      if (scope.tenant !== null) conditions.push(sql`tenant = ${scope.tenant}`);
+      if (q.ruleId !== undefined) conditions.push(sql`rule_id = ${q.ruleId}`);
+      if (q.fingerprint !== undefined) conditions.push(sql`fingerprint = ${q.fingerprint}`);
+      const rows = await run<
+        Record<string, Num> & {
+          tenant: string;
+          rule_id: string;
+          fingerprint: string;
+          state: string;
+          receiver: string;
+          label_keys: string[];
+          label_values: string[];
+        }
+      >(
+        sql`SELECT id, tenant, ts_us, rule_id, fingerprint, label_keys, label_values, state, value, has_value, threshold, since_us, receiver
+        FROM alert_history WHERE ${where(conditions)}
+        ORDER BY ts_us DESC, id DESC LIMIT 1 BY id LIMIT ${q.limit}`,
+      );
+      return {
+        events: rows.map((r) => ({
+          tenant: r.tenant,
+          ts_us: num(r.ts_us),
+          rule_id: r.rule_id,
+          fingerprint: r.fingerprint,
+          labels: Object.fromEntries(r.label_keys.map((key, i) => [key, r.label_values[i] ?? ''])),
+          state: r.state,
+          value: num(r.has_value) === 1 ? num(r.value) : null,
+          threshold: num(r.threshold),
+          since_us: num(r.since_us),
+          receiver: r.receiver === '' ? null : r.receiver,
+        })),
       };
     },
 

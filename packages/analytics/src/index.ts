@@ -12,6 +12,11 @@ export {
   type SourceUsed,
 } from './plan.js';
 export {
+  ALERT_STATES_LISTED,
+  type AlertHistoryQuery,
+  type AlertsQuery,
+  alertHistoryQuerySchema,
+  alertsQuerySchema,
   CONSUMER_SORTS,
   type ConsumersQuery,
   consumersQuerySchema,
@@ -51,7 +56,11 @@ export {
 } from './queries.js';
 export {
   type AccessLogRow,
+  type AlertHistoryResult,
+  type AlertsResult,
   accessLogRowSchema,
+  alertHistoryResultSchema,
+  alertsResultSchema,
   type ConsumersResult,
   consumersResultSchema,
   type LogsResult,

@@ -199,3 +199,31 @@ export const signalQuerySchema = z.object({
 
 /** SignalQuery asks for one value per series of an alert rule. */
 export type SignalQuery = z.infer<typeof signalQuerySchema>;
+
+/** ALERT_STATES_LISTED are the states /v1/alerts can filter on. */
+export const ALERT_STATES_LISTED = ['pending', 'firing', 'recovering', 'resolved'] as const;
+
+/** alertsQuerySchema lists current alert series (resolved ones for 15 minutes after resolving). */
+export const alertsQuerySchema = z.object({
+  state: z.enum(ALERT_STATES_LISTED).optional(),
+  ruleId: z.string().min(1).max(128).optional(),
+  /** The present, in epoch seconds (the API's clock). */
+  now: epochSeconds,
+});
+
+/** AlertsQuery lists current alert series. */
+export type AlertsQuery = z.infer<typeof alertsQuerySchema>;
+
+/** alertHistoryQuerySchema lists transitions and deliveries, newest first. */
+export const alertHistoryQuerySchema = z.object({
+  range: rangeSchema,
+  ruleId: z.string().min(1).max(128).optional(),
+  fingerprint: z
+    .string()
+    .regex(/^[0-9a-f]{16}$/)
+    .optional(),
+  limit: z.number().int().min(1).max(1000),
+});
+
+/** AlertHistoryQuery lists alert history. */
+export type AlertHistoryQuery = z.infer<typeof alertHistoryQuerySchema>;

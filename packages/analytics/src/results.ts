@@ -317,3 +317,37 @@ export const signalResultSchema = z.object({
 
 /** SignalResult is one value per series of an alert rule. */
 export type SignalResult = z.infer<typeof signalResultSchema>;
+
+const alertShape = {
+  tenant: z.string(),
+  rule_id: z.string(),
+  fingerprint: z.string(),
+  labels: z.record(z.string(), z.string()),
+  state: z.string(),
+  value: z.number().nullable(),
+  threshold: z.number(),
+  since_us: z.number().int(),
+};
+
+/** alertsResultSchema lists current alert series. */
+export const alertsResultSchema = z.object({
+  alerts: z.array(
+    z.object({
+      ...alertShape,
+      active_at_us: z.number().int(),
+      fired_at_us: z.number().int().nullable(),
+      updated_us: z.number().int(),
+    }),
+  ),
+});
+
+/** AlertsResult lists current alert series. */
+export type AlertsResult = z.infer<typeof alertsResultSchema>;
+
+/** alertHistoryResultSchema is transitions (receiver null) and deliveries (receiver set), newest first. */
+export const alertHistoryResultSchema = z.object({
+  events: z.array(z.object({ ...alertShape, ts_us: z.number().int(), receiver: z.string().nullable() })),
+});
+
+/** AlertHistoryResult is alert history, newest first. */
+export type AlertHistoryResult = z.infer<typeof alertHistoryResultSchema>;

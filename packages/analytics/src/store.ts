@@ -1,4 +1,6 @@
 import type {
+  AlertHistoryQuery,
+  AlertsQuery,
   ConsumersQuery,
   LogsQuery,
   OverviewQuery,
@@ -11,6 +13,8 @@ import type {
   TraceQuery,
 } from './queries.js';
 import type {
+  AlertHistoryResult,
+  AlertsResult,
   ConsumersResult,
   LogsResult,
   OverviewResult,
@@ -38,6 +42,10 @@ export interface Store {
   pipeline(scope: Scope, query: PipelineQuery): Promise<PipelineResult>;
   /** signal evaluates an alert rule's measure for every series in one query. */
   signal(scope: Scope, query: SignalQuery): Promise<SignalResult>;
+  /** alerts lists the current state of every alert series the scope may see. */
+  alerts(scope: Scope, query: AlertsQuery): Promise<AlertsResult>;
+  /** alertHistory lists transitions and deliveries, newest first. */
+  alertHistory(scope: Scope, query: AlertHistoryQuery): Promise<AlertHistoryResult>;
   /** ping resolves true when the store answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -21,6 +21,7 @@ export { createTopicOffsets, type PartitionOffset, type TopicOffsets } from './o
 export { keyPartitioner, partitionForKey } from './partitioner.js';
 export { readTopicToEnd, type StoredRecord } from './read-to-end.js';
 export { createKafkaRecordSink, type RecordSinkConfig } from './record-sink.js';
+export { readSilences } from './silences.js';
 export { type EventSink, emptySinkStats, type RecordSink, type SinkStats } from './sink-types.js';
 export {
   type DiskSpool,

@@ -34,6 +34,13 @@ export const alerterConfigSchema = z
       .regex(/^[A-Za-z0-9._-]*$/)
       .default('')
       .describe('Prefix of the Kafka topic names (must match the other services’).'),
+    silencePollMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(600_000)
+      .default(5000)
+      .describe('How often silences are re-read from Kafka, in ms. Default: 5000.'),
     dispatchTickMs: z
       .number()
       .int()

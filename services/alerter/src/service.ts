@@ -10,7 +10,7 @@ import {
   type TelemetryConfig,
   telemetryConfigSchema,
 } from '@tapwire/config';
-import { createKafkaClient, createKafkaEventSink, readTopicToEnd } from '@tapwire/kafka';
+import { createKafkaClient, createKafkaEventSink, readSilences, readTopicToEnd } from '@tapwire/kafka';
 import { type AlertStateEvent, alertStateCodec, TOPICS } from '@tapwire/schema';
 import {
   createAdminServer,
@@ -109,6 +109,26 @@ export async function runAlerterService(
   }
   alerter.restore(events);
   logger.info({ events: events.length, alerts: alerter.alerts().length }, 'alert state restored');
+  const pollSilences = async () => {
+    try {
+      const list = await readSilences(kafka, config.alerter.topicPrefix);
+      alerter.setSilences(
+        list.map((e) => ({
+          id: e.id,
+          matchers: e.matchers,
+          startsAt: e.starts_at / 1000,
+          endsAt: e.ends_at / 1000,
+          createdBy: e.created_by,
+          comment: e.comment,
+        })),
+      );
+    } catch (err) {
+      logger.warn({ err }, 'could not read silences; keeping the ones known');
+    }
+  };
+  await pollSilences();
+  const silenceTimer = setInterval(() => void pollSilences(), config.alerter.silencePollMs);
+  silenceTimer.unref();
   alerter.start();
   const admin = createAdminServer({
     host: config.alerter.admin.host,
@@ -137,6 +157,7 @@ export async function runAlerterService(
   const stop = () => {
     stopping ??= (async () => {
       process.off('SIGHUP', onHup);
+      clearInterval(silenceTimer);
       watcher.close();
       clearTimeout(debounce);
       await alerter.close();

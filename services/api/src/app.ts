@@ -4,8 +4,11 @@ import fastifyEtag from '@fastify/etag';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
+import { loadAlertingFile } from '@tapwire/alerting';
 import {
   AnalyticsError,
+  alertHistoryResultSchema,
+  alertsResultSchema,
   alignForRollups,
   alignRange,
   autoStep,
@@ -21,6 +24,7 @@ import {
   type TimeRange,
   traceResultSchema,
 } from '@tapwire/analytics';
+import type { SilenceEvent } from '@tapwire/schema';
 import type { Logger } from '@tapwire/telemetry';
 import Fastify, {
   type FastifyError,
@@ -43,6 +47,8 @@ import { decodeCursor, encodeCursor } from './cursor.js';
 import { API_ERRORS, ApiError } from './errors.js';
 import { type ApiMetrics, createApiMetrics } from './metrics.js';
 import {
+  alertHistoryParams,
+  alertsParams,
   consumersParams,
   logsParams,
   overviewParams,
@@ -50,9 +56,12 @@ import {
   recentTracesParams,
   saturationParams,
   seriesParams,
+  silenceBody,
+  silenceIdParams,
   traceLookupParams,
   traceParams,
 } from './params.js';
+import type { SilenceStore } from './silences.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -89,7 +98,7 @@ const ERROR_RESPONSES = {
 
 /** buildApi wires auth, validation, the answer cache, rate limits, compression, ETags and OpenAPI around a Store. */
 export async function buildApi(
-  deps: { store: Store; logger: Logger; metrics?: ApiMetrics },
+  deps: { store: Store; logger: Logger; metrics?: ApiMetrics; silences?: SilenceStore },
   config: ApiConfig,
 ): Promise<Api> {
   const { store, logger } = deps;
@@ -465,6 +474,207 @@ export async function buildApi(
       const scope = scopeFor(principalOf(request), q.tenant);
       const query = { range: checkWindow({ from: q.from, to: q.to }) };
       return answer('pipeline', scope, query, () => store.pipeline(scope, query));
+    },
+  );
+
+  // --- alerting ------------------------------------------------------------------------------
+
+  app.get(
+    '/v1/alerts',
+    {
+      config: read,
+      schema: {
+        summary: 'Current alert series: pending, firing, recovering, and resolved in the last 15 minutes',
+        querystring: alertsParams,
+        response: { 200: alertsResultSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const scope = scopeFor(principalOf(request), q.tenant);
+      const query = {
+        now: Math.floor(Date.now() / 1000),
+        ...(q.state !== undefined ? { state: q.state } : {}),
+        ...(q.rule_id !== undefined ? { ruleId: q.rule_id } : {}),
+      };
+      return store.alerts(scope, query);
+    },
+  );
+
+  app.get(
+    '/v1/alerts/history',
+    {
+      config: read,
+      schema: {
+        summary: 'Alert transitions and delivered notifications, newest first',
+        querystring: alertHistoryParams,
+        response: { 200: alertHistoryResultSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const scope = scopeFor(principalOf(request), q.tenant);
+      const query = {
+        range: checkWindow({ from: q.from, to: q.to }),
+        limit: q.limit,
+        ...(q.rule_id !== undefined ? { ruleId: q.rule_id } : {}),
+        ...(q.fingerprint !== undefined ? { fingerprint: q.fingerprint } : {}),
+      };
+      return answer('alert-history', scope, query, () => store.alertHistory(scope, query));
+    },
+  );
+
+  app.get(
+    '/v1/rules',
+    {
+      config: read,
+      schema: {
+        summary: 'Alert rules in effect (from the alerting file; receivers and their secrets are not shown)',
+        response: {
+          200: z.object({
+            groups: z.array(
+              z.object({
+                name: z.string(),
+                interval_ms: z.number(),
+                rules: z.array(z.record(z.string(), z.unknown())),
+              }),
+            ),
+          }),
+          ...ERROR_RESPONSES,
+        },
+      },
+    },
+    async () => {
+      if (!config.alertingFile) return { groups: [] };
+      const alerting = loadAlertingFile(config.alertingFile);
+      return {
+        groups: alerting.groups.map((g) => ({
+          name: g.name,
+          interval_ms: g.interval,
+          rules: g.rules.map((r) => ({ ...r })),
+        })),
+      };
+    },
+  );
+
+  const silenceSchema = z.object({
+    id: z.string(),
+    tenant: z.string(),
+    matchers: z.array(z.string()),
+    starts_at: z.string(),
+    ends_at: z.string(),
+    created_by: z.string(),
+    comment: z.string(),
+    state: z.enum(['pending', 'active', 'expired']),
+  });
+  const admin = { scope: 'admin' as const };
+  const silenceView = (e: SilenceEvent, now: number) => ({
+    id: e.id,
+    tenant: e.tenant,
+    matchers: e.matchers,
+    starts_at: new Date(e.starts_at / 1000).toISOString(),
+    ends_at: new Date(e.ends_at / 1000).toISOString(),
+    created_by: e.created_by,
+    comment: e.comment,
+    state: (now < e.starts_at / 1000 ? 'pending' : now < e.ends_at / 1000 ? 'active' : 'expired') as
+      | 'pending'
+      | 'active'
+      | 'expired',
+  });
+  function silenceStore(): SilenceStore {
+    if (!deps.silences)
+      throw new AnalyticsError('TAPWIRE_ANALYTICS_STORE_UNAVAILABLE', 'silences need Kafka (kafka.brokers)');
+    return deps.silences;
+  }
+  const visible = (principal: Principal, e: SilenceEvent) =>
+    principal.tenant === null || e.tenant === principal.tenant;
+
+  app.get(
+    '/v1/silences',
+    {
+      config: admin,
+      schema: {
+        summary: 'Silences (admin scope)',
+        response: { 200: z.object({ silences: z.array(silenceSchema) }), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const now = Date.now();
+      const list = (await silenceStore().list()).filter((e) => visible(principal, e));
+      return {
+        silences: list.map((e) => silenceView(e, now)).sort((a, b) => a.starts_at.localeCompare(b.starts_at)),
+      };
+    },
+  );
+
+  app.post(
+    '/v1/silences',
+    {
+      config: admin,
+      schema: {
+        summary: 'Create a silence (admin scope)',
+        body: silenceBody,
+        response: { 201: silenceSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const b = request.body;
+      const now = Date.now();
+      const startsMs = b.starts_at ?? now;
+      const unit: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+      const endsMs =
+        b.ends_at ??
+        startsMs + Number.parseInt(b.duration ?? '0', 10) * (unit[(b.duration ?? 's').slice(-1)] ?? 1000);
+      if (endsMs <= Math.max(startsMs, now))
+        throw new ApiError('TAPWIRE_API_BAD_REQUEST', 'ends_at: must be in the future and after starts_at', {
+          field: 'ends_at',
+        });
+      // A tenant's token silences only its own tenant's alerts.
+      const matchers =
+        principal.tenant === null
+          ? b.matchers
+          : [...b.matchers, `tenant=${JSON.stringify(principal.tenant)}`];
+      const event: SilenceEvent = {
+        v: 1,
+        id: randomUUID(),
+        ts: now * 1000,
+        tenant: principal.tenant ?? 'default',
+        matchers,
+        starts_at: startsMs * 1000,
+        ends_at: endsMs * 1000,
+        created_by: principal.name,
+        comment: b.comment,
+      };
+      await silenceStore().put(event);
+      return reply.code(201).send(silenceView(event, now));
+    },
+  );
+
+  app.delete(
+    '/v1/silences/:id',
+    {
+      config: admin,
+      schema: {
+        summary: 'Expire a silence now (admin scope)',
+        params: silenceIdParams,
+        response: { 200: silenceSchema, 404: errorBody, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const store = silenceStore();
+      const found = (await store.list()).find((e) => e.id === request.params.id && visible(principal, e));
+      if (!found) throw new ApiError('TAPWIRE_API_NOT_FOUND', `silence ${request.params.id} not found`);
+      const now = Date.now();
+      const expired: SilenceEvent = {
+        ...found,
+        ts: now * 1000,
+        ends_at: Math.max(found.starts_at + 1, now * 1000),
+      };
+      await store.put(expired);
+      return silenceView(expired, now);
     },
   );
 

@@ -117,6 +117,16 @@ export const apiConfigSchema = z
       .min(1)
       .default(1000)
       .describe('Answers kept in the cache. Default: 1000.'),
+    topicPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]*$/)
+      .default('')
+      .describe('Prefix of the Kafka topic names (silences), as for the other services. Default: empty.'),
+    alertingFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('The alerter’s alerting file, for GET /v1/rules (receivers are never shown). Default: none.'),
     rateLimit: z
       .strictObject({
         max: z.number().int().min(1).default(600).describe('Requests per token per window. Default: 600.'),

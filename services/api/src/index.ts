@@ -4,3 +4,4 @@ export { type ApiConfig, type ApiToken, apiConfigSchema, apiTokenSchema, SCOPES 
 export { API_ERRORS, ApiError } from './errors.js';
 export { type ApiMetrics, createApiMetrics } from './metrics.js';
 export { type ApiServiceConfig, apiServiceConfigSchema, type RunningApi, runApiService } from './service.js';
+export type { SilenceStore } from './silences.js';

@@ -1,5 +1,12 @@
-import { CONSUMER_SORTS, OVERVIEW_SORTS, QUANTILES, SOURCES, STATUS_CLASSES } from '@tapwire/analytics';
-import { LIMITS, parseTime, tenantSchema, traceIdSchema } from '@tapwire/schema';
+import {
+  ALERT_STATES_LISTED,
+  CONSUMER_SORTS,
+  OVERVIEW_SORTS,
+  QUANTILES,
+  SOURCES,
+  STATUS_CLASSES,
+} from '@tapwire/analytics';
+import { LIMITS, parseTime, SILENCE_MATCHER, tenantSchema, traceIdSchema } from '@tapwire/schema';
 import { z } from 'zod';
 
 /**
@@ -174,4 +181,57 @@ export const pipelineParams = z.strictObject({
   from: timeExpression('now-15m'),
   to: filterShape.to,
   tenant: filterShape.tenant,
+});
+
+/** alertsParams is the query string of GET /v1/alerts. */
+export const alertsParams = z.strictObject({
+  tenant: filterShape.tenant,
+  state: z.enum(ALERT_STATES_LISTED).optional().describe('Only series in this state.'),
+  rule_id: z.string().min(1).max(128).optional(),
+});
+
+/** alertHistoryParams is the query string of GET /v1/alerts/history. */
+export const alertHistoryParams = z.strictObject({
+  from: timeExpression('now-24h'),
+  to: filterShape.to,
+  tenant: filterShape.tenant,
+  rule_id: z.string().min(1).max(128).optional(),
+  fingerprint: z
+    .string()
+    .regex(/^[0-9a-f]{16}$/, 'must be 16 hex characters')
+    .optional(),
+  limit: int(1, 1000).default(100),
+});
+
+const isoTime = z
+  .string()
+  .max(64)
+  .refine((s) => parseTime(s) !== undefined, 'must be RFC 3339 or relative (now, now-15m)')
+  .transform((s) => parseTime(s) ?? 0);
+
+/** silenceBody is the body of POST /v1/silences. */
+export const silenceBody = z
+  .strictObject({
+    matchers: z
+      .array(z.string().max(1024).regex(SILENCE_MATCHER, 'must be a matcher such as service="checkout"'))
+      .min(1)
+      .max(32)
+      .describe('Alertmanager matchers; a silence mutes alerts matching all of them.'),
+    starts_at: isoTime.optional().describe('Default: now.'),
+    ends_at: isoTime.optional().describe('End of the silence (or give duration).'),
+    duration: z
+      .string()
+      .regex(/^[1-9][0-9]{0,5}[smhd]$/, 'must be a duration such as 30m or 2h')
+      .optional()
+      .describe('Length of the silence, e.g. 2h, when ends_at is not given.'),
+    comment: z.string().min(1).max(4096),
+  })
+  .refine((b) => b.ends_at !== undefined || b.duration !== undefined, {
+    message: 'give ends_at or duration',
+    path: ['ends_at'],
+  });
+
+/** silenceIdParams is the path of DELETE /v1/silences/:id. */
+export const silenceIdParams = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a silence id'),
 });

@@ -3,9 +3,13 @@ import { createClickHouse } from '@tapwire/clickhouse';
 import {
   type ClickHouseConfig,
   clickhouseConfigSchema,
+  type KafkaConfig,
+  kafkaConfigSchema,
   type TelemetryConfig,
   telemetryConfigSchema,
 } from '@tapwire/config';
+import { createKafkaClient, createKafkaEventSink, readSilences } from '@tapwire/kafka';
+import { TOPICS } from '@tapwire/schema';
 import { createAdminServer, createLogger, startTracing, stopOnSignals } from '@tapwire/telemetry';
 import { z } from 'zod';
 import { type Api, buildApi } from './app.js';
@@ -16,6 +20,7 @@ import { createApiMetrics } from './metrics.js';
 export const apiServiceConfigSchema = z.object({
   api: apiConfigSchema,
   clickhouse: clickhouseConfigSchema,
+  kafka: kafkaConfigSchema,
   telemetry: telemetryConfigSchema,
 });
 
@@ -23,6 +28,7 @@ export const apiServiceConfigSchema = z.object({
 export interface ApiServiceConfig {
   api: ApiConfig;
   clickhouse: ClickHouseConfig;
+  kafka: KafkaConfig;
   telemetry: TelemetryConfig;
 }
 
@@ -53,7 +59,27 @@ export async function runApiService(
     maxResultRows: config.api.maxResultRows,
     maxMemoryBytes: config.api.maxQueryMemoryBytes,
   });
-  const api = await buildApi({ store, logger, metrics }, config.api);
+  // Silences live on a compacted Kafka topic that the alerter reads too.
+  const kafka = createKafkaClient(config.kafka, logger, 'api');
+  const silenceSink = createKafkaEventSink(
+    { kafka, logger },
+    {
+      lingerMs: 0,
+      maxBatchEvents: 100,
+      maxBufferedEvents: 10_000,
+      retryBackoffMs: 200,
+      topicPrefix: config.api.topicPrefix,
+    },
+  );
+  const silences = {
+    list: () => readSilences(kafka, config.api.topicPrefix),
+    async put(event: Parameters<typeof silenceSink.emit<typeof TOPICS.silences>>[1]) {
+      if (!silenceSink.emit(TOPICS.silences, event))
+        throw new Error('silence not accepted by the event sink');
+      await silenceSink.flush();
+    },
+  };
+  const api = await buildApi({ store, logger, metrics, silences }, config.api);
   const admin = createAdminServer({
     host: config.api.admin.host,
     port: config.api.admin.port,
@@ -72,6 +98,7 @@ export async function runApiService(
     stopping ??= (async () => {
       await api.app.close();
       await admin.close();
+      await silenceSink.close(5000);
       await store.close();
       await tracing.shutdown();
       logger.info('api stopped');

@@ -33,6 +33,8 @@ function fakeStore(overview: () => Promise<OverviewResult> = async () => EMPTY) 
     logs: record('logs', async () => ({ rows: [], next_cursor: null })),
     pipeline: record('pipeline', async () => ({ from: 0, to: 60, lag: [], dlq: [], proxies: [] })),
     signal: record('signal', async () => ({ series: [] })),
+    alerts: record('alerts', async () => ({ alerts: [] })),
+    alertHistory: record('alertHistory', async () => ({ events: [] })),
     ping: async () => true,
     close: async () => {},
   };
