@@ -1,5 +1,14 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Alerter, buildAlerter, createAlerterMetrics } from '@tapwire/alerter';
+import {
+  type Alerter,
+  alerterServiceConfigSchema,
+  buildAlerter,
+  createAlerterMetrics,
+  runAlerterService,
+} from '@tapwire/alerter';
 import { type AlertingConfig, alertingConfigSchema, type RuleGroup } from '@tapwire/alerting';
 import { createClickHouseStore, type Store } from '@tapwire/analytics';
 import { type ClickHouse, createClickHouse, identifier, migrate, sql } from '@tapwire/clickhouse';
@@ -18,6 +27,7 @@ import { alertmanagerV4Schema, pagerDutyEventSchema, slackWebhookSchema } from '
 import { accessLogRow, type SeedLog } from '../support/analytics-seed.js';
 import { silentLogger, testClickHouseConfig, testKafkaConfig, uniqueName } from '../support/infra.js';
 import { startReceiver, type TestReceiver } from '../support/receiver.js';
+import { freePort } from '../support/upstream.js';
 
 const MIGRATIONS = fileURLToPath(new URL('../../migrations', import.meta.url));
 const logger = createLogger({ name: 'alerter-it', level: 'silent' });
@@ -248,6 +258,111 @@ describe('alerter on real ClickHouse and Kafka', () => {
       new Set(['chat', 'pager', 'audit']),
     );
     await c.close();
+  }, 120_000);
+
+  it('a breach that flaps inside `for` never fires; no data raises <alert>_NoData when configured', async () => {
+    const clock = { t: T0 + 7200 * S };
+    const base = clock.t;
+    const flapping = alertingConfigSchema.parse({
+      ...JSON.parse(
+        JSON.stringify({
+          route: { receiver: 'audit', group_wait: '0s' },
+          receivers: [{ name: 'audit', webhook: { url: `${hook.url}/flap` } }],
+        }),
+      ),
+      groups: [
+        {
+          name: 'flap',
+          rules: [
+            {
+              id: 'flap',
+              alert: 'Flappy',
+              kind: 'latency_quantile',
+              quantile: 0.5,
+              filters: { route: '/flap' },
+              window: '15s',
+              threshold: 500,
+              for: '45s',
+            },
+            {
+              id: 'quiet',
+              alert: 'Quiet',
+              kind: 'latency_quantile',
+              quantile: 0.5,
+              filters: { route: '/never' },
+              window: '15s',
+              threshold: 500,
+              no_data: { state: 'nodata', after: '30s' },
+            },
+          ],
+        },
+      ],
+    });
+    for (let i = 0; i < 8; i++)
+      await writeTraffic('/flap', base + i * 15 * S, base + (i + 1) * 15 * S, i % 2 === 0 ? 900 : 100);
+    const a = buildAlerter(
+      { store, sink, logger, metrics: createAlerterMetrics(), now: () => clock.t },
+      flapping,
+      {
+        apiUrl: 'http://api.test',
+        dashboardUrl: 'http://grafana.test/d/x',
+        dispatchTickMs: 1000,
+        retry: { maxAttempts: 2, initialBackoffMs: 10, maxBackoffMs: 20 },
+      },
+    );
+    alerters.push(a);
+    const group = flapping.groups[0] as RuleGroup;
+    const seen = new Set<string>();
+    for (let i = 1; i <= 8; i++) {
+      await step(a, group, clock, base + i * 15 * S);
+      for (const x of a.alerts()) seen.add(`${x.instance.labels.alertname}:${x.instance.state}`);
+    }
+    expect(seen.has('Flappy:firing')).toBe(false);
+    expect(seen.has('Flappy:pending')).toBe(true);
+    expect(seen.has('Quiet_NoData:firing')).toBe(true);
+    const flapHook = hook.requests
+      .filter((r) => r.path === '/flap')
+      .map((r) => alertmanagerV4Schema.parse(JSON.parse(r.body)));
+    expect(flapHook.map((b) => b.commonLabels.alertname)).toEqual(['Quiet_NoData']);
+    await a.close();
+  }, 120_000);
+
+  it('the service reloads its rules on change and SIGHUP, keeping them when the new file is bad', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tapwire-alerter-'));
+    const file = join(dir, 'alerting.yaml');
+    const rules = (threshold: number) =>
+      `groups:\n  - name: g\n    interval: 1h\n    rules:\n      - { id: r1, alert: A, kind: error_rate, threshold: ${threshold} }\nroute: { receiver: audit }\nreceivers:\n  - { name: audit, webhook: { url: "${hook.url}/svc" } }\n`;
+    writeFileSync(file, rules(0.5));
+    const running = await runAlerterService(
+      alerterServiceConfigSchema.parse({
+        alerter: { rulesFile: file, topicPrefix: prefix, admin: { port: await freePort() } },
+        kafka: testKafkaConfig(),
+        clickhouse: testClickHouseConfig(database),
+        telemetry: { logLevel: 'silent' },
+      }),
+    );
+    try {
+      const threshold = () => running.alerter.config().groups[0]?.rules[0]?.threshold;
+      expect(threshold()).toBe(0.5);
+      writeFileSync(file, 'groups: [ { name: g, rules: [ { id: r1, kind: nonsense } ] } ]\n');
+      expect(running.reload()).toBe(false);
+      expect(threshold()).toBe(0.5);
+      writeFileSync(file, rules(0.25));
+      for (let i = 0; i < 50 && threshold() !== 0.25; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(threshold()).toBe(0.25);
+      writeFileSync(file, rules(0.75));
+      process.kill(process.pid, 'SIGHUP');
+      for (let i = 0; i < 50 && threshold() !== 0.75; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(threshold()).toBe(0.75);
+      const ready = await fetch(`${running.adminUrl}/readyz`);
+      expect(await ready.json()).toMatchObject({ ready: true, rules: 1 });
+      expect(await (await fetch(`${running.adminUrl}/metrics`)).text()).toContain(
+        'tapwire_alerter_evaluations_total',
+      );
+    } finally {
+      await running.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 120_000);
 
   it('50 series breaching at once become one message per receiver', async () => {

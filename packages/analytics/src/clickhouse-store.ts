@@ -733,17 +733,22 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
       const rows = await run<RedAggregate & Record<string, unknown>>(
         redSql(keyNames, redAggregation(keyExprs, keyNames, 'raw', where(conditions))),
       );
+      // Without group_by ClickHouse answers an empty window with one row of zeros: for a rate that
+      // is the truth (no traffic), for a latency or an error rate it is no data.
+      const counted = q.kind === 'request_rate' || q.kind === 'absence';
       return {
-        series: rows.map((r) => {
-          const n = num(r.n);
-          const value =
-            q.kind === 'latency_quantile'
-              ? (quantileOrNull(r.q, QUANTILES.indexOf(q.quantile ?? 0.99) + 1, r.hn) ?? 0)
-              : q.kind === 'error_rate'
-                ? ratio(num(r.e5), n)
-                : n / seconds;
-          return { labels: labelsOf(r), value, samples: n };
-        }),
+        series: rows
+          .filter((r) => counted || num(r.n) > 0)
+          .map((r) => {
+            const n = num(r.n);
+            const value =
+              q.kind === 'latency_quantile'
+                ? (quantileOrNull(r.q, QUANTILES.indexOf(q.quantile ?? 0.99) + 1, r.hn) ?? 0)
+                : q.kind === 'error_rate'
+                  ? ratio(num(r.e5), n)
+                  : n / seconds;
+            return { labels: labelsOf(r), value, samples: n };
+          }),
       };
     },
 
