@@ -44,6 +44,7 @@ describe('tapwire command line', () => {
       ['infra', 'up', '--help'],
       ['infra', 'status', '--help'],
       ['api', '--help'],
+      ['alerter', '--help'],
       ['token', '--help'],
     ]) {
       const r = tapwire(args);

@@ -1,0 +1,18 @@
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { loadAlertingFile } from '../src/index.js';
+
+describe('examples/alerting.yaml', () => {
+  it('is a valid alerting file (the README points newcomers at it)', () => {
+    const config = loadAlertingFile(
+      fileURLToPath(new URL('../../../examples/alerting.yaml', import.meta.url)),
+    );
+    expect(config.groups[0]?.rules.map((r) => r.kind)).toEqual([
+      'latency_quantile',
+      'error_rate',
+      'absence',
+      'saturation',
+    ]);
+    expect(config.receivers.map((r) => r.name)).toEqual(['team-chat', 'on-call', 'audit']);
+  });
+});
