@@ -266,7 +266,7 @@ describe('alerter on real ClickHouse and Kafka', () => {
     const flapping = alertingConfigSchema.parse({
       ...JSON.parse(
         JSON.stringify({
-          route: { receiver: 'audit', group_wait: '0s' },
+          route: { receiver: 'audit', group_by: ['alertname'], group_wait: '0s', group_interval: '1s' },
           receivers: [{ name: 'audit', webhook: { url: `${hook.url}/flap` } }],
         }),
       ),
@@ -285,6 +285,16 @@ describe('alerter on real ClickHouse and Kafka', () => {
               for: '45s',
             },
             {
+              id: 'sticky',
+              alert: 'Sticky',
+              kind: 'latency_quantile',
+              quantile: 0.5,
+              filters: { route: '/sticky' },
+              window: '15s',
+              threshold: 500,
+              clear_threshold: 400,
+            },
+            {
               id: 'quiet',
               alert: 'Quiet',
               kind: 'latency_quantile',
@@ -300,6 +310,15 @@ describe('alerter on real ClickHouse and Kafka', () => {
     });
     for (let i = 0; i < 8; i++)
       await writeTraffic('/flap', base + i * 15 * S, base + (i + 1) * 15 * S, i % 2 === 0 ? 900 : 100);
+    // Hysteresis: 900 ms fires, 450 ms (between clear 400 and threshold 500) keeps it firing, 100 ms clears it.
+    for (let i = 0; i < 8; i++)
+      await writeTraffic(
+        '/sticky',
+        base + i * 15 * S,
+        base + (i + 1) * 15 * S,
+        i === 0 ? 900 : i < 3 ? 450 : 100,
+      );
+    const sticky: string[] = [];
     const a = buildAlerter(
       { store, sink, logger, metrics: createAlerterMetrics(), now: () => clock.t },
       flapping,
@@ -316,14 +335,22 @@ describe('alerter on real ClickHouse and Kafka', () => {
     for (let i = 1; i <= 8; i++) {
       await step(a, group, clock, base + i * 15 * S);
       for (const x of a.alerts()) seen.add(`${x.instance.labels.alertname}:${x.instance.state}`);
+      sticky.push(
+        a.alerts().find((x) => x.instance.labels.alertname === 'Sticky')?.instance.state ?? 'inactive',
+      );
     }
+    expect(sticky.slice(0, 4)).toEqual(['firing', 'firing', 'firing', 'resolved']);
     expect(seen.has('Flappy:firing')).toBe(false);
     expect(seen.has('Flappy:pending')).toBe(true);
     expect(seen.has('Quiet_NoData:firing')).toBe(true);
     const flapHook = hook.requests
       .filter((r) => r.path === '/flap')
       .map((r) => alertmanagerV4Schema.parse(JSON.parse(r.body)));
-    expect(flapHook.map((b) => b.commonLabels.alertname)).toEqual(['Quiet_NoData']);
+    expect(flapHook.map((b) => b.commonLabels.alertname).sort()).toEqual([
+      'Quiet_NoData',
+      'Sticky',
+      'Sticky',
+    ]);
     await a.close();
   }, 120_000);
 
