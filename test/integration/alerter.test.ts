@@ -12,6 +12,7 @@ import {
 import { type AlertingConfig, alertingConfigSchema, type RuleGroup } from '@tapwire/alerting';
 import { createClickHouseStore, type Store } from '@tapwire/analytics';
 import { type ClickHouse, createClickHouse, identifier, migrate, sql } from '@tapwire/clickhouse';
+import { buildIngest, ingestConfigSchema } from '@tapwire/ingest';
 import {
   createKafkaClient,
   createKafkaEventSink,
@@ -389,6 +390,49 @@ describe('alerter on real ClickHouse and Kafka', () => {
     } finally {
       await running.stop();
       rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('ingest projects the alert-state topic into ClickHouse history, which the API store reads', async () => {
+    const dlq = createKafkaEventSink(
+      { kafka, logger: silentLogger },
+      { lingerMs: 5, maxBatchEvents: 100, maxBufferedEvents: 1000, retryBackoffMs: 100, topicPrefix: prefix },
+    );
+    const ingest = buildIngest(
+      { kafka, ch, dlq, logger },
+      ingestConfigSchema.parse({
+        groupId: uniqueName('tapwire-ingest-alerts'),
+        topicPrefix: prefix,
+        flushIntervalMs: 200,
+        admin: { port: 0 },
+        retention: { enabled: false },
+      }),
+    );
+    await ingest.start();
+    try {
+      const onTopic = (await stateEvents()).filter((e) => e.rule_id === 'p99-high').length;
+      let history: Awaited<ReturnType<Store['alertHistory']>> = { events: [] };
+      for (let i = 0; i < 100 && history.events.length < onTopic; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        history = await store.alertHistory(
+          { tenant: null },
+          { range: { from: T0 / 1000 - 60, to: T0 / 1000 + 86_400 }, ruleId: 'p99-high', limit: 1000 },
+        );
+      }
+      expect(history.events.length).toBe(onTopic);
+      const checkout = history.events.filter((e) => e.labels.route === '/checkout');
+      expect(
+        checkout
+          .filter((e) => e.receiver === null)
+          .map((e) => e.state)
+          .reverse(),
+      ).toEqual(['pending', 'firing', 'resolved']);
+      expect(new Set(checkout.filter((e) => e.receiver !== null).map((e) => e.receiver))).toEqual(
+        new Set(['chat', 'pager', 'audit']),
+      );
+    } finally {
+      await ingest.close();
+      await dlq.close(5000);
     }
   }, 120_000);
 

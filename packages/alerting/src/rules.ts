@@ -97,6 +97,12 @@ export const ruleSchema = z
       .prefault({}),
     missing_series_evals_to_resolve: z.number().int().min(1).default(2),
     severity: z.enum(['critical', 'error', 'warning', 'info']).default('error'),
+    receivers: z
+      .array(z.string().min(1))
+      .optional()
+      .describe(
+        "Send this rule's alerts to these receivers (with the root route's grouping) instead of through the route tree.",
+      ),
     labels: labels.default({}),
     annotations: z.record(z.string(), z.string().max(4096)).default({}),
   })
@@ -212,6 +218,13 @@ export const alertingConfigSchema = z
             message: `duplicate rule id ${r.id}`,
           });
         ids.add(r.id);
+        for (const [i, name] of (r.receivers ?? []).entries())
+          if (!names.has(name))
+            ctx.addIssue({
+              code: 'custom',
+              path: ['groups', gi, 'rules', ri, 'receivers', i],
+              message: `unknown receiver ${name}`,
+            });
       }
     }
     const walk = (route: Route, path: (string | number)[]) => {

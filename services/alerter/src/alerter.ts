@@ -43,6 +43,8 @@ export interface Alerter {
   /** reload swaps in a new alerting file, keeping the state of rules that still exist. */
   reload(config: AlertingConfig): void;
   setSilences(silences: readonly Silence[]): void;
+  /** brokenReceivers maps receivers whose last notification was refused (4xx) to the reason. */
+  brokenReceivers(): Record<string, string>;
   /** alerts lists current series (pending, firing, recovering, and recently resolved). */
   alerts(): { ruleId: string; instance: Instance }[];
   readonly config: () => AlertingConfig;
@@ -205,6 +207,7 @@ export function buildAlerter(
           generatorUrl: `${options.apiUrl}/v1/series?${q}`,
           firedAt: i.firedAt,
           notified: notified.get(i.fingerprint) ?? {},
+          ...(rule.receivers?.length ? { receivers: rule.receivers } : {}),
         });
       }
     }
@@ -322,6 +325,9 @@ export function buildAlerter(
     setSilences(list) {
       silences = list;
       dispatcher.setSilences(list);
+    },
+    brokenReceivers() {
+      return Object.fromEntries(dispatcher.stats().brokenReceivers);
     },
     alerts() {
       return [...states].flatMap(([ruleId, st]) =>

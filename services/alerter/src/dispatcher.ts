@@ -20,6 +20,8 @@ export interface DispatchAlert extends Omit<NotifiedAlert, 'status'> {
   readonly firedAt: number;
   /** receiver name → when a notification with this alert in its current status was delivered (ms). */
   readonly notified: Readonly<Record<string, number>>;
+  /** The rule's own receivers, when it names them (they replace the route tree). */
+  readonly receivers?: readonly string[];
 }
 
 /** Silence mutes alerts matching all its matchers between startsAt and endsAt (ms). */
@@ -147,6 +149,18 @@ export function createDispatcher(
     groupBy: [],
     ...DEFAULTS,
   };
+  // Grouping settings of the root route, used for rules that name their receivers.
+  const root = config.alerting.route;
+  const rootOverrides = {
+    groupBy: root.group_by
+      ? root.group_by.includes('...')
+        ? ('all' as const)
+        : root.group_by
+      : rootDefaults.groupBy,
+    groupWaitMs: root.group_wait ?? DEFAULTS.groupWaitMs,
+    groupIntervalMs: root.group_interval ?? DEFAULTS.groupIntervalMs,
+    repeatIntervalMs: root.repeat_interval ?? DEFAULTS.repeatIntervalMs,
+  };
   const groups = new Map<string, Group>();
   let silences: { silence: Silence; matchers: Matcher[] }[] = [];
   const notifications = new Map<string, number>();
@@ -246,7 +260,15 @@ export function createDispatcher(
       firing = alerts.filter((a) => a.status === 'firing');
       const seen = new Set<string>();
       for (const a of alerts) {
-        for (const route of routesFor(config.alerting.route, rootDefaults, '{}', a.labels, parsed)) {
+        const routes = a.receivers?.length
+          ? a.receivers.map((receiver) => ({
+              ...rootDefaults,
+              ...rootOverrides,
+              receiver,
+              id: `{rule}/${receiver}`,
+            }))
+          : routesFor(config.alerting.route, rootDefaults, '{}', a.labels, parsed);
+        for (const route of routes) {
           const labels =
             route.groupBy === 'all'
               ? { ...a.labels }

@@ -136,10 +136,12 @@ export async function runAlerterService(
     registry: metrics.registry,
     readiness: async () => {
       const clickhouse = await store.ping().catch(() => false);
+      // Broken receivers (their last notification was refused with a 4xx) are shown, not fatal.
       return {
         ready: clickhouse,
         clickhouse,
         rules: alerter.config().groups.reduce((n, g) => n + g.rules.length, 0),
+        broken_receivers: alerter.brokenReceivers(),
       };
     },
   });

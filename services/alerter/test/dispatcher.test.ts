@@ -156,6 +156,15 @@ describe('dispatcher', () => {
     expect(slack.requests).toHaveLength(0);
   });
 
+  it("a rule's own receivers replace the route tree", async () => {
+    const { d, slack, hook } = await setup();
+    d.update([alert(1, { receivers: ['audit'] })], 0);
+    clock = 30 * S;
+    await d.tick(clock);
+    expect(hook.requests).toHaveLength(1);
+    expect(slack.requests).toHaveLength(0);
+  });
+
   it('silences and inhibition mute at flush time', async () => {
     const { d, slack, hook } = await setup({
       inhibit_rules: [
