@@ -45,6 +45,7 @@ describe('tapwire command line', () => {
       ['infra', 'status', '--help'],
       ['api', '--help'],
       ['alerter', '--help'],
+      ['start', '--help'],
       ['token', '--help'],
     ]) {
       const r = tapwire(args);

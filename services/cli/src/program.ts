@@ -6,6 +6,7 @@ import { registerIngest } from './commands/ingest.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerProxy } from './commands/proxy.js';
 import { registerReplay } from './commands/replay.js';
+import { registerStart } from './commands/start.js';
 import { registerTopics } from './commands/topics.js';
 import { type CliIo, CommandFailure, describeError, processIo, readProcessStdin } from './io.js';
 
@@ -24,6 +25,7 @@ export function buildProgram(io: CliIo = processIo): Command {
   registerIngest(program);
   registerApi(program, io, io.readStdin ?? readProcessStdin);
   registerAlerter(program);
+  registerStart(program, io);
   registerReplay(program, io);
   registerInfra(program, io);
   return program;

@@ -31,7 +31,8 @@ const routeTemplate = z
     message: 'parameters must look like :name',
   });
 
-const upstreamSchema = z
+/** upstreamSchema validates one upstream of the proxy config. */
+export const upstreamSchema = z
   .strictObject({
     name: z
       .string()
