@@ -41,7 +41,10 @@ function drain(req: IncomingMessage): Promise<string> {
 }
 
 /** startDemoApi listens on a free local port; `print` receives one line per alert notification. */
-export async function startDemoApi(print: (line: string) => void): Promise<DemoApi> {
+export async function startDemoApi(
+  print: (line: string) => void,
+  listen: { host: string; port: number } = { host: '127.0.0.1', port: 0 },
+): Promise<DemoApi> {
   const alerts: unknown[] = [];
   // Search calls a "dependency" that is slow and, one time in twenty, times out.
   const dependency = () => lognormal(180, 0.6) + (Math.random() < 0.05 ? 1500 : 0);
@@ -97,10 +100,10 @@ export async function startDemoApi(print: (line: string) => void): Promise<DemoA
       return reply(404, { error: 'not found' }, 1);
     })();
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(listen.port, listen.host, resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host}:${port}`,
     alerts,
     close: () =>
       new Promise<void>((resolve) => {

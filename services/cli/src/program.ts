@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerAlerter } from './commands/alerter.js';
 import { registerApi } from './commands/api.js';
+import { registerDemo } from './commands/demo.js';
 import { registerInfra } from './commands/infra.js';
 import { registerIngest } from './commands/ingest.js';
 import { registerMigrate } from './commands/migrate.js';
@@ -26,6 +27,7 @@ export function buildProgram(io: CliIo = processIo): Command {
   registerApi(program, io, io.readStdin ?? readProcessStdin);
   registerAlerter(program);
   registerStart(program, io);
+  registerDemo(program, io);
   registerReplay(program, io);
   registerInfra(program, io);
   return program;
