@@ -8,6 +8,7 @@ import {
   TapwireClickHouseError,
 } from '@tapwire/clickhouse';
 import { AnalyticsError } from './errors.js';
+import { HISTOGRAM_WITH_SQL, quantileOfHistogram } from './histogram.js';
 import { chooseSource, type SourceUsed } from './plan.js';
 import {
   type AlertHistoryQuery,
@@ -146,19 +147,7 @@ const RED_RAW = raw(
   `count() AS n, sum(toUInt64(status >= 500)) AS e5, sum(toUInt64(status >= 400 AND status < 500)) AS e4, sumMap([${BUCKET}], [toUInt64(1)]) AS h, sum(duration_ms) AS dsum, sum(bytes_in) AS bin, sum(bytes_out) AS bout`,
 );
 
-/**
- * Quantile q of a histogram, interpolated between the samples at ranks floor and ceil of
- * q·(n−1) (the definition of numpy's default and of most exact tools); each sample is read as its
- * bucket's midpoint 2·1.01^k / 2.01, within 0.5% of the real value.
- */
-function quantileOfHistogram(level: number): string {
-  const rank = `(${level} * greatest(toFloat64(hn) - 1, 0))`;
-  const sample = (idx: string) =>
-    `(2 * pow(1.01, tupleElement(h, 1)[arrayFirstIndex(c -> c > ${idx}, cum)]) / 2.01)`;
-  const lo = sample(`floor(${rank})`);
-  return `${lo} + (${sample(`ceil(${rank})`)} - ${lo}) * (${rank} - floor(${rank}))`;
-}
-const HISTOGRAM_WITH = raw('arraySum(h.2) AS hn, arrayCumSum(h.2) AS cum');
+const HISTOGRAM_WITH = raw(HISTOGRAM_WITH_SQL);
 const QUANTILES_FROM_HISTOGRAM = raw(`hn, [${QUANTILES.map(quantileOfHistogram).join(', ')}] AS q`);
 const RED_OUTER = raw('n, e5, e4, dsum, bin, bout');
 
