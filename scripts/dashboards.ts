@@ -151,7 +151,9 @@ export const DASHBOARDS: Record<string, Dashboard> = {
         query: 'routeSlowest',
         type: 'table',
         description: 'Each trace id links to its span tree in the Tapwire API.',
+        // ${__data.fields.trace_id} is Grafana's data-link variable, not a template literal.
         links: [
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana interpolates this, not JavaScript.
           { title: 'Open the trace', url: 'http://localhost:8081/v1/traces/${__data.fields.trace_id}' },
         ],
       },

@@ -159,7 +159,10 @@ describe('Grafana dashboards', () => {
   });
 
   it('every panel and variable query runs on ClickHouse with the macros expanded and returns rows', async () => {
-    const settings: Record<string, string>[] = [{}, { tenant: 'acme', service: 'shop', route: '/users/:id', consumer: 'key-a' }];
+    const settings: Record<string, string>[] = [
+      {},
+      { tenant: 'acme', service: 'shop', route: '/users/:id', consumer: 'key-a' },
+    ];
     const queries = Object.values(DASHBOARDS).flatMap((d) => [
       ...(d.templating?.list ?? []).map((v) => ({
         where: `${d.uid} variable ${v.name}`,
