@@ -270,6 +270,11 @@ export const proxyConfigSchema = z
       .prefault({}),
     emit: z
       .strictObject({
+        topicPrefix: z
+          .string()
+          .regex(/^[A-Za-z0-9._-]*$/)
+          .default('')
+          .describe('Prefix of the Kafka topic names written (must match ingest’s). Default: empty.'),
         lingerMs: z
           .number()
           .int()

@@ -60,7 +60,8 @@ export async function runProxyService(
   };
   const spool = emit.spoolMaxBytes > 0 ? { dir: emit.spoolDir, maxBytes: emit.spoolMaxBytes } : undefined;
   // The proxy builds its events from typed fields; ingest validates every event it reads anyway.
-  const encoding = { validate: false, ...(options.topicPrefix ? { topicPrefix: options.topicPrefix } : {}) };
+  const topicPrefix = options.topicPrefix ?? config.proxy.emit.topicPrefix;
+  const encoding = { validate: false, ...(topicPrefix ? { topicPrefix } : {}) };
   const sink = emit.producerThread
     ? createThreadedKafkaEventSink(
         { logger },
