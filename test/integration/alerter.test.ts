@@ -26,7 +26,13 @@ import { createLogger } from '@tapwire/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertmanagerV4Schema, pagerDutyEventSchema, slackWebhookSchema } from '../support/alert-formats.js';
 import { accessLogRow, type SeedLog } from '../support/analytics-seed.js';
-import { silentLogger, testClickHouseConfig, testKafkaConfig, uniqueName } from '../support/infra.js';
+import {
+  deletePrefixedTopics,
+  silentLogger,
+  testClickHouseConfig,
+  testKafkaConfig,
+  uniqueName,
+} from '../support/infra.js';
 import { startReceiver, type TestReceiver } from '../support/receiver.js';
 import { freePort } from '../support/upstream.js';
 
@@ -181,17 +187,7 @@ afterAll(async () => {
   await ch?.command(sql`DROP DATABASE IF EXISTS ${identifier(database)}`);
   await ch?.close();
   await Promise.all([slack, pager, hook].map((r) => r?.close()));
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin
-    .deleteTopics({
-      topics: topicSpecs(
-        { partitions: 1, replicationFactor: 1, retentionMs: 1, dlqRetentionMs: 1 },
-        prefix,
-      ).map((s) => s.topic),
-    })
-    .catch(() => undefined);
-  await admin.disconnect();
+  await deletePrefixedTopics(prefix);
 });
 
 describe('alerter on real ClickHouse and Kafka', () => {

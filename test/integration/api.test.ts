@@ -34,7 +34,13 @@ import {
   saturationRow,
   spanRow,
 } from '../support/analytics-seed.js';
-import { silentLogger, testClickHouseConfig, testKafkaConfig, uniqueName } from '../support/infra.js';
+import {
+  deletePrefixedTopics,
+  silentLogger,
+  testClickHouseConfig,
+  testKafkaConfig,
+  uniqueName,
+} from '../support/infra.js';
 
 const MIGRATIONS = fileURLToPath(new URL('../../migrations', import.meta.url));
 const logger = createLogger({ name: 'api-it', level: 'silent' });
@@ -375,17 +381,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await api?.app.close();
   await silenceSink.close(5000);
-  const kadmin = silenceKafka.admin();
-  await kadmin.connect();
-  await kadmin
-    .deleteTopics({
-      topics: topicSpecs(
-        { partitions: 1, replicationFactor: 1, retentionMs: 1, dlqRetentionMs: 1 },
-        silencePrefix,
-      ).map((t) => t.topic),
-    })
-    .catch(() => undefined);
-  await kadmin.disconnect();
+  await deletePrefixedTopics(silencePrefix);
   await ch?.command(sql`DROP DATABASE IF EXISTS ${identifier(database)}`);
   await ch?.close();
 });
@@ -916,17 +912,7 @@ describe('alerts, rules and silences', () => {
       await app.app.close();
       await sink.close(5000);
       await store.close();
-      const admin = kafka.admin();
-      await admin.connect();
-      await admin
-        .deleteTopics({
-          topics: topicSpecs(
-            { partitions: 1, replicationFactor: 1, retentionMs: 1, dlqRetentionMs: 1 },
-            prefix,
-          ).map((t) => t.topic),
-        })
-        .catch(() => undefined);
-      await admin.disconnect();
+      await deletePrefixedTopics(prefix);
     }
   }, 60_000);
 });

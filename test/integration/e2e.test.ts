@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { slackWebhookSchema } from '../support/alert-formats.js';
 import { exactQuantile, mulberry32 } from '../support/analytics-seed.js';
 import {
+  deletePrefixedTopics,
   infraConfig,
   silentLogger,
   testClickHouseConfig,
@@ -34,17 +35,7 @@ afterAll(async () => {
   await admin.command(sql`DROP DATABASE IF EXISTS ${identifier(database)}`);
   await admin.close();
   rmSync(dir, { recursive: true, force: true });
-  const admin2 = createKafkaClient(testKafkaConfig(), silentLogger, 'e2e-cleanup').admin();
-  await admin2.connect();
-  await admin2
-    .deleteTopics({
-      topics: topicSpecs(
-        { partitions: 1, replicationFactor: 1, retentionMs: 1, dlqRetentionMs: 1 },
-        prefix,
-      ).map((t) => t.topic),
-    })
-    .catch(() => undefined);
-  await admin2.disconnect();
+  await deletePrefixedTopics(prefix);
 });
 
 function tapwire(args: string[], config: string): ChildProcess {

@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createClickHouse, identifier, sql } from '@tapwire/clickhouse';
-import { createKafkaClient } from '@tapwire/kafka';
 import { afterAll, describe, expect, it } from 'vitest';
-import { silentLogger, testClickHouseConfig, testKafkaConfig, uniqueName } from '../support/infra.js';
+import { deletePrefixedTopics, testClickHouseConfig, uniqueName } from '../support/infra.js';
 import { freePort } from '../support/upstream.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -14,11 +13,7 @@ afterAll(async () => {
   const admin = createClickHouse(testClickHouseConfig('default'));
   await admin.command(sql`DROP DATABASE IF EXISTS ${identifier(database)}`);
   await admin.close();
-  const kafka = createKafkaClient(testKafkaConfig(), silentLogger, 'start-test').admin();
-  await kafka.connect();
-  const topics = (await kafka.listTopics()).filter((t) => t.startsWith(prefix));
-  await kafka.deleteTopics({ topics }).catch(() => undefined);
-  await kafka.disconnect();
+  await deletePrefixedTopics(prefix);
 });
 
 describe('tapwire start --demo', () => {

@@ -38,3 +38,16 @@ export const silentLogger = {
   info() {},
   debug() {},
 };
+
+/** deletePrefixedTopics removes every topic a test created under its unique prefix (best effort). */
+export async function deletePrefixedTopics(prefix: string): Promise<void> {
+  const { createKafkaClient } = await import('@tapwire/kafka');
+  const admin = createKafkaClient(testKafkaConfig(), silentLogger, 'test-cleanup').admin();
+  await admin.connect();
+  try {
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+    if (topics.length > 0) await admin.deleteTopics({ topics }).catch(() => undefined);
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -1,4 +1,8 @@
-import { QUANTILES } from '@tapwire/analytics';
+import {
+  SIGNAL_KINDS as ANALYTICS_SIGNAL_KINDS,
+  QUANTILES,
+  SIGNAL_SATURATION_METRICS,
+} from '@tapwire/analytics';
 import { loadConfig } from '@tapwire/config';
 import { SILENCE_MATCHER } from '@tapwire/schema';
 import { z } from 'zod';
@@ -32,26 +36,11 @@ const labelName = z
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a label name ([A-Za-z_][A-Za-z0-9_]*)');
 const labels = z.record(labelName, z.string().max(1024));
 
-/** SIGNAL_KINDS are what a rule measures. */
-export const SIGNAL_KINDS = [
-  'latency_quantile',
-  'error_rate',
-  'request_rate',
-  'saturation',
-  'absence',
-] as const;
+/** SIGNAL_KINDS are what a rule measures (the analytics Store's signals). */
+export const SIGNAL_KINDS = ANALYTICS_SIGNAL_KINDS;
 
 /** SATURATION_METRICS are the saturation values a rule can watch (per instance, or per upstream). */
-export const SATURATION_METRICS = [
-  'event_loop_utilization',
-  'event_loop_delay_ms',
-  'heap_used_ratio',
-  'cpu_ratio',
-  'producer_buffer_ratio',
-  'spool_fill_ratio',
-  'upstream_in_flight_ratio',
-  'upstream_pool_busy_ratio',
-] as const;
+export const SATURATION_METRICS = SIGNAL_SATURATION_METRICS;
 
 /** REQUEST_DIMENSIONS are the labels request rules filter and group by. */
 export const REQUEST_DIMENSIONS = ['tenant', 'service', 'route', 'method'] as const;

@@ -189,6 +189,22 @@ function latencyOf(row: RedAggregate): RedRow['latency_ms'] {
   };
 }
 
+/** redValues turns a RED aggregate row into rate, errors and latency over `seconds`. */
+function redValues(r: RedAggregate, seconds: number) {
+  const n = num(r.n);
+  const e5 = num(r.e5);
+  const e4 = num(r.e4);
+  return {
+    requests: n,
+    rate_rps: n / seconds,
+    errors_5xx: e5,
+    errors_4xx: e4,
+    error_rate_5xx: ratio(e5, n),
+    error_rate_4xx: ratio(e4, n),
+    latency_ms: latencyOf(r),
+  };
+}
+
 /** redSql wraps a RED aggregation so the outer query turns its histogram into quantiles `q`. */
 function redSql(keys: SqlFragment, inner: SqlFragment, tail: SqlFragment = raw('')): SqlFragment {
   return sql`WITH ${HISTOGRAM_WITH} SELECT ${keys}, ${RED_OUTER}, ${QUANTILES_FROM_HISTOGRAM} FROM (${inner}) ${tail}`;
@@ -344,19 +360,11 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
         has_more: rows.length > q.limit,
         rows: rows.slice(0, q.limit).map((r) => {
           const n = num(r.n);
-          const e5 = num(r.e5);
-          const e4 = num(r.e4);
           return {
             tenant: r.tenant,
             service: r.service,
             ...(byRoute ? { route: r.route ?? '', method: r.method ?? '' } : {}),
-            requests: n,
-            rate_rps: n / seconds,
-            errors_5xx: e5,
-            errors_4xx: e4,
-            error_rate_5xx: ratio(e5, n),
-            error_rate_4xx: ratio(e4, n),
-            latency_ms: latencyOf(r),
+            ...redValues(r, seconds),
             // Sums of floats differ in the last digit with summation order; microseconds are plenty.
             avg_ms: n > 0 ? Math.round((num(r.dsum) / n) * 1000) / 1000 : null,
             bytes_in: num(r.bin),
@@ -544,22 +552,9 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
         from: q.range.from,
         to: q.range.to,
         has_more: rows.length > q.limit,
-        rows: rows.slice(0, q.limit).map((r) => {
-          const n = num(r.n);
-          const e5 = num(r.e5);
-          const e4 = num(r.e4);
-          return {
-            tenant: r.tenant,
-            consumer: r.consumer,
-            requests: n,
-            rate_rps: n / seconds,
-            errors_5xx: e5,
-            errors_4xx: e4,
-            error_rate_5xx: ratio(e5, n),
-            error_rate_4xx: ratio(e4, n),
-            latency_ms: latencyOf(r),
-          };
-        }),
+        rows: rows
+          .slice(0, q.limit)
+          .map((r) => ({ tenant: r.tenant, consumer: r.consumer, ...redValues(r, seconds) })),
       };
     },
 

@@ -16,12 +16,8 @@ export const latencySchema = z.object({
   p99: nullableMs,
 });
 
-/** redRowSchema is one group of the RED overview (per service, or per route and method). */
-export const redRowSchema = z.object({
-  tenant: z.string(),
-  service: z.string(),
-  route: z.string().optional(),
-  method: z.string().optional(),
+/** redShape is the rate, errors and latency of a group of requests, shared by overview and consumer rows. */
+const redShape = {
   requests: z.number().int(),
   rate_rps: z.number(),
   errors_5xx: z.number().int(),
@@ -29,6 +25,15 @@ export const redRowSchema = z.object({
   error_rate_5xx: z.number(),
   error_rate_4xx: z.number(),
   latency_ms: latencySchema,
+};
+
+/** redRowSchema is one group of the RED overview (per service, or per route and method). */
+export const redRowSchema = z.object({
+  tenant: z.string(),
+  service: z.string(),
+  route: z.string().optional(),
+  method: z.string().optional(),
+  ...redShape,
   avg_ms: z.number().nullable(),
   bytes_in: z.number().int(),
   bytes_out: z.number().int(),
@@ -144,13 +149,7 @@ export type SaturationResult = z.infer<typeof saturationResultSchema>;
 export const consumerRowSchema = z.object({
   tenant: z.string(),
   consumer: z.string(),
-  requests: z.number().int(),
-  rate_rps: z.number(),
-  errors_5xx: z.number().int(),
-  errors_4xx: z.number().int(),
-  error_rate_5xx: z.number(),
-  error_rate_4xx: z.number(),
-  latency_ms: latencySchema,
+  ...redShape,
 });
 
 /** consumersResultSchema is one page of per-consumer usage. */

@@ -249,7 +249,9 @@ export function buildAlerter(
         'alert transition',
       );
     }
-    for (const fp of [...notified.keys()]) if (!findInstance(fp)) notified.delete(fp);
+    // Delivery records of series the state machine evicted (resolved long enough ago) go too.
+    const live = new Set([...states.values()].flatMap((st) => [...st.instances.keys()]));
+    for (const fp of notified.keys()) if (!live.has(fp)) notified.delete(fp);
   }
 
   const api: Alerter = {
