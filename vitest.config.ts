@@ -7,6 +7,7 @@ const PACKAGES: Record<string, string> = {
   config: 'packages/config',
   telemetry: 'packages/telemetry',
   kafka: 'packages/kafka',
+  log: 'packages/log',
   clickhouse: 'packages/clickhouse',
   analytics: 'packages/analytics',
   alerting: 'packages/alerting',

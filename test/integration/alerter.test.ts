@@ -18,6 +18,7 @@ import {
   createKafkaEventSink,
   type EventSink,
   ensureTopics,
+  kafkaSource,
   readTopicToEnd,
   topicSpecs,
 } from '@tapwire/kafka';
@@ -395,7 +396,7 @@ describe('alerter on real ClickHouse and Kafka', () => {
       { lingerMs: 5, maxBatchEvents: 100, maxBufferedEvents: 1000, retryBackoffMs: 100, topicPrefix: prefix },
     );
     const ingest = buildIngest(
-      { kafka, ch, dlq, logger },
+      { source: kafkaSource({ kafka, logger }), ch, dlq, logger },
       ingestConfigSchema.parse({
         groupId: uniqueName('tapwire-ingest-alerts'),
         topicPrefix: prefix,

@@ -15,6 +15,7 @@ import {
   createKafkaEventSink,
   type EventSink,
   ensureTopics,
+  kafkaSource,
   topicSpecs,
 } from '@tapwire/kafka';
 import { type AccessLogEvent, TOPICS } from '@tapwire/schema';
@@ -86,7 +87,7 @@ function ingestFor(w: World, over: Record<string, unknown> = {}): Ingest {
     },
   );
   return buildIngest(
-    { kafka, ch: w.ch, dlq, logger },
+    { source: kafkaSource({ kafka, logger }), ch: w.ch, dlq, logger },
     ingestConfigSchema.parse({
       groupId: uniqueName('tapwire-ingest-test'),
       topicPrefix: w.prefix,
@@ -501,7 +502,7 @@ describe('replay and retention', () => {
       flushIntervalMs: 200,
     });
     let progress = 0;
-    const summary = await replay({ kafka, ch: w.ch, logger }, config, {
+    const summary = await replay({ source: kafkaSource({ kafka, logger }), ch: w.ch, logger }, config, {
       fromMs: now - 3_600_000,
       tables: ['access_logs'],
       clear: false,
@@ -516,7 +517,7 @@ describe('replay and retention', () => {
     expect(progress).toBe(2000);
     expect(await summaryOf(w.ch)).toEqual(before);
 
-    const again = await replay({ kafka, ch: w.ch, logger }, config, {
+    const again = await replay({ source: kafkaSource({ kafka, logger }), ch: w.ch, logger }, config, {
       fromMs: now - 3_600_000,
       tables: ['access_logs'],
       clear: false,
@@ -524,7 +525,7 @@ describe('replay and retention', () => {
     expect(again).toMatchObject({ inserted: 0, skippedDuplicates: 2000 });
     expect(await summaryOf(w.ch)).toEqual(before);
 
-    const cleared = await replay({ kafka, ch: w.ch, logger }, config, {
+    const cleared = await replay({ source: kafkaSource({ kafka, logger }), ch: w.ch, logger }, config, {
       fromMs: now - 3_600_000,
       tables: ['access_logs'],
       clear: true,

@@ -1,5 +1,5 @@
 import type { ClickHouse } from '@tapwire/clickhouse';
-import { createConsumerRunner, type EventSink, type KafkaClient } from '@tapwire/kafka';
+import type { ConsumerRunner, EventSink, LogSource } from '@tapwire/kafka';
 import { type AdminServer, createAdminServer, type Logger } from '@tapwire/telemetry';
 import type { IngestConfig } from './config.js';
 import { createIngestMetrics } from './metrics.js';
@@ -16,12 +16,12 @@ export interface Ingest {
   close(): Promise<void>;
 }
 
-/** buildIngest wires the consumer group, the pipeline, lag sampling, retention and admin endpoints. */
+/** buildIngest wires the consumer group (on Kafka or the embedded log), the pipeline, lag sampling, retention and admin endpoints. */
 export function buildIngest(
-  deps: { kafka: KafkaClient; ch: ClickHouse; dlq: EventSink; logger: Logger },
+  deps: { source: LogSource; ch: ClickHouse; dlq: EventSink; logger: Logger },
   config: IngestConfig,
 ): Ingest {
-  let runnerRef: ReturnType<typeof createConsumerRunner> | undefined;
+  let runnerRef: ConsumerRunner | undefined;
   let retentionRef: ReturnType<typeof createRetentionJob> | undefined;
   let pipelineRef: IngestPipeline | undefined;
   const metrics = createIngestMetrics({
@@ -33,8 +33,7 @@ export function buildIngest(
   });
   const pipeline = createIngestPipeline({ ch: deps.ch, dlq: deps.dlq, logger: deps.logger, metrics }, config);
   pipelineRef = pipeline;
-  const runner = createConsumerRunner(
-    { kafka: deps.kafka, logger: deps.logger },
+  const runner = deps.source.runner(
     { groupId: config.groupId, topics: pipeline.topics(), fromBeginning: true },
     { onBatch: pipeline.onBatch, onAssigned: pipeline.onAssigned },
   );

@@ -1,12 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type ClickHouse, identifier, sql } from '@tapwire/clickhouse';
-import {
-  createConsumerRunner,
-  createTopicOffsets,
-  type EventSink,
-  emptySinkStats,
-  type KafkaClient,
-} from '@tapwire/kafka';
+import { type EventSink, emptySinkStats, type LogSource } from '@tapwire/kafka';
 import type { Logger } from '@tapwire/telemetry';
 import type { IngestConfig } from './config.js';
 import { createIngestMetrics } from './metrics.js';
@@ -61,13 +55,13 @@ function countingSink(): EventSink & { count: () => number } {
 }
 
 /**
- * replay rebuilds projections by re-reading Kafka from a point in time into the tables, through the
+ * replay rebuilds projections by re-reading the log (Kafka or the embedded one) from a point in time into the tables, through the
  * same pipeline as ingest, in a fresh consumer group whose start offsets are set by time. Offsets
  * already stored in a table are skipped (the ledger), so a replay interrupted and run again, with or
  * without clearing, never inserts an event twice. Invalid events are counted, not dead-lettered again.
  */
 export async function replay(
-  deps: { kafka: KafkaClient; ch: ClickHouse; logger: Logger },
+  deps: { source: LogSource; ch: ClickHouse; logger: Logger },
   config: IngestConfig,
   options: ReplayOptions,
 ): Promise<ReplaySummary> {
@@ -95,7 +89,7 @@ export async function replay(
     }
   }
 
-  const offsets = await createTopicOffsets(deps.kafka);
+  const offsets = await deps.source.offsets();
   const groupId = `${config.groupId}-replay-${randomBytes(4).toString('hex')}`;
   const ends = new Map<string, bigint>();
   const summary: ReplaySummary['topics'] = [];
@@ -143,8 +137,7 @@ export async function replay(
     finish = resolve;
   });
   if (ends.size === 0) finish();
-  const runner = createConsumerRunner(
-    { kafka: deps.kafka, logger: deps.logger },
+  const runner = deps.source.runner(
     { groupId, topics: summary.map((t) => t.topic), fromBeginning: false },
     {
       onAssigned: pipeline.onAssigned,
@@ -172,7 +165,7 @@ export async function replay(
     await pipeline.stop();
   } finally {
     await runner.close();
-    const cleanup = await createTopicOffsets(deps.kafka);
+    const cleanup = await deps.source.offsets();
     await cleanup.deleteGroup(groupId);
     await cleanup.close();
   }

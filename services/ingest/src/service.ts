@@ -7,7 +7,7 @@ import {
   type TelemetryConfig,
   telemetryConfigSchema,
 } from '@tapwire/config';
-import { createKafkaClient, createKafkaEventSink } from '@tapwire/kafka';
+import { createKafkaClient, createKafkaEventSink, kafkaSource } from '@tapwire/kafka';
 import { createLogger, startTracing, stopOnSignals } from '@tapwire/telemetry';
 import { z } from 'zod';
 import { buildIngest, type Ingest } from './app.js';
@@ -82,7 +82,7 @@ export async function runIngestService(
       topicPrefix: config.ingest.topicPrefix,
     },
   );
-  const ingest = buildIngest({ kafka, ch, dlq, logger }, config.ingest);
+  const ingest = buildIngest({ source: kafkaSource({ kafka, logger }), ch, dlq, logger }, config.ingest);
   const { adminUrl } = await ingest.start();
   let stopping: Promise<void> | undefined;
   const stop = () => {

@@ -15,7 +15,13 @@ import { createClickHouse, identifier, migrate, sql } from '@tapwire/clickhouse'
 import { clickhouseConfigSchema, infraConfigSchema, kafkaConfigSchema, loadConfig } from '@tapwire/config';
 import { clickhouseUrl, kafkaBrokers } from '@tapwire/infra';
 import { buildIngest, ingestConfigSchema } from '@tapwire/ingest';
-import { createKafkaClient, createKafkaEventSink, ensureTopics, topicSpecs } from '@tapwire/kafka';
+import {
+  createKafkaClient,
+  createKafkaEventSink,
+  ensureTopics,
+  kafkaSource,
+  topicSpecs,
+} from '@tapwire/kafka';
 import { buildProxy, proxyConfigSchema } from '@tapwire/proxy';
 import { createLogger } from '@tapwire/telemetry';
 import { request } from 'undici';
@@ -83,7 +89,7 @@ async function main(): Promise<void> {
     admin: { port: 0 },
     retention: { enabled: false },
   });
-  const ingest = buildIngest({ kafka, ch, dlq, logger }, ingestConfig);
+  const ingest = buildIngest({ source: kafkaSource({ kafka, logger }), ch, dlq, logger }, ingestConfig);
   await ingest.start();
 
   const store = createClickHouseStore(createClickHouse(chConfig), {

@@ -17,7 +17,7 @@ export function registerReplay(program: Command, io: CliIo): void {
     .option('--clear', 'drop the affected day partitions (and their rollups) first; rebuilds whole UTC days')
     .action(async (opts: { from: string; to?: string; tables: string; clear?: boolean }) => {
       const { createClickHouse } = await import('@tapwire/clickhouse');
-      const { createKafkaClient } = await import('@tapwire/kafka');
+      const { createKafkaClient, kafkaSource } = await import('@tapwire/kafka');
       const { replay } = await import('@tapwire/ingest');
       const { parseTime } = await import('@tapwire/schema');
       const { createLogger } = await import('@tapwire/telemetry');
@@ -41,7 +41,7 @@ export function registerReplay(program: Command, io: CliIo): void {
       const tty = process.stderr.isTTY;
       let lastDraw = 0;
       try {
-        const summary = await replay({ kafka, ch, logger }, config.ingest, {
+        const summary = await replay({ source: kafkaSource({ kafka, logger }), ch, logger }, config.ingest, {
           fromMs,
           ...(toMs === undefined ? {} : { toMs }),
           tables,
