@@ -17,6 +17,7 @@ import {
   createKafkaClient,
   createKafkaEventSink,
   ensureTopics,
+  kafkaSource,
   readSilences,
   topicSpecs,
 } from '@tapwire/kafka';
@@ -162,7 +163,7 @@ const silenceSink = createKafkaEventSink(
   },
 );
 const kafkaSilences = {
-  list: () => readSilences(silenceKafka, silencePrefix),
+  list: () => readSilences(kafkaSource({ kafka: silenceKafka, logger: silentLogger }), silencePrefix),
   async put(e: Parameters<typeof silenceSink.emit<typeof TOPICS.silences>>[1]) {
     silenceSink.emit(TOPICS.silences, e);
     await silenceSink.flush();
@@ -833,7 +834,7 @@ describe('alerts, rules and silences', () => {
       { lingerMs: 0, maxBatchEvents: 10, maxBufferedEvents: 100, retryBackoffMs: 100, topicPrefix: prefix },
     );
     const silences = {
-      list: () => readSilences(kafka, prefix),
+      list: () => readSilences(kafkaSource({ kafka, logger: silentLogger }), prefix),
       async put(e: Parameters<typeof sink.emit<typeof TOPICS.silences>>[1]) {
         sink.emit(TOPICS.silences, e);
         await sink.flush();
@@ -906,7 +907,9 @@ describe('alerts, rules and silences', () => {
       expect(expired.statusCode).toBe(200);
       expect(expired.json().state).toBe('expired');
       expect(
-        (await readSilences(kafka, prefix)).find((x) => x.id === created.json().id)?.ends_at,
+        (await readSilences(kafkaSource({ kafka, logger: silentLogger }), prefix)).find(
+          (x) => x.id === created.json().id,
+        )?.ends_at,
       ).toBeLessThanOrEqual(Date.now() * 1000);
     } finally {
       await app.app.close();

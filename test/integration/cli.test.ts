@@ -151,6 +151,16 @@ describe('tapwire command line', () => {
     );
   });
 
+  it('refuses to run a separate service on the embedded log, naming log.kind (one process owns it)', () => {
+    for (const command of ['proxy', 'ingest', 'api', 'alerter']) {
+      const r = tapwire([command], { TAPWIRE_LOG_KIND: 'embedded' });
+      expect(r.code).toBe(2);
+      expect(r.err).toContain(
+        `log.kind is embedded: \`tapwire ${command}\` runs as a separate process only over Kafka`,
+      );
+    }
+  });
+
   it('migrates, reports status, and is a no-op the second time', () => {
     const env = { TAPWIRE_CLICKHOUSE_DATABASE: database, TAPWIRE_TELEMETRY_LOG_LEVEL: 'warn' };
     const first = tapwire(['migrate'], env);

@@ -82,7 +82,10 @@ describe('ingest from the embedded log', () => {
     w.sink.emit(TOPICS.accessLogs, late);
     await w.sink.flush();
 
-    let ingest = buildIngest({ source: fileLogSource(w.log), ch: w.ch, dlq: w.dlq, logger }, w.config);
+    let ingest = buildIngest(
+      { source: fileLogSource(w.log, silentLogger), ch: w.ch, dlq: w.dlq, logger },
+      w.config,
+    );
     await ingest.start();
     const want = {
       access_logs: 3001,
@@ -125,7 +128,10 @@ describe('ingest from the embedded log', () => {
     }
 
     // The group committed where it stopped: a restarted ingest finds nothing new to insert.
-    ingest = buildIngest({ source: fileLogSource(w.log), ch: w.ch, dlq: w.dlq, logger }, w.config);
+    ingest = buildIngest(
+      { source: fileLogSource(w.log, silentLogger), ch: w.ch, dlq: w.dlq, logger },
+      w.config,
+    );
     await ingest.start();
     w.sink.emit(TOPICS.accessLogs, exampleAccessLog({ ts: now }));
     await w.sink.flush();
@@ -155,7 +161,10 @@ describe('ingest from the embedded log', () => {
         exampleAccessLog({ ts: (start - i * 1000) * 1000, status: i % 4 === 0 ? 500 : 200 }),
       );
     await w.sink.flush();
-    const ingest = buildIngest({ source: fileLogSource(w.log), ch: w.ch, dlq: w.dlq, logger }, w.config);
+    const ingest = buildIngest(
+      { source: fileLogSource(w.log, silentLogger), ch: w.ch, dlq: w.dlq, logger },
+      w.config,
+    );
     await ingest.start();
     await vi.waitFor(async () => expect((await counts(w.ch)).route_stats_1m).toBe(1000), {
       timeout: 60_000,
@@ -167,7 +176,7 @@ describe('ingest from the embedded log', () => {
       await w.ch.command(sql`TRUNCATE TABLE ${identifier(t)}`);
     expect((await counts(w.ch)).access_logs).toBe(0);
 
-    const summary = await replay({ source: fileLogSource(w.log), ch: w.ch, logger }, w.config, {
+    const summary = await replay({ source: fileLogSource(w.log, silentLogger), ch: w.ch, logger }, w.config, {
       fromMs: start - 3_600_000,
       tables: ['access_logs'],
       clear: false,

@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClickHouse, identifier, sql } from '@tapwire/clickhouse';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -6,84 +9,110 @@ import { deletePrefixedTopics, testClickHouseConfig, uniqueName } from '../suppo
 import { freePort } from '../support/upstream.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const database = uniqueName('tapwire_start');
-const prefix = `${uniqueName('start')}.`;
+const databases: string[] = [];
+const prefixes: string[] = [];
 
 afterAll(async () => {
   const admin = createClickHouse(testClickHouseConfig('default'));
-  await admin.command(sql`DROP DATABASE IF EXISTS ${identifier(database)}`);
+  for (const database of databases) await admin.command(sql`DROP DATABASE IF EXISTS ${identifier(database)}`);
   await admin.close();
-  await deletePrefixedTopics(prefix);
+  for (const prefix of prefixes) await deletePrefixedTopics(prefix);
 });
 
-describe('tapwire start --demo', () => {
-  it('runs every service in one process and shows live demo data in the API within a minute', async () => {
-    const ports = await Promise.all(Array.from({ length: 6 }, () => freePort()));
-    const env = {
-      ...process.env,
-      TAPWIRE_CLICKHOUSE_URL: testClickHouseConfig(database).url,
-      TAPWIRE_CLICKHOUSE_DATABASE: database,
-      TAPWIRE_TELEMETRY_LOG_LEVEL: 'warn',
-      TAPWIRE_INGEST_GROUP_ID: uniqueName('tapwire-ingest-start'),
-      TAPWIRE_INGEST_TOPIC_PREFIX: prefix,
-      TAPWIRE_PROXY_LISTEN_HOST: '127.0.0.1',
-      TAPWIRE_PROXY_LISTEN_PORT: String(ports[0]),
-      TAPWIRE_PROXY_ADMIN_PORT: String(ports[1]),
-      TAPWIRE_INGEST_ADMIN_PORT: String(ports[2]),
-      TAPWIRE_API_LISTEN_HOST: '127.0.0.1',
-      TAPWIRE_API_LISTEN_PORT: String(ports[3]),
-      TAPWIRE_API_ADMIN_PORT: String(ports[4]),
-      TAPWIRE_ALERTER_ADMIN_PORT: String(ports[5]),
-    };
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'services/cli/src/main.ts', 'start', '--demo', '--demo-rate', '30'],
-      {
-        cwd: ROOT,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      err += c.toString();
-    });
-    const started = Date.now();
-    try {
-      let token: string | undefined;
-      for (let i = 0; i < 600 && !token; i++) {
-        token = /demo token: (\S+)/.exec(out)?.[1];
-        if (!token) await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(token, `stdout: ${out}\nstderr: ${err.slice(-2000)}`).toBeDefined();
-      const api = `http://127.0.0.1:${ports[3]}`;
-      let routes: { route: string; requests: number; latency_ms: { p99: number | null } }[] = [];
-      while (Date.now() - started < 60_000) {
-        const res = await fetch(`${api}/v1/overview?from=now-15m&group_by=route&source=raw`, {
-          headers: { authorization: `Bearer ${token}` },
+describe.each([{ log: 'kafka' as const }, { log: 'embedded' as const }])(
+  'tapwire start --demo on the $log event log',
+  ({ log }) => {
+    it('runs every service in one process and shows live demo data in the API within a minute', async () => {
+      const logDir = join(mkdtempSync(join(tmpdir(), 'tapwire-start-log-')), 'log');
+      const database = uniqueName('tapwire_start');
+      const prefix = `${uniqueName('start')}.`;
+      databases.push(database);
+      prefixes.push(prefix);
+      const ports = await Promise.all(Array.from({ length: 6 }, () => freePort()));
+      const env = {
+        ...process.env,
+        TAPWIRE_CLICKHOUSE_URL: testClickHouseConfig(database).url,
+        TAPWIRE_CLICKHOUSE_DATABASE: database,
+        TAPWIRE_TELEMETRY_LOG_LEVEL: 'warn',
+        TAPWIRE_INGEST_GROUP_ID: uniqueName('tapwire-ingest-start'),
+        TAPWIRE_INGEST_TOPIC_PREFIX: prefix,
+        TAPWIRE_PROXY_LISTEN_HOST: '127.0.0.1',
+        TAPWIRE_PROXY_LISTEN_PORT: String(ports[0]),
+        TAPWIRE_PROXY_ADMIN_PORT: String(ports[1]),
+        TAPWIRE_INGEST_ADMIN_PORT: String(ports[2]),
+        TAPWIRE_API_LISTEN_HOST: '127.0.0.1',
+        TAPWIRE_API_LISTEN_PORT: String(ports[3]),
+        TAPWIRE_API_ADMIN_PORT: String(ports[4]),
+        TAPWIRE_ALERTER_ADMIN_PORT: String(ports[5]),
+        TAPWIRE_LOG_KIND: log,
+        TAPWIRE_LOG_DIR: logDir,
+      };
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'services/cli/src/main.ts', 'start', '--demo', '--demo-rate', '30'],
+        {
+          cwd: ROOT,
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+      });
+      child.stderr.on('data', (c: Buffer) => {
+        err += c.toString();
+      });
+      const started = Date.now();
+      try {
+        let token: string | undefined;
+        for (let i = 0; i < 600 && !token; i++) {
+          token = /demo token: (\S+)/.exec(out)?.[1];
+          if (!token) await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(token, `stdout: ${out}\nstderr: ${err.slice(-2000)}`).toBeDefined();
+        const api = `http://127.0.0.1:${ports[3]}`;
+        let routes: { route: string; requests: number; latency_ms: { p99: number | null } }[] = [];
+        while (Date.now() - started < 60_000) {
+          const res = await fetch(`${api}/v1/overview?from=now-15m&group_by=route&source=raw`, {
+            headers: { authorization: `Bearer ${token}` },
+          });
+          if (res.ok) routes = ((await res.json()) as { rows: typeof routes }).rows;
+          if (routes.some((r) => r.route === '/api/users/:id' && r.requests > 10)) break;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        expect(Date.now() - started).toBeLessThan(60_000);
+        expect(routes.map((r) => r.route)).toEqual(expect.arrayContaining(['/api/users/:id', '/api/orders']));
+        expect(routes.filter((r) => !(r.latency_ms.p99 !== null && r.latency_ms.p99 > 0))).toEqual([]);
+        const rules = await fetch(`${api}/v1/rules`, { headers: { authorization: `Bearer ${token}` } });
+        expect(((await rules.json()) as { groups: { name: string }[] }).groups.map((g) => g.name)).toEqual([
+          'demo',
+        ]);
+        const ready = await fetch(`http://127.0.0.1:${ports[5]}/readyz`);
+        expect(ready.status).toBe(200);
+        // Silences go through the same event log the alerter reads.
+        const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+        const created = await fetch(`${api}/v1/silences`, {
+          method: 'POST',
+          headers: auth,
+          body: JSON.stringify({ matchers: ['route="/api/orders"'], duration: '1h', comment: 'deploy' }),
         });
-        if (res.ok) routes = ((await res.json()) as { rows: typeof routes }).rows;
-        if (routes.some((r) => r.route === '/api/users/:id' && r.requests > 10)) break;
-        await new Promise((r) => setTimeout(r, 500));
+        expect(created.status).toBe(201);
+        const { id } = (await created.json()) as { id: string };
+        const listed = (await (await fetch(`${api}/v1/silences`, { headers: auth })).json()) as {
+          silences: { id: string }[];
+        };
+        expect(listed.silences.map((x) => x.id)).toContain(id);
+        // The embedded log holds the events in its directory; with Kafka nothing is written there.
+        const accessTopic = join(logDir, 'topics', `${prefix}tapwire.access.v1`);
+        expect(existsSync(accessTopic) && readdirSync(accessTopic).length > 0).toBe(log === 'embedded');
+        const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+        child.kill('SIGTERM');
+        expect(await exited).toBe(0);
+      } finally {
+        child.kill('SIGKILL');
       }
-      expect(Date.now() - started).toBeLessThan(60_000);
-      expect(routes.map((r) => r.route)).toEqual(expect.arrayContaining(['/api/users/:id', '/api/orders']));
-      expect(routes.every((r) => r.latency_ms.p99 !== null && r.latency_ms.p99 > 0)).toBe(true);
-      const rules = await fetch(`${api}/v1/rules`, { headers: { authorization: `Bearer ${token}` } });
-      expect(((await rules.json()) as { groups: { name: string }[] }).groups.map((g) => g.name)).toEqual([
-        'demo',
-      ]);
-      const ready = await fetch(`http://127.0.0.1:${ports[5]}/readyz`);
-      expect(ready.status).toBe(200);
-      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
-    } finally {
-      child.kill('SIGKILL');
-    }
-  }, 120_000);
-});
+    }, 120_000);
+  },
+);

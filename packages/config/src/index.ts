@@ -1,6 +1,7 @@
 export { type ClickHouseConfig, clickhouseConfigSchema } from './components/clickhouse.js';
 export { type InfraConfig, infraConfigSchema } from './components/infra.js';
 export { type KafkaConfig, kafkaConfigSchema } from './components/kafka.js';
+export { type LogConfig, logConfigSchema } from './components/log.js';
 export { LOG_LEVELS, type TelemetryConfig, telemetryConfigSchema } from './components/telemetry.js';
 export { ConfigError, type ConfigIssue } from './errors.js';
 export {

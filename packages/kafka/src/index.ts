@@ -23,7 +23,7 @@ export { readTopicToEnd, type StoredRecord } from './read-to-end.js';
 export { createKafkaRecordSink, type RecordSinkConfig } from './record-sink.js';
 export { readSilences } from './silences.js';
 export { type EventSink, emptySinkStats, type RecordSink, type SinkStats } from './sink-types.js';
-export { kafkaSource, type LogSource } from './source.js';
+export { type EventLog, type EventLogSinkConfig, kafkaSource, type LogSource } from './source.js';
 export {
   type DiskSpool,
   openDiskSpool,

@@ -5,7 +5,10 @@ import {
   type ConsumerRunnerConfig,
   createConsumerRunner,
 } from './consumer-runner.js';
+import { createKafkaEventSink } from './event-sink.js';
 import { createTopicOffsets, type TopicOffsets } from './offsets.js';
+import { readTopicToEnd, type StoredRecord } from './read-to-end.js';
+import type { EventSink } from './sink-types.js';
 
 /**
  * LogSource is where consumers read events from: Kafka, or the embedded log of a single-machine
@@ -18,11 +21,30 @@ export interface LogSource {
   offsets(): Promise<TopicOffsets>;
 }
 
+/** EventLogSinkConfig is how a service's sink batches; the log decides how it delivers. */
+export interface EventLogSinkConfig {
+  readonly lingerMs: number;
+  readonly maxBatchEvents: number;
+  readonly maxBufferedEvents: number;
+  readonly retryBackoffMs: number;
+  readonly topicPrefix?: string;
+  readonly validate?: boolean;
+}
+
+/** EventLog is the whole log seam: write (sinks), consume (groups, offsets) and read state topics back. */
+export interface EventLog extends LogSource {
+  sink(config: EventLogSinkConfig): EventSink;
+  /** readToEnd reads a (state) topic from its oldest record to its current end. */
+  readToEnd(topic: string): Promise<StoredRecord[]>;
+}
+
 /** kafkaSource reads from Kafka. */
-export function kafkaSource(deps: { kafka: KafkaClient; logger: KafkaLogger }): LogSource {
+export function kafkaSource(deps: { kafka: KafkaClient; logger: KafkaLogger }): EventLog {
   return {
     kind: 'kafka',
     runner: (config, handlers) => createConsumerRunner(deps, config, handlers),
     offsets: () => createTopicOffsets(deps.kafka),
+    sink: (config) => createKafkaEventSink(deps, config),
+    readToEnd: (topic) => readTopicToEnd(deps.kafka, topic),
   };
 }

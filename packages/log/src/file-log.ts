@@ -39,6 +39,8 @@ export interface FileLogOptions {
   readonly retentionBytes?: number;
   /** How often retention runs. */
   readonly retentionCheckMs?: number;
+  /** Topics retention never deletes from (state kept as a log: alert state, silences). */
+  readonly keep?: (topic: string) => boolean;
 }
 
 /** AppendRecord is what a producer appends. */
@@ -451,6 +453,7 @@ export async function openFileLog(options: FileLogOptions): Promise<FileLog> {
     async enforceRetention(now = Date.now()) {
       const deleted: string[] = [];
       for (const p of partitions.values()) {
+        if (options.keep?.(p.topic)) continue;
         await p.tail;
         let total = p.segments.reduce((n, s) => n + s.size, 0);
         while (p.segments.length > 1) {

@@ -10,7 +10,7 @@ import {
   type TelemetryConfig,
   telemetryConfigSchema,
 } from '@tapwire/config';
-import { createKafkaClient, createKafkaEventSink, readSilences, readTopicToEnd } from '@tapwire/kafka';
+import { createKafkaClient, type EventLog, kafkaSource, readSilences } from '@tapwire/kafka';
 import { type AlertStateEvent, alertStateCodec, TOPICS } from '@tapwire/schema';
 import {
   createAdminServer,
@@ -70,7 +70,7 @@ function reloader(path: string, alerter: Alerter, logger: Logger): () => boolean
  */
 export async function runAlerterService(
   config: AlerterServiceConfig,
-  options: { handleSignals?: boolean } = {},
+  options: { handleSignals?: boolean; log?: EventLog } = {},
 ): Promise<RunningAlerter> {
   const logger = createLogger({
     name: config.telemetry.serviceName ?? 'tapwire-alerter',
@@ -78,17 +78,15 @@ export async function runAlerterService(
   });
   const tracing = await startTracing(config.telemetry, { serviceName: 'tapwire-alerter' });
   const alerting = loadAlertingFile(config.alerter.rulesFile);
-  const kafka = createKafkaClient(config.kafka, logger, 'alerter');
-  const sink = createKafkaEventSink(
-    { kafka, logger },
-    {
-      lingerMs: 5,
-      maxBatchEvents: 500,
-      maxBufferedEvents: 100_000,
-      retryBackoffMs: 200,
-      topicPrefix: config.alerter.topicPrefix,
-    },
-  );
+  const log =
+    options.log ?? kafkaSource({ kafka: createKafkaClient(config.kafka, logger, 'alerter'), logger });
+  const sink = log.sink({
+    lingerMs: 5,
+    maxBatchEvents: 500,
+    maxBufferedEvents: 100_000,
+    retryBackoffMs: 200,
+    topicPrefix: config.alerter.topicPrefix,
+  });
   const ch = createClickHouse(config.clickhouse);
   const store = createClickHouseStore(ch, { maxExecutionTimeS: 30, maxResultRows: 100_000 });
   const metrics = createAlerterMetrics();
@@ -98,7 +96,7 @@ export async function runAlerterService(
     dispatchTickMs: config.alerter.dispatchTickMs,
     retry: config.alerter.retry,
   });
-  const records = await readTopicToEnd(kafka, config.alerter.topicPrefix + TOPICS.alertState);
+  const records = await log.readToEnd(config.alerter.topicPrefix + TOPICS.alertState);
   const events: AlertStateEvent[] = [];
   for (const r of records) {
     if (!r.value) continue;
@@ -111,7 +109,7 @@ export async function runAlerterService(
   logger.info({ events: events.length, alerts: alerter.alerts().length }, 'alert state restored');
   const pollSilences = async () => {
     try {
-      const list = await readSilences(kafka, config.alerter.topicPrefix);
+      const list = await readSilences(log, config.alerter.topicPrefix);
       alerter.setSilences(
         list.map((e) => ({
           id: e.id,

@@ -8,7 +8,7 @@ import {
   type TelemetryConfig,
   telemetryConfigSchema,
 } from '@tapwire/config';
-import { createKafkaClient, createKafkaEventSink, readSilences } from '@tapwire/kafka';
+import { createKafkaClient, type EventLog, kafkaSource, readSilences } from '@tapwire/kafka';
 import { TOPICS } from '@tapwire/schema';
 import { createAdminServer, createLogger, startTracing, stopOnSignals } from '@tapwire/telemetry';
 import { z } from 'zod';
@@ -46,7 +46,7 @@ export interface RunningApi {
  */
 export async function runApiService(
   config: ApiServiceConfig,
-  options: { handleSignals?: boolean } = {},
+  options: { handleSignals?: boolean; log?: EventLog } = {},
 ): Promise<RunningApi> {
   const logger = createLogger({
     name: config.telemetry.serviceName ?? 'tapwire-api',
@@ -59,20 +59,17 @@ export async function runApiService(
     maxResultRows: config.api.maxResultRows,
     maxMemoryBytes: config.api.maxQueryMemoryBytes,
   });
-  // Silences live on a compacted Kafka topic that the alerter reads too.
-  const kafka = createKafkaClient(config.kafka, logger, 'api');
-  const silenceSink = createKafkaEventSink(
-    { kafka, logger },
-    {
-      lingerMs: 0,
-      maxBatchEvents: 100,
-      maxBufferedEvents: 10_000,
-      retryBackoffMs: 200,
-      topicPrefix: config.api.topicPrefix,
-    },
-  );
+  // Silences live on a (compacted) topic of the event log that the alerter reads too.
+  const log = options.log ?? kafkaSource({ kafka: createKafkaClient(config.kafka, logger, 'api'), logger });
+  const silenceSink = log.sink({
+    lingerMs: 0,
+    maxBatchEvents: 100,
+    maxBufferedEvents: 10_000,
+    retryBackoffMs: 200,
+    topicPrefix: config.api.topicPrefix,
+  });
   const silences = {
-    list: () => readSilences(kafka, config.api.topicPrefix),
+    list: () => readSilences(log, config.api.topicPrefix),
     async put(event: Parameters<typeof silenceSink.emit<typeof TOPICS.silences>>[1]) {
       if (!silenceSink.emit(TOPICS.silences, event))
         throw new Error('silence not accepted by the event sink');

@@ -7,7 +7,7 @@ import {
   type TelemetryConfig,
   telemetryConfigSchema,
 } from '@tapwire/config';
-import { createKafkaClient, createKafkaEventSink, kafkaSource } from '@tapwire/kafka';
+import { createKafkaClient, type EventLog, kafkaSource } from '@tapwire/kafka';
 import { createLogger, startTracing, stopOnSignals } from '@tapwire/telemetry';
 import { z } from 'zod';
 import { buildIngest, type Ingest } from './app.js';
@@ -63,26 +63,24 @@ export async function runIngestProcess(config: IngestServiceConfig): Promise<voi
  */
 export async function runIngestService(
   config: IngestServiceConfig,
-  options: { handleSignals?: boolean; inWorker?: boolean } = {},
+  options: { handleSignals?: boolean; inWorker?: boolean; log?: EventLog } = {},
 ): Promise<RunningIngest> {
   const logger = createLogger({
     name: config.telemetry.serviceName ?? 'tapwire-ingest',
     level: config.telemetry.logLevel,
   });
   const tracing = await startTracing(config.telemetry, { serviceName: 'tapwire-ingest' });
-  const kafka = createKafkaClient(config.kafka, logger, 'ingest');
+  const log =
+    options.log ?? kafkaSource({ kafka: createKafkaClient(config.kafka, logger, 'ingest'), logger });
   const ch = createClickHouse(config.clickhouse);
-  const dlq = createKafkaEventSink(
-    { kafka, logger },
-    {
-      lingerMs: 20,
-      maxBatchEvents: 500,
-      maxBufferedEvents: 100_000,
-      retryBackoffMs: 200,
-      topicPrefix: config.ingest.topicPrefix,
-    },
-  );
-  const ingest = buildIngest({ source: kafkaSource({ kafka, logger }), ch, dlq, logger }, config.ingest);
+  const dlq = log.sink({
+    lingerMs: 20,
+    maxBatchEvents: 500,
+    maxBufferedEvents: 100_000,
+    retryBackoffMs: 200,
+    topicPrefix: config.ingest.topicPrefix,
+  });
+  const ingest = buildIngest({ source: log, ch, dlq, logger }, config.ingest);
   const { adminUrl } = await ingest.start();
   let stopping: Promise<void> | undefined;
   const stop = () => {

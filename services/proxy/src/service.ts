@@ -8,6 +8,7 @@ import {
   createKafkaClient,
   createKafkaEventSink,
   createThreadedKafkaEventSink,
+  type EventLog,
   openDiskSpool,
 } from '@tapwire/kafka';
 import { createLogger, startTracing, stopOnSignals } from '@tapwire/telemetry';
@@ -43,7 +44,7 @@ export interface RunningProxy {
  */
 export async function runProxyService(
   config: ProxyServiceConfig,
-  options: { handleSignals?: boolean; topicPrefix?: string } = {},
+  options: { handleSignals?: boolean; topicPrefix?: string; log?: EventLog } = {},
 ): Promise<RunningProxy> {
   const logger = createLogger({
     name: config.telemetry.serviceName ?? 'tapwire-proxy',
@@ -62,21 +63,24 @@ export async function runProxyService(
   // The proxy builds its events from typed fields; ingest validates every event it reads anyway.
   const topicPrefix = options.topicPrefix ?? config.proxy.emit.topicPrefix;
   const encoding = { validate: false, ...(topicPrefix ? { topicPrefix } : {}) };
-  const sink = emit.producerThread
-    ? createThreadedKafkaEventSink(
-        { logger },
-        {
-          kafka: config.kafka,
-          clientIdSuffix: 'proxy',
-          sink: sinkConfig,
-          ...(spool ? { spool } : {}),
-          ...encoding,
-        },
-      )
-    : createKafkaEventSink(
-        { kafka: createKafkaClient(config.kafka, logger, 'proxy'), logger },
-        { ...sinkConfig, ...encoding, ...(spool ? { spool: openDiskSpool(spool) } : {}) },
-      );
+  const sink =
+    options.log?.kind === 'embedded'
+      ? options.log.sink({ ...sinkConfig, ...encoding })
+      : emit.producerThread
+        ? createThreadedKafkaEventSink(
+            { logger },
+            {
+              kafka: config.kafka,
+              clientIdSuffix: 'proxy',
+              sink: sinkConfig,
+              ...(spool ? { spool } : {}),
+              ...encoding,
+            },
+          )
+        : createKafkaEventSink(
+            { kafka: createKafkaClient(config.kafka, logger, 'proxy'), logger },
+            { ...sinkConfig, ...encoding, ...(spool ? { spool: openDiskSpool(spool) } : {}) },
+          );
   const proxy = buildProxy({ sink, logger }, config.proxy);
   const { proxyUrl, adminUrl } = await proxy.start();
 

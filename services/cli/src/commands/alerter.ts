@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadTapwireConfig } from '../cli-config.js';
+import { serviceConfig } from '../cli-config.js';
 
 /** registerAlerter adds `tapwire alerter`: evaluate alert rules and notify until SIGTERM/SIGINT. */
 export function registerAlerter(program: Command): void {
@@ -9,7 +9,7 @@ export function registerAlerter(program: Command): void {
       'run the alerting worker: evaluates the rules of alerter.rulesFile, keeps alert state on Kafka, notifies Slack, PagerDuty and webhooks',
     )
     .action(async () => {
-      const config = loadTapwireConfig(program.opts<{ config?: string }>().config);
+      const config = serviceConfig(program.opts<{ config?: string }>().config, 'alerter');
       const { runAlerterService } = await import('@tapwire/alerter');
       await runAlerterService(config, { handleSignals: true });
     });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import { loadTapwireConfig } from '../cli-config.js';
+import { serviceConfig } from '../cli-config.js';
 import { type CliIo, CommandFailure } from '../io.js';
 
 /** registerApi adds `tapwire api` (run the analytics API) and `tapwire token` (make or hash a bearer token). */
@@ -11,7 +11,7 @@ export function registerApi(program: Command, io: CliIo, readStdin: () => Promis
       'run the analytics API: /v1 questions over ClickHouse, OpenAPI at /openapi.json, docs at /docs',
     )
     .action(async () => {
-      const config = loadTapwireConfig(program.opts<{ config?: string }>().config);
+      const config = serviceConfig(program.opts<{ config?: string }>().config, 'api');
       const { runApiService } = await import('@tapwire/api');
       await runApiService(config, { handleSignals: true });
     });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadTapwireConfig } from '../cli-config.js';
+import { serviceConfig } from '../cli-config.js';
 
 /** registerIngest adds `tapwire ingest`: project Kafka into ClickHouse until SIGTERM/SIGINT. */
 export function registerIngest(program: Command): void {
@@ -7,7 +7,7 @@ export function registerIngest(program: Command): void {
     .command('ingest')
     .description('run the Kafka → ClickHouse projection (consumer group tapwire-ingest, DLQ, lag, retention)')
     .action(async () => {
-      const config = loadTapwireConfig(program.opts<{ config?: string }>().config);
+      const config = serviceConfig(program.opts<{ config?: string }>().config, 'ingest');
       const { runIngestProcess } = await import('@tapwire/ingest');
       await runIngestProcess(config);
     });

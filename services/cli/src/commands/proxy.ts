@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadTapwireConfig } from '../cli-config.js';
+import { serviceConfig } from '../cli-config.js';
 
 /** registerProxy adds `tapwire proxy`: run the reverse proxy until SIGTERM/SIGINT. */
 export function registerProxy(program: Command): void {
@@ -9,7 +9,7 @@ export function registerProxy(program: Command): void {
       'run the reverse proxy: forwards to the configured upstreams and emits spans, access logs and saturation samples to Kafka',
     )
     .action(async () => {
-      const config = loadTapwireConfig(program.opts<{ config?: string }>().config);
+      const config = serviceConfig(program.opts<{ config?: string }>().config, 'proxy');
       const { runProxyService } = await import('@tapwire/proxy');
       await runProxyService(config, { handleSignals: true });
       // Keep running: the servers hold the event loop open until a signal stops them.

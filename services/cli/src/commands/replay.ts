@@ -36,12 +36,23 @@ export function registerReplay(program: Command, io: CliIo): void {
       if (unknown.length > 0) throw new CommandFailure(`--tables: unknown table(s) ${unknown.join(', ')}`, 2);
       const config = loadTapwireConfig(program.opts<{ config?: string }>().config);
       const logger = createLogger({ name: 'tapwire-replay', level: config.telemetry.logLevel, fd: 2 });
-      const kafka = createKafkaClient(config.kafka, logger, 'replay');
+      // The embedded log is read in place (stop `tapwire start` first: one process owns it).
+      const fileLog =
+        config.log.kind === 'embedded'
+          ? await (await import('@tapwire/log'))
+              .openFileLog({ dir: config.log.dir, fsync: config.log.fsync })
+              .catch((err: Error) => {
+                throw new CommandFailure(err.message, 1);
+              })
+          : undefined;
+      const source = fileLog
+        ? (await import('@tapwire/log')).fileLogSource(fileLog, logger)
+        : kafkaSource({ kafka: createKafkaClient(config.kafka, logger, 'replay'), logger });
       const ch = createClickHouse(config.clickhouse);
       const tty = process.stderr.isTTY;
       let lastDraw = 0;
       try {
-        const summary = await replay({ source: kafkaSource({ kafka, logger }), ch, logger }, config.ingest, {
+        const summary = await replay({ source, ch, logger }, config.ingest, {
           fromMs,
           ...(toMs === undefined ? {} : { toMs }),
           tables,
@@ -66,6 +77,7 @@ export function registerReplay(program: Command, io: CliIo): void {
         );
       } finally {
         await ch.close();
+        await fileLog?.close();
       }
     });
 }

@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { EventLog } from '@tapwire/kafka';
 import { upstreamSchema } from '@tapwire/proxy/config';
 import { createLogger } from '@tapwire/telemetry';
 import type { Command } from 'commander';
 import { loadTapwireConfig, type TapwireConfig } from '../cli-config.js';
 import { DEMO_ROUTES, demoAlertingYaml, startDemoApi, startTraffic } from '../demo.js';
-import type { CliIo } from '../io.js';
+import { type CliIo, CommandFailure } from '../io.js';
 import { DEFAULT_MIGRATIONS_DIR } from './migrate.js';
 
 /**
@@ -34,13 +35,36 @@ export function registerStart(program: Command, io: CliIo): void {
       ]);
       // One process, one set of topics: ingest's topicPrefix applies to every component here.
       const prefix = base.ingest.topicPrefix;
-      await ensureTopics(
-        createKafkaClient(base.kafka, logger, 'start'),
-        topicSpecs(base.kafka.topics, prefix),
-      );
+      const stops: (() => Promise<void>)[] = [];
+      // Every service shares one event log: Kafka, or the embedded log this process owns.
+      let log: EventLog | undefined;
+      if (base.log.kind === 'embedded') {
+        const { openFileLog, fileLogSource } = await import('@tapwire/log');
+        const { TOPICS } = await import('@tapwire/schema');
+        const stateTopics = [TOPICS.alertState, TOPICS.silences].map((t) => prefix + t);
+        const fileLog = await openFileLog({
+          dir: base.log.dir,
+          fsync: base.log.fsync,
+          fsyncIntervalMs: base.log.fsyncIntervalMs,
+          segmentBytes: base.log.segmentBytes,
+          retentionMs: base.log.retentionHours * 3_600_000,
+          retentionBytes: base.log.retentionBytes,
+          keep: (topic) => stateTopics.includes(topic),
+        }).catch((err: Error) => {
+          throw new CommandFailure(err.message, 1);
+        });
+        // Closed last: every service has stopped writing by then.
+        stops.push(() => fileLog.close());
+        log = fileLogSource(fileLog, logger);
+        io.err(`embedded event log in ${base.log.dir}\n`);
+      } else {
+        await ensureTopics(
+          createKafkaClient(base.kafka, logger, 'start'),
+          topicSpecs(base.kafka.topics, prefix),
+        );
+      }
       await migrate(base.clickhouse, { dir: DEFAULT_MIGRATIONS_DIR, logger });
 
-      const stops: (() => Promise<void>)[] = [];
       let config: TapwireConfig = {
         ...base,
         api: { ...base.api, topicPrefix: prefix },
@@ -88,14 +112,15 @@ export function registerStart(program: Command, io: CliIo): void {
           import('@tapwire/api'),
           import('@tapwire/alerter'),
         ]);
-      const ingest = await runIngestService(config);
+      const shared = log ? { log } : {};
+      const ingest = await runIngestService(config, shared);
       stops.push(ingest.stop);
-      const proxy = await runProxyService(config, prefix ? { topicPrefix: prefix } : {});
+      const proxy = await runProxyService(config, { ...shared, ...(prefix ? { topicPrefix: prefix } : {}) });
       stops.push(proxy.stop);
-      const api = await runApiService(config);
+      const api = await runApiService(config, shared);
       stops.push(api.stop);
       if (existsSync(config.alerter.rulesFile)) {
-        const alerter = await runAlerterService(config);
+        const alerter = await runAlerterService(config, shared);
         stops.push(alerter.stop);
       } else {
         logger.warn({ rulesFile: config.alerter.rulesFile }, 'no alerting file: the alerter is not started');
