@@ -333,6 +333,41 @@ describe('ingest: Kafka → ClickHouse', () => {
     }
   });
 
+  it('an insert ClickHouse stored but never answered (the connection dropped) is not inserted again', async () => {
+    const w = await newWorld();
+    // Our ClickHouse interface around the real server: the first access-log insert lands, then
+    // the answer is "lost", as when the server shuts down between committing and replying.
+    let lost = 0;
+    const ch: ClickHouse = {
+      ...w.ch,
+      async insertJsonLines(table, lines, options) {
+        await w.ch.insertJsonLines(table, lines, options);
+        if (table === 'access_logs' && lost === 0) {
+          lost = lines.length;
+          throw new Error('socket hang up');
+        }
+      },
+    };
+    const now = Date.now() * 1000;
+    for (let i = 0; i < 500; i++) w.sink.emit(TOPICS.accessLogs, exampleAccessLog({ ts: now - i * 1000 }));
+    await w.sink.flush();
+    const ingest = ingestFor({ ...w, ch });
+    await ingest.start();
+    try {
+      await expectRollupsAt(w.ch, 500);
+      expect(await count(w.ch, 'access_logs')).toEqual({ n: 500, ids: 500 });
+      expect(lost).toBeGreaterThan(0);
+      expect(ingest.pipeline.stats()).toMatchObject({ insertFailures: 1, skippedDuplicates: lost });
+    } finally {
+      await ingest.close();
+    }
+    expect(await rollupRequests(w.ch)).toEqual({
+      route_stats_1m: 500,
+      route_histogram_1m: 500,
+      route_histogram_1h: 500,
+    });
+  });
+
   it('ClickHouse stopped mid-stream for 30 s: consumption pauses, nothing is lost or duplicated', async () => {
     const w = await newWorld();
     const ingest = ingestFor(w);

@@ -28,6 +28,8 @@ interface Snapshot {
 const DLQ_RAW_BYTES = 256 * 1024;
 
 const key = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+// Every row line ends with its position in the log (rows.ts sets these two fields last).
+const ROW_POSITION = /"kafka_partition":(\d+),"kafka_offset":"(\d+)"\}$/;
 
 /**
  * createIngestPipeline turns consumed batches into ClickHouse rows: valid events are buffered per
@@ -161,17 +163,60 @@ export function createIngestPipeline(
     return snapshot;
   }
 
+  /**
+   * dropStored removes from unfinished groups the rows a failed insert stored anyway: ClickHouse
+   * can commit a part and then lose the connection before answering (a server shutting down), and
+   * inserting those rows again would count them twice until a merge, and twice in the rollups.
+   * The raw table is the ledger, as after a crash.
+   */
+  async function dropStored(groups: Snapshot['groups']): Promise<void> {
+    for (const g of groups) {
+      if (g.done) continue;
+      const ranges = new Map<number, { min: bigint; max: bigint }>();
+      const positions = g.rows.map((line) => {
+        const m = ROW_POSITION.exec(line);
+        if (!m) return '';
+        const [partition, offset] = [Number(m[1]), BigInt(m[2]!)];
+        const r = ranges.get(partition);
+        if (!r) ranges.set(partition, { min: offset, max: offset });
+        else {
+          if (offset < r.min) r.min = offset;
+          if (offset > r.max) r.max = offset;
+        }
+        return `${m[1]}:${m[2]}`;
+      });
+      const stored = new Set<string>();
+      for (const [partition, r] of ranges) {
+        const rows = await deps.ch.query<{ o: string }>(
+          sql`SELECT toString(kafka_offset) AS o FROM ${identifier(g.stream.table)} WHERE kafka_partition = ${partition} AND kafka_offset >= ${r.min} AND kafka_offset <= ${r.max}`,
+        );
+        for (const row of rows) stored.add(`${partition}:${row.o}`);
+      }
+      if (stored.size === 0) continue;
+      const before = g.rows.length;
+      g.rows = g.rows.filter((_, i) => !stored.has(positions[i]!));
+      stats.skippedDuplicates += before - g.rows.length;
+      deps.logger.info(
+        { table: g.stream.table, rows: before - g.rows.length },
+        'rows of a failed insert were stored after all; not inserting them again',
+      );
+      if (g.rows.length === 0) g.done = true;
+    }
+  }
+
   async function insertAll(snapshot: Snapshot): Promise<void> {
     let backoff = config.retryBackoffMs;
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       const byTable = new Map<Stream, Snapshot['groups']>();
       for (const g of snapshot.groups)
         if (!g.done) byTable.set(g.stream, [...(byTable.get(g.stream) ?? []), g]);
       try {
+        if (attempt > 0) await dropStored(snapshot.groups);
         // Tables in parallel, a table's days one after another; each group is one insert, one part.
         await Promise.all(
           [...byTable.values()].map(async (groups) => {
             for (const g of groups) {
+              if (g.done) continue;
               const started = performance.now();
               await deps.ch.insertJsonLines(g.stream.table, g.rows);
               g.done = true;
