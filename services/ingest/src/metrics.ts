@@ -6,6 +6,8 @@ export interface IngestMetrics {
   event(topic: string, outcome: 'dead_lettered' | 'skipped_duplicate' | 'dropped_invalid_dlq'): void;
   inserted(topic: string, rows: number, seconds: number): void;
   insertFailed(): void;
+  /** A rollup checked after a failed-but-stored insert: given the rows again, or still disagreeing. */
+  rollupChecked(table: string, outcome: 'repaired' | 'mismatch'): void;
 }
 
 /** createIngestMetrics registers the ingest metrics; gauges read live state at scrape time. */
@@ -87,9 +89,16 @@ export function createIngestMetrics(live: {
       this.inc(live.retention().droppedPartitions);
     },
   });
+  const rollupChecks = new Counter({
+    name: 'tapwire_ingest_rollup_checks_total',
+    help: 'Rollups that missed a stored insert (ClickHouse stopped mid-insert), by outcome: repaired, or mismatch (rebuild with tapwire replay --clear).',
+    labelNames: ['table', 'outcome'],
+    registers: [registry],
+  });
   return {
     registry,
     event: (topic, outcome) => events.inc({ topic, outcome }),
+    rollupChecked: (table, outcome) => rollupChecks.inc({ table, outcome }),
     inserted(topic, rows, seconds) {
       events.inc({ topic, outcome: 'inserted' }, rows);
       insertSeconds.observe({ topic }, seconds);

@@ -5,6 +5,7 @@ import { DEFAULT_TENANT, type DlqEvent, TOPICS } from '@tapwire/schema';
 import type { Logger } from '@tapwire/telemetry';
 import type { IngestConfig } from './config.js';
 import type { IngestMetrics } from './metrics.js';
+import { checkRollup, type StoredBatch } from './rollup-repair.js';
 import { dayOf, type Row, STREAMS, type Stream } from './rows.js';
 
 /** IngestStats are the pipeline's counters (also on /metrics). */
@@ -13,6 +14,10 @@ export interface IngestStats {
   deadLettered: number;
   skippedDuplicates: number;
   insertFailures: number;
+  /** Rollups that had missed a stored insert and were given it again. */
+  rollupRepairs: number;
+  /** Rollups that still disagreed with the raw table after a stored insert (logged). */
+  rollupMismatches: number;
   commits: number;
   bufferedRows: number;
   clickhouseUp: boolean;
@@ -22,6 +27,8 @@ interface Snapshot {
   groups: { stream: Stream; day: number; rows: string[]; done: boolean }[];
   offsets: TopicPartitionOffset[];
   deadLettered: number;
+  /** Parts of failed inserts that were stored anyway, whose rollups are still to be checked. */
+  stored: StoredBatch[];
 }
 
 // A DLQ record must itself fit the event size limit: raw bytes beyond this are cut, and the reason says so.
@@ -60,6 +67,8 @@ export function createIngestPipeline(
     deadLettered: 0,
     skippedDuplicates: 0,
     insertFailures: 0,
+    rollupRepairs: 0,
+    rollupMismatches: 0,
     commits: 0,
     bufferedRows: 0,
     clickhouseUp: true,
@@ -154,7 +163,12 @@ export function createIngestPipeline(
       for (const day of [...byDay.keys()].sort((a, b) => a - b))
         groups.push({ stream, day, rows: byDay.get(day)!, done: false });
     }
-    const snapshot = { groups, offsets: [...pending.values()], deadLettered: deadLetteredSinceCommit };
+    const snapshot = {
+      groups,
+      offsets: [...pending.values()],
+      deadLettered: deadLetteredSinceCommit,
+      stored: [],
+    };
     buffers = new Map();
     pending = new Map();
     buffered = 0;
@@ -169,8 +183,8 @@ export function createIngestPipeline(
    * inserting those rows again would count them twice until a merge, and twice in the rollups.
    * The raw table is the ledger, as after a crash.
    */
-  async function dropStored(groups: Snapshot['groups']): Promise<void> {
-    for (const g of groups) {
+  async function dropStored(snapshot: Snapshot): Promise<void> {
+    for (const g of snapshot.groups) {
       if (g.done) continue;
       const ranges = new Map<number, { min: bigint; max: bigint }>();
       const positions = g.rows.map((line) => {
@@ -193,6 +207,16 @@ export function createIngestPipeline(
         for (const row of rows) stored.add(`${partition}:${row.o}`);
       }
       if (stored.size === 0) continue;
+      if (g.stream.rollups.length > 0) {
+        const offsets = new Map<number, string[]>();
+        for (const position of stored) {
+          const [partition, offset] = position.split(':') as [string, string];
+          const list = offsets.get(Number(partition));
+          if (list) list.push(offset);
+          else offsets.set(Number(partition), [offset]);
+        }
+        snapshot.stored.push({ stream: g.stream, day: g.day, offsets, pending: [...g.stream.rollups] });
+      }
       const before = g.rows.length;
       g.rows = g.rows.filter((_, i) => !stored.has(positions[i]!));
       stats.skippedDuplicates += before - g.rows.length;
@@ -204,6 +228,29 @@ export function createIngestPipeline(
     }
   }
 
+  /** checkRollups makes every rollup of a stored batch agree with the raw table (see rollup-repair.ts). */
+  async function checkRollups(batches: StoredBatch[]): Promise<void> {
+    for (const b of batches) {
+      while (b.pending.length > 0) {
+        const rollup = b.pending[0]!;
+        const outcome = await checkRollup(deps.ch, b, rollup, deps.logger);
+        if (outcome === 'repaired') {
+          stats.rollupRepairs++;
+          deps.metrics.rollupChecked(rollup.table, 'repaired');
+        }
+        if (outcome === 'unresolved') {
+          stats.rollupMismatches++;
+          deps.metrics.rollupChecked(rollup.table, 'mismatch');
+          deps.logger.error(
+            { table: rollup.table, from: b.stream.table, day: b.day },
+            'rollup disagrees with the raw table after a failed insert; rebuild it with `tapwire replay --clear`',
+          );
+        }
+        b.pending.shift();
+      }
+    }
+  }
+
   async function insertAll(snapshot: Snapshot): Promise<void> {
     let backoff = config.retryBackoffMs;
     for (let attempt = 0; ; attempt++) {
@@ -211,7 +258,10 @@ export function createIngestPipeline(
       for (const g of snapshot.groups)
         if (!g.done) byTable.set(g.stream, [...(byTable.get(g.stream) ?? []), g]);
       try {
-        if (attempt > 0) await dropStored(snapshot.groups);
+        if (attempt > 0) {
+          await dropStored(snapshot);
+          await checkRollups(snapshot.stored);
+        }
         // Tables in parallel, a table's days one after another; each group is one insert, one part.
         await Promise.all(
           [...byTable.values()].map(async (groups) => {

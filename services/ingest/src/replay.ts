@@ -8,12 +8,9 @@ import { createIngestPipeline } from './pipeline.js';
 import { STREAMS } from './rows.js';
 
 /** DERIVED_TABLES lists, per raw table, the rollups its materialized views fill. */
-export const DERIVED_TABLES: Record<string, readonly string[]> = {
-  access_logs: ['route_stats_1m', 'route_histogram_1m', 'route_histogram_1h'],
-  spans: ['trace_index'],
-  saturation: ['saturation_1m', 'upstream_saturation_1m'],
-  dlq_events: [],
-};
+export const DERIVED_TABLES: Record<string, readonly string[]> = Object.fromEntries(
+  STREAMS.map((s) => [s.table, s.rollups.map((r) => r.table)]),
+);
 
 /** ReplayOptions say what to rebuild. */
 export interface ReplayOptions {
