@@ -257,13 +257,12 @@ export async function openFileLog(options: FileLogOptions): Promise<FileLog> {
   async function partitionOf(topic: string): Promise<Partition> {
     if (!TOPIC_NAME.test(topic))
       throw new LogError('TAPWIRE_LOG_BAD_TOPIC', `not a topic name: ${JSON.stringify(topic)}`);
-    let p = partitions.get(topic);
-    if (!p) {
-      p = await load(topic);
-      partitions.set(topic, partitions.get(topic) ?? p);
-      p = partitions.get(topic)!;
-    }
-    return p;
+    const known = partitions.get(topic);
+    if (known) return known;
+    const loaded = await load(topic);
+    // Two first appends to a new topic may both load it: the first to finish is the one kept.
+    if (!partitions.has(topic)) partitions.set(topic, loaded);
+    return partitions.get(topic)!;
   }
 
   async function activeHandle(p: Partition, incoming: number): Promise<FileHandle> {

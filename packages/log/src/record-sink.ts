@@ -29,7 +29,11 @@ export function createLogRecordSink(log: FileLog, config: LogRecordSinkConfig): 
       const batch = buffer;
       buffer = [];
       const byTopic = new Map<string, SpoolRecord[]>();
-      for (const r of batch) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
+      for (const r of batch) {
+        const list = byTopic.get(r.topic);
+        if (list) list.push(r);
+        else byTopic.set(r.topic, [r]);
+      }
       const failed: SpoolRecord[] = [];
       for (const [topic, records] of byTopic) {
         try {
