@@ -141,9 +141,9 @@ function encodeFrames(records: readonly AppendRecord[], first: bigint, now: numb
 }
 
 /** decodeFrames parses whole, valid frames from `buf`; it stops at the first torn or corrupt one. */
-function decodeFrames(buf: Buffer, from = 0): { records: (LogRecord & { end: number })[]; validEnd: number } {
+function decodeFrames(buf: Buffer): { records: (LogRecord & { end: number })[] } {
   const records: (LogRecord & { end: number })[] = [];
-  let pos = from;
+  let pos = 0;
   while (pos + 8 <= buf.length) {
     const len = buf.readUInt32LE(pos);
     if (len < HEADER - 8 || pos + 8 + len > buf.length) break;
@@ -161,7 +161,7 @@ function decodeFrames(buf: Buffer, from = 0): { records: (LogRecord & { end: num
       end: pos,
     });
   }
-  return { records, validEnd: pos };
+  return { records };
 }
 
 function processAlive(pid: number): boolean {
