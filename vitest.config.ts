@@ -8,6 +8,7 @@ const PACKAGES: Record<string, string> = {
   telemetry: 'packages/telemetry',
   kafka: 'packages/kafka',
   log: 'packages/log',
+  duckdb: 'packages/duckdb',
   clickhouse: 'packages/clickhouse',
   analytics: 'packages/analytics',
   alerting: 'packages/alerting',

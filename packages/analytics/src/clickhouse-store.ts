@@ -13,11 +13,9 @@ import { chooseSource, type SourceUsed } from './plan.js';
 import {
   type AlertHistoryQuery,
   type AlertsQuery,
-  type ConsumersQuery,
   type Filters,
   type LogCursor,
   type LogsQuery,
-  type OverviewQuery,
   type PipelineQuery,
   QUANTILES,
   type RecentTracesQuery,
@@ -28,7 +26,6 @@ import {
   type TraceQuery,
 } from './queries.js';
 import type {
-  AccessLogRow,
   AlertHistoryResult,
   AlertsResult,
   ConsumersResult,
@@ -36,13 +33,40 @@ import type {
   OverviewResult,
   PipelineResult,
   RecentTracesResult,
-  RedRow,
   SaturationResult,
   SeriesPoint,
   SeriesResult,
   SignalResult,
   TraceResult,
 } from './results.js';
+import {
+  alertHistoryResult,
+  alertsResult,
+  applyExemplars,
+  CONSUMER_ORDER_COLUMN,
+  consumersResult,
+  exemplarTargets,
+  type InstanceSaturationRow,
+  LOG_COLUMNS,
+  logsResult,
+  type Num,
+  num,
+  OVERVIEW_ORDER_COLUMN,
+  overviewResult,
+  pipelineResult,
+  RESOLVED_LISTED_S,
+  type RedAggregate,
+  recentTracesResult,
+  requestSignal,
+  SATURATION_SIGNAL,
+  type StoredAlert,
+  type StoredAlertEvent,
+  type StoredLog,
+  saturationResult,
+  saturationSignal,
+  seriesPoints,
+  signalDimensions,
+} from './shape.js';
 import type { Store } from './store.js';
 import { buildSpanTree, type StoredSpan } from './trace-tree.js';
 
@@ -69,30 +93,11 @@ const DEFAULT_OPTIONS: ClickHouseStoreOptions = {
   maxMemoryBytes: 0,
 };
 
-const P = { p50: 1, p90: 2, p95: 3, p99: 4 } as const;
 const STATUS_CLASS_DIGIT = { '1xx': 1, '2xx': 2, '3xx': 3, '4xx': 4, '5xx': 5 } as const;
 // Log and trace searches walk back from the newest data in growing windows, so a page of the
 // newest rows reads minutes of data, not the whole range.
 const FIRST_WINDOW_S = 300;
 const WINDOW_GROWTH = 4;
-
-type Num = number | string;
-
-function num(v: Num | null | undefined): number {
-  if (v === null || v === undefined) return 0;
-  const n = typeof v === 'number' ? v : Number(v);
-  return Number.isFinite(n) ? n : 0;
-}
-
-function quantileOrNull(q: readonly Num[] | undefined, i: number, count: Num): number | null {
-  if (num(count) === 0 || !q) return null;
-  const v = Number(q[i - 1]);
-  return Number.isFinite(v) ? Math.round(v * 1000) / 1000 : null;
-}
-
-function ratio(part: number, whole: number): number {
-  return whole > 0 ? part / whole : 0;
-}
 
 function at(seconds: number): Date {
   return new Date(seconds * 1000);
@@ -151,60 +156,6 @@ const HISTOGRAM_WITH = raw(HISTOGRAM_WITH_SQL);
 const QUANTILES_FROM_HISTOGRAM = raw(`hn, [${QUANTILES.map(quantileOfHistogram).join(', ')}] AS q`);
 const RED_OUTER = raw('n, e5, e4, dsum, bin, bout');
 
-interface RedAggregate {
-  n: Num;
-  hn: Num;
-  e5: Num;
-  e4: Num;
-  q: Num[];
-  dsum: Num;
-  bin: Num;
-  bout: Num;
-}
-
-const OVERVIEW_ORDER: Record<OverviewQuery['sort'], string> = {
-  p99: 'q[4]',
-  p95: 'q[3]',
-  p90: 'q[2]',
-  p50: 'q[1]',
-  errors: 'e5',
-  error_rate: 'e5 / n',
-  rate: 'n',
-  bytes: 'bin + bout',
-};
-
-const CONSUMER_ORDER: Record<ConsumersQuery['sort'], string> = {
-  rate: 'n',
-  errors: 'e5',
-  error_rate: 'e5 / n',
-  p99: 'q[4]',
-};
-
-function latencyOf(row: RedAggregate): RedRow['latency_ms'] {
-  return {
-    p50: quantileOrNull(row.q, P.p50, row.hn),
-    p90: quantileOrNull(row.q, P.p90, row.hn),
-    p95: quantileOrNull(row.q, P.p95, row.hn),
-    p99: quantileOrNull(row.q, P.p99, row.hn),
-  };
-}
-
-/** redValues turns a RED aggregate row into rate, errors and latency over `seconds`. */
-function redValues(r: RedAggregate, seconds: number) {
-  const n = num(r.n);
-  const e5 = num(r.e5);
-  const e4 = num(r.e4);
-  return {
-    requests: n,
-    rate_rps: n / seconds,
-    errors_5xx: e5,
-    errors_4xx: e4,
-    error_rate_5xx: ratio(e5, n),
-    error_rate_4xx: ratio(e4, n),
-    latency_ms: latencyOf(r),
-  };
-}
-
 /** redSql wraps a RED aggregation so the outer query turns its histogram into quantiles `q`. */
 function redSql(keys: SqlFragment, inner: SqlFragment, tail: SqlFragment = raw('')): SqlFragment {
   return sql`WITH ${HISTOGRAM_WITH} SELECT ${keys}, ${RED_OUTER}, ${QUANTILES_FROM_HISTOGRAM} FROM (${inner}) ${tail}`;
@@ -235,31 +186,6 @@ function redAggregation(
         sum(duration_ms_sum) AS bdsum, sum(bytes_in) AS bbin, sum(bytes_out) AS bbout
             FROM ${raw(HISTOGRAM_TABLE[source])} WHERE ${conditions} GROUP BY ${names}, bucket)
     GROUP BY ${names}`;
-}
-
-// What a saturation rule watches, per sample row (upstream metrics after the ARRAY JOIN).
-const SATURATION_SIGNAL: Record<NonNullable<SignalQuery['metric']>, { expr: string; upstream: boolean }> = {
-  event_loop_utilization: { expr: 'avg(event_loop_utilization)', upstream: false },
-  event_loop_delay_ms: { expr: 'max(event_loop_delay_ms)', upstream: false },
-  heap_used_ratio: { expr: 'max(heap_used_bytes / greatest(heap_limit_bytes, 1))', upstream: false },
-  cpu_ratio: { expr: 'avg(cpu_ratio)', upstream: false },
-  producer_buffer_ratio: {
-    expr: 'max(producer_buffer_events / greatest(producer_buffer_capacity, 1))',
-    upstream: false,
-  },
-  spool_fill_ratio: { expr: 'max(spool_bytes / greatest(spool_capacity_bytes, 1))', upstream: false },
-  upstream_in_flight_ratio: { expr: 'max(one_in_flight / greatest(one_limit, 1))', upstream: true },
-  upstream_pool_busy_ratio: { expr: 'max(one_pool_busy / greatest(one_pool_size, 1))', upstream: true },
-};
-
-const LOG_COLUMNS = raw(
-  'id, tenant, ts_us, trace_id, span_id, service, upstream, route, method, status, duration_ms, upstream_ms, bytes_in, bytes_out, consumer, client_address, user_agent, path, query, error_kind',
-);
-
-interface StoredLog extends Omit<AccessLogRow, 'ts_us' | 'bytes_in' | 'bytes_out'> {
-  ts_us: Num;
-  bytes_in: Num;
-  bytes_out: Num;
 }
 
 /** createClickHouseStore answers the Store's questions with SQL over Tapwire's ClickHouse tables. */
@@ -309,7 +235,7 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
     let size = FIRST_WINDOW_S;
     while (end > range.from && rows.length < limit) {
       const start = Math.max(range.from, end - size);
-      const found = await run<StoredLog>(sql`SELECT ${LOG_COLUMNS} FROM access_logs
+      const found = await run<StoredLog>(sql`SELECT ${raw(LOG_COLUMNS)} FROM access_logs
         WHERE ${where([...(scope.tenant !== null ? [sql`tenant = ${scope.tenant}`] : []), ...timeConditions('ts', { from: start, to: end }), ...extra])}
         ORDER BY ts_us DESC, id DESC
         LIMIT 1 BY id
@@ -319,18 +245,6 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
       size *= WINDOW_GROWTH;
     }
     return rows;
-  }
-
-  function logRow(r: StoredLog): AccessLogRow {
-    return {
-      ...r,
-      ts_us: num(r.ts_us),
-      status: num(r.status),
-      duration_ms: num(r.duration_ms),
-      upstream_ms: num(r.upstream_ms),
-      bytes_in: num(r.bytes_in),
-      bytes_out: num(r.bytes_out),
-    };
   }
 
   return {
@@ -349,29 +263,10 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
         redSql(
           keys,
           redAggregation(keys, keys, source, where(conditions)),
-          sql`ORDER BY ${raw(OVERVIEW_ORDER[q.sort])} ${dir}, ${keys} LIMIT ${q.limit + 1} OFFSET ${q.offset}`,
+          sql`ORDER BY ${raw(OVERVIEW_ORDER_COLUMN[q.sort])} ${dir}, ${keys} LIMIT ${q.limit + 1} OFFSET ${q.offset}`,
         ),
       );
-      const seconds = q.range.to - q.range.from;
-      return {
-        source,
-        from: q.range.from,
-        to: q.range.to,
-        has_more: rows.length > q.limit,
-        rows: rows.slice(0, q.limit).map((r) => {
-          const n = num(r.n);
-          return {
-            tenant: r.tenant,
-            service: r.service,
-            ...(byRoute ? { route: r.route ?? '', method: r.method ?? '' } : {}),
-            ...redValues(r, seconds),
-            // Sums of floats differ in the last digit with summation order; microseconds are plenty.
-            avg_ms: n > 0 ? Math.round((num(r.dsum) / n) * 1000) / 1000 : null,
-            bytes_in: num(r.bin),
-            bytes_out: num(r.bout),
-          };
-        }),
-      };
+      return overviewResult(q, source, rows);
     },
 
     async series(scope, q): Promise<SeriesResult> {
@@ -391,33 +286,8 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
           raw('ORDER BY b'),
         ),
       );
-      const count = Math.ceil((to - from) / step);
-      const byBucket = new Map(rows.map((r) => [num(r.b), r]));
-      const levels = [...q.quantiles].sort((a, b) => a - b);
-      const points: SeriesPoint[] = [];
-      for (let b = 0; b < count; b++) {
-        const r = byBucket.get(b);
-        const n = r ? num(r.n) : 0;
-        const e5 = r ? num(r.e5) : 0;
-        const e4 = r ? num(r.e4) : 0;
-        const latency: Record<string, number | null> = {};
-        for (const level of levels)
-          latency[`p${Math.round(level * 100)}`] = r
-            ? quantileOrNull(r.q, QUANTILES.indexOf(level) + 1, r.hn)
-            : null;
-        points.push({
-          t: from + b * step,
-          requests: n,
-          rate_rps: n / Math.min(step, to - (from + b * step)),
-          errors_5xx: e5,
-          errors_4xx: e4,
-          error_rate_5xx: ratio(e5, n),
-          error_rate_4xx: ratio(e4, n),
-          latency_ms: latency,
-          exemplars: {},
-        });
-      }
-      await attachExemplars(scope, q, points, levels);
+      const points = seriesPoints(q, rows);
+      await attachExemplars(scope, q, points);
       return { source, from, to, step, points };
     },
 
@@ -430,7 +300,7 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
         undefined,
       );
       const rollup = source !== 'raw';
-      const { from, to } = q.range;
+      const { from } = q.range;
       const step = q.stepS;
       const timeCol = rollup ? 'minute' : 'ts';
       const bucket = sql`intDiv(toUInt32(${raw(timeCol)}) - ${from}, ${step})`;
@@ -465,71 +335,17 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
         : raw(`saturation ARRAY JOIN upstream_names AS upstream, upstream_in_flight AS one_in_flight,
               upstream_concurrency_limit AS one_limit, upstream_pool_size AS one_pool_size,
               upstream_pool_busy AS one_pool_busy, upstream_pool_pending AS one_pool_pending`);
-      type InstanceRow = Record<string, Num> & { tenant: string; service: string; instance: string };
       const [instances, upstreams] = await Promise.all([
-        run<InstanceRow>(sql`SELECT tenant, service, instance, ${bucket} AS b, ${instanceSelect}
+        run<InstanceSaturationRow>(sql`SELECT tenant, service, instance, ${bucket} AS b, ${instanceSelect}
           FROM ${raw(rollup ? 'saturation_1m' : 'saturation')} WHERE ${where(base)}
           GROUP BY tenant, service, instance, b ORDER BY tenant, service, instance, b`),
         run<
-          InstanceRow & { upstream: string }
+          InstanceSaturationRow & { upstream: string }
         >(sql`SELECT tenant, service, instance, upstream, ${bucket} AS b, ${upstreamSelect}
           FROM ${upstreamFrom} WHERE ${where(upstreamConditions)}
           GROUP BY tenant, service, instance, upstream, b ORDER BY tenant, service, instance, upstream, b`),
       ]);
-      const result: SaturationResult = { source, from, to, step, instances: [], upstreams: [] };
-      const instanceSeries = new Map<string, SaturationResult['instances'][number]>();
-      for (const r of instances) {
-        const key = JSON.stringify([r.tenant, r.service, r.instance]);
-        let series = instanceSeries.get(key);
-        if (!series) {
-          series = { tenant: r.tenant, service: r.service, instance: r.instance, points: [] };
-          instanceSeries.set(key, series);
-          result.instances.push(series);
-        }
-        series.points.push({
-          t: from + num(r.b) * step,
-          samples: num(r.n),
-          event_loop_utilization_avg: num(r.elu_avg),
-          event_loop_utilization_max: num(r.elu_max),
-          event_loop_delay_ms_max: num(r.delay_max),
-          heap_used_bytes_max: num(r.heap_used),
-          heap_limit_bytes: num(r.heap_limit),
-          rss_bytes_max: num(r.rss),
-          cpu_ratio_avg: num(r.cpu),
-          producer_buffer_events_max: num(r.buffered),
-          producer_buffer_capacity: num(r.buffer_cap),
-          spool_bytes_max: num(r.spool),
-          spool_capacity_bytes: num(r.spool_cap),
-        });
-      }
-      const upstreamSeries = new Map<string, SaturationResult['upstreams'][number]>();
-      for (const r of upstreams) {
-        const key = JSON.stringify([r.tenant, r.service, r.instance, r.upstream]);
-        let series = upstreamSeries.get(key);
-        if (!series) {
-          series = {
-            tenant: r.tenant,
-            service: r.service,
-            instance: r.instance,
-            upstream: r.upstream,
-            points: [],
-          };
-          upstreamSeries.set(key, series);
-          result.upstreams.push(series);
-        }
-        series.points.push({
-          t: from + num(r.b) * step,
-          samples: num(r.n),
-          in_flight_avg: num(r.if_avg),
-          in_flight_max: num(r.if_max),
-          concurrency_limit: num(r.lim),
-          pool_size_max: num(r.ps),
-          pool_busy_avg: num(r.pb_avg),
-          pool_busy_max: num(r.pb_max),
-          pool_pending_max: num(r.pp),
-        });
-      }
-      return result;
+      return saturationResult(q, source, instances, upstreams);
     },
 
     async consumers(scope, q): Promise<ConsumersResult> {
@@ -544,18 +360,10 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
         redSql(
           keys,
           redAggregation(keys, keys, 'raw', where(conditions)),
-          sql`ORDER BY ${raw(CONSUMER_ORDER[q.sort])} ${dir}, ${keys} LIMIT ${q.limit + 1} OFFSET ${q.offset}`,
+          sql`ORDER BY ${raw(CONSUMER_ORDER_COLUMN[q.sort])} ${dir}, ${keys} LIMIT ${q.limit + 1} OFFSET ${q.offset}`,
         ),
       );
-      const seconds = q.range.to - q.range.from;
-      return {
-        from: q.range.from,
-        to: q.range.to,
-        has_more: rows.length > q.limit,
-        rows: rows
-          .slice(0, q.limit)
-          .map((r) => ({ tenant: r.tenant, consumer: r.consumer, ...redValues(r, seconds) })),
-      };
+      return consumersResult(q, rows);
     },
 
     async trace(scope, q: TraceQuery): Promise<TraceResult | null> {
@@ -585,19 +393,7 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
       if (q.status !== undefined) conditions.push(sql`status = ${q.status}`);
       if (q.minDurationMs !== undefined) conditions.push(sql`duration_ms >= ${q.minDurationMs}`);
       const rows = await newestAccessLogs(scope, q.range, conditions, q.limit, undefined);
-      return {
-        traces: rows.map((r) => ({
-          trace_id: r.trace_id,
-          tenant: r.tenant,
-          ts_us: num(r.ts_us),
-          service: r.service,
-          route: r.route,
-          method: r.method,
-          status: num(r.status),
-          duration_ms: num(r.duration_ms),
-          error_kind: r.error_kind,
-        })),
-      };
+      return recentTracesResult(rows);
     },
 
     async logs(scope, q: LogsQuery): Promise<LogsResult> {
@@ -609,18 +405,12 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
       // A prefix compare that needs no LIKE escaping (and no startsWith, which 18.16 lacks).
       if (q.pathPrefix !== undefined)
         conditions.push(sql`substring(path, 1, ${Buffer.byteLength(q.pathPrefix)}) = ${q.pathPrefix}`);
-      const rows = (await newestAccessLogs(scope, q.range, conditions, q.limit, q.cursor)).map(logRow);
-      const last = rows[rows.length - 1];
-      return {
-        rows,
-        next_cursor: rows.length === q.limit && last ? { ts_us: last.ts_us, id: last.id } : null,
-      };
+      return logsResult(q, await newestAccessLogs(scope, q.range, conditions, q.limit, q.cursor));
     },
 
     async pipeline(scope, q: PipelineQuery): Promise<PipelineResult> {
       const window = timeConditions('ts', q.range);
       const tenant = scope.tenant !== null ? [sql`tenant = ${scope.tenant}`] : [];
-      const seconds = q.range.to - q.range.from;
       const [lag, dlq, proxies] = await Promise.all([
         run<Record<string, Num> & { consumer_group: string; topic: string }>(
           sql`SELECT consumer_group, topic, partition, argMax(lag, ts) AS l, argMax(high_watermark, ts) AS hw, max(toUInt32(ts)) AS at
@@ -642,66 +432,17 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
           GROUP BY tenant, service, instance ORDER BY tenant, service, instance`,
         ),
       ]);
-      return {
-        from: q.range.from,
-        to: q.range.to,
-        lag: lag.map((r) => ({
-          consumer_group: r.consumer_group,
-          topic: r.topic,
-          partition: num(r.partition),
-          lag: num(r.l),
-          high_watermark: num(r.hw),
-          sampled_at: num(r.at),
-        })),
-        dlq: dlq.map((r) => ({
-          source_topic: r.source_topic,
-          events: num(r.n),
-          rate_per_s: num(r.n) / seconds,
-          last_reason: r.reason,
-        })),
-        proxies: proxies.map((r) => ({
-          tenant: r.tenant,
-          service: r.service,
-          instance: r.instance,
-          dropped_events: num(r.dropped),
-          producer_buffer_events_max: num(r.buffered),
-          producer_buffer_capacity: num(r.buffer_cap),
-          spool_bytes_max: num(r.spool),
-          spool_capacity_bytes: num(r.spool_cap),
-          spool_fill_ratio_max: num(r.fill),
-          last_seen: num(r.last_seen),
-        })),
-      };
+      return pipelineResult(q, lag, dlq, proxies);
     },
 
     async signal(scope, q: SignalQuery): Promise<SignalResult> {
-      const seconds = q.range.to - q.range.from;
-      const dims = [...new Set(q.groupBy)];
-      // Dimensions become column names: only those of the table the signal reads are accepted.
-      const allowed: readonly string[] =
-        q.kind === 'saturation'
-          ? [
-              'tenant',
-              'service',
-              'instance',
-              ...(SATURATION_SIGNAL[q.metric ?? 'event_loop_utilization'].upstream ? ['upstream'] : []),
-            ]
-          : ['tenant', 'service', 'route', 'method'];
-      for (const d of [...dims, ...Object.keys(q.filters)])
-        if (!allowed.includes(d))
-          throw new AnalyticsError(
-            'TAPWIRE_ANALYTICS_INVALID_QUERY',
-            `${d} is not a dimension of ${q.kind}`,
-            { field: 'group_by' },
-          );
+      const dims = signalDimensions(q);
       const keyNames = raw(dims.length > 0 ? dims.join(', ') : '_all');
       const keyExprs = raw(dims.length > 0 ? dims.join(', ') : 'toUInt8(0) AS _all');
       const conditions: SqlFragment[] = [...timeConditions('ts', q.range)];
       if (scope.tenant !== null) conditions.push(sql`tenant = ${scope.tenant}`);
       for (const [dim, value] of Object.entries(q.filters))
         conditions.push(sql`${raw(dim)} = ${value as string}`);
-      const labelsOf = (row: Record<string, unknown>) =>
-        Object.fromEntries(dims.map((d) => [d, String(row[d] ?? '')])) as Record<string, string>;
       if (q.kind === 'saturation') {
         const metric = SATURATION_SIGNAL[q.metric ?? 'event_loop_utilization'];
         const from = metric.upstream
@@ -712,28 +453,12 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
           sql`SELECT ${keyExprs}, ${raw(metric.expr)} AS v, count() AS n FROM ${from}
           WHERE ${where(conditions)} GROUP BY ${keyNames}`,
         );
-        return { series: rows.map((r) => ({ labels: labelsOf(r), value: num(r.v), samples: num(r.n) })) };
+        return saturationSignal(dims, rows);
       }
       const rows = await run<RedAggregate & Record<string, unknown>>(
         redSql(keyNames, redAggregation(keyExprs, keyNames, 'raw', where(conditions))),
       );
-      // Without group_by ClickHouse answers an empty window with one row of zeros: for a rate that
-      // is the truth (no traffic), for a latency or an error rate it is no data.
-      const counted = q.kind === 'request_rate' || q.kind === 'absence';
-      return {
-        series: rows
-          .filter((r) => counted || num(r.n) > 0)
-          .map((r) => {
-            const n = num(r.n);
-            const value =
-              q.kind === 'latency_quantile'
-                ? (quantileOrNull(r.q, QUANTILES.indexOf(q.quantile ?? 0.99) + 1, r.hn) ?? 0)
-                : q.kind === 'error_rate'
-                  ? ratio(num(r.e5), n)
-                  : n / seconds;
-            return { labels: labelsOf(r), value, samples: n };
-          }),
-      };
+      return requestSignal(q, dims, rows);
     },
 
     async alerts(scope, q: AlertsQuery): Promise<AlertsResult> {
@@ -743,20 +468,11 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
       if (q.ruleId !== undefined) conditions.push(sql`rule_id = ${q.ruleId}`);
       const having = [
         raw(
-          `(st IN ('pending', 'firing', 'recovering') OR (st = 'resolved' AND since >= ${(q.now - 900) * 1_000_000}))`,
+          `(st IN ('pending', 'firing', 'recovering') OR (st = 'resolved' AND since >= ${(q.now - RESOLVED_LISTED_S) * 1_000_000}))`,
         ),
       ];
       if (q.state !== undefined) having.push(sql`st = ${q.state}`);
-      const rows = await run<
-        Record<string, Num> & {
-          tenant: string;
-          rule_id: string;
-          fingerprint: string;
-          st: string;
-          k: string[];
-          lv: string[];
-        }
-      >(
+      const rows = await run<StoredAlert>(
         sql`SELECT fingerprint, argMax(tenant, ts_us) AS tn, argMax(rule_id, ts_us) AS rid, argMax(state, ts_us) AS st,
           argMax(label_keys, ts_us) AS k, argMax(label_values, ts_us) AS lv, argMax(value, ts_us) AS v, argMax(has_value, ts_us) AS hv,
           argMax(threshold, ts_us) AS th, argMax(since_us, ts_us) AS since, argMax(active_at_us, ts_us) AS act,
@@ -765,21 +481,7 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
         GROUP BY fingerprint HAVING ${where(having)}
         ORDER BY rid, fingerprint LIMIT 10000`,
       );
-      return {
-        alerts: rows.map((r) => ({
-          tenant: String(r.tn),
-          rule_id: String(r.rid),
-          fingerprint: r.fingerprint,
-          labels: Object.fromEntries(r.k.map((key, i) => [key, r.lv[i] ?? ''])),
-          state: r.st,
-          value: num(r.hv) === 1 ? num(r.v) : null,
-          threshold: num(r.th),
-          since_us: num(r.since),
-          active_at_us: num(r.act),
-          fired_at_us: num(r.fired) > 0 ? num(r.fired) : null,
-          updated_us: num(r.updated),
-        })),
-      };
+      return alertsResult(rows);
     },
 
     async alertHistory(scope, q: AlertHistoryQuery): Promise<AlertHistoryResult> {
@@ -787,35 +489,12 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
       if (scope.tenant !== null) conditions.push(sql`tenant = ${scope.tenant}`);
       if (q.ruleId !== undefined) conditions.push(sql`rule_id = ${q.ruleId}`);
       if (q.fingerprint !== undefined) conditions.push(sql`fingerprint = ${q.fingerprint}`);
-      const rows = await run<
-        Record<string, Num> & {
-          tenant: string;
-          rule_id: string;
-          fingerprint: string;
-          state: string;
-          receiver: string;
-          label_keys: string[];
-          label_values: string[];
-        }
-      >(
+      const rows = await run<StoredAlertEvent>(
         sql`SELECT id, tenant, ts_us, rule_id, fingerprint, label_keys, label_values, state, value, has_value, threshold, since_us, receiver
         FROM alert_history WHERE ${where(conditions)}
         ORDER BY ts_us DESC, id DESC LIMIT 1 BY id LIMIT ${q.limit}`,
       );
-      return {
-        events: rows.map((r) => ({
-          tenant: r.tenant,
-          ts_us: num(r.ts_us),
-          rule_id: r.rule_id,
-          fingerprint: r.fingerprint,
-          labels: Object.fromEntries(r.label_keys.map((key, i) => [key, r.label_values[i] ?? ''])),
-          state: r.state,
-          value: num(r.has_value) === 1 ? num(r.value) : null,
-          threshold: num(r.threshold),
-          since_us: num(r.since_us),
-          receiver: r.receiver === '' ? null : r.receiver,
-        })),
-      };
+      return alertHistoryResult(rows);
     },
 
     async ping() {
@@ -831,19 +510,10 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
    * attachExemplars picks, per step and quantile, the real request whose duration is closest to
    * that step's quantile (one raw query for every step and level; the quantiles are literals).
    */
-  async function attachExemplars(
-    scope: Scope,
-    q: SeriesQuery,
-    points: SeriesPoint[],
-    levels: readonly number[],
-  ): Promise<void> {
-    const withData = points.some((p) => p.requests > 0);
-    if (!withData) return;
+  async function attachExemplars(scope: Scope, q: SeriesQuery, points: SeriesPoint[]): Promise<void> {
+    const targets = exemplarTargets(q, points);
+    if (targets.length === 0) return;
     const { from } = q.range;
-    const targets = levels.map((level) => {
-      const key = `p${Math.round(level * 100)}`;
-      return { key, values: points.map((p) => p.latency_ms[key] ?? 0) };
-    });
     const withClauses = joinSql(
       targets.map((t, i) => sql`${t.values} AS ${raw(`target_${i}`)}`),
       ', ',
@@ -859,19 +529,11 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
       ...timeConditions('ts', q.range),
       raw("trace_id != ''"),
     ];
-    const rows = await run<Record<string, [string, number]> & { b: Num }>(
+    const rows = await run<Record<string, unknown> & { b: Num }>(
       sql`WITH ${withClauses}
       SELECT intDiv(toUInt32(ts) - ${from}, ${q.stepS}) AS b, ${picks}
       FROM access_logs WHERE ${where(conditions)} GROUP BY b`,
     );
-    for (const r of rows) {
-      const point = points[num(r.b)];
-      if (!point) continue;
-      targets.forEach((t, i) => {
-        const pick = r[`x_${i}`];
-        if (pick && point.latency_ms[t.key] !== null)
-          point.exemplars[t.key] = [{ trace_id: pick[0], duration_ms: num(pick[1]) }];
-      });
-    }
+    applyExemplars(points, targets, rows);
   }
 }

@@ -1,4 +1,5 @@
 export { type ClickHouseStoreOptions, createClickHouseStore } from './clickhouse-store.js';
+export { createDuckDbStore, type DuckDbStoreOptions } from './duckdb-store.js';
 export { ANALYTICS_ERRORS, AnalyticsError, type AnalyticsErrorCode } from './errors.js';
 export { GRAFANA_SQL, type GrafanaQueryName } from './grafana.js';
 export { HISTOGRAM_WITH_SQL, quantileOfHistogram } from './histogram.js';

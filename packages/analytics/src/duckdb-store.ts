@@ -1,0 +1,416 @@
+import {
+  type DuckDb,
+  type DuckSql,
+  DuckSqlError,
+  joinSql,
+  raw,
+  sql,
+  TapwireDuckDbError,
+} from '@tapwire/duckdb';
+import { AnalyticsError } from './errors.js';
+import { chooseSource } from './plan.js';
+import { type Filters, QUANTILES, type Scope, type SeriesQuery, type TimeRange } from './queries.js';
+import type { SeriesPoint, TraceResult } from './results.js';
+import {
+  alertHistoryResult,
+  alertsResult,
+  applyExemplars,
+  CONSUMER_ORDER_COLUMN,
+  consumersResult,
+  exemplarTargets,
+  type InstanceSaturationRow,
+  LOG_COLUMNS,
+  logsResult,
+  type Num,
+  OVERVIEW_ORDER_COLUMN,
+  overviewResult,
+  pipelineResult,
+  RESOLVED_LISTED_S,
+  type RedAggregate,
+  recentTracesResult,
+  requestSignal,
+  SATURATION_SIGNAL,
+  type StoredAlert,
+  type StoredAlertEvent,
+  type StoredLog,
+  saturationResult,
+  saturationSignal,
+  seriesPoints,
+  signalDimensions,
+} from './shape.js';
+import type { Store } from './store.js';
+import { buildSpanTree, type StoredSpan } from './trace-tree.js';
+
+/** DuckDbStoreOptions bounds every query the store runs. */
+export interface DuckDbStoreOptions {
+  /** A query is interrupted after this many seconds. */
+  readonly maxExecutionTimeS: number;
+  /** An answer with more rows than this is refused (TOO_MANY_ROWS). */
+  readonly maxResultRows: number;
+  /** onQuery sees every statement with its duration and outcome (metrics, benchmarks). */
+  readonly onQuery?: (event: { sql: string; ms: number; error?: AnalyticsError }) => void;
+}
+
+const DEFAULT_OPTIONS: DuckDbStoreOptions = { maxExecutionTimeS: 10, maxResultRows: 100_000 };
+
+const STATUS_CLASS_DIGIT = { '1xx': 1, '2xx': 2, '3xx': 3, '4xx': 4, '5xx': 5 } as const;
+
+// The latency histogram bucket of a row, exactly as the ClickHouse rollups bucket it
+// (migrations/0007): k holds (1.01^(k-1), 1.01^k] ms, read back as its midpoint 2·1.01^k / 2.01.
+const BUCKET = 'CAST(ceil(ln(greatest(duration_ms, 0.001)) / ln(1.01)) AS SMALLINT)';
+const midpoint = (k: string) => `(2 * pow(1.01, ${k}) / 2.01)`;
+
+function mapError(err: unknown): AnalyticsError {
+  if (err instanceof AnalyticsError) return err;
+  if (err instanceof DuckSqlError)
+    return new AnalyticsError('TAPWIRE_ANALYTICS_INVALID_QUERY', err.message, { cause: err });
+  if (err instanceof TapwireDuckDbError) {
+    if (err.code === 'TAPWIRE_DUCKDB_TIMEOUT')
+      return new AnalyticsError('TAPWIRE_ANALYTICS_STORE_TIMEOUT', undefined, { cause: err });
+    if (err.code === 'TAPWIRE_DUCKDB_CLOSED')
+      return new AnalyticsError('TAPWIRE_ANALYTICS_STORE_UNAVAILABLE', undefined, { cause: err });
+  }
+  return new AnalyticsError('TAPWIRE_ANALYTICS_QUERY_FAILED', undefined, { cause: err });
+}
+
+function where(parts: readonly DuckSql[]): DuckSql {
+  return parts.length === 0 ? raw('TRUE') : joinSql(parts, ' AND ');
+}
+
+function timeConditions(range: TimeRange): DuckSql[] {
+  return [sql`ts >= ${range.from}`, sql`ts < ${range.to}`];
+}
+
+function tenantCondition(scope: Scope): DuckSql[] {
+  return scope.tenant !== null ? [sql`tenant = ${scope.tenant}`] : [];
+}
+
+/** requestConditions renders the tenant scope and filters over access_logs. */
+function requestConditions(scope: Scope, filters: Filters): DuckSql[] {
+  const c = tenantCondition(scope);
+  if (filters.service !== undefined) c.push(sql`service = ${filters.service}`);
+  if (filters.route !== undefined) c.push(sql`route = ${filters.route}`);
+  if (filters.method !== undefined) c.push(sql`method = ${filters.method}`);
+  if (filters.consumer !== undefined) c.push(sql`consumer = ${filters.consumer}`);
+  if (filters.statusClass !== undefined)
+    c.push(sql`status // 100 = ${STATUS_CLASS_DIGIT[filters.statusClass]}`);
+  return c;
+}
+
+/**
+ * redQuery groups requests by `keys` (expressions with aliases; `names` the aliases) into n, e5,
+ * e4, dsum, bin, bout and the quantiles `q` of the same histogram the ClickHouse path reads:
+ * requests per bucket, cumulated per group; a quantile interpolates between the samples at ranks
+ * floor and ceil of q·(n−1), each read as its bucket's midpoint.
+ */
+function redQuery(keys: DuckSql, names: string, conditions: DuckSql, tail: DuckSql = raw('')): DuckSql {
+  const rank = (level: number) => `(${level}::DOUBLE * greatest(tot - 1, 0)::DOUBLE)`;
+  const picks = QUANTILES.map(
+    (level, i) =>
+      `min(bucket) FILTER (WHERE cum > floor(${rank(level)})) AS lo${i}, min(bucket) FILTER (WHERE cum > ceil(${rank(level)})) AS hi${i}, any_value(${rank(level)}) AS r${i}`,
+  ).join(', ');
+  const quantiles = QUANTILES.map(
+    (_, i) =>
+      `${midpoint(`lo${i}`)} + (${midpoint(`hi${i}`)} - ${midpoint(`lo${i}`)}) * (r${i} - floor(r${i}))`,
+  ).join(', ');
+  return sql`WITH base AS (
+      SELECT ${keys}, ${raw(BUCKET)} AS bucket, status, duration_ms, bytes_in, bytes_out FROM access_logs WHERE ${conditions}),
+    hist AS (
+      SELECT ${raw(names)}, bucket, count(*) AS c, count(*) FILTER (WHERE status >= 500) AS be5,
+        count(*) FILTER (WHERE status >= 400 AND status < 500) AS be4, sum(duration_ms) AS bdsum,
+        sum(bytes_in) AS bbin, sum(bytes_out) AS bbout
+      FROM base GROUP BY ${raw(names)}, bucket),
+    cum AS (
+      SELECT *, sum(c) OVER (PARTITION BY ${raw(names)} ORDER BY bucket) AS cum, sum(c) OVER (PARTITION BY ${raw(names)}) AS tot FROM hist),
+    agg AS (
+      SELECT ${raw(names)}, sum(c) AS n, sum(be5) AS e5, sum(be4) AS e4, sum(bdsum) AS dsum, sum(bbin) AS bin,
+        sum(bbout) AS bout, ${raw(picks)}
+      FROM cum GROUP BY ${raw(names)})
+    SELECT ${raw(names)}, n, n AS hn, e5, e4, dsum, bin, bout, [${raw(quantiles)}] AS q FROM agg ${tail}`;
+}
+
+const INSTANCE_SATURATION = raw(`count(*) AS n, avg(event_loop_utilization) AS elu_avg,
+  max(event_loop_utilization) AS elu_max, max(event_loop_delay_ms) AS delay_max,
+  max(heap_used_bytes) AS heap_used, max(heap_limit_bytes) AS heap_limit,
+  max(rss_bytes) AS rss, avg(cpu_ratio) AS cpu,
+  max(producer_buffer_events) AS buffered, max(producer_buffer_capacity) AS buffer_cap,
+  max(spool_bytes) AS spool, max(spool_capacity_bytes) AS spool_cap`);
+
+const UPSTREAM_SATURATION = raw(`count(*) AS n, avg(one_in_flight) AS if_avg, max(one_in_flight) AS if_max,
+  max(one_limit) AS lim, max(one_pool_size) AS ps, avg(one_pool_busy) AS pb_avg,
+  max(one_pool_busy) AS pb_max, max(one_pool_pending) AS pp`);
+
+/** One row per upstream sample of each saturation row matching `conditions` (filters on `upstream` apply after). */
+function upstreamSamples(columns: DuckSql, conditions: DuckSql): DuckSql {
+  return sql`(SELECT ${columns}, unnest(upstream_names) AS upstream, unnest(upstream_in_flight) AS one_in_flight,
+      unnest(upstream_concurrency_limit) AS one_limit, unnest(upstream_pool_size) AS one_pool_size,
+      unnest(upstream_pool_busy) AS one_pool_busy, unnest(upstream_pool_pending) AS one_pool_pending
+    FROM saturation WHERE ${conditions})`;
+}
+
+/**
+ * createDuckDbStore answers the Store's questions from the embedded DuckDB database, with the
+ * same answers as the ClickHouse store (the analytics contract suite runs both). It has no rollup
+ * tables: every answer is computed from the raw tables with the rollups' bucketing, so `source`
+ * still says which resolution answered and a forced rollup is refused exactly when ClickHouse's
+ * would be. The database belongs to its opener: close() leaves it open.
+ */
+export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOptions> = {}): Store {
+  const opts: DuckDbStoreOptions = { ...DEFAULT_OPTIONS, ...options };
+
+  async function run<T>(statement: DuckSql): Promise<T[]> {
+    const started = performance.now();
+    const text = statement.render().text;
+    try {
+      const rows = await db.query<T>(statement, { timeoutMs: opts.maxExecutionTimeS * 1000 });
+      if (rows.length > opts.maxResultRows) throw new AnalyticsError('TAPWIRE_ANALYTICS_TOO_MANY_ROWS');
+      opts.onQuery?.({ sql: text, ms: performance.now() - started });
+      return rows;
+    } catch (err) {
+      const mapped = mapError(err);
+      opts.onQuery?.({ sql: text, ms: performance.now() - started, error: mapped });
+      throw mapped;
+    }
+  }
+
+  function newestAccessLogs(conditions: DuckSql[], limit: number): Promise<StoredLog[]> {
+    return run<StoredLog>(sql`SELECT ${raw(LOG_COLUMNS)} FROM access_logs WHERE ${where(conditions)}
+      ORDER BY ts_us DESC, id DESC LIMIT ${limit}`);
+  }
+
+  async function attachExemplars(scope: Scope, q: SeriesQuery, points: SeriesPoint[]): Promise<void> {
+    const targets = exemplarTargets(q, points);
+    if (targets.length === 0) return;
+    const b = sql`(ts - ${q.range.from}) // ${q.stepS}`;
+    const picks = joinSql(
+      targets.map(
+        (t, i) =>
+          sql`arg_min(struct_pack(t := trace_id, d := duration_ms), abs(duration_ms - list_extract(${t.values}::DOUBLE[], (${b} + 1)::INTEGER))) AS ${raw(`x_${i}`)}`,
+      ),
+      ', ',
+    );
+    const conditions = [
+      ...requestConditions(scope, q.filters),
+      ...timeConditions(q.range),
+      raw("trace_id <> ''"),
+    ];
+    const rows = await run<Record<string, unknown> & { b: Num }>(
+      sql`SELECT ${b} AS b, ${picks} FROM access_logs WHERE ${where(conditions)} GROUP BY 1`,
+    );
+    const picked = rows.map((r) => {
+      const out: Record<string, unknown> & { b: Num } = { b: r.b };
+      targets.forEach((_, i) => {
+        const x = r[`x_${i}`] as { t: string; d: Num } | null;
+        out[`x_${i}`] = x ? [x.t, x.d] : null;
+      });
+      return out;
+    });
+    applyExemplars(points, targets, picked);
+  }
+
+  return {
+    async overview(scope, q) {
+      const source = chooseSource(q.source, q.range, undefined, q.filters, { hourly: true });
+      const names = q.groupBy === 'route' ? 'tenant, service, route, method' : 'tenant, service';
+      const conditions = where([...requestConditions(scope, q.filters), ...timeConditions(q.range)]);
+      const dir = q.order === 'asc' ? 'ASC' : 'DESC';
+      const rows = await run<
+        RedAggregate & { tenant: string; service: string; route?: string; method?: string }
+      >(
+        redQuery(
+          raw(names),
+          names,
+          conditions,
+          sql`ORDER BY ${raw(`${OVERVIEW_ORDER_COLUMN[q.sort]} ${dir}`)}, ${raw(names)} LIMIT ${q.limit + 1} OFFSET ${q.offset}`,
+        ),
+      );
+      return overviewResult(q, source, rows);
+    },
+
+    async series(scope, q) {
+      const source = chooseSource(q.source, q.range, q.stepS, q.filters, { hourly: true });
+      const conditions = where([...requestConditions(scope, q.filters), ...timeConditions(q.range)]);
+      const rows = await run<RedAggregate & { b: Num }>(
+        redQuery(sql`(ts - ${q.range.from}) // ${q.stepS} AS b`, 'b', conditions, raw('ORDER BY b')),
+      );
+      const points = seriesPoints(q, rows);
+      await attachExemplars(scope, q, points);
+      return { source, from: q.range.from, to: q.range.to, step: q.stepS, points };
+    },
+
+    async saturation(scope, q) {
+      const source = chooseSource(
+        q.source === 'rollup_1h' ? 'rollup_1m' : q.source,
+        q.range,
+        q.stepS,
+        undefined,
+      );
+      const b = sql`(ts - ${q.range.from}) // ${q.stepS} AS b`;
+      const base = [...timeConditions(q.range), ...tenantCondition(scope)];
+      if (q.service !== undefined) base.push(sql`service = ${q.service}`);
+      if (q.instance !== undefined) base.push(sql`instance = ${q.instance}`);
+      const upstream = q.upstream !== undefined ? sql`upstream = ${q.upstream}` : raw('TRUE');
+      const [instances, upstreams] = await Promise.all([
+        run<InstanceSaturationRow>(sql`SELECT tenant, service, instance, ${b}, ${INSTANCE_SATURATION}
+          FROM saturation WHERE ${where(base)}
+          GROUP BY tenant, service, instance, b ORDER BY tenant, service, instance, b`),
+        run<
+          InstanceSaturationRow & { upstream: string }
+        >(sql`SELECT tenant, service, instance, upstream, b, ${UPSTREAM_SATURATION}
+          FROM ${upstreamSamples(sql`tenant, service, instance, ${b}`, where(base))}
+          WHERE ${upstream}
+          GROUP BY tenant, service, instance, upstream, b ORDER BY tenant, service, instance, upstream, b`),
+      ]);
+      return saturationResult(q, source, instances, upstreams);
+    },
+
+    async consumers(scope, q) {
+      const conditions = where([
+        ...requestConditions(scope, q.filters),
+        ...timeConditions(q.range),
+        raw("consumer <> ''"),
+      ]);
+      const names = 'tenant, consumer';
+      const dir = q.order === 'asc' ? 'ASC' : 'DESC';
+      const rows = await run<RedAggregate & { tenant: string; consumer: string }>(
+        redQuery(
+          raw(names),
+          names,
+          conditions,
+          sql`ORDER BY ${raw(`${CONSUMER_ORDER_COLUMN[q.sort]} ${dir}`)}, ${raw(names)} LIMIT ${q.limit + 1} OFFSET ${q.offset}`,
+        ),
+      );
+      return consumersResult(q, rows);
+    },
+
+    async trace(scope, q): Promise<TraceResult | null> {
+      const [found] = await run<{ tenant: string }>(
+        sql`SELECT tenant, min(ts_us) AS s FROM spans WHERE ${where([sql`trace_id = ${q.traceId}`, ...tenantCondition(scope)])}
+        GROUP BY tenant ORDER BY s LIMIT 1`,
+      );
+      if (!found) return null;
+      const spans = await run<StoredSpan>(
+        sql`SELECT id, span_id, parent_span_id, name, kind, service, status, status_message, ts_us, duration_us, attr_keys, attr_values
+        FROM spans WHERE tenant = ${found.tenant} AND trace_id = ${q.traceId} ORDER BY ts_us, span_id`,
+      );
+      if (spans.length === 0) return null;
+      return buildSpanTree(q.traceId, found.tenant, spans);
+    },
+
+    async recentTraces(scope, q) {
+      const conditions = [
+        ...requestConditions(scope, q.filters),
+        ...timeConditions(q.range),
+        raw("trace_id <> ''"),
+      ];
+      if (q.status !== undefined) conditions.push(sql`status = ${q.status}`);
+      if (q.minDurationMs !== undefined) conditions.push(sql`duration_ms >= ${q.minDurationMs}`);
+      return recentTracesResult(await newestAccessLogs(conditions, q.limit));
+    },
+
+    async logs(scope, q) {
+      const conditions = [...requestConditions(scope, q.filters), ...timeConditions(q.range)];
+      if (q.status !== undefined) conditions.push(sql`status = ${q.status}`);
+      if (q.errorKind !== undefined) conditions.push(sql`error_kind = ${q.errorKind}`);
+      if (q.traceId !== undefined) conditions.push(sql`trace_id = ${q.traceId}`);
+      if (q.minDurationMs !== undefined) conditions.push(sql`duration_ms >= ${q.minDurationMs}`);
+      if (q.pathPrefix !== undefined) conditions.push(sql`starts_with(path, ${q.pathPrefix})`);
+      if (q.cursor)
+        conditions.push(
+          sql`(ts_us < ${q.cursor.tsUs} OR (ts_us = ${q.cursor.tsUs} AND id < ${q.cursor.id}))`,
+        );
+      return logsResult(q, await newestAccessLogs(conditions, q.limit));
+    },
+
+    async pipeline(scope, q) {
+      const window = timeConditions(q.range);
+      const scoped = where([...window, ...tenantCondition(scope)]);
+      const [lag, dlq, proxies] = await Promise.all([
+        run<Record<string, Num> & { consumer_group: string; topic: string }>(
+          sql`SELECT consumer_group, topic, partition, arg_max(lag, ts) AS l, arg_max(high_watermark, ts) AS hw, max(ts) AS at
+          FROM consumer_lag WHERE ${where(window)}
+          GROUP BY consumer_group, topic, partition ORDER BY consumer_group, topic, partition`,
+        ),
+        run<{ source_topic: string; n: Num; reason: string }>(
+          sql`SELECT source_topic, count(*) AS n, arg_max(reason, ts_us) AS reason
+          FROM dlq_events WHERE ${scoped} GROUP BY source_topic ORDER BY source_topic`,
+        ),
+        run<Record<string, Num> & { tenant: string; service: string; instance: string }>(
+          sql`SELECT tenant, service, instance,
+            max(producer_dropped_events) - min(producer_dropped_events) AS dropped,
+            max(producer_buffer_events) AS buffered, max(producer_buffer_capacity) AS buffer_cap,
+            max(spool_bytes) AS spool, max(spool_capacity_bytes) AS spool_cap,
+            max(spool_bytes / greatest(spool_capacity_bytes, 1)) AS fill, max(ts) AS last_seen
+          FROM saturation WHERE ${scoped}
+          GROUP BY tenant, service, instance ORDER BY tenant, service, instance`,
+        ),
+      ]);
+      return pipelineResult(q, lag, dlq, proxies);
+    },
+
+    async signal(scope, q) {
+      const dims = signalDimensions(q);
+      const names = dims.length > 0 ? dims.join(', ') : '_all';
+      const keys = raw(dims.length > 0 ? names : '0 AS _all');
+      const conditions = [...timeConditions(q.range), ...tenantCondition(scope)];
+      for (const [dim, value] of Object.entries(q.filters))
+        conditions.push(sql`${raw(dim)} = ${value as string}`);
+      if (q.kind === 'saturation') {
+        const metric = SATURATION_SIGNAL[q.metric ?? 'event_loop_utilization'];
+        const from = metric.upstream ? sql`${upstreamSamples(raw('*'), raw('TRUE'))} s` : raw('saturation');
+        const rows = await run<Record<string, unknown> & { v: Num; n: Num }>(
+          sql`SELECT ${keys}, ${raw(metric.expr)} AS v, count(*) AS n FROM ${from} WHERE ${where(conditions)} GROUP BY ${raw(names)}`,
+        );
+        return saturationSignal(dims, rows);
+      }
+      const rows = await run<RedAggregate & Record<string, unknown>>(
+        redQuery(keys, names, where(conditions)),
+      );
+      return requestSignal(q, dims, rows);
+    },
+
+    async alerts(scope, q) {
+      // The latest state record of each series over the last 30 days (delivery records excluded).
+      const conditions = [raw("receiver = ''"), sql`ts >= ${q.now - 30 * 86_400}`, ...tenantCondition(scope)];
+      if (q.ruleId !== undefined) conditions.push(sql`rule_id = ${q.ruleId}`);
+      const listed = [
+        sql`(st IN ('pending', 'firing', 'recovering') OR (st = 'resolved' AND since >= ${(q.now - RESOLVED_LISTED_S) * 1_000_000}))`,
+      ];
+      if (q.state !== undefined) listed.push(sql`st = ${q.state}`);
+      const rows = await run<StoredAlert>(
+        sql`SELECT * FROM (
+          SELECT fingerprint, arg_max(tenant, ts_us) AS tn, arg_max(rule_id, ts_us) AS rid, arg_max(state, ts_us) AS st,
+            arg_max(label_keys, ts_us) AS k, arg_max(label_values, ts_us) AS lv, arg_max(value, ts_us) AS v,
+            arg_max(has_value, ts_us) AS hv, arg_max(threshold, ts_us) AS th, arg_max(since_us, ts_us) AS since,
+            arg_max(active_at_us, ts_us) AS act, arg_max(fired_at_us, ts_us) AS fired, max(ts_us) AS updated
+          FROM alert_history WHERE ${where(conditions)} GROUP BY fingerprint)
+        WHERE ${where(listed)} ORDER BY rid, fingerprint LIMIT 10000`,
+      );
+      return alertsResult(rows);
+    },
+
+    async alertHistory(scope, q) {
+      const conditions = [...timeConditions(q.range), ...tenantCondition(scope)];
+      if (q.ruleId !== undefined) conditions.push(sql`rule_id = ${q.ruleId}`);
+      if (q.fingerprint !== undefined) conditions.push(sql`fingerprint = ${q.fingerprint}`);
+      const rows = await run<StoredAlertEvent>(
+        sql`SELECT id, tenant, ts_us, rule_id, fingerprint, label_keys, label_values, state, value, has_value, threshold, since_us, receiver
+        FROM alert_history WHERE ${where(conditions)} ORDER BY ts_us DESC, id DESC LIMIT ${q.limit}`,
+      );
+      return alertHistoryResult(rows);
+    },
+
+    async ping() {
+      try {
+        await db.query(raw('SELECT 1'));
+        return true;
+      } catch {
+        return false;
+      }
+    },
+
+    async close() {
+      // The database is shared with ingest in the embedded deployment; its opener closes it.
+    },
+  };
+}

@@ -1,0 +1,232 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { type DuckDBConnection, DuckDBInstance, type DuckDBValue, listValue } from '@duckdb/node-api';
+import { createTableSql, TABLES, tableSpec } from './schema.js';
+import { type DuckSql, type DuckValue, raw, sql } from './sql.js';
+
+/** DuckDbErrorCode names what went wrong with the embedded database. */
+export type DuckDbErrorCode =
+  | 'TAPWIRE_DUCKDB_LOCKED'
+  | 'TAPWIRE_DUCKDB_OPEN_FAILED'
+  | 'TAPWIRE_DUCKDB_TIMEOUT'
+  | 'TAPWIRE_DUCKDB_QUERY_FAILED'
+  | 'TAPWIRE_DUCKDB_CLOSED'
+  | 'TAPWIRE_DUCKDB_UNKNOWN_TABLE';
+
+/** TapwireDuckDbError is every failure of the embedded database, with a stable code. */
+export class TapwireDuckDbError extends Error {
+  readonly code: DuckDbErrorCode;
+  constructor(code: DuckDbErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TapwireDuckDbError';
+    this.code = code;
+  }
+}
+
+/** DuckDbOptions opens the embedded database. */
+export interface DuckDbOptions {
+  /** Database file (its directory is created), or ':memory:'. */
+  readonly path: string;
+  /** Worker threads DuckDB may use; 0 leaves DuckDB's default (one per core). */
+  readonly threads?: number;
+  /** DuckDB memory limit, e.g. '1GB'; empty leaves DuckDB's default (80% of RAM). */
+  readonly memoryLimit?: string;
+}
+
+/** QueryLimits bound one read. */
+export interface QueryLimits {
+  /** The query is interrupted after this long (TAPWIRE_DUCKDB_TIMEOUT). */
+  readonly timeoutMs?: number;
+}
+
+/** DuckDb is Tapwire's handle on one embedded database: reads in parallel, writes one at a time. */
+export interface DuckDb {
+  readonly path: string;
+  /** query runs a read and returns its rows as JSON-safe objects (64-bit integers as strings). */
+  query<T = Record<string, unknown>>(statement: DuckSql, limits?: QueryLimits): Promise<T[]>;
+  /** run executes a write (DDL, DELETE) in the write queue. */
+  run(statement: DuckSql): Promise<number>;
+  /**
+   * insertJsonLines inserts JSON rows (one object per line, every column present) into a table in
+   * one transaction; in tables unique by event id, ids already stored or repeated are skipped.
+   * Resolves the number of rows inserted.
+   */
+  insertJsonLines(table: string, lines: readonly string[]): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * bind turns values into parameters: whole numbers bind as BIGINT (usable as LIMIT, compared to
+ * integer columns exactly), other numbers as DOUBLE; a list binds as a list of its elements, whose
+ * numbers all bind as DOUBLE so a list has one element type.
+ */
+function bind(values: readonly DuckValue[]): DuckDBValue[] {
+  return values.map((v) => {
+    if (Array.isArray(v))
+      return listValue(v.map((e) => (Array.isArray(e) ? bind([e])[0]! : (e as DuckDBValue))));
+    if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
+    return v as DuckDBValue;
+  });
+}
+
+/** openDuckDb opens (or creates) the database and its tables; a file another process holds is TAPWIRE_DUCKDB_LOCKED. */
+export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
+  const memory = options.path === ':memory:';
+  if (!memory) mkdirSync(dirname(options.path), { recursive: true });
+  const settings: Record<string, string> = {};
+  if (options.threads) settings.threads = String(options.threads);
+  if (options.memoryLimit) settings.memory_limit = options.memoryLimit;
+  let instance: DuckDBInstance;
+  try {
+    instance = await DuckDBInstance.create(options.path, settings);
+  } catch (err) {
+    const message = (err as Error).message;
+    if (/lock/i.test(message))
+      throw new TapwireDuckDbError(
+        'TAPWIRE_DUCKDB_LOCKED',
+        `${options.path} is in use by another process (${message.split('\n')[0]})`,
+        { cause: err },
+      );
+    throw new TapwireDuckDbError('TAPWIRE_DUCKDB_OPEN_FAILED', `cannot open ${options.path}: ${message}`, {
+      cause: err,
+    });
+  }
+  const writer = await instance.connect();
+  for (const t of TABLES) await writer.run(createTableSql(t));
+  // Rows for a bulk insert pass through a file that DuckDB's JSON reader parses natively.
+  const spoolDir = mkdtempSync(join(tmpdir(), 'tapwire-duckdb-'));
+  let spoolSeq = 0;
+  let closed = false;
+  let queue: Promise<unknown> = Promise.resolve();
+  const open = new Set<DuckDBConnection>();
+
+  function fail(err: unknown, what: string): TapwireDuckDbError {
+    if (err instanceof TapwireDuckDbError) return err;
+    return new TapwireDuckDbError('TAPWIRE_DUCKDB_QUERY_FAILED', `${what}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+
+  function ensureOpen(): void {
+    if (closed) throw new TapwireDuckDbError('TAPWIRE_DUCKDB_CLOSED', 'the embedded database is closed');
+  }
+
+  /** serial runs writes one after another on the write connection. */
+  function serial<T>(work: () => Promise<T>): Promise<T> {
+    const next = queue.then(work, work);
+    queue = next.catch(() => {});
+    return next;
+  }
+
+  async function exec(conn: DuckDBConnection, statement: DuckSql): Promise<number> {
+    const { text, values } = statement.render();
+    const result = await conn.run(text, bind(values));
+    return Number(result.rowsChanged);
+  }
+
+  return {
+    path: options.path,
+
+    async query<T>(statement: DuckSql, limits: QueryLimits = {}): Promise<T[]> {
+      ensureOpen();
+      const conn = await instance.connect();
+      open.add(conn);
+      let timedOut = false;
+      const timer =
+        limits.timeoutMs !== undefined
+          ? setTimeout(() => {
+              timedOut = true;
+              conn.interrupt();
+            }, limits.timeoutMs)
+          : undefined;
+      try {
+        const { text, values } = statement.render();
+        const reader = await conn.runAndReadAll(text, bind(values));
+        return reader.getRowObjectsJson() as T[];
+      } catch (err) {
+        if (timedOut)
+          throw new TapwireDuckDbError(
+            'TAPWIRE_DUCKDB_TIMEOUT',
+            `query interrupted after ${limits.timeoutMs} ms`,
+            {
+              cause: err,
+            },
+          );
+        throw fail(err, 'query failed');
+      } finally {
+        if (timer) clearTimeout(timer);
+        open.delete(conn);
+        conn.closeSync();
+      }
+    },
+
+    run(statement: DuckSql): Promise<number> {
+      ensureOpen();
+      return serial(async () => {
+        try {
+          return await exec(writer, statement);
+        } catch (err) {
+          throw fail(err, 'statement failed');
+        }
+      });
+    },
+
+    insertJsonLines(table: string, lines: readonly string[]): Promise<number> {
+      ensureOpen();
+      const spec = tableSpec(table);
+      if (!spec)
+        return Promise.reject(
+          new TapwireDuckDbError('TAPWIRE_DUCKDB_UNKNOWN_TABLE', `the embedded store has no table ${table}`),
+        );
+      if (lines.length === 0) return Promise.resolve(0);
+      return serial(async () => {
+        const file = join(spoolDir, `${++spoolSeq}.ndjson`);
+        writeFileSync(file, lines.join('\n'));
+        const name = raw(`"${spec.name}"`);
+        const columns = raw(spec.columns.map(([c]) => `"${c}"`).join(', '));
+        const types = raw(`{${spec.columns.map(([c, t]) => `'${c}': '${t}'`).join(', ')}}`);
+        const source = sql`read_ndjson(${file}, columns = ${types}, maximum_object_size = 67108864)`;
+        try {
+          await writer.run('BEGIN TRANSACTION');
+          let inserted: number;
+          if (!spec.uniqueId) {
+            inserted = await exec(
+              writer,
+              sql`INSERT INTO ${name} (${columns}) SELECT ${columns} FROM ${source}`,
+            );
+          } else {
+            await exec(
+              writer,
+              sql`CREATE OR REPLACE TEMP TABLE tapwire_stage AS SELECT DISTINCT ON (id) ${columns} FROM ${source}`,
+            );
+            // Duplicates carry the same event, so the same ts: only the batch's time span is searched.
+            inserted = await exec(
+              writer,
+              sql`INSERT INTO ${name} (${columns}) SELECT ${columns} FROM tapwire_stage s
+                WHERE s.id NOT IN (SELECT id FROM ${name} WHERE ts BETWEEN (SELECT min(ts) FROM tapwire_stage) AND (SELECT max(ts) FROM tapwire_stage))`,
+            );
+            await writer.run('DROP TABLE tapwire_stage');
+          }
+          await writer.run('COMMIT');
+          return inserted;
+        } catch (err) {
+          await writer.run('ROLLBACK').catch(() => {});
+          throw fail(err, `insert into ${table} failed`);
+        } finally {
+          rmSync(file, { force: true });
+        }
+      });
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      await queue;
+      closed = true;
+      for (const conn of open) conn.interrupt();
+      writer.closeSync();
+      instance.closeSync();
+      rmSync(spoolDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,173 @@
+/**
+ * Tapwire's tables in DuckDB: the same raw tables and columns as the ClickHouse migrations, with
+ * `ts` as UTC epoch seconds (BIGINT). There are no rollup tables: DuckDB scans its columnar raw
+ * tables fast enough at single-machine scale, and the store computes every rollup's answer from
+ * them with the rollups' own bucketing. Rows are written by `insertJsonLines` (ingest's JSON rows).
+ */
+
+/** TableSpec is one table: its columns and whether rows are unique by event id. */
+export interface TableSpec {
+  readonly name: string;
+  readonly columns: readonly (readonly [string, string])[];
+  /** Unique by `id`: an insert skips ids already stored (ClickHouse's ReplacingMergeTree, exactly). */
+  readonly uniqueId: boolean;
+}
+
+const KAFKA = [
+  ['kafka_partition', 'UINTEGER'],
+  ['kafka_offset', 'UBIGINT'],
+] as const;
+const EVENT = [
+  ['tenant', 'VARCHAR'],
+  ['ts', 'BIGINT'],
+  ['ts_us', 'UBIGINT'],
+  ['id', 'VARCHAR'],
+] as const;
+
+/** TABLES are every table the embedded store holds. */
+export const TABLES: readonly TableSpec[] = [
+  {
+    name: 'access_logs',
+    uniqueId: true,
+    columns: [
+      ...EVENT,
+      ['trace_id', 'VARCHAR'],
+      ['span_id', 'VARCHAR'],
+      ['service', 'VARCHAR'],
+      ['upstream', 'VARCHAR'],
+      ['route', 'VARCHAR'],
+      ['method', 'VARCHAR'],
+      ['status', 'USMALLINT'],
+      ['duration_ms', 'DOUBLE'],
+      ['upstream_ms', 'DOUBLE'],
+      ['bytes_in', 'UBIGINT'],
+      ['bytes_out', 'UBIGINT'],
+      ['consumer', 'VARCHAR'],
+      ['client_address', 'VARCHAR'],
+      ['server_address', 'VARCHAR'],
+      ['user_agent', 'VARCHAR'],
+      ['path', 'VARCHAR'],
+      ['query', 'VARCHAR'],
+      ['error_kind', 'VARCHAR'],
+      ...KAFKA,
+    ],
+  },
+  {
+    name: 'spans',
+    uniqueId: true,
+    columns: [
+      ...EVENT,
+      ['trace_id', 'VARCHAR'],
+      ['span_id', 'VARCHAR'],
+      ['parent_span_id', 'VARCHAR'],
+      ['name', 'VARCHAR'],
+      ['kind', 'VARCHAR'],
+      ['service', 'VARCHAR'],
+      ['duration_us', 'UBIGINT'],
+      ['status', 'VARCHAR'],
+      ['status_message', 'VARCHAR'],
+      ['attr_keys', 'VARCHAR[]'],
+      ['attr_values', 'VARCHAR[]'],
+      ...KAFKA,
+    ],
+  },
+  {
+    name: 'saturation',
+    uniqueId: true,
+    columns: [
+      ...EVENT,
+      ['service', 'VARCHAR'],
+      ['instance', 'VARCHAR'],
+      ['interval_ms', 'UINTEGER'],
+      ['upstream_names', 'VARCHAR[]'],
+      ['upstream_in_flight', 'UINTEGER[]'],
+      ['upstream_concurrency_limit', 'UINTEGER[]'],
+      ['upstream_pool_size', 'UINTEGER[]'],
+      ['upstream_pool_busy', 'UINTEGER[]'],
+      ['upstream_pool_pending', 'UINTEGER[]'],
+      ['event_loop_utilization', 'DOUBLE'],
+      ['event_loop_delay_ms', 'DOUBLE'],
+      ['heap_used_bytes', 'UBIGINT'],
+      ['heap_limit_bytes', 'UBIGINT'],
+      ['rss_bytes', 'UBIGINT'],
+      ['cpu_ratio', 'DOUBLE'],
+      ['producer_buffer_events', 'UBIGINT'],
+      ['producer_buffer_capacity', 'UBIGINT'],
+      ['spool_bytes', 'UBIGINT'],
+      ['spool_capacity_bytes', 'UBIGINT'],
+      ['producer_dropped_events', 'UBIGINT'],
+      ...KAFKA,
+    ],
+  },
+  {
+    name: 'dlq_events',
+    uniqueId: true,
+    columns: [
+      ...EVENT,
+      ['source_topic', 'VARCHAR'],
+      ['source_partition', 'UINTEGER'],
+      ['source_offset', 'UBIGINT'],
+      ['reason', 'VARCHAR'],
+      ['raw_base64', 'VARCHAR'],
+      ['consumer_group', 'VARCHAR'],
+      ...KAFKA,
+    ],
+  },
+  {
+    name: 'alert_history',
+    uniqueId: true,
+    columns: [
+      ...EVENT,
+      ['rule_id', 'VARCHAR'],
+      ['fingerprint', 'VARCHAR'],
+      ['label_keys', 'VARCHAR[]'],
+      ['label_values', 'VARCHAR[]'],
+      ['state', 'VARCHAR'],
+      ['value', 'DOUBLE'],
+      ['has_value', 'UTINYINT'],
+      ['threshold', 'DOUBLE'],
+      ['since_us', 'UBIGINT'],
+      ['active_at_us', 'UBIGINT'],
+      ['fired_at_us', 'UBIGINT'],
+      ['last_notified_us', 'UBIGINT'],
+      ['receiver', 'VARCHAR'],
+      ...KAFKA,
+    ],
+  },
+  {
+    name: 'consumer_lag',
+    uniqueId: false,
+    columns: [
+      ['ts', 'BIGINT'],
+      ['consumer_group', 'VARCHAR'],
+      ['topic', 'VARCHAR'],
+      ['partition', 'UINTEGER'],
+      ['high_watermark', 'UBIGINT'],
+      ['consumed', 'UBIGINT'],
+      ['lag', 'UBIGINT'],
+      ['instance', 'VARCHAR'],
+    ],
+  },
+  {
+    name: 'retention_runs',
+    uniqueId: false,
+    columns: [
+      ['ts', 'BIGINT'],
+      ['table_name', 'VARCHAR'],
+      ['retention_days', 'UINTEGER'],
+      ['dropped_partitions', 'VARCHAR[]'],
+      ['error', 'VARCHAR'],
+      ['instance', 'VARCHAR'],
+    ],
+  },
+];
+
+/** tableSpec returns a table's spec, or undefined for a table the embedded store does not have. */
+export function tableSpec(name: string): TableSpec | undefined {
+  return TABLES.find((t) => t.name === name);
+}
+
+/** createTableSql is the CREATE TABLE IF NOT EXISTS statement of a table. */
+export function createTableSql(t: TableSpec): string {
+  return `CREATE TABLE IF NOT EXISTS "${t.name}" (${t.columns.map(([c, type]) => `"${c}" ${type}`).join(', ')})`;
+}
