@@ -425,12 +425,20 @@ function labelsOf(dims: readonly string[], row: Record<string, unknown>): Record
   return Object.fromEntries(dims.map((d) => [d, String(row[d] ?? '')]));
 }
 
+/** bySeries orders series by their label values, so every store lists them alike. */
+function bySeries<T extends { labels: Record<string, string> }>(series: T[]): T[] {
+  const key = (s: T) => JSON.stringify(Object.values(s.labels));
+  return series.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
 /** saturationSignal shapes one value per series of a saturation rule. */
 export function saturationSignal(
   dims: readonly string[],
   rows: readonly (Record<string, unknown> & { v: Num; n: Num })[],
 ): SignalResult {
-  return { series: rows.map((r) => ({ labels: labelsOf(dims, r), value: num(r.v), samples: num(r.n) })) };
+  return {
+    series: bySeries(rows.map((r) => ({ labels: labelsOf(dims, r), value: num(r.v), samples: num(r.n) }))),
+  };
 }
 
 /**
@@ -457,7 +465,7 @@ export function requestSignal(
       return { labels: labelsOf(dims, r), value, samples: n };
     });
   if (counted && dims.length === 0 && series.length === 0) series.push({ labels: {}, value: 0, samples: 0 });
-  return { series };
+  return { series: bySeries(series) };
 }
 
 /** StoredAlert is the latest state record of one alert series, under the aliases an alerts query returns. */

@@ -1,7 +1,16 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { type DuckDBConnection, DuckDBInstance, type DuckDBValue, listValue } from '@duckdb/node-api';
+import {
+  DOUBLE,
+  type DuckDBConnection,
+  DuckDBInstance,
+  type DuckDBType,
+  type DuckDBValue,
+  LIST,
+  listValue,
+  VARCHAR,
+} from '@duckdb/node-api';
 import { createTableSql, TABLES, tableSpec } from './schema.js';
 import { type DuckSql, type DuckValue, raw, sql } from './sql.js';
 
@@ -57,17 +66,23 @@ export interface DuckDb {
 }
 
 /**
- * bind turns values into parameters: whole numbers bind as BIGINT (usable as LIMIT, compared to
- * integer columns exactly), other numbers as DOUBLE; a list binds as a list of its elements, whose
- * numbers all bind as DOUBLE so a list has one element type.
+ * bind turns values into parameters and their types: whole numbers bind as BIGINT (usable as
+ * LIMIT, compared to integer columns exactly), other numbers as DOUBLE; a list of numbers binds as
+ * DOUBLE[], any other list as VARCHAR[] of its elements' text.
  */
-function bind(values: readonly DuckValue[]): DuckDBValue[] {
-  return values.map((v) => {
-    if (Array.isArray(v))
-      return listValue(v.map((e) => (Array.isArray(e) ? bind([e])[0]! : (e as DuckDBValue))));
+function bind(values: readonly DuckValue[]): { values: DuckDBValue[]; types: (DuckDBType | undefined)[] } {
+  const types: (DuckDBType | undefined)[] = [];
+  const bound = values.map((v): DuckDBValue => {
+    if (Array.isArray(v)) {
+      const numeric = v.every((e) => typeof e === 'number');
+      types.push(LIST(numeric ? DOUBLE : VARCHAR));
+      return listValue(v.map((e) => (numeric ? (e as number) : String(e))));
+    }
+    types.push(undefined);
     if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
     return v as DuckDBValue;
   });
+  return { values: bound, types };
 }
 
 /** openDuckDb opens (or creates) the database and its tables; a file another process holds is TAPWIRE_DUCKDB_LOCKED. */
@@ -121,7 +136,9 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
 
   async function exec(conn: DuckDBConnection, statement: DuckSql): Promise<number> {
     const { text, values } = statement.render();
-    const result = await conn.run(text, bind(values));
+    const bound = bind(values);
+    // An undefined entry lets DuckDB infer that parameter's type (the typings say otherwise).
+    const result = await conn.run(text, bound.values, bound.types as DuckDBType[]);
     return Number(result.rowsChanged);
   }
 
@@ -142,7 +159,8 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
           : undefined;
       try {
         const { text, values } = statement.render();
-        const reader = await conn.runAndReadAll(text, bind(values));
+        const bound = bind(values);
+        const reader = await conn.runAndReadAll(text, bound.values, bound.types as DuckDBType[]);
         return reader.getRowObjectsJson() as T[];
       } catch (err) {
         if (timedOut)

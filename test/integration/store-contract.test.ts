@@ -1,0 +1,762 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createClickHouseStore, createDuckDbStore, type SignalQuery, type Store } from '@tapwire/analytics';
+import { type ClickHouse, createClickHouse, identifier, migrate, sql } from '@tapwire/clickhouse';
+import { type DuckDb, openDuckDb } from '@tapwire/duckdb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  accessLogRow,
+  exactQuantile,
+  generateLogs,
+  type SeedLog,
+  type SeedSample,
+  type SeedSpan,
+  saturationRow,
+  spanRow,
+} from '../support/analytics-seed.js';
+import { silentLogger, testClickHouseConfig, uniqueName } from '../support/infra.js';
+
+/**
+ * The analytics contract: the same rows written to ClickHouse and to the embedded DuckDB store
+ * give the same answers — exact counts, error rates and pages, quantiles within 1% of the exact
+ * value — for every question the Store answers. Each store is checked against values computed
+ * from the samples, and the two stores against each other on a battery of queries.
+ */
+
+const MIGRATIONS = fileURLToPath(new URL('../../migrations', import.meta.url));
+const FROM = Date.UTC(2026, 10, 21, 10, 0, 0) / 1000;
+const TO = FROM + 3600;
+const RANGE = { from: FROM, to: TO };
+
+const MIXES = [
+  {
+    tenant: 'acme',
+    service: 'shop',
+    route: '/users/:id',
+    method: 'GET',
+    count: 2000,
+    medianMs: 40,
+    sigma: 0.6,
+    rate5xx: 0.03,
+    rate4xx: 0.05,
+    consumers: ['key-a', 'key-b', ''],
+  },
+  {
+    tenant: 'acme',
+    service: 'shop',
+    route: '/orders',
+    method: 'POST',
+    count: 1200,
+    medianMs: 120,
+    sigma: 0.4,
+    rate5xx: 0.1,
+    rate4xx: 0.02,
+    consumers: ['key-a', "o'brien"],
+  },
+  {
+    tenant: 'acme',
+    service: 'billing',
+    route: '/invoices',
+    method: 'GET',
+    count: 900,
+    medianMs: 15,
+    sigma: 0.8,
+    rate5xx: 0,
+    rate4xx: 0.2,
+    consumers: ['key-b'],
+  },
+  {
+    tenant: 'globex',
+    service: 'shop',
+    route: '/users/:id',
+    method: 'GET',
+    count: 800,
+    medianMs: 400,
+    sigma: 0.3,
+    rate5xx: 0.5,
+    rate4xx: 0,
+    consumers: ['globex-key'],
+  },
+] as const;
+
+// Rows as ingest writes them: `ts` in epoch seconds.
+const tsOf = (us: number) => Math.floor(us / 1_000_000);
+const logs: SeedLog[] = generateLogs(MIXES, FROM, 3600, 11);
+const spans: SeedSpan[] = [];
+const samples: SeedSample[] = [];
+const NOW = Math.floor(Date.now() / 1000);
+
+function seedRows(): Record<string, Record<string, unknown>[]> {
+  for (const [t, tenant] of ['acme', 'acme', 'globex'].entries()) {
+    const traceId = `${t}`.repeat(32);
+    const start = (FROM + 600 + t * 60) * 1_000_000 + 123;
+    spans.push(
+      {
+        tenant,
+        traceId,
+        spanId: `${t}`.padStart(16, 'a'),
+        parentSpanId: '',
+        name: 'GET /users/:id',
+        kind: 'SERVER',
+        service: 'shop',
+        startUs: start,
+        durationUs: 50_000,
+        status: 'OK',
+        attributes: { 'http.route': '/users/:id' },
+      },
+      {
+        tenant,
+        traceId,
+        spanId: `${t}`.padStart(16, 'b'),
+        parentSpanId: `${t}`.padStart(16, 'a'),
+        name: 'GET',
+        kind: 'CLIENT',
+        service: 'shop',
+        startUs: start + 2_000,
+        durationUs: 45_000,
+        status: t === 1 ? 'ERROR' : 'OK',
+        attributes: { 'server.address': 'users.internal', 'http.response.status_code': '200' },
+      },
+    );
+  }
+  for (let s = 0; s < 600; s++) {
+    samples.push({
+      tenant: 'acme',
+      service: 'edge',
+      instance: 'proxy-1',
+      upstream: 'users',
+      tsS: FROM + s,
+      inFlight: s % 10,
+      limit: 100,
+      poolSize: 8,
+      poolBusy: s % 5,
+      elu: (s % 100) / 100,
+      heapUsed: 50_000_000 + s * 1000,
+      spoolBytes: s * 100,
+      dropped: s < 300 ? 0 : s - 300,
+    });
+    samples.push({
+      tenant: 'globex',
+      service: 'edge',
+      instance: 'proxy-g',
+      upstream: 'shop',
+      tsS: FROM + s,
+      inFlight: 50,
+      limit: 64,
+      poolSize: 16,
+      poolBusy: 16,
+      elu: 0.9,
+      heapUsed: 90_000_000,
+      spoolBytes: 0,
+      dropped: 0,
+    });
+  }
+  const dlq = (id: string, offset: number, atS: number, reason: string) => ({
+    tenant: 'acme',
+    ts: atS,
+    ts_us: atS * 1_000_000,
+    id,
+    source_topic: 'tapwire.access.v1',
+    source_partition: 0,
+    source_offset: offset,
+    reason,
+    raw_base64: '',
+    consumer_group: 'tapwire-ingest',
+    kafka_partition: 0,
+    kafka_offset: offset,
+  });
+  const lag = (atS: number, partition: number, value: number) => ({
+    ts: atS,
+    consumer_group: 'tapwire-ingest',
+    topic: 'tapwire.access.v1',
+    partition,
+    high_watermark: 1000 + value,
+    consumed: 1000,
+    lag: value,
+    instance: 'ingest-1',
+  });
+  const alert = (tenant: string, fp: string, state: string, atS: number, receiver = '') => ({
+    tenant,
+    ts: atS,
+    ts_us: atS * 1_000_000,
+    id: `${fp}-${state}-${atS}-${receiver}`,
+    rule_id: 'p99-high',
+    fingerprint: fp,
+    label_keys: ['alertname', 'route'],
+    label_values: ['P99High', `/${fp}`],
+    state,
+    value: 900,
+    has_value: state === 'resolved' ? 0 : 1,
+    threshold: 500,
+    since_us: atS * 1_000_000,
+    active_at_us: atS * 1_000_000,
+    fired_at_us: state === 'firing' ? atS * 1_000_000 : 0,
+    last_notified_us: receiver ? atS * 1_000_000 : 0,
+    receiver,
+    kafka_partition: 0,
+    kafka_offset: atS,
+  });
+  return {
+    access_logs: logs.map((l, i) => ({ ...accessLogRow(l, i), ts: tsOf(l.tsUs) })),
+    spans: spans.map((s, i) => ({ ...spanRow(s, i), ts: tsOf(s.startUs) })),
+    saturation: samples.map((s, i) => ({ ...saturationRow(s, i), ts: s.tsS })),
+    dlq_events: [
+      dlq('d1', 5, FROM + 300, 'not JSON'),
+      dlq('d2', 9, FROM + 360, 'unknown version 9'),
+      dlq('d3', 12, FROM + 7200, 'outside the window'),
+    ],
+    consumer_lag: [lag(FROM + 60, 0, 50), lag(FROM + 120, 0, 7), lag(FROM + 120, 1, 0)],
+    alert_history: [
+      alert('acme', 'aaaaaaaaaaaaaaa1', 'pending', NOW - 120),
+      alert('acme', 'aaaaaaaaaaaaaaa1', 'firing', NOW - 60),
+      alert('acme', 'aaaaaaaaaaaaaaa1', 'firing', NOW - 59, 'chat'),
+      alert('acme', 'aaaaaaaaaaaaaaa2', 'firing', NOW - 7200),
+      alert('acme', 'aaaaaaaaaaaaaaa2', 'resolved', NOW - 3600),
+      alert('acme', 'aaaaaaaaaaaaaaa3', 'resolved', NOW - 300),
+      alert('globex', 'bbbbbbbbbbbbbbb1', 'firing', NOW - 30),
+    ],
+  };
+}
+
+let database: string;
+let ch: ClickHouse;
+let duckDir: string;
+let duck: DuckDb;
+const stores: Record<'clickhouse' | 'duckdb', Store> = {} as never;
+
+beforeAll(async () => {
+  const rows = seedRows();
+  database = uniqueName('contract');
+  await migrate(testClickHouseConfig(database), { dir: MIGRATIONS, logger: silentLogger });
+  ch = createClickHouse(testClickHouseConfig(database));
+  duckDir = mkdtempSync(join(tmpdir(), 'tapwire-contract-'));
+  duck = await openDuckDb({ path: join(duckDir, 'tapwire.duckdb') });
+  for (const [table, list] of Object.entries(rows)) {
+    for (let i = 0; i < list.length; i += 5000) {
+      const chunk = list.slice(i, i + 5000);
+      await ch.insert(table, chunk);
+      await duck.insertJsonLines(
+        table,
+        chunk.map((r) => JSON.stringify(r)),
+      );
+    }
+  }
+  stores.clickhouse = createClickHouseStore(ch, { maxExecutionTimeS: 20, maxResultRows: 100_000 });
+  stores.duckdb = createDuckDbStore(duck, { maxExecutionTimeS: 20, maxResultRows: 100_000 });
+}, 120_000);
+
+afterAll(async () => {
+  await ch?.command(sql`DROP DATABASE IF EXISTS ${identifier(database)}`).catch(() => {});
+  await stores.clickhouse?.close();
+  await duck?.close();
+  if (duckDir) rmSync(duckDir, { recursive: true, force: true });
+});
+
+function within(actual: number | null | undefined, expected: number, relative = 0.01) {
+  expect(actual, `quantile vs exact ${expected}`).not.toBeNull();
+  expect(
+    Math.abs((actual as number) - expected) / expected,
+    `${actual} vs exact ${expected}`,
+  ).toBeLessThanOrEqual(relative);
+}
+
+function group(filter: (l: SeedLog) => boolean) {
+  const rows = logs.filter(filter);
+  const sorted = rows.map((l) => l.durationMs).sort((a, b) => a - b);
+  return {
+    rows,
+    n: rows.length,
+    e5: rows.filter((l) => l.status >= 500).length,
+    e4: rows.filter((l) => l.status >= 400 && l.status < 500).length,
+    q: (p: number) => exactQuantile(sorted, p),
+    bytesIn: rows.reduce((s, l) => s + l.bytesIn, 0),
+    bytesOut: rows.reduce((s, l) => s + l.bytesOut, 0),
+  };
+}
+
+const acme = { tenant: 'acme' };
+const everyone = { tenant: null };
+const noFilters = {};
+
+describe.each(['clickhouse', 'duckdb'] as const)('the %s store', (name) => {
+  const store = () => stores[name];
+
+  it('RED per route, raw and every rollup: exact counts, errors, bytes; p50/p90/p99 within 1%', async () => {
+    for (const source of ['raw', 'rollup_1m', 'rollup_1h', 'auto'] as const) {
+      const page = await store().overview(acme, {
+        range: RANGE,
+        filters: noFilters,
+        groupBy: 'route',
+        sort: 'rate',
+        order: 'desc',
+        limit: 10,
+        offset: 0,
+        source,
+      });
+      expect(page.source).toBe(source === 'auto' ? 'rollup_1h' : source);
+      expect(page.rows.map((r) => r.route)).toEqual(['/users/:id', '/orders', '/invoices']);
+      expect(page.has_more).toBe(false);
+      for (const r of page.rows) {
+        const g = group((l) => l.tenant === 'acme' && l.route === r.route && l.method === r.method);
+        expect([r.requests, r.errors_5xx, r.errors_4xx, r.bytes_in]).toEqual([g.n, g.e5, g.e4, g.bytesIn]);
+        expect(r.error_rate_5xx).toBe(g.e5 / g.n);
+        expect(r.rate_rps).toBe(g.n / 3600);
+        within(r.latency_ms.p50, g.q(0.5));
+        within(r.latency_ms.p90, g.q(0.9));
+        within(r.latency_ms.p99, g.q(0.99));
+      }
+    }
+  });
+
+  it('filters by consumer (a quote in the value is data) and status class exactly; a rollup cannot, naming source', async () => {
+    const page = await store().overview(acme, {
+      range: RANGE,
+      filters: { consumer: "o'brien", statusClass: '5xx' },
+      groupBy: 'service',
+      sort: 'rate',
+      order: 'desc',
+      limit: 10,
+      offset: 0,
+      source: 'auto',
+    });
+    const g = group((l) => l.tenant === 'acme' && l.consumer === "o'brien" && l.status >= 500);
+    expect(page.source).toBe('raw');
+    expect(page.rows.map((r) => [r.service, r.requests])).toEqual([['shop', g.n]]);
+    await expect(
+      store().overview(acme, {
+        range: RANGE,
+        filters: { consumer: 'key-a' },
+        groupBy: 'service',
+        sort: 'rate',
+        order: 'desc',
+        limit: 10,
+        offset: 0,
+        source: 'rollup',
+      }),
+    ).rejects.toMatchObject({ code: 'TAPWIRE_ANALYTICS_INVALID_QUERY', field: 'source' });
+  });
+
+  it('sorts by p99 and pages with offset and has_more', async () => {
+    const first = await store().overview(everyone, {
+      range: RANGE,
+      filters: noFilters,
+      groupBy: 'route',
+      sort: 'p99',
+      order: 'desc',
+      limit: 2,
+      offset: 0,
+      source: 'raw',
+    });
+    const second = await store().overview(everyone, {
+      range: RANGE,
+      filters: noFilters,
+      groupBy: 'route',
+      sort: 'p99',
+      order: 'desc',
+      limit: 2,
+      offset: 2,
+      source: 'raw',
+    });
+    expect(first.has_more).toBe(true);
+    expect(second.has_more).toBe(false);
+    expect([...first.rows, ...second.rows].map((r) => `${r.tenant} ${r.route}`)).toEqual([
+      'globex /users/:id',
+      'acme /orders',
+      'acme /users/:id',
+      'acme /invoices',
+    ]);
+  });
+
+  it('series: every step counts exactly, empty steps are zeros, exemplars are real requests', async () => {
+    const series = await store().series(acme, {
+      range: { from: FROM - 120, to: FROM + 600 },
+      stepS: 60,
+      filters: { route: '/orders' },
+      quantiles: [0.5, 0.99],
+      source: 'auto',
+    });
+    expect(series.source).toBe('rollup_1m');
+    expect(series.points).toHaveLength(12);
+    expect(series.points.slice(0, 2).map((p) => [p.requests, p.latency_ms.p99])).toEqual([
+      [0, null],
+      [0, null],
+    ]);
+    const byId = new Map(logs.map((l) => [l.traceId, l]));
+    series.points.slice(2).forEach((p, i) => {
+      const from = FROM + i * 60;
+      const g = group(
+        (l) =>
+          l.tenant === 'acme' && l.route === '/orders' && l.tsUs >= from * 1e6 && l.tsUs < (from + 60) * 1e6,
+      );
+      expect([p.t, p.requests, p.errors_5xx, p.errors_4xx]).toEqual([from, g.n, g.e5, g.e4]);
+      const exemplar = p.exemplars.p99?.[0];
+      expect(exemplar && byId.get(exemplar.trace_id)?.durationMs).toBe(exemplar?.duration_ms);
+    });
+  });
+
+  it('saturation per instance and upstream agrees with the samples, raw and rollup', async () => {
+    for (const source of ['raw', 'rollup_1m'] as const) {
+      const sat = await store().saturation(acme, {
+        range: { from: FROM, to: FROM + 600 },
+        stepS: 300,
+        source,
+      });
+      expect(sat.source).toBe(source);
+      expect(sat.instances.map((s) => s.instance)).toEqual(['proxy-1']);
+      const [a, b] = sat.instances[0]!.points;
+      expect([a?.samples, b?.samples]).toEqual([300, 300]);
+      expect(a?.event_loop_utilization_max).toBe(0.99);
+      expect(b?.spool_bytes_max).toBe(59_900);
+      const up = sat.upstreams[0]!;
+      expect([up.upstream, up.points[0]?.in_flight_max, up.points[0]?.in_flight_avg]).toEqual([
+        'users',
+        9,
+        4.5,
+      ]);
+    }
+  });
+
+  it('consumers: usage per consumer counts exactly', async () => {
+    const page = await store().consumers(acme, {
+      range: RANGE,
+      filters: noFilters,
+      sort: 'rate',
+      order: 'desc',
+      limit: 10,
+      offset: 0,
+    });
+    const expected = ['key-a', 'key-b', "o'brien"]
+      .map((c) => [c, group((l) => l.tenant === 'acme' && l.consumer === c).n] as const)
+      .sort((x, y) => y[1] - x[1]);
+    expect(page.rows.map((r) => [r.consumer, r.requests])).toEqual(expected);
+  });
+
+  it('traces: the tree of a trace in scope, null for another tenant, recent traces newest first', async () => {
+    const tree = await store().trace(acme, { traceId: '1'.repeat(32) });
+    expect([tree?.span_count, tree?.roots.length, tree?.duration_us]).toEqual([2, 1, 50_000]);
+    expect(tree?.roots[0]?.children[0]).toMatchObject({
+      kind: 'CLIENT',
+      status: 'ERROR',
+      offset_us: 2_000,
+      attributes: { 'server.address': 'users.internal', 'http.response.status_code': '200' },
+    });
+    expect(await store().trace(acme, { traceId: '2'.repeat(32) })).toBeNull();
+    expect((await store().trace(everyone, { traceId: '2'.repeat(32) }))?.tenant).toBe('globex');
+    const recent = await store().recentTraces(acme, {
+      range: RANGE,
+      filters: { service: 'shop' },
+      status: 503,
+      minDurationMs: 100,
+      limit: 5,
+    });
+    const expected = logs
+      .filter((l) => l.tenant === 'acme' && l.service === 'shop' && l.status === 503 && l.durationMs >= 100)
+      .sort((x, y) => y.tsUs - x.tsUs || (x.id < y.id ? 1 : -1))
+      .slice(0, 5)
+      .map((l) => l.traceId);
+    expect(recent.traces.map((t) => t.trace_id)).toEqual(expected);
+  });
+
+  it('log search walks every matching row once, newest first, by cursor', async () => {
+    const expected = logs
+      .filter((l) => l.tenant === 'globex' && l.status === 503)
+      .sort((x, y) => y.tsUs - x.tsUs || (x.id < y.id ? 1 : -1))
+      .map((l) => l.id);
+    const seen: string[] = [];
+    let cursor: { tsUs: number; id: string } | undefined;
+    for (let page = 0; page < 100; page++) {
+      const res = await store().logs(everyone, {
+        range: RANGE,
+        filters: { service: 'shop' },
+        status: 503,
+        pathPrefix: '/users/',
+        limit: 97,
+        ...(cursor ? { cursor } : {}),
+      });
+      seen.push(...res.rows.filter((r) => r.tenant === 'globex').map((r) => r.id));
+      if (!res.next_cursor) break;
+      cursor = { tsUs: res.next_cursor.ts_us, id: res.next_cursor.id };
+    }
+    const acmeSide = logs.filter((l) => l.tenant === 'acme' && l.route === '/users/:id' && l.status === 503);
+    expect(seen).toEqual(expected);
+    expect(acmeSide.length).toBeGreaterThan(0);
+    const injected = await store().logs(acme, {
+      range: RANGE,
+      filters: { route: "x' OR '1'='1" },
+      pathPrefix: "'; DROP TABLE access_logs; --",
+      limit: 10,
+    });
+    expect(injected.rows).toEqual([]);
+  });
+
+  it('pipeline: the latest lag per partition, dead letters in the window, proxy drops', async () => {
+    const p = await store().pipeline(acme, { range: RANGE });
+    expect(p.lag.map((l) => [l.partition, l.lag, l.sampled_at])).toEqual([
+      [0, 7, FROM + 120],
+      [1, 0, FROM + 120],
+    ]);
+    expect(p.dlq).toEqual([
+      {
+        source_topic: 'tapwire.access.v1',
+        events: 2,
+        rate_per_s: 2 / 3600,
+        last_reason: 'unknown version 9',
+      },
+    ]);
+    expect(p.proxies.map((x) => [x.instance, x.dropped_events, x.spool_bytes_max])).toEqual([
+      ['proxy-1', 299, 59_900],
+    ]);
+  });
+
+  it('alert signals: one value per series, empty windows as the rules expect', async () => {
+    const p99 = await store().signal(acme, {
+      kind: 'latency_quantile',
+      quantile: 0.99,
+      range: RANGE,
+      filters: { service: 'shop' },
+      groupBy: ['route'],
+    });
+    expect(p99.series.map((s) => s.labels.route).sort()).toEqual(['/orders', '/users/:id']);
+    for (const s of p99.series) {
+      const g = group((l) => l.tenant === 'acme' && l.service === 'shop' && l.route === s.labels.route);
+      expect(s.samples).toBe(g.n);
+      within(s.value, g.q(0.99));
+    }
+    const rate = await store().signal(everyone, {
+      kind: 'request_rate',
+      range: RANGE,
+      filters: {},
+      groupBy: [],
+    });
+    expect(rate.series).toEqual([{ labels: {}, value: logs.length / 3600, samples: logs.length }]);
+    const empty = { from: FROM - 7200, to: FROM - 3600 };
+    expect(
+      (await store().signal(everyone, { kind: 'request_rate', range: empty, filters: {}, groupBy: [] }))
+        .series,
+    ).toEqual([{ labels: {}, value: 0, samples: 0 }]);
+    expect(
+      (await store().signal(everyone, { kind: 'error_rate', range: empty, filters: {}, groupBy: [] })).series,
+    ).toEqual([]);
+    const sat = await store().signal(acme, {
+      kind: 'saturation',
+      metric: 'upstream_in_flight_ratio',
+      range: RANGE,
+      filters: {},
+      groupBy: ['instance', 'upstream'],
+    });
+    expect(sat.series).toEqual([
+      { labels: { instance: 'proxy-1', upstream: 'users' }, value: 0.09, samples: 600 },
+    ]);
+    await expect(
+      store().signal(everyone, { kind: 'error_rate', range: RANGE, filters: {}, groupBy: ['instance'] }),
+    ).rejects.toMatchObject({ code: 'TAPWIRE_ANALYTICS_INVALID_QUERY', field: 'group_by' });
+  });
+
+  it('alerts: the latest state per series (resolved ones for 15 minutes) and history newest first', async () => {
+    const alerts = await store().alerts(acme, { now: NOW });
+    expect(alerts.alerts.map((a) => [a.fingerprint, a.state, a.value])).toEqual([
+      ['aaaaaaaaaaaaaaa1', 'firing', 900],
+      ['aaaaaaaaaaaaaaa3', 'resolved', null],
+    ]);
+    expect(alerts.alerts[0]?.labels).toEqual({ alertname: 'P99High', route: '/aaaaaaaaaaaaaaa1' });
+    expect(
+      (await store().alerts(everyone, { now: NOW, state: 'firing' })).alerts.map((a) => a.tenant),
+    ).toEqual(['acme', 'globex']);
+    const history = await store().alertHistory(acme, {
+      range: { from: NOW - 86_400, to: NOW + 1 },
+      fingerprint: 'aaaaaaaaaaaaaaa1',
+      limit: 10,
+    });
+    expect(history.events.map((e) => [e.state, e.receiver])).toEqual([
+      ['firing', 'chat'],
+      ['firing', null],
+      ['pending', null],
+    ]);
+  });
+
+  it("a tenant's scope never returns another tenant's rows", async () => {
+    const globex = { tenant: 'globex' };
+    const page = await store().overview(globex, {
+      range: RANGE,
+      filters: noFilters,
+      groupBy: 'route',
+      sort: 'rate',
+      order: 'desc',
+      limit: 10,
+      offset: 0,
+      source: 'auto',
+    });
+    expect(page.rows.map((r) => r.tenant)).toEqual(['globex']);
+    const sat = await store().saturation(globex, { range: RANGE, stepS: 3600, source: 'raw' });
+    expect(sat.instances.map((s) => s.tenant)).toEqual(['globex']);
+    expect((await store().pipeline(globex, { range: RANGE })).dlq).toEqual([]);
+    expect(
+      (await store().alertHistory(globex, { range: { from: 0, to: NOW + 1 }, limit: 100 })).events,
+    ).toHaveLength(1);
+  });
+
+  it('answers ping', async () => {
+    expect(await store().ping()).toBe(true);
+  });
+});
+
+type Call = { name: string; run: (s: Store) => Promise<unknown> };
+
+const CALLS: Call[] = [
+  ...(['service', 'route'] as const).flatMap((groupBy) =>
+    (['p99', 'p50', 'errors', 'error_rate', 'rate', 'bytes'] as const).map((sort) => ({
+      name: `overview by ${groupBy} sorted by ${sort}`,
+      run: (s: Store) =>
+        s.overview(everyone, {
+          range: RANGE,
+          filters: noFilters,
+          groupBy,
+          sort,
+          order: 'desc',
+          limit: 50,
+          offset: 0,
+          source: 'auto',
+        }),
+    })),
+  ),
+  {
+    name: 'series, 5-minute steps, every quantile',
+    run: (s) =>
+      s.series(everyone, {
+        range: RANGE,
+        stepS: 300,
+        filters: { service: 'shop' },
+        quantiles: [0.5, 0.9, 0.95, 0.99],
+        source: 'raw',
+      }),
+  },
+  {
+    name: 'series by status class over 10 s steps',
+    run: (s) =>
+      s.series(acme, {
+        range: { from: FROM + 60, to: FROM + 360 },
+        stepS: 10,
+        filters: { statusClass: '4xx' },
+        quantiles: [0.9],
+        source: 'auto',
+      }),
+  },
+  {
+    name: 'saturation, 1-minute steps',
+    run: (s) => s.saturation(everyone, { range: RANGE, stepS: 60, source: 'auto' }),
+  },
+  {
+    name: 'consumers by p99',
+    run: (s) =>
+      s.consumers(everyone, {
+        range: RANGE,
+        filters: noFilters,
+        sort: 'p99',
+        order: 'asc',
+        limit: 3,
+        offset: 1,
+      }),
+  },
+  { name: 'trace', run: (s) => s.trace(everyone, { traceId: '0'.repeat(32) }) },
+  {
+    name: 'recent traces',
+    run: (s) => s.recentTraces(everyone, { range: RANGE, filters: { method: 'POST' }, limit: 20 }),
+  },
+  {
+    name: 'log page',
+    run: (s) =>
+      s.logs(acme, {
+        range: RANGE,
+        filters: { service: 'billing' },
+        errorKind: 'none',
+        minDurationMs: 20,
+        limit: 50,
+      }),
+  },
+  { name: 'pipeline', run: (s) => s.pipeline(everyone, { range: RANGE }) },
+  ...(['latency_quantile', 'error_rate', 'request_rate'] as const).map((kind) => ({
+    name: `signal ${kind} by tenant and service`,
+    run: (s: Store) =>
+      s.signal(everyone, { kind, quantile: 0.9, range: RANGE, filters: {}, groupBy: ['tenant', 'service'] }),
+  })),
+  {
+    name: 'signal heap ratio',
+    run: (s) =>
+      s.signal(everyone, {
+        kind: 'saturation',
+        metric: 'heap_used_ratio',
+        range: RANGE,
+        filters: {},
+        groupBy: ['instance'],
+      }),
+  },
+  { name: 'alerts', run: (s) => s.alerts(everyone, { now: NOW }) },
+  {
+    name: 'alert history',
+    run: (s) => s.alertHistory(everyone, { range: { from: 0, to: NOW + 1 }, limit: 100 }),
+  },
+];
+
+// Quantiles are read from the same histogram by both stores; a sample on a bucket edge may land
+// one bucket over under another log() implementation, which moves a quantile by at most 1%.
+const QUANTILE_KEYS = new Set(['p50', 'p90', 'p95', 'p99']);
+
+function sameAnswer(a: unknown, b: unknown, path: string, quantile = false): void {
+  if (typeof a === 'number' && typeof b === 'number') {
+    if (quantile) expect(Math.abs(a - b) / Math.max(Math.abs(a), 1e-9), path).toBeLessThanOrEqual(0.01);
+    else expect(a, path).toBeCloseTo(b, 9);
+    return;
+  }
+  if (Array.isArray(a) && Array.isArray(b)) {
+    expect(a.length, `${path}.length`).toBe(b.length);
+    for (const [i, x] of a.entries()) sameAnswer(x, b[i], `${path}[${i}]`, quantile);
+    return;
+  }
+  if (a && b && typeof a === 'object' && typeof b === 'object') {
+    expect(Object.keys(a).sort(), `${path} keys`).toEqual(Object.keys(b).sort());
+    for (const [k, v] of Object.entries(a)) {
+      // An exemplar is the request nearest its step's quantile: its duration is compared.
+      if (k === 'trace_id' && path.includes('exemplars')) continue;
+      sameAnswer(
+        v,
+        (b as Record<string, unknown>)[k],
+        `${path}.${k}`,
+        quantile || QUANTILE_KEYS.has(k) || k === 'duration_ms',
+      );
+    }
+    return;
+  }
+  expect(a, path).toEqual(b);
+}
+
+describe('ClickHouse and DuckDB give the same answers', () => {
+  it.each(CALLS.map((c) => [c.name, c] as const))('%s', async (_, call) => {
+    const [fromClickHouse, fromDuckDb] = await Promise.all([
+      call.run(stores.clickhouse),
+      call.run(stores.duckdb),
+    ]);
+    sameAnswer(fromDuckDb, fromClickHouse, 'answer');
+  });
+
+  it('quantile signals agree within 1% (the latency_quantile value)', async () => {
+    const q: SignalQuery = {
+      kind: 'latency_quantile',
+      quantile: 0.99,
+      range: RANGE,
+      filters: {},
+      groupBy: ['route'],
+    };
+    const [a, b] = await Promise.all([
+      stores.clickhouse.signal(everyone, q),
+      stores.duckdb.signal(everyone, q),
+    ]);
+    const byRoute = (r: typeof a) => new Map(r.series.map((s) => [s.labels.route, s]));
+    expect([...byRoute(b).keys()].sort()).toEqual([...byRoute(a).keys()].sort());
+    for (const [route, s] of byRoute(a)) {
+      expect(byRoute(b).get(route)?.samples).toBe(s.samples);
+      within(byRoute(b).get(route)?.value, s.value);
+    }
+  });
+});
