@@ -12,7 +12,7 @@ import {
 import { type AlertingConfig, alertingConfigSchema, type RuleGroup } from '@tapwire/alerting';
 import { createClickHouseStore, type Store } from '@tapwire/analytics';
 import { type ClickHouse, createClickHouse, identifier, migrate, sql } from '@tapwire/clickhouse';
-import { buildIngest, ingestConfigSchema } from '@tapwire/ingest';
+import { buildIngest, clickhouseWarehouse, ingestConfigSchema } from '@tapwire/ingest';
 import {
   createKafkaClient,
   createKafkaEventSink,
@@ -396,7 +396,7 @@ describe('alerter on real ClickHouse and Kafka', () => {
       { lingerMs: 5, maxBatchEvents: 100, maxBufferedEvents: 1000, retryBackoffMs: 100, topicPrefix: prefix },
     );
     const ingest = buildIngest(
-      { source: kafkaSource({ kafka, logger }), ch, dlq, logger },
+      { source: kafkaSource({ kafka, logger }), warehouse: clickhouseWarehouse(ch), dlq, logger },
       ingestConfigSchema.parse({
         groupId: uniqueName('tapwire-ingest-alerts'),
         topicPrefix: prefix,

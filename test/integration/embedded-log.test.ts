@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ClickHouse, createClickHouse, identifier, migrate, raw, sql } from '@tapwire/clickhouse';
-import { buildIngest, ingestConfigSchema, replay } from '@tapwire/ingest';
+import { buildIngest, clickhouseWarehouse, ingestConfigSchema, replay } from '@tapwire/ingest';
 import { createLogEventSink, type FileLog, fileLogSource, openFileLog } from '@tapwire/log';
 import { type AccessLogEvent, type DlqEvent, TOPICS } from '@tapwire/schema';
 import { createLogger } from '@tapwire/telemetry';
@@ -83,7 +83,12 @@ describe('ingest from the embedded log', () => {
     await w.sink.flush();
 
     let ingest = buildIngest(
-      { source: fileLogSource(w.log, silentLogger), ch: w.ch, dlq: w.dlq, logger },
+      {
+        source: fileLogSource(w.log, silentLogger),
+        warehouse: clickhouseWarehouse(w.ch),
+        dlq: w.dlq,
+        logger,
+      },
       w.config,
     );
     await ingest.start();
@@ -129,7 +134,12 @@ describe('ingest from the embedded log', () => {
 
     // The group committed where it stopped: a restarted ingest finds nothing new to insert.
     ingest = buildIngest(
-      { source: fileLogSource(w.log, silentLogger), ch: w.ch, dlq: w.dlq, logger },
+      {
+        source: fileLogSource(w.log, silentLogger),
+        warehouse: clickhouseWarehouse(w.ch),
+        dlq: w.dlq,
+        logger,
+      },
       w.config,
     );
     await ingest.start();
@@ -162,7 +172,12 @@ describe('ingest from the embedded log', () => {
       );
     await w.sink.flush();
     const ingest = buildIngest(
-      { source: fileLogSource(w.log, silentLogger), ch: w.ch, dlq: w.dlq, logger },
+      {
+        source: fileLogSource(w.log, silentLogger),
+        warehouse: clickhouseWarehouse(w.ch),
+        dlq: w.dlq,
+        logger,
+      },
       w.config,
     );
     await ingest.start();
@@ -176,11 +191,15 @@ describe('ingest from the embedded log', () => {
       await w.ch.command(sql`TRUNCATE TABLE ${identifier(t)}`);
     expect((await counts(w.ch)).access_logs).toBe(0);
 
-    const summary = await replay({ source: fileLogSource(w.log, silentLogger), ch: w.ch, logger }, w.config, {
-      fromMs: start - 3_600_000,
-      tables: ['access_logs'],
-      clear: false,
-    });
+    const summary = await replay(
+      { source: fileLogSource(w.log, silentLogger), warehouse: clickhouseWarehouse(w.ch), logger },
+      w.config,
+      {
+        fromMs: start - 3_600_000,
+        tables: ['access_logs'],
+        clear: false,
+      },
+    );
     expect(summary).toMatchObject({ inserted: 1000, skippedDuplicates: 0, invalid: 0 });
     expect(summary.topics).toEqual([{ topic: TOPICS.accessLogs, table: 'access_logs', events: 1000 }]);
     expect(await counts(w.ch)).toEqual(before);

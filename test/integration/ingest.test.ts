@@ -4,6 +4,7 @@ import { type ClickHouse, createClickHouse, identifier, migrate, raw, sql } from
 import { clickhouseDown, clickhouseUp } from '@tapwire/infra';
 import {
   buildIngest,
+  clickhouseWarehouse,
   createRetentionJob,
   type Ingest,
   ingestConfigSchema,
@@ -87,7 +88,7 @@ function ingestFor(w: World, over: Record<string, unknown> = {}): Ingest {
     },
   );
   return buildIngest(
-    { source: kafkaSource({ kafka, logger }), ch: w.ch, dlq, logger },
+    { source: kafkaSource({ kafka, logger }), warehouse: clickhouseWarehouse(w.ch), dlq, logger },
     ingestConfigSchema.parse({
       groupId: uniqueName('tapwire-ingest-test'),
       topicPrefix: w.prefix,
@@ -575,14 +576,18 @@ describe('replay and retention', () => {
       flushIntervalMs: 200,
     });
     let progress = 0;
-    const summary = await replay({ source: kafkaSource({ kafka, logger }), ch: w.ch, logger }, config, {
-      fromMs: now - 3_600_000,
-      tables: ['access_logs'],
-      clear: false,
-      onProgress: (done) => {
-        progress = done;
+    const summary = await replay(
+      { source: kafkaSource({ kafka, logger }), warehouse: clickhouseWarehouse(w.ch), logger },
+      config,
+      {
+        fromMs: now - 3_600_000,
+        tables: ['access_logs'],
+        clear: false,
+        onProgress: (done) => {
+          progress = done;
+        },
       },
-    });
+    );
     expect(summary).toMatchObject({ inserted: 2000, skippedDuplicates: 0, invalid: 0 });
     expect(summary.topics).toEqual([
       { topic: w.prefix + TOPICS.accessLogs, table: 'access_logs', events: 2000 },
@@ -590,19 +595,27 @@ describe('replay and retention', () => {
     expect(progress).toBe(2000);
     expect(await summaryOf(w.ch)).toEqual(before);
 
-    const again = await replay({ source: kafkaSource({ kafka, logger }), ch: w.ch, logger }, config, {
-      fromMs: now - 3_600_000,
-      tables: ['access_logs'],
-      clear: false,
-    });
+    const again = await replay(
+      { source: kafkaSource({ kafka, logger }), warehouse: clickhouseWarehouse(w.ch), logger },
+      config,
+      {
+        fromMs: now - 3_600_000,
+        tables: ['access_logs'],
+        clear: false,
+      },
+    );
     expect(again).toMatchObject({ inserted: 0, skippedDuplicates: 2000 });
     expect(await summaryOf(w.ch)).toEqual(before);
 
-    const cleared = await replay({ source: kafkaSource({ kafka, logger }), ch: w.ch, logger }, config, {
-      fromMs: now - 3_600_000,
-      tables: ['access_logs'],
-      clear: true,
-    });
+    const cleared = await replay(
+      { source: kafkaSource({ kafka, logger }), warehouse: clickhouseWarehouse(w.ch), logger },
+      config,
+      {
+        fromMs: now - 3_600_000,
+        tables: ['access_logs'],
+        clear: true,
+      },
+    );
     expect(cleared.clearedPartitions.length).toBeGreaterThan(0);
     expect(cleared.clearedPartitions.some((p) => p.startsWith('route_stats_1m/'))).toBe(true);
     expect(cleared.inserted).toBe(2000);
@@ -620,7 +633,7 @@ describe('replay and retention', () => {
     );
     await w.ch.insert('access_logs', rows);
     const job = createRetentionJob(
-      { ch: w.ch, logger, instance: 'test' },
+      { warehouse: clickhouseWarehouse(w.ch), logger, instance: 'test' },
       ingestConfigSchema.parse({ retention: { days: { access_logs: 30, route_stats_1m: 3 } } }).retention,
     );
     const runs = await job.runOnce();

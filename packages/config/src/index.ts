@@ -2,12 +2,14 @@ export { type ClickHouseConfig, clickhouseConfigSchema } from './components/clic
 export { type InfraConfig, infraConfigSchema } from './components/infra.js';
 export { type KafkaConfig, kafkaConfigSchema } from './components/kafka.js';
 export { type LogConfig, logConfigSchema } from './components/log.js';
+export { type StoreConfig, storeConfigSchema } from './components/store.js';
 export { LOG_LEVELS, type TelemetryConfig, telemetryConfigSchema } from './components/telemetry.js';
 export { ConfigError, type ConfigIssue } from './errors.js';
 export {
   CONFIG_FILE_ENV,
   ENV_PREFIX,
   type ExitFn,
+  givenSections,
   type LoadConfigOptions,
   loadConfig,
   loadConfigOrExit,

@@ -134,6 +134,23 @@ export function loadConfig<S extends z.ZodType>(schema: S, options: LoadConfigOp
   return result.data as z.infer<S>;
 }
 
+/**
+ * givenSections lists the top-level sections the file, the environment and overrides set at all
+ * (defaults aside): how `tapwire start` tells "no Kafka settings" from "Kafka at its defaults".
+ */
+export function givenSections(schema: z.ZodType, options: LoadConfigOptions = {}): Set<string> {
+  const env = options.env ?? process.env;
+  const given = new Set<string>(Object.keys(options.overrides ?? {}));
+  const file = options.file ?? env[CONFIG_FILE_ENV];
+  if (file) {
+    const read = readFile(file);
+    if ('value' in read) for (const key of Object.keys(read.value)) given.add(key);
+  }
+  for (const leaf of configLeaves(schema, ENV_PREFIX))
+    if (env[leaf.envVar] !== undefined && leaf.path[0] !== undefined) given.add(leaf.path[0]);
+  return given;
+}
+
 function sourceOf(sources: Map<string, string>, path: string): string | undefined {
   for (let p = path; p !== ''; p = p.includes('.') ? p.slice(0, p.lastIndexOf('.')) : '') {
     const s = sources.get(p);

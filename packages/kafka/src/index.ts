@@ -19,6 +19,7 @@ export {
 } from './event-sink.js';
 export { createTopicOffsets, type PartitionOffset, type TopicOffsets } from './offsets.js';
 export { keyPartitioner, partitionForKey } from './partitioner.js';
+export { planRange, type RangePlan, readRange } from './range.js';
 export { readTopicToEnd, type StoredRecord } from './read-to-end.js';
 export { createKafkaRecordSink, type RecordSinkConfig } from './record-sink.js';
 export { readSilences } from './silences.js';

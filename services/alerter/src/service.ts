@@ -1,6 +1,6 @@
 import { watch } from 'node:fs';
 import { loadAlertingFile } from '@tapwire/alerting';
-import { createClickHouseStore } from '@tapwire/analytics';
+import { createClickHouseStore, type Store } from '@tapwire/analytics';
 import { createClickHouse } from '@tapwire/clickhouse';
 import {
   type ClickHouseConfig,
@@ -70,7 +70,7 @@ function reloader(path: string, alerter: Alerter, logger: Logger): () => boolean
  */
 export async function runAlerterService(
   config: AlerterServiceConfig,
-  options: { handleSignals?: boolean; log?: EventLog } = {},
+  options: { handleSignals?: boolean; log?: EventLog; store?: Store } = {},
 ): Promise<RunningAlerter> {
   const logger = createLogger({
     name: config.telemetry.serviceName ?? 'tapwire-alerter',
@@ -87,8 +87,12 @@ export async function runAlerterService(
     retryBackoffMs: 200,
     topicPrefix: config.alerter.topicPrefix,
   });
-  const ch = createClickHouse(config.clickhouse);
-  const store = createClickHouseStore(ch, { maxExecutionTimeS: 30, maxResultRows: 100_000 });
+  const store =
+    options.store ??
+    createClickHouseStore(createClickHouse(config.clickhouse), {
+      maxExecutionTimeS: 30,
+      maxResultRows: 100_000,
+    });
   const metrics = createAlerterMetrics();
   const alerter = buildAlerter({ store, sink, logger, metrics }, alerting, {
     apiUrl: config.alerter.apiUrl.replace(/\/$/, ''),

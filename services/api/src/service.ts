@@ -1,4 +1,4 @@
-import { createClickHouseStore } from '@tapwire/analytics';
+import { createClickHouseStore, type Store } from '@tapwire/analytics';
 import { createClickHouse } from '@tapwire/clickhouse';
 import {
   type ClickHouseConfig,
@@ -46,7 +46,7 @@ export interface RunningApi {
  */
 export async function runApiService(
   config: ApiServiceConfig,
-  options: { handleSignals?: boolean; log?: EventLog } = {},
+  options: { handleSignals?: boolean; log?: EventLog; store?: Store } = {},
 ): Promise<RunningApi> {
   const logger = createLogger({
     name: config.telemetry.serviceName ?? 'tapwire-api',
@@ -54,11 +54,13 @@ export async function runApiService(
   });
   const tracing = await startTracing(config.telemetry, { serviceName: 'tapwire-api' });
   const metrics = createApiMetrics();
-  const store = createClickHouseStore(createClickHouse(config.clickhouse), {
-    maxExecutionTimeS: config.api.queryTimeoutS,
-    maxResultRows: config.api.maxResultRows,
-    maxMemoryBytes: config.api.maxQueryMemoryBytes,
-  });
+  const store =
+    options.store ??
+    createClickHouseStore(createClickHouse(config.clickhouse), {
+      maxExecutionTimeS: config.api.queryTimeoutS,
+      maxResultRows: config.api.maxResultRows,
+      maxMemoryBytes: config.api.maxQueryMemoryBytes,
+    });
   // Silences live on a (compacted) topic of the event log that the alerter reads too.
   const log = options.log ?? kafkaSource({ kafka: createKafkaClient(config.kafka, logger, 'api'), logger });
   const silenceSink = log.sink({
@@ -82,8 +84,8 @@ export async function runApiService(
     port: config.api.admin.port,
     registry: metrics.registry,
     readiness: async () => {
-      const clickhouse = await store.ping().catch(() => false);
-      return { ready: clickhouse, clickhouse };
+      const answers = await store.ping().catch(() => false);
+      return { ready: answers, store: answers };
     },
   });
   const url = await api.app.listen({ host: config.api.listen.host, port: config.api.listen.port });

@@ -9,6 +9,7 @@ import { registerProxy } from './commands/proxy.js';
 import { registerReplay } from './commands/replay.js';
 import { registerStart } from './commands/start.js';
 import { registerTopics } from './commands/topics.js';
+import { registerExport, registerImport } from './commands/transfer.js';
 import { type CliIo, CommandFailure, describeError, processIo, readProcessStdin } from './io.js';
 
 /** buildProgram assembles the `tapwire` command line; every subcommand has --help. */
@@ -29,6 +30,8 @@ export function buildProgram(io: CliIo = processIo): Command {
   registerStart(program, io);
   registerDemo(program, io);
   registerReplay(program, io);
+  registerExport(program, io);
+  registerImport(program, io);
   registerInfra(program, io);
   return program;
 }

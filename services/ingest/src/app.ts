@@ -1,10 +1,10 @@
-import type { ClickHouse } from '@tapwire/clickhouse';
 import type { ConsumerRunner, EventSink, LogSource } from '@tapwire/kafka';
 import { type AdminServer, createAdminServer, type Logger } from '@tapwire/telemetry';
 import type { IngestConfig } from './config.js';
 import { createIngestMetrics } from './metrics.js';
 import { createIngestPipeline, type IngestPipeline } from './pipeline.js';
 import { createRetentionJob } from './retention.js';
+import type { Warehouse } from './warehouse.js';
 
 /** Ingest is a built ingest process: pipeline, retention job, admin server and lifecycle. */
 export interface Ingest {
@@ -18,7 +18,7 @@ export interface Ingest {
 
 /** buildIngest wires the consumer group (on Kafka or the embedded log), the pipeline, lag sampling, retention and admin endpoints. */
 export function buildIngest(
-  deps: { source: LogSource; ch: ClickHouse; dlq: EventSink; logger: Logger },
+  deps: { source: LogSource; warehouse: Warehouse; dlq: EventSink; logger: Logger },
   config: IngestConfig,
 ): Ingest {
   let runnerRef: ConsumerRunner | undefined;
@@ -31,7 +31,10 @@ export function buildIngest(
     lag: () => runnerRef?.lag() ?? [],
     retention: () => retentionRef?.state() ?? { lastRunSeconds: 0, droppedPartitions: 0, failures: 0 },
   });
-  const pipeline = createIngestPipeline({ ch: deps.ch, dlq: deps.dlq, logger: deps.logger, metrics }, config);
+  const pipeline = createIngestPipeline(
+    { warehouse: deps.warehouse, dlq: deps.dlq, logger: deps.logger, metrics },
+    config,
+  );
   pipelineRef = pipeline;
   const runner = deps.source.runner(
     { groupId: config.groupId, topics: pipeline.topics(), fromBeginning: true },
@@ -40,7 +43,7 @@ export function buildIngest(
   runnerRef = runner;
   pipeline.attach(runner);
   const retention = createRetentionJob(
-    { ch: deps.ch, logger: deps.logger, instance: pipeline.instance },
+    { warehouse: deps.warehouse, logger: deps.logger, instance: pipeline.instance },
     config.retention,
   );
   retentionRef = retention;
@@ -68,7 +71,7 @@ export function buildIngest(
       lag: l.lag,
       instance: pipeline.instance,
     }));
-    await deps.ch.insert('consumer_lag', rows).catch((err: Error) => {
+    await deps.warehouse.insertRows('consumer_lag', rows).catch((err: Error) => {
       deps.logger.debug({ err: err.message }, 'could not record consumer lag');
     });
   }

@@ -11,5 +11,5 @@ export {
   runIngestProcess,
   runIngestService,
 } from './service.js';
-
+export { clickhouseWarehouse, duckdbWarehouse, type Warehouse } from './warehouse.js';
 export { type HostedIngest, hostIngest } from './worker-host.js';

@@ -1,12 +1,12 @@
 import { hostname } from 'node:os';
-import { type ClickHouse, identifier, sql, type TapwireClickHouseError } from '@tapwire/clickhouse';
 import type { ConsumerRunner, EventSink, PartitionBatch, TopicPartitionOffset } from '@tapwire/kafka';
 import { DEFAULT_TENANT, type DlqEvent, TOPICS } from '@tapwire/schema';
 import type { Logger } from '@tapwire/telemetry';
 import type { IngestConfig } from './config.js';
 import type { IngestMetrics } from './metrics.js';
-import { checkRollup, type StoredBatch } from './rollup-repair.js';
+import type { StoredBatch } from './rollup-repair.js';
 import { dayOf, type Row, STREAMS, type Stream } from './rows.js';
+import type { Warehouse } from './warehouse.js';
 
 /** IngestStats are the pipeline's counters (also on /metrics). */
 export interface IngestStats {
@@ -46,7 +46,7 @@ const ROW_POSITION = /"kafka_partition":(\d+),"kafka_offset":"(\d+)"\}$/;
  * inserted twice. Each insert holds one table and one day, so ClickHouse writes it as one part.
  */
 export function createIngestPipeline(
-  deps: { ch: ClickHouse; dlq: EventSink; logger: Logger; metrics: IngestMetrics },
+  deps: { warehouse: Warehouse; dlq: EventSink; logger: Logger; metrics: IngestMetrics },
   config: IngestConfig,
 ) {
   const prefix = config.topicPrefix;
@@ -201,10 +201,8 @@ export function createIngestPipeline(
       });
       const stored = new Set<string>();
       for (const [partition, r] of ranges) {
-        const rows = await deps.ch.query<{ o: string }>(
-          sql`SELECT toString(kafka_offset) AS o FROM ${identifier(g.stream.table)} WHERE kafka_partition = ${partition} AND kafka_offset >= ${r.min} AND kafka_offset <= ${r.max}`,
-        );
-        for (const row of rows) stored.add(`${partition}:${row.o}`);
+        for (const o of await deps.warehouse.storedOffsets(g.stream.table, partition, r.min, r.max))
+          stored.add(`${partition}:${o}`);
       }
       if (stored.size === 0) continue;
       if (g.stream.rollups.length > 0) {
@@ -233,7 +231,7 @@ export function createIngestPipeline(
     for (const b of batches) {
       while (b.pending.length > 0) {
         const rollup = b.pending[0]!;
-        const outcome = await checkRollup(deps.ch, b, rollup, deps.logger);
+        const outcome = await deps.warehouse.checkRollup(b, rollup, deps.logger);
         if (outcome === 'repaired') {
           stats.rollupRepairs++;
           deps.metrics.rollupChecked(rollup.table, 'repaired');
@@ -268,7 +266,7 @@ export function createIngestPipeline(
             for (const g of groups) {
               if (g.done) continue;
               const started = performance.now();
-              await deps.ch.insertJsonLines(g.stream.table, g.rows);
+              await deps.warehouse.insert(g.stream.table, g.rows);
               g.done = true;
               stats.inserted += g.rows.length;
               deps.metrics.inserted(g.stream.topic, g.rows.length, (performance.now() - started) / 1000);
@@ -279,7 +277,7 @@ export function createIngestPipeline(
         stats.clickhouseUp = true;
         return;
       } catch (err) {
-        const e = err as TapwireClickHouseError;
+        const e = err as Error & { code?: string };
         stats.insertFailures++;
         deps.metrics.insertFailed();
         if (stats.clickhouseUp) {
@@ -335,10 +333,8 @@ export function createIngestPipeline(
       const stream = streams.get(a.topic);
       if (!stream) continue;
       const from = BigInt(a.offset) < 0n ? 0n : BigInt(a.offset);
-      const rows = await deps.ch.query<{ o: string }>(
-        sql`SELECT toString(kafka_offset) AS o FROM ${identifier(stream.table)} WHERE kafka_partition = ${a.partition} AND kafka_offset >= ${from}`,
-      );
-      if (rows.length > 0) next.set(key(a.topic, a.partition), new Set(rows.map((r) => r.o)));
+      const stored = await deps.warehouse.storedOffsets(stream.table, a.partition, from);
+      if (stored.length > 0) next.set(key(a.topic, a.partition), new Set(stored));
     }
     skip = next;
     const skipped = [...next.values()].reduce((n, s) => n + s.size, 0);

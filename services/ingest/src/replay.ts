@@ -1,11 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import { type ClickHouse, identifier, sql } from '@tapwire/clickhouse';
-import { type EventSink, emptySinkStats, type LogSource } from '@tapwire/kafka';
+import { type EventSink, emptySinkStats, type LogSource, planRange, readRange } from '@tapwire/kafka';
 import type { Logger } from '@tapwire/telemetry';
 import type { IngestConfig } from './config.js';
 import { createIngestMetrics } from './metrics.js';
 import { createIngestPipeline } from './pipeline.js';
 import { STREAMS } from './rows.js';
+import type { Warehouse } from './warehouse.js';
 
 /** DERIVED_TABLES lists, per raw table, the rollups its materialized views fill. */
 export const DERIVED_TABLES: Record<string, readonly string[]> = Object.fromEntries(
@@ -58,7 +57,7 @@ function countingSink(): EventSink & { count: () => number } {
  * without clearing, never inserts an event twice. Invalid events are counted, not dead-lettered again.
  */
 export async function replay(
-  deps: { source: LogSource; ch: ClickHouse; logger: Logger },
+  deps: { source: LogSource; warehouse: Warehouse; logger: Logger },
   config: IngestConfig,
   options: ReplayOptions,
 ): Promise<ReplaySummary> {
@@ -75,46 +74,20 @@ export async function replay(
       for (const table of [s.table, ...(DERIVED_TABLES[s.table] ?? [])]) {
         for (let d = fromMs; d < toMs; d += DAY_MS) {
           const partition = dayId(d);
-          const [exists] = await deps.ch.query<{ n: string }>(
-            sql`SELECT count() AS n FROM system.parts WHERE database = ${deps.ch.database} AND table = ${table} AND partition = ${partition} AND active`,
-          );
-          if (Number(exists?.n ?? 0) === 0) continue;
-          await deps.ch.command(sql`ALTER TABLE ${identifier(table)} DROP PARTITION ${Number(partition)}`);
-          cleared.push(`${table}/${partition}`);
+          if (await deps.warehouse.dropDay(table, partition)) cleared.push(`${table}/${partition}`);
         }
       }
     }
   }
 
-  const offsets = await deps.source.offsets();
-  const groupId = `${config.groupId}-replay-${randomBytes(4).toString('hex')}`;
-  const ends = new Map<string, bigint>();
-  const summary: ReplaySummary['topics'] = [];
-  let total = 0;
-  try {
-    for (const s of streams) {
-      const topic = config.topicPrefix + s.topic;
-      const start = await offsets.offsetsAt(topic, fromMs);
-      const end =
-        options.toMs === undefined
-          ? await offsets.highWatermarks(topic)
-          : await offsets.offsetsAt(topic, toMs);
-      let events = 0;
-      for (const p of start) {
-        const e = BigInt(end.find((x) => x.partition === p.partition)?.offset ?? p.offset);
-        const n = e - BigInt(p.offset);
-        if (n > 0n) {
-          ends.set(`${topic}\u0000${p.partition}`, e);
-          events += Number(n);
-        }
-      }
-      await offsets.presetGroup(groupId, topic, start);
-      summary.push({ topic, table: s.table, events });
-      total += events;
-    }
-  } finally {
-    await offsets.close();
-  }
+  const plan = await planRange(
+    deps.source,
+    streams.map((s) => config.topicPrefix + s.topic),
+    // Without --to, up to what the topics hold now.
+    { fromMs, toMs: options.toMs === undefined ? undefined : toMs, groupPrefix: `${config.groupId}-replay` },
+  );
+  const groupId = plan.groupId;
+  const summary: ReplaySummary['topics'] = plan.topics.map((t, i) => ({ ...t, table: streams[i]!.table }));
 
   const dlq = countingSink();
   const metrics = createIngestMetrics({
@@ -125,47 +98,19 @@ export async function replay(
     retention: () => ({ lastRunSeconds: 0, droppedPartitions: 0, failures: 0 }),
   });
   const pipeline = createIngestPipeline(
-    { ch: deps.ch, dlq, logger: deps.logger, metrics },
+    { warehouse: deps.warehouse, dlq, logger: deps.logger, metrics },
     { ...config, groupId },
   );
-  let done = 0;
-  let finish: () => void = () => {};
-  const finished = new Promise<void>((resolve) => {
-    finish = resolve;
-  });
-  if (ends.size === 0) finish();
-  const runner = deps.source.runner(
-    { groupId, topics: summary.map((t) => t.topic), fromBeginning: false },
-    {
-      onAssigned: pipeline.onAssigned,
-      async onBatch(batch) {
-        const k = `${batch.topic}\u0000${batch.partition}`;
-        const end = ends.get(k);
-        if (end === undefined) return;
-        const messages = batch.messages.filter((m) => BigInt(m.offset) < end);
-        if (messages.length > 0) await pipeline.onBatch({ ...batch, messages });
-        done += messages.length;
-        options.onProgress?.(done, total);
-        const last = batch.messages[batch.messages.length - 1];
-        if (last && BigInt(last.offset) + 1n >= end) {
-          ends.delete(k);
-          if (ends.size === 0) finish();
-        }
-      },
+  await readRange(deps.source, plan, {
+    onAssigned: pipeline.onAssigned,
+    onBatch: pipeline.onBatch,
+    started(runner) {
+      pipeline.attach(runner);
+      pipeline.start();
     },
-  );
-  pipeline.attach(runner);
-  pipeline.start();
-  try {
-    await runner.start();
-    await finished;
-    await pipeline.stop();
-  } finally {
-    await runner.close();
-    const cleanup = await deps.source.offsets();
-    await cleanup.deleteGroup(groupId);
-    await cleanup.close();
-  }
+    drained: () => pipeline.stop(),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
   const stats = pipeline.stats();
   return {
     fromMs,

@@ -1,6 +1,6 @@
-import { type ClickHouse, identifier, sql } from '@tapwire/clickhouse';
 import type { Logger } from '@tapwire/telemetry';
 import { type IngestConfig, RETAINED_TABLES } from './config.js';
+import type { Warehouse } from './warehouse.js';
 
 /** RetentionRun reports what one run of the retention job did. */
 export interface RetentionRun {
@@ -26,7 +26,7 @@ function yyyymmdd(ms: number): string {
  * records every run in retention_runs; partitions are named YYYYMMDD by the migrations.
  */
 export function createRetentionJob(
-  deps: { ch: ClickHouse; logger: Logger; now?: () => number; instance: string },
+  deps: { warehouse: Warehouse; logger: Logger; now?: () => number; instance: string },
   config: IngestConfig['retention'],
 ) {
   const now = deps.now ?? Date.now;
@@ -42,14 +42,8 @@ export function createRetentionJob(
       const cutoff = yyyymmdd(now() - days * 86_400_000);
       const run: RetentionRun = { table, retentionDays: days, dropped: [], error: '' };
       try {
-        const parts = await deps.ch.query<{ partition: string }>(
-          sql`SELECT DISTINCT partition FROM system.parts WHERE database = ${deps.ch.database} AND table = ${table} AND active AND partition < ${cutoff} ORDER BY partition`,
-        );
-        for (const { partition } of parts) {
-          if (!/^\d{8}$/.test(partition)) continue;
-          await deps.ch.command(sql`ALTER TABLE ${identifier(table)} DROP PARTITION ${Number(partition)}`);
-          run.dropped.push(partition);
-        }
+        for (const partition of await deps.warehouse.daysBefore(table, cutoff))
+          if (await deps.warehouse.dropDay(table, partition)) run.dropped.push(partition);
       } catch (err) {
         run.error = (err as Error).message.slice(0, 2000);
         state.failures++;
@@ -59,8 +53,8 @@ export function createRetentionJob(
       runs.push(run);
     }
     state.lastRunSeconds = Math.floor(now() / 1000);
-    await deps.ch
-      .insert(
+    await deps.warehouse
+      .insertRows(
         'retention_runs',
         runs.map((r) => ({
           ts: state.lastRunSeconds,

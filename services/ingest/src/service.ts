@@ -12,6 +12,7 @@ import { createLogger, startTracing, stopOnSignals } from '@tapwire/telemetry';
 import { z } from 'zod';
 import { buildIngest, type Ingest } from './app.js';
 import { type IngestConfig, ingestConfigSchema } from './config.js';
+import { clickhouseWarehouse, type Warehouse } from './warehouse.js';
 import { hostIngest } from './worker-host.js';
 
 /** ingestServiceConfigSchema is what the ingest process reads. */
@@ -63,7 +64,7 @@ export async function runIngestProcess(config: IngestServiceConfig): Promise<voi
  */
 export async function runIngestService(
   config: IngestServiceConfig,
-  options: { handleSignals?: boolean; inWorker?: boolean; log?: EventLog } = {},
+  options: { handleSignals?: boolean; inWorker?: boolean; log?: EventLog; warehouse?: Warehouse } = {},
 ): Promise<RunningIngest> {
   const logger = createLogger({
     name: config.telemetry.serviceName ?? 'tapwire-ingest',
@@ -72,7 +73,7 @@ export async function runIngestService(
   const tracing = await startTracing(config.telemetry, { serviceName: 'tapwire-ingest' });
   const log =
     options.log ?? kafkaSource({ kafka: createKafkaClient(config.kafka, logger, 'ingest'), logger });
-  const ch = createClickHouse(config.clickhouse);
+  const warehouse = options.warehouse ?? clickhouseWarehouse(createClickHouse(config.clickhouse));
   const dlq = log.sink({
     lingerMs: 20,
     maxBatchEvents: 500,
@@ -80,7 +81,7 @@ export async function runIngestService(
     retryBackoffMs: 200,
     topicPrefix: config.ingest.topicPrefix,
   });
-  const ingest = buildIngest({ source: log, ch, dlq, logger }, config.ingest);
+  const ingest = buildIngest({ source: log, warehouse, dlq, logger }, config.ingest);
   const { adminUrl } = await ingest.start();
   let stopping: Promise<void> | undefined;
   const stop = () => {
@@ -88,7 +89,7 @@ export async function runIngestService(
       logger.info({}, 'stopping ingest');
       await ingest.close();
       await dlq.close(5000);
-      await ch.close();
+      await warehouse.close();
       await tracing.shutdown();
       logger.flush();
     })();

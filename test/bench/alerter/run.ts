@@ -14,7 +14,7 @@ import { createClickHouseStore } from '@tapwire/analytics';
 import { createClickHouse, identifier, migrate, sql } from '@tapwire/clickhouse';
 import { clickhouseConfigSchema, infraConfigSchema, kafkaConfigSchema, loadConfig } from '@tapwire/config';
 import { clickhouseUrl, kafkaBrokers } from '@tapwire/infra';
-import { buildIngest, ingestConfigSchema } from '@tapwire/ingest';
+import { buildIngest, clickhouseWarehouse, ingestConfigSchema } from '@tapwire/ingest';
 import {
   createKafkaClient,
   createKafkaEventSink,
@@ -89,7 +89,10 @@ async function main(): Promise<void> {
     admin: { port: 0 },
     retention: { enabled: false },
   });
-  const ingest = buildIngest({ source: kafkaSource({ kafka, logger }), ch, dlq, logger }, ingestConfig);
+  const ingest = buildIngest(
+    { source: kafkaSource({ kafka, logger }), warehouse: clickhouseWarehouse(ch), dlq, logger },
+    ingestConfig,
+  );
   await ingest.start();
 
   const store = createClickHouseStore(createClickHouse(chConfig), {

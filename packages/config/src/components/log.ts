@@ -7,10 +7,10 @@ import { z } from 'zod';
 export const logConfigSchema = z
   .strictObject({
     kind: z
-      .enum(['kafka', 'embedded'])
-      .default('kafka')
+      .enum(['auto', 'kafka', 'embedded'])
+      .default('auto')
       .describe(
-        'Where events are logged: kafka, or embedded (a local directory; only `tapwire start` runs on it, every service in one process). Default: kafka.',
+        'Where events are logged: kafka, embedded (a local directory; only `tapwire start` runs on it, every service in one process), or auto: `tapwire start` and `replay` use embedded unless a `kafka` setting is given; separate services use kafka. Default: auto.',
       ),
     dir: z
       .string()

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '@tapwire/telemetry';
 import type { Command } from 'commander';
-import { loadTapwireConfig } from '../cli-config.js';
+import { distributedConfig } from '../cli-config.js';
 import type { CliIo } from '../io.js';
 
 /** DEFAULT_MIGRATIONS_DIR is the repository's migrations/ folder, found relative to this file. */
@@ -15,7 +15,7 @@ export function registerMigrate(program: Command, io: CliIo): void {
     .option('--dir <path>', 'migrations folder', DEFAULT_MIGRATIONS_DIR)
     .option('--status', 'list applied and pending migrations without applying anything')
     .action(async (opts: { dir: string; status?: boolean }) => {
-      const config = loadTapwireConfig(program.opts<{ config?: string }>().config);
+      const config = distributedConfig(program.opts<{ config?: string }>().config);
       const { appliedMigrations, createClickHouse, migrate, readMigrations } = await import(
         '@tapwire/clickhouse'
       );

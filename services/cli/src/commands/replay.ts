@@ -1,15 +1,16 @@
 import type { Command } from 'commander';
 import { loadTapwireConfig } from '../cli-config.js';
+import { openEmbedded } from '../deployment.js';
 import { type CliIo, CommandFailure } from '../io.js';
 
 const TABLES = ['access_logs', 'spans', 'saturation', 'dlq_events'];
 
-/** registerReplay adds `tapwire replay`: rebuild projections by re-reading Kafka from a point in time. */
+/** registerReplay adds `tapwire replay`: rebuild projections by re-reading the event log from a point in time. */
 export function registerReplay(program: Command, io: CliIo): void {
   program
     .command('replay')
     .description(
-      'rebuild ClickHouse projections by re-reading Kafka from a point in time (safe to interrupt and rerun)',
+      'rebuild the stored tables by re-reading the event log (Kafka or embedded) from a point in time (safe to interrupt and rerun)',
     )
     .requiredOption('--from <time>', 'start: RFC 3339 (2026-11-26T00:00:00Z) or relative (now-6h)')
     .option('--to <time>', 'end (exclusive): RFC 3339 or relative; default: what is on the topics now')
@@ -18,7 +19,7 @@ export function registerReplay(program: Command, io: CliIo): void {
     .action(async (opts: { from: string; to?: string; tables: string; clear?: boolean }) => {
       const { createClickHouse } = await import('@tapwire/clickhouse');
       const { createKafkaClient, kafkaSource } = await import('@tapwire/kafka');
-      const { replay } = await import('@tapwire/ingest');
+      const { clickhouseWarehouse, replay } = await import('@tapwire/ingest');
       const { parseTime } = await import('@tapwire/schema');
       const { createLogger } = await import('@tapwire/telemetry');
       const fromMs = parseTime(opts.from);
@@ -36,23 +37,15 @@ export function registerReplay(program: Command, io: CliIo): void {
       if (unknown.length > 0) throw new CommandFailure(`--tables: unknown table(s) ${unknown.join(', ')}`, 2);
       const config = loadTapwireConfig(program.opts<{ config?: string }>().config);
       const logger = createLogger({ name: 'tapwire-replay', level: config.telemetry.logLevel, fd: 2 });
-      // The embedded log is read in place (stop `tapwire start` first: one process owns it).
-      const fileLog =
-        config.log.kind === 'embedded'
-          ? await (await import('@tapwire/log'))
-              .openFileLog({ dir: config.log.dir, fsync: config.log.fsync })
-              .catch((err: Error) => {
-                throw new CommandFailure(err.message, 1);
-              })
-          : undefined;
-      const source = fileLog
-        ? (await import('@tapwire/log')).fileLogSource(fileLog, logger)
-        : kafkaSource({ kafka: createKafkaClient(config.kafka, logger, 'replay'), logger });
-      const ch = createClickHouse(config.clickhouse);
+      // The embedded log and DuckDB are used in place (stop `tapwire start` first: one process owns them).
+      const embedded = await openEmbedded(config, logger);
+      const source =
+        embedded.log ?? kafkaSource({ kafka: createKafkaClient(config.kafka, logger, 'replay'), logger });
+      const warehouse = embedded.warehouse ?? clickhouseWarehouse(createClickHouse(config.clickhouse));
       const tty = process.stderr.isTTY;
       let lastDraw = 0;
       try {
-        const summary = await replay({ source, ch, logger }, config.ingest, {
+        const summary = await replay({ source, warehouse, logger }, config.ingest, {
           fromMs,
           ...(toMs === undefined ? {} : { toMs }),
           tables,
@@ -76,8 +69,8 @@ export function registerReplay(program: Command, io: CliIo): void {
           `inserted ${summary.inserted}, already stored ${summary.skippedDuplicates}, invalid ${summary.invalid}, cleared ${summary.clearedPartitions.length} partitions\n`,
         );
       } finally {
-        await ch.close();
-        await fileLog?.close();
+        await warehouse.close();
+        await embedded.close();
       }
     });
 }

@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { EventLog } from '@tapwire/kafka';
 import { upstreamSchema } from '@tapwire/proxy/config';
 import { createLogger } from '@tapwire/telemetry';
 import type { Command } from 'commander';
 import { loadTapwireConfig, type TapwireConfig } from '../cli-config.js';
 import { DEMO_ROUTES, demoAlertingYaml, startDemoApi, startTraffic } from '../demo.js';
-import { type CliIo, CommandFailure } from '../io.js';
+import { openEmbedded } from '../deployment.js';
+import type { CliIo } from '../io.js';
 import { DEFAULT_MIGRATIONS_DIR } from './migrate.js';
 
 /**
@@ -19,7 +19,7 @@ export function registerStart(program: Command, io: CliIo): void {
   program
     .command('start')
     .description(
-      'run proxy, ingest, api and alerter in one process (creates topics and applies migrations first)',
+      'run proxy, ingest, api and alerter in one process: on the embedded log and DuckDB, or on Kafka and ClickHouse when their settings are given (creating topics and applying migrations first)',
     )
     .option(
       '--demo',
@@ -36,34 +36,18 @@ export function registerStart(program: Command, io: CliIo): void {
       // One process, one set of topics: ingest's topicPrefix applies to every component here.
       const prefix = base.ingest.topicPrefix;
       const stops: (() => Promise<void>)[] = [];
-      // Every service shares one event log: Kafka, or the embedded log this process owns.
-      let log: EventLog | undefined;
-      if (base.log.kind === 'embedded') {
-        const { openFileLog, fileLogSource } = await import('@tapwire/log');
-        const { TOPICS } = await import('@tapwire/schema');
-        const stateTopics = [TOPICS.alertState, TOPICS.silences].map((t) => prefix + t);
-        const fileLog = await openFileLog({
-          dir: base.log.dir,
-          fsync: base.log.fsync,
-          fsyncIntervalMs: base.log.fsyncIntervalMs,
-          segmentBytes: base.log.segmentBytes,
-          retentionMs: base.log.retentionHours * 3_600_000,
-          retentionBytes: base.log.retentionBytes,
-          keep: (topic) => stateTopics.includes(topic),
-        }).catch((err: Error) => {
-          throw new CommandFailure(err.message, 1);
-        });
-        // Closed last: every service has stopped writing by then.
-        stops.push(() => fileLog.close());
-        log = fileLogSource(fileLog, logger);
-        io.err(`embedded event log in ${base.log.dir}\n`);
-      } else {
+      // Every service shares one event log and one store: Kafka and ClickHouse, or the embedded
+      // log and DuckDB this process owns (closed last, once every service has stopped).
+      const embedded = await openEmbedded(base, logger);
+      stops.push(() => embedded.close());
+      if (embedded.log) io.err(`embedded event log in ${base.log.dir}\n`);
+      else
         await ensureTopics(
           createKafkaClient(base.kafka, logger, 'start'),
           topicSpecs(base.kafka.topics, prefix),
         );
-      }
-      await migrate(base.clickhouse, { dir: DEFAULT_MIGRATIONS_DIR, logger });
+      if (embedded.store) io.err(`embedded store (DuckDB) in ${base.store.path}\n`);
+      else await migrate(base.clickhouse, { dir: DEFAULT_MIGRATIONS_DIR, logger });
 
       let config: TapwireConfig = {
         ...base,
@@ -112,15 +96,33 @@ export function registerStart(program: Command, io: CliIo): void {
           import('@tapwire/api'),
           import('@tapwire/alerter'),
         ]);
-      const shared = log ? { log } : {};
-      const ingest = await runIngestService(config, shared);
+      const shared = embedded.log ? { log: embedded.log } : {};
+      const ingest = await runIngestService(config, {
+        ...shared,
+        ...(embedded.warehouse ? { warehouse: embedded.warehouse } : {}),
+      });
       stops.push(ingest.stop);
       const proxy = await runProxyService(config, { ...shared, ...(prefix ? { topicPrefix: prefix } : {}) });
       stops.push(proxy.stop);
-      const api = await runApiService(config, shared);
+      const api = await runApiService(config, {
+        ...shared,
+        ...(embedded.store
+          ? {
+              store: embedded.store({
+                maxExecutionTimeS: config.api.queryTimeoutS,
+                maxResultRows: config.api.maxResultRows,
+              }),
+            }
+          : {}),
+      });
       stops.push(api.stop);
       if (existsSync(config.alerter.rulesFile)) {
-        const alerter = await runAlerterService(config, shared);
+        const alerter = await runAlerterService(config, {
+          ...shared,
+          ...(embedded.store
+            ? { store: embedded.store({ maxExecutionTimeS: 30, maxResultRows: 100_000 }) }
+            : {}),
+        });
         stops.push(alerter.stop);
       } else {
         logger.warn({ rulesFile: config.alerter.rulesFile }, 'no alerting file: the alerter is not started');

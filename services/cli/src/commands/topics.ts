@@ -1,6 +1,6 @@
 import { createLogger } from '@tapwire/telemetry';
 import type { Command } from 'commander';
-import { loadTapwireConfig } from '../cli-config.js';
+import { distributedConfig } from '../cli-config.js';
 import type { CliIo } from '../io.js';
 
 /** registerTopics adds `tapwire topics`: create or align Tapwire's Kafka topics. */
@@ -11,7 +11,7 @@ export function registerTopics(program: Command, io: CliIo): void {
       'create missing Kafka topics, grow partitions and align retention/compaction (safe to rerun)',
     )
     .action(async () => {
-      const config = loadTapwireConfig(program.opts<{ config?: string }>().config);
+      const config = distributedConfig(program.opts<{ config?: string }>().config);
       const logger = createLogger({ name: 'tapwire-topics', level: config.telemetry.logLevel, fd: 2 });
       const { createKafkaClient, ensureTopics, topicSpecs } = await import('@tapwire/kafka');
       const kafka = createKafkaClient(config.kafka, logger, 'topics');

@@ -1,0 +1,115 @@
+import { type ClickHouse, identifier, sql } from '@tapwire/clickhouse';
+import { type DuckDb, identifier as duckIdentifier, sql as duckSql, tableSpec } from '@tapwire/duckdb';
+import type { Logger } from '@tapwire/telemetry';
+import { checkRollup, type RepairOutcome, type StoredBatch } from './rollup-repair.js';
+import type { Rollup, Row } from './rows.js';
+
+/**
+ * Warehouse is where ingest writes: the seam between the pipeline (batches, the offset ledger,
+ * retention, replay) and a database. ClickHouse is the distributed one; DuckDB the embedded one.
+ * Day partitions are named YYYYMMDD (UTC) on both.
+ */
+export interface Warehouse {
+  readonly kind: 'clickhouse' | 'duckdb';
+  /** insert writes JSON rows (one per line, every column present) of one table and one day. */
+  insert(table: string, lines: readonly string[]): Promise<void>;
+  /** insertRows writes bookkeeping rows (consumer lag, retention runs). */
+  insertRows(table: string, rows: readonly Row[]): Promise<void>;
+  /** storedOffsets lists the log offsets of one partition that a raw table holds, from `from` (to `to`, inclusive). */
+  storedOffsets(table: string, partition: number, from: bigint, to?: bigint): Promise<string[]>;
+  /**
+   * checkRollup makes one rollup of a batch that a failed insert stored anyway agree with the raw
+   * table (ClickHouse pushes to materialized views after storing the raw part; see rollup-repair.ts).
+   */
+  checkRollup(batch: StoredBatch, rollup: Rollup, logger: Logger): Promise<RepairOutcome>;
+  /** days lists a table's day partitions before `before` (YYYYMMDD); none for a table it does not have. */
+  daysBefore(table: string, before: string): Promise<string[]>;
+  /** dropDay deletes one day partition of a table; resolves whether it held anything. */
+  dropDay(table: string, day: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+const DAY_PARTITION = /^\d{8}$/;
+
+/** clickhouseWarehouse writes through the ClickHouse client; materialized views fill the rollups. */
+export function clickhouseWarehouse(ch: ClickHouse): Warehouse {
+  return {
+    kind: 'clickhouse',
+    insert: (table, lines) => ch.insertJsonLines(table, lines),
+    insertRows: (table, rows) => ch.insert(table, rows),
+    async storedOffsets(table, partition, from, to) {
+      const rows = await ch.query<{ o: string }>(
+        to === undefined
+          ? sql`SELECT toString(kafka_offset) AS o FROM ${identifier(table)} WHERE kafka_partition = ${partition} AND kafka_offset >= ${from}`
+          : sql`SELECT toString(kafka_offset) AS o FROM ${identifier(table)} WHERE kafka_partition = ${partition} AND kafka_offset >= ${from} AND kafka_offset <= ${to}`,
+      );
+      return rows.map((r) => r.o);
+    },
+    checkRollup: (batch, rollup, logger) => checkRollup(ch, batch, rollup, logger),
+    async daysBefore(table, before) {
+      const parts = await ch.query<{ partition: string }>(
+        sql`SELECT DISTINCT partition FROM system.parts WHERE database = ${ch.database} AND table = ${table} AND active AND partition < ${before} ORDER BY partition`,
+      );
+      return parts.map((p) => p.partition).filter((p) => DAY_PARTITION.test(p));
+    },
+    async dropDay(table, day) {
+      const [exists] = await ch.query<{ n: string }>(
+        sql`SELECT count() AS n FROM system.parts WHERE database = ${ch.database} AND table = ${table} AND partition = ${day} AND active`,
+      );
+      if (Number(exists?.n ?? 0) === 0) return false;
+      await ch.command(sql`ALTER TABLE ${identifier(table)} DROP PARTITION ${Number(day)}`);
+      return true;
+    },
+    close: () => ch.close(),
+  };
+}
+
+const dayName = (day: number) => new Date(day * 86_400_000).toISOString().slice(0, 10).replace(/-/g, '');
+const dayNumber = (name: string) =>
+  Date.UTC(Number(name.slice(0, 4)), Number(name.slice(4, 6)) - 1, Number(name.slice(6, 8))) / 86_400_000;
+
+/**
+ * duckdbWarehouse writes to the embedded database: each insert is one transaction that skips
+ * event ids already stored, so a stored insert is whole and there are no rollups to repair. The
+ * database belongs to its opener: close() leaves it open.
+ */
+export function duckdbWarehouse(db: DuckDb): Warehouse {
+  return {
+    kind: 'duckdb',
+    async insert(table, lines) {
+      await db.insertJsonLines(table, lines);
+    },
+    async insertRows(table, rows) {
+      await db.insertJsonLines(
+        table,
+        rows.map((r) => JSON.stringify(r)),
+      );
+    },
+    async storedOffsets(table, partition, from, to) {
+      const upper = to === undefined ? duckSql`TRUE` : duckSql`kafka_offset <= ${to}`;
+      const rows = await db.query<{ o: string }>(
+        duckSql`SELECT CAST(kafka_offset AS VARCHAR) AS o FROM ${duckIdentifier(table)} WHERE kafka_partition = ${partition} AND kafka_offset >= ${from} AND ${upper}`,
+      );
+      return rows.map((r) => r.o);
+    },
+    async checkRollup() {
+      return 'complete';
+    },
+    async daysBefore(table, before) {
+      if (!tableSpec(table)) return [];
+      const rows = await db.query<{ d: string }>(
+        duckSql`SELECT DISTINCT ts // 86400 AS d FROM ${duckIdentifier(table)} WHERE ts < ${dayNumber(before) * 86_400} ORDER BY d`,
+      );
+      return rows.map((r) => dayName(Number(r.d)));
+    },
+    async dropDay(table, day) {
+      if (!tableSpec(table)) return false;
+      const start = dayNumber(day) * 86_400;
+      const deleted = await db.run(
+        duckSql`DELETE FROM ${duckIdentifier(table)} WHERE ts >= ${start} AND ts < ${start + 86_400}`,
+      );
+      return deleted > 0;
+    },
+    async close() {},
+  };
+}
