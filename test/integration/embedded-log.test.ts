@@ -2,8 +2,18 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ClickHouse, createClickHouse, identifier, migrate, raw, sql } from '@tapwire/clickhouse';
-import { buildIngest, clickhouseWarehouse, ingestConfigSchema, replay } from '@tapwire/ingest';
+import { createClickHouse, identifier, migrate, raw, sql } from '@tapwire/clickhouse';
+import { type DuckDb, raw as duckRaw, sql as duckSql, openDuckDb } from '@tapwire/duckdb';
+import {
+  buildIngest,
+  clickhouseWarehouse,
+  createRetentionJob,
+  duckdbWarehouse,
+  ingestConfigSchema,
+  replay,
+  STREAMS,
+  type Warehouse,
+} from '@tapwire/ingest';
 import { createLogEventSink, type FileLog, fileLogSource, openFileLog } from '@tapwire/log';
 import { type AccessLogEvent, type DlqEvent, TOPICS } from '@tapwire/schema';
 import { createLogger } from '@tapwire/telemetry';
@@ -12,18 +22,87 @@ import { exampleAccessLog, exampleSaturation, exampleSpan } from '../support/eve
 import { silentLogger, testClickHouseConfig, uniqueName } from '../support/infra.js';
 
 // The ingest pipeline reading the embedded log instead of Kafka: same code path (consumer group,
-// offsets, batches, ledger, DLQ), real ClickHouse.
+// offsets, batches, ledger, DLQ), into real ClickHouse and into the embedded DuckDB store.
 
 const logger = createLogger({ name: 'embedded-log-it', level: 'silent' });
 const MIGRATIONS = fileURLToPath(new URL('../../migrations', import.meta.url));
 const databases: string[] = [];
 const logs: FileLog[] = [];
 
-async function world() {
+type StoreKind = 'clickhouse' | 'duckdb';
+const dbs: DuckDb[] = [];
+
+/** Backend is one store under ingest: its warehouse, and how the test reads and truncates it. */
+interface Backend {
+  warehouse: Warehouse;
+  /** Rows per raw table, distinct access-log ids, and (ClickHouse) the requests its rollups hold. */
+  counts(): Promise<Record<string, number>>;
+  accessLogs(): Promise<Record<string, unknown>[]>;
+  truncateAccessLogs(): Promise<void>;
+}
+
+const ACCESS_FIELDS = 'id, status, duration_ms, route, trace_id, bytes_out, ts_us';
+const numbers = (r: Record<string, unknown> | undefined) =>
+  Object.fromEntries(Object.entries(r ?? {}).map(([k, v]) => [k, Number(v)]));
+
+async function backend(kind: StoreKind): Promise<Backend> {
+  if (kind === 'duckdb') {
+    const db = await openDuckDb({
+      path: join(mkdtempSync(join(tmpdir(), 'tapwire-elog-db-')), 'tapwire.duckdb'),
+    });
+    dbs.push(db);
+    return {
+      warehouse: duckdbWarehouse(db),
+      async counts() {
+        const [r] = await db.query<Record<string, string>>(
+          duckRaw(`SELECT (SELECT count(*) FROM access_logs) AS access_logs,
+            (SELECT count(DISTINCT id) FROM access_logs) AS access_ids,
+            (SELECT count(*) FROM spans) AS spans, (SELECT count(*) FROM saturation) AS saturation`),
+        );
+        return numbers(r);
+      },
+      accessLogs: () => db.query(duckRaw(`SELECT ${ACCESS_FIELDS} FROM access_logs`)),
+      async truncateAccessLogs() {
+        await db.run(duckSql`DELETE FROM access_logs`);
+      },
+    };
+  }
   const database = uniqueName('tapwire_embedded_log');
   databases.push(database);
   await migrate(testClickHouseConfig(database), { dir: MIGRATIONS, lockSettleMs: 200 });
   const ch = createClickHouse(testClickHouseConfig(database));
+  return {
+    warehouse: clickhouseWarehouse(ch),
+    async counts() {
+      const [r] = await ch.query<Record<string, string>>(
+        raw(`SELECT (SELECT count() FROM access_logs) AS access_logs,
+                (SELECT uniqExact(id) FROM access_logs) AS access_ids,
+                (SELECT count() FROM spans) AS spans,
+                (SELECT count() FROM saturation) AS saturation,
+                (SELECT countMerge(requests) FROM route_stats_1m) AS route_stats_1m,
+                (SELECT sum(requests) FROM route_histogram_1h) AS route_histogram_1h`),
+      );
+      return numbers(r);
+    },
+    accessLogs: () => ch.query(raw(`SELECT ${ACCESS_FIELDS} FROM access_logs`)),
+    async truncateAccessLogs() {
+      for (const t of ['access_logs', 'route_stats_1m', 'route_histogram_1m', 'route_histogram_1h'])
+        await ch.command(sql`TRUNCATE TABLE ${identifier(t)}`);
+    },
+  };
+}
+
+/** expected adds the rollups' request counts (which equal the access logs) where the store has rollups. */
+function expected(kind: StoreKind, c: { access_logs: number; spans: number; saturation: number }) {
+  return {
+    ...c,
+    access_ids: c.access_logs,
+    ...(kind === 'clickhouse' ? { route_stats_1m: c.access_logs, route_histogram_1h: c.access_logs } : {}),
+  };
+}
+
+async function world(kind: StoreKind) {
+  const store = await backend(kind);
   const log = await openFileLog({ dir: mkdtempSync(join(tmpdir(), 'tapwire-elog-')), fsync: 'interval' });
   logs.push(log);
   const sinkConfig = { lingerMs: 10, maxBufferedEvents: 100_000, retryBackoffMs: 50 };
@@ -35,31 +114,20 @@ async function world() {
     admin: { port: 0 },
     retention: { enabled: false },
   });
-  return { ch, log, sink, dlq, config };
-}
-
-async function counts(ch: ClickHouse): Promise<Record<string, number>> {
-  const [r] = await ch.query<Record<string, string>>(
-    raw(`SELECT (SELECT count() FROM access_logs) AS access_logs,
-                (SELECT uniqExact(id) FROM access_logs) AS access_ids,
-                (SELECT count() FROM spans) AS spans,
-                (SELECT count() FROM saturation) AS saturation,
-                (SELECT countMerge(requests) FROM route_stats_1m) AS route_stats_1m,
-                (SELECT sum(requests) FROM route_histogram_1h) AS route_histogram_1h`),
-  );
-  return Object.fromEntries(Object.entries(r ?? {}).map(([k, v]) => [k, Number(v)]));
+  return { store, log, sink, dlq, config };
 }
 
 afterAll(async () => {
   for (const l of logs) await l.close();
+  for (const db of dbs) await db.close();
   const root = createClickHouse(testClickHouseConfig('default'));
   for (const db of databases) await root.command(sql`DROP DATABASE IF EXISTS ${identifier(db)}`);
   await root.close();
 });
 
-describe('ingest from the embedded log', () => {
+describe.each(['clickhouse', 'duckdb'] as const)('ingest from the embedded log into %s', (kind) => {
   it('N events become exactly N rows field by field; invalid records go to the DLQ with reasons; a restart re-reads nothing twice', async () => {
-    const w = await world();
+    const w = await world(kind);
     const now = Date.now() * 1000;
     const accessLogs = Array.from({ length: 3000 }, (_, i) =>
       exampleAccessLog({
@@ -85,29 +153,20 @@ describe('ingest from the embedded log', () => {
     let ingest = buildIngest(
       {
         source: fileLogSource(w.log, silentLogger),
-        warehouse: clickhouseWarehouse(w.ch),
+        warehouse: w.store.warehouse,
         dlq: w.dlq,
         logger,
       },
       w.config,
     );
     await ingest.start();
-    const want = {
-      access_logs: 3001,
-      access_ids: 3001,
-      spans: 1500,
-      saturation: 50,
-      route_stats_1m: 3001,
-      route_histogram_1h: 3001,
-    };
+    const want = expected(kind, { access_logs: 3001, spans: 1500, saturation: 50 });
     try {
-      await vi.waitFor(async () => expect(await counts(w.ch)).toEqual(want), {
+      await vi.waitFor(async () => expect(await w.store.counts()).toEqual(want), {
         timeout: 60_000,
         interval: 250,
       });
-      const rows = await w.ch.query<Record<string, unknown>>(
-        raw('SELECT id, status, duration_ms, route, trace_id, bytes_out, ts_us FROM access_logs'),
-      );
+      const rows = await w.store.accessLogs();
       const byId = new Map(rows.map((r) => [r.id as string, r]));
       for (const e of [...accessLogs, late] as AccessLogEvent[]) {
         expect(byId.get(e.id)).toEqual({
@@ -136,7 +195,7 @@ describe('ingest from the embedded log', () => {
     ingest = buildIngest(
       {
         source: fileLogSource(w.log, silentLogger),
-        warehouse: clickhouseWarehouse(w.ch),
+        warehouse: w.store.warehouse,
         dlq: w.dlq,
         logger,
       },
@@ -146,24 +205,20 @@ describe('ingest from the embedded log', () => {
     w.sink.emit(TOPICS.accessLogs, exampleAccessLog({ ts: now }));
     await w.sink.flush();
     try {
-      await vi.waitFor(async () => expect((await counts(w.ch)).route_histogram_1h).toBe(3002), {
+      await vi.waitFor(async () => expect((await w.store.counts()).access_logs).toBe(3002), {
         timeout: 30_000,
         interval: 250,
       });
     } finally {
       await ingest.close();
     }
-    expect(await counts(w.ch)).toEqual({
-      ...want,
-      access_logs: 3002,
-      access_ids: 3002,
-      route_stats_1m: 3002,
-      route_histogram_1h: 3002,
-    });
+    expect(await w.store.counts()).toEqual(
+      expected(kind, { access_logs: 3002, spans: 1500, saturation: 50 }),
+    );
   }, 120_000);
 
   it('replay from the embedded log after truncating restores the same counts', async () => {
-    const w = await world();
+    const w = await world(kind);
     const start = Date.now();
     for (let i = 0; i < 1000; i++)
       w.sink.emit(
@@ -174,25 +229,24 @@ describe('ingest from the embedded log', () => {
     const ingest = buildIngest(
       {
         source: fileLogSource(w.log, silentLogger),
-        warehouse: clickhouseWarehouse(w.ch),
+        warehouse: w.store.warehouse,
         dlq: w.dlq,
         logger,
       },
       w.config,
     );
     await ingest.start();
-    await vi.waitFor(async () => expect((await counts(w.ch)).route_stats_1m).toBe(1000), {
+    await vi.waitFor(async () => expect((await w.store.counts()).access_logs).toBe(1000), {
       timeout: 60_000,
       interval: 250,
     });
     await ingest.close();
-    const before = await counts(w.ch);
-    for (const t of ['access_logs', 'route_stats_1m', 'route_histogram_1m', 'route_histogram_1h'])
-      await w.ch.command(sql`TRUNCATE TABLE ${identifier(t)}`);
-    expect((await counts(w.ch)).access_logs).toBe(0);
+    const before = await w.store.counts();
+    await w.store.truncateAccessLogs();
+    expect((await w.store.counts()).access_logs).toBe(0);
 
     const summary = await replay(
-      { source: fileLogSource(w.log, silentLogger), warehouse: clickhouseWarehouse(w.ch), logger },
+      { source: fileLogSource(w.log, silentLogger), warehouse: w.store.warehouse, logger },
       w.config,
       {
         fromMs: start - 3_600_000,
@@ -202,6 +256,39 @@ describe('ingest from the embedded log', () => {
     );
     expect(summary).toMatchObject({ inserted: 1000, skippedDuplicates: 0, invalid: 0 });
     expect(summary.topics).toEqual([{ topic: TOPICS.accessLogs, table: 'access_logs', events: 1000 }]);
-    expect(await counts(w.ch)).toEqual(before);
+    expect(await w.store.counts()).toEqual(before);
   }, 120_000);
+});
+
+describe('retention on the embedded store', () => {
+  it('drops whole days older than each table’s retention from DuckDB and records the run', async () => {
+    const store = await backend('duckdb');
+    const day = 86_400_000;
+    const now = Date.now();
+    const lines = [0, 5, 40].map((d, i) =>
+      JSON.stringify(STREAMS[0]!.toRow(exampleAccessLog({ ts: (now - d * day) * 1000 }), 0, String(i))),
+    );
+    await store.warehouse.insert('access_logs', lines);
+    const job = createRetentionJob(
+      { warehouse: store.warehouse, logger, instance: 'test' },
+      ingestConfigSchema.parse({ retention: { days: { access_logs: 30, spans: 3 } } }).retention,
+    );
+    const runs = await job.runOnce();
+    const dayId = (ms: number) => new Date(ms).toISOString().slice(0, 10).replace(/-/g, '');
+    expect(runs.find((r) => r.table === 'access_logs')).toEqual({
+      table: 'access_logs',
+      retentionDays: 30,
+      dropped: [dayId(now - 40 * day)],
+      error: '',
+    });
+    // Rollup tables exist only on ClickHouse: nothing to drop here, and no error.
+    expect(runs.find((r) => r.table === 'route_stats_1m')).toMatchObject({ dropped: [], error: '' });
+    expect((await store.counts()).access_logs).toBe(2);
+    expect((await store.warehouse.storedOffsets('access_logs', 0, 0n)).sort()).toEqual(['0', '1']);
+    const db = dbs[dbs.length - 1]!;
+    const recorded = await db.query<{ table_name: string; dropped_partitions: string[] }>(
+      duckSql`SELECT table_name, dropped_partitions FROM retention_runs WHERE table_name = ${'access_logs'}`,
+    );
+    expect(recorded).toEqual([{ table_name: 'access_logs', dropped_partitions: [dayId(now - 40 * day)] }]);
+  });
 });
