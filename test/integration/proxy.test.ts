@@ -11,6 +11,7 @@ import {
   openDiskSpool,
   topicSpecs,
 } from '@tapwire/kafka';
+import { createLogEventSink, type FileLog, openFileLog } from '@tapwire/log';
 import { buildProxy, proxyConfigSchema, type TapwireProxy } from '@tapwire/proxy';
 import {
   type AccessLogEvent,
@@ -25,13 +26,14 @@ import type { Admin, Kafka } from 'kafkajs';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { infraConfig, silentLogger, testKafkaConfig, uniqueName } from '../support/infra.js';
-import { readTopics } from '../support/kafka-read.js';
+import { type RawMessage, readTopics } from '../support/kafka-read.js';
 import { freePort, startUpstream, type TestUpstream } from '../support/upstream.js';
 
 const kafka: Kafka = createKafkaClient(testKafkaConfig(), silentLogger, 'proxy-test');
 let admin: Admin;
 let up: TestUpstream;
 const topicsToDelete: string[] = [];
+const logsToClose: FileLog[] = [];
 const logger = createLogger({ name: 'proxy-it', level: 'silent' });
 
 interface Started {
@@ -40,6 +42,8 @@ interface Started {
   url: string;
   prefix: string;
   stop(): Promise<void>;
+  /** read returns what the sink wrote to the topics, once `done` says enough arrived. */
+  read(topics: string[], done: (m: RawMessage[]) => boolean): Promise<RawMessage[]>;
 }
 
 async function startProxyOnKafka(
@@ -98,6 +102,45 @@ async function startProxyOnKafka(
       await proxy.close();
       await sink.close(5000);
     },
+    read: (topics, done) => readTopics(kafka, topics, done),
+  };
+}
+
+/** startProxyOnEmbeddedLog runs the proxy with the sink `tapwire start` uses on the embedded log. */
+async function startProxyOnEmbeddedLog(proxyConfig: Record<string, unknown>): Promise<Started> {
+  const log = await openFileLog({ dir: mkdtempSync(join(tmpdir(), 'tapwire-proxy-log-')) });
+  logsToClose.push(log);
+  const sink = createLogEventSink(
+    { log, logger: silentLogger },
+    { lingerMs: 20, maxBufferedEvents: 20_000, retryBackoffMs: 100, validate: false },
+  );
+  const proxy = buildProxy(
+    { sink, logger },
+    proxyConfigSchema.parse({
+      listen: { host: '127.0.0.1', port: 0 },
+      admin: { host: '127.0.0.1', port: 0 },
+      ...proxyConfig,
+    }),
+  );
+  const { proxyUrl } = await proxy.start();
+  return {
+    proxy,
+    sink,
+    url: proxyUrl,
+    prefix: '',
+    async stop() {
+      await proxy.close();
+      await sink.close(5000);
+    },
+    async read(topics, done) {
+      const messages: RawMessage[] = [];
+      for (const topic of topics)
+        for (const r of await log.read(topic, 0n, 64 * 1024 * 1024))
+          messages.push({ topic, key: r.key?.toString() ?? '', value: r.value });
+      // The proxy has stopped and its sink flushed: everything it wrote is there.
+      if (!done(messages)) throw new Error(`only ${messages.length} records on ${topics.join(', ')}`);
+      return messages;
+    },
   };
 }
 
@@ -112,124 +155,130 @@ beforeAll(async () => {
   up = await startUpstream();
 });
 afterAll(async () => {
+  for (const l of logsToClose) await l.close();
   await up.close();
   await admin.deleteTopics({ topics: topicsToDelete }).catch(() => {});
   await admin.disconnect();
 });
 
 describe('proxy → real Kafka', () => {
-  it('puts the right route, status, error kind, timings, bytes and trace ids on Kafka, and no secret', async () => {
-    const refused = await freePort();
-    const p = await startProxyOnKafka({
-      emit: { saturationIntervalMs: 200 },
-      upstreams: [
+  it.each([
+    { sink: 'Kafka', start: startProxyOnKafka },
+    { sink: 'the embedded log', start: startProxyOnEmbeddedLog },
+  ])(
+    'puts the right route, status, error kind, timings, bytes and trace ids on $sink, and no secret',
+    async ({ start }) => {
+      const refused = await freePort();
+      const p = await start({
+        emit: { saturationIntervalMs: 200 },
+        upstreams: [
+          {
+            name: 'users',
+            url: up.url,
+            match: { pathPrefix: '/users' },
+            routes: ['/users/:id'],
+            timeoutMs: 300,
+          },
+          { name: 'down', url: `http://127.0.0.1:${refused}`, match: { pathPrefix: '/down' } },
+        ],
+      });
+      const cases: {
+        path: string;
+        headers?: Record<string, string>;
+        status: number;
+        kind: AccessLogEvent['error_kind'];
+        abort?: boolean;
+      }[] = [
         {
-          name: 'users',
-          url: up.url,
-          match: { pathPrefix: '/users' },
-          routes: ['/users/:id'],
-          timeoutMs: 300,
+          path: '/users/1?api_key=CANARY_Q1',
+          status: 200,
+          kind: 'none',
+          headers: { authorization: 'Bearer CANARY_H1', cookie: 'a=CANARY_C1' },
         },
-        { name: 'down', url: `http://127.0.0.1:${refused}`, match: { pathPrefix: '/down' } },
-      ],
-    });
-    const cases: {
-      path: string;
-      headers?: Record<string, string>;
-      status: number;
-      kind: AccessLogEvent['error_kind'];
-      abort?: boolean;
-    }[] = [
-      {
-        path: '/users/1?api_key=CANARY_Q1',
-        status: 200,
-        kind: 'none',
-        headers: { authorization: 'Bearer CANARY_H1', cookie: 'a=CANARY_C1' },
-      },
-      { path: '/users/2/status/404?bytes=7', status: 404, kind: 'none' },
-      { path: '/users/3/status/500?bytes=2', status: 500, kind: 'none' },
-      { path: '/users/4/slow/2000', status: 504, kind: 'upstream_timeout' },
-      { path: '/down/5', status: 502, kind: 'upstream_refused' },
-      { path: '/users/6/slow/3000', status: 499, kind: 'client_aborted', abort: true },
-      {
-        path: '/users/7',
-        status: 200,
-        kind: 'none',
-        headers: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
-      },
-    ];
-    const traceIds: (string | undefined)[] = [];
-    for (const c of cases) {
-      if (c.abort) {
-        const ctl = new AbortController();
-        const r = fetch(`${p.url}${c.path}`, { signal: ctl.signal }).catch(() => undefined);
-        setTimeout(() => ctl.abort(), 150);
-        await r;
-        traceIds.push(undefined);
-      } else {
-        const res = await fetch(`${p.url}${c.path}`, { headers: c.headers ?? {} });
-        expect(res.status, c.path).toBe(c.status);
-        await res.arrayBuffer();
-        traceIds.push(res.headers.get('traceparent')?.split('-')[1]);
+        { path: '/users/2/status/404?bytes=7', status: 404, kind: 'none' },
+        { path: '/users/3/status/500?bytes=2', status: 500, kind: 'none' },
+        { path: '/users/4/slow/2000', status: 504, kind: 'upstream_timeout' },
+        { path: '/down/5', status: 502, kind: 'upstream_refused' },
+        { path: '/users/6/slow/3000', status: 499, kind: 'client_aborted', abort: true },
+        {
+          path: '/users/7',
+          status: 200,
+          kind: 'none',
+          headers: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+        },
+      ];
+      const traceIds: (string | undefined)[] = [];
+      for (const c of cases) {
+        if (c.abort) {
+          const ctl = new AbortController();
+          const r = fetch(`${p.url}${c.path}`, { signal: ctl.signal }).catch(() => undefined);
+          setTimeout(() => ctl.abort(), 150);
+          await r;
+          traceIds.push(undefined);
+        } else {
+          const res = await fetch(`${p.url}${c.path}`, { headers: c.headers ?? {} });
+          expect(res.status, c.path).toBe(c.status);
+          await res.arrayBuffer();
+          traceIds.push(res.headers.get('traceparent')?.split('-')[1]);
+        }
       }
-    }
-    expect(traceIds[6]).toBe('0af7651916cd43dd8448eb211c80319c');
-    await new Promise((r) => setTimeout(r, 200));
-    await p.stop();
+      expect(traceIds[6]).toBe('0af7651916cd43dd8448eb211c80319c');
+      await new Promise((r) => setTimeout(r, 200));
+      await p.stop();
 
-    const messages = await readTopics(
-      kafka,
-      [p.prefix + TOPICS.accessLogs, p.prefix + TOPICS.spans],
-      (m) => m.length >= 7 + 13,
-    );
-    const raw = messages.map((m) => m.value.toString()).join('\n');
-    for (const canary of ['CANARY_Q1', 'CANARY_H1', 'CANARY_C1']) expect(raw).not.toContain(canary);
+      const messages = await p.read(
+        [p.prefix + TOPICS.accessLogs, p.prefix + TOPICS.spans],
+        (m) => m.length >= 7 + 13,
+      );
+      const raw = messages.map((m) => m.value.toString()).join('\n');
+      for (const canary of ['CANARY_Q1', 'CANARY_H1', 'CANARY_C1']) expect(raw).not.toContain(canary);
 
-    const logs = messages
-      .filter((m) => m.topic.endsWith(TOPICS.accessLogs))
-      .map((m) => {
-        const d = accessLogCodec.decode(m.value);
-        if (!d.ok) throw new Error(d.reason);
-        expect(m.key).toBe(d.event.trace_id);
-        return d.event;
+      const logs = messages
+        .filter((m) => m.topic.endsWith(TOPICS.accessLogs))
+        .map((m) => {
+          const d = accessLogCodec.decode(m.value);
+          if (!d.ok) throw new Error(d.reason);
+          expect(m.key).toBe(d.event.trace_id);
+          return d.event;
+        });
+      const spans = messages
+        .filter((m) => m.topic.endsWith(TOPICS.spans))
+        .map((m) => {
+          const d = spanCodec.decode(m.value);
+          if (!d.ok) throw new Error(d.reason);
+          return d.event;
+        });
+      expect(logs).toHaveLength(cases.length);
+      for (const [i, c] of cases.entries()) {
+        const pathOnly = c.path.split('?')[0]!;
+        const log = logs.find((l) => l.path === pathOnly);
+        expect(log, c.path).toMatchObject({ status: c.status, error_kind: c.kind });
+        if (traceIds[i]) expect(log?.trace_id).toBe(traceIds[i]);
+        const server = spans.find((s) => s.kind === 'SERVER' && s.trace_id === log?.trace_id) as SpanEvent;
+        const client = spans.find((s) => s.kind === 'CLIENT' && s.trace_id === log?.trace_id) as SpanEvent;
+        expect(server.span_id).toBe(log?.span_id);
+        expect(client.parent_span_id).toBe(server.span_id);
+        expect(server.duration).toBeGreaterThanOrEqual(client.duration);
+        expect(log!.duration_ms).toBeGreaterThanOrEqual(log!.upstream_ms);
+      }
+      expect(logs.find((l) => l.path === '/users/1')).toMatchObject({
+        route: '/users/:id',
+        query: 'api_key=[REDACTED]',
       });
-    const spans = messages
-      .filter((m) => m.topic.endsWith(TOPICS.spans))
-      .map((m) => {
-        const d = spanCodec.decode(m.value);
-        if (!d.ok) throw new Error(d.reason);
-        return d.event;
+      expect(logs.find((l) => l.path === '/users/2/status/404')).toMatchObject({
+        route: '/users/:id/status/:id',
+        bytes_out: 7,
       });
-    expect(logs).toHaveLength(cases.length);
-    for (const [i, c] of cases.entries()) {
-      const pathOnly = c.path.split('?')[0]!;
-      const log = logs.find((l) => l.path === pathOnly);
-      expect(log, c.path).toMatchObject({ status: c.status, error_kind: c.kind });
-      if (traceIds[i]) expect(log?.trace_id).toBe(traceIds[i]);
-      const server = spans.find((s) => s.kind === 'SERVER' && s.trace_id === log?.trace_id) as SpanEvent;
-      const client = spans.find((s) => s.kind === 'CLIENT' && s.trace_id === log?.trace_id) as SpanEvent;
-      expect(server.span_id).toBe(log?.span_id);
-      expect(client.parent_span_id).toBe(server.span_id);
-      expect(server.duration).toBeGreaterThanOrEqual(client.duration);
-      expect(log!.duration_ms).toBeGreaterThanOrEqual(log!.upstream_ms);
-    }
-    expect(logs.find((l) => l.path === '/users/1')).toMatchObject({
-      route: '/users/:id',
-      query: 'api_key=[REDACTED]',
-    });
-    expect(logs.find((l) => l.path === '/users/2/status/404')).toMatchObject({
-      route: '/users/:id/status/:id',
-      bytes_out: 7,
-    });
-    expect(logs.find((l) => l.path === '/users/4/slow/2000')!.upstream_ms).toBeGreaterThanOrEqual(290);
-    const saturation = await readTopics(kafka, [p.prefix + TOPICS.saturation], (m) => m.length >= 1);
-    const sample = saturationCodec.decode(saturation[0]!.value);
-    expect(sample.ok && sample.event.upstreams.map((u) => u.upstream)).toEqual(['users', 'down']);
-    const continued = spans.find(
-      (s) => s.kind === 'SERVER' && s.trace_id === '0af7651916cd43dd8448eb211c80319c',
-    );
-    expect(continued?.parent_span_id).toBe('b7ad6b7169203331');
-  });
+      expect(logs.find((l) => l.path === '/users/4/slow/2000')!.upstream_ms).toBeGreaterThanOrEqual(290);
+      const saturation = await p.read([p.prefix + TOPICS.saturation], (m) => m.length >= 1);
+      const sample = saturationCodec.decode(saturation[0]!.value);
+      expect(sample.ok && sample.event.upstreams.map((u) => u.upstream)).toEqual(['users', 'down']);
+      const continued = spans.find(
+        (s) => s.kind === 'SERVER' && s.trace_id === '0af7651916cd43dd8448eb211c80319c',
+      );
+      expect(continued?.parent_span_id).toBe('b7ad6b7169203331');
+    },
+  );
 
   it('keeps answering while Kafka is down, then delivers every access log once Kafka is back (worker-thread sink)', async () => {
     const p = await startProxyOnKafka(
