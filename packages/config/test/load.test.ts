@@ -6,6 +6,7 @@ import {
   clickhouseConfigSchema,
   configLeaves,
   envVarName,
+  givenSections,
   kafkaConfigSchema,
   loadConfig,
   loadConfigOrExit,
@@ -181,5 +182,17 @@ describe('configLeaves', () => {
     expect(envVarName('TAPWIRE', ['clickhouse', 'maxOpenConnections'])).toBe(
       'TAPWIRE_CLICKHOUSE_MAX_OPEN_CONNECTIONS',
     );
+  });
+});
+
+describe('givenSections', () => {
+  it('names the sections a file, the environment or overrides set, not the ones left at defaults', () => {
+    const file = tmpFile('t.yaml', 'telemetry:\n  logLevel: warn\n');
+    expect([...givenSections(schema, { env: {}, file })]).toEqual(['telemetry']);
+    expect([...givenSections(schema, { env: { TAPWIRE_KAFKA_BROKERS: 'k:9092' } })]).toEqual(['kafka']);
+    expect([...givenSections(schema, { env: {}, overrides: { clickhouse: { database: 'x' } } })]).toEqual([
+      'clickhouse',
+    ]);
+    expect([...givenSections(schema, { env: { UNRELATED: '1' } })]).toEqual([]);
   });
 });
