@@ -119,28 +119,43 @@ function segmentName(base: bigint): string {
   return `${base.toString().padStart(20, '0')}${SEGMENT_SUFFIX}`;
 }
 
-function encodeFrames(records: readonly AppendRecord[], first: bigint, now: number): Buffer {
-  const parts: Buffer[] = [];
+/** encodeFrames writes records as consecutive frames into one buffer; `starts` are their positions in it. */
+function encodeFrames(
+  records: readonly AppendRecord[],
+  first: bigint,
+  now: number,
+): { buf: Buffer; starts: number[] } {
+  let total = 0;
+  for (const r of records)
+    total +=
+      HEADER +
+      (r.key === null ? 0 : Buffer.byteLength(r.key)) +
+      (typeof r.value === 'string' ? Buffer.byteLength(r.value) : r.value.length);
+  const buf = Buffer.allocUnsafe(total);
+  const starts: number[] = [];
+  let pos = 0;
   let offset = first;
   for (const r of records) {
-    const key = r.key === null ? null : Buffer.from(r.key);
-    const value = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
-    const body = Buffer.allocUnsafe(HEADER - 8 + (key?.length ?? 0) + value.length);
-    body.writeBigUInt64LE(offset, 0);
-    body.writeDoubleLE(now, 8);
-    body.writeUInt32LE(key ? key.length : NO_KEY, 16);
-    if (key) key.copy(body, 20);
-    value.copy(body, 20 + (key?.length ?? 0));
-    const head = Buffer.allocUnsafe(8);
-    head.writeUInt32LE(body.length, 0);
-    head.writeUInt32LE(crc32(body), 4);
-    parts.push(head, body);
+    starts.push(pos);
+    const body = pos + 8;
+    buf.writeBigUInt64LE(offset, body);
+    buf.writeDoubleLE(now, body + 8);
+    let end = body + 20;
+    if (r.key === null) buf.writeUInt32LE(NO_KEY, body + 16);
+    else {
+      const n = buf.write(r.key, end);
+      buf.writeUInt32LE(n, body + 16);
+      end += n;
+    }
+    end += typeof r.value === 'string' ? buf.write(r.value, end) : r.value.copy(buf, end);
+    buf.writeUInt32LE(end - body, pos);
+    buf.writeUInt32LE(crc32(buf.subarray(body, end)), pos + 4);
+    pos = end;
     offset++;
   }
-  return Buffer.concat(parts);
+  return { buf, starts };
 }
 
-/** decodeFrames parses whole, valid frames from `buf`; it stops at the first torn or corrupt one. */
 function decodeFrames(buf: Buffer): { records: (LogRecord & { end: number })[] } {
   const records: (LogRecord & { end: number })[] = [];
   let pos = 0;
@@ -156,8 +171,9 @@ function decodeFrames(buf: Buffer): { records: (LogRecord & { end: number })[] }
     records.push({
       offset: body.readBigUInt64LE(0),
       timestamp: body.readDoubleLE(8),
-      key: keyLen === NO_KEY ? null : Buffer.from(body.subarray(20, 20 + keyLen)),
-      value: Buffer.from(body.subarray(20 + keyBytes)),
+      // Views into the freshly read buffer (never reused): no copy per record.
+      key: keyLen === NO_KEY ? null : body.subarray(20, 20 + keyLen),
+      value: body.subarray(20 + keyBytes),
       end: pos,
     });
   }
@@ -335,15 +351,22 @@ export async function openFileLog(options: FileLogOptions): Promise<FileLog> {
       const run = p.tail.then(async () => {
         const first = p.next;
         if (records.length === 0) return first;
-        const buf = encodeFrames(records, first, Date.now());
+        const { buf, starts } = encodeFrames(records, first, Date.now());
         const h = await activeHandle(p, buf.length);
         const seg = p.segments.at(-1)!;
         const position = seg.size;
         await h.write(buf, 0, buf.length);
         if (fsync === 'always') await h.datasync();
         else p.dirty = true;
-        if (seg.index && (seg.index.length === 0 || position - seg.index.at(-1)![1] >= INDEX_EVERY_BYTES))
-          seg.index.push([first, position]);
+        // Index entries inside a large batch too, so a read starts near its offset, never a batch away.
+        if (seg.index) {
+          let last = seg.index.at(-1)?.[1] ?? -INDEX_EVERY_BYTES;
+          starts.forEach((start, i) => {
+            if (position + start - last < INDEX_EVERY_BYTES) return;
+            last = position + start;
+            seg.index?.push([first + BigInt(i), last]);
+          });
+        }
         seg.size += buf.length;
         p.next = first + BigInt(records.length);
         events.emit('append', topic);
