@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,4 +102,30 @@ describe('embedded database', () => {
     expect(err).toBeInstanceOf(TapwireDuckDbError);
     expect((err as TapwireDuckDbError).code).toBe('TAPWIRE_DUCKDB_TIMEOUT');
   });
+
+  it('refuses a file another process holds, naming it (TAPWIRE_DUCKDB_LOCKED)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tapwire-duckdb-test-'));
+    dirs.push(dir);
+    const path = join(dir, 'held.duckdb');
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `import('@duckdb/node-api').then(async ({ DuckDBInstance }) => { await DuckDBInstance.create(${JSON.stringify(path)}); process.stdout.write('open\\n'); setInterval(() => {}, 1000); })`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    try {
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout.on('data', (d: Buffer) => d.toString().includes('open') && resolve());
+        holder.once('exit', (code) => reject(new Error(`holder exited ${code}`)));
+      });
+      const err = await openDuckDb({ path }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TapwireDuckDbError);
+      expect((err as TapwireDuckDbError).code).toBe('TAPWIRE_DUCKDB_LOCKED');
+      expect((err as Error).message).toContain(path);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  }, 30_000);
 });
