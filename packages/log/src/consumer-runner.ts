@@ -36,9 +36,15 @@ export function createLogConsumerRunner(
     await handlers.onAssigned?.(assignment);
     while (!stop.signal.aborted) {
       if (paused) {
+        // Woken by resume() or close(); the abort listener goes with each pause, or every pause
+        // under backpressure would leave one behind.
         await new Promise<void>((resolve) => {
-          wake = resolve;
-          stop.signal.addEventListener('abort', () => resolve(), { once: true });
+          const done = () => {
+            stop.signal.removeEventListener('abort', done);
+            resolve();
+          };
+          wake = done;
+          stop.signal.addEventListener('abort', done, { once: true });
         });
         continue;
       }
