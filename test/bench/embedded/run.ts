@@ -150,7 +150,8 @@ async function runOne(kind: Kind): Promise<void> {
     while (!sink.emit(topic as typeof TOPICS.spans, event as never)) await sleep(2);
   };
   for (let i = 0; i < REQUESTS; i++) {
-    const ts = now - Math.floor(Math.random() * 3_600_000_000);
+    // In arrival order over the last hour, as a proxy emits them (with a little jitter).
+    const ts = now - 3_600_000_000 + Math.floor(((i + Math.random()) * 3_600_000_000) / REQUESTS);
     const trace = hex(16);
     const server = hex(8);
     const duration = Math.random() * 200;
