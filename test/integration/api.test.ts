@@ -34,6 +34,7 @@ import {
   type SeedSpan,
   saturationRow,
   spanRow,
+  tenMinutesOfSamples,
 } from '../support/analytics-seed.js';
 import {
   deletePrefixedTopics,
@@ -267,38 +268,7 @@ beforeAll(async () => {
   );
 
   // Ten minutes of one-second saturation samples for one acme and one globex instance.
-  for (let s = 0; s < 600; s++) {
-    samples.push({
-      tenant: 'acme',
-      service: 'edge',
-      instance: 'proxy-1',
-      upstream: 'users',
-      tsS: FROM + s,
-      inFlight: s % 10,
-      limit: 100,
-      poolSize: 8,
-      poolBusy: s % 5,
-      elu: (s % 100) / 100,
-      heapUsed: 50_000_000 + s * 1000,
-      spoolBytes: s * 100,
-      dropped: s < 300 ? 0 : s - 300,
-    });
-    samples.push({
-      tenant: 'globex',
-      service: 'edge',
-      instance: 'proxy-g',
-      upstream: 'shop',
-      tsS: FROM + s,
-      inFlight: 50,
-      limit: 64,
-      poolSize: 16,
-      poolBusy: 16,
-      elu: 0.9,
-      heapUsed: 90_000_000,
-      spoolBytes: 0,
-      dropped: 0,
-    });
-  }
+  samples.push(...tenMinutesOfSamples(FROM));
   await ch.insert(
     'saturation',
     samples.map((s, i) => saturationRow(s, i)),

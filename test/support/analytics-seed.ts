@@ -192,6 +192,47 @@ export interface SeedSample {
   dropped: number;
 }
 
+/**
+ * tenMinutesOfSamples is one-second saturation samples from `fromS` for ten minutes: an acme
+ * instance whose load, heap, spool and drops climb, and a steady, busy globex instance.
+ */
+export function tenMinutesOfSamples(fromS: number): SeedSample[] {
+  const samples: SeedSample[] = [];
+  for (let s = 0; s < 600; s++) {
+    samples.push({
+      tenant: 'acme',
+      service: 'edge',
+      instance: 'proxy-1',
+      upstream: 'users',
+      tsS: fromS + s,
+      inFlight: s % 10,
+      limit: 100,
+      poolSize: 8,
+      poolBusy: s % 5,
+      elu: (s % 100) / 100,
+      heapUsed: 50_000_000 + s * 1000,
+      spoolBytes: s * 100,
+      dropped: s < 300 ? 0 : s - 300,
+    });
+    samples.push({
+      tenant: 'globex',
+      service: 'edge',
+      instance: 'proxy-g',
+      upstream: 'shop',
+      tsS: fromS + s,
+      inFlight: 50,
+      limit: 64,
+      poolSize: 16,
+      poolBusy: 16,
+      elu: 0.9,
+      heapUsed: 90_000_000,
+      spoolBytes: 0,
+      dropped: 0,
+    });
+  }
+  return samples;
+}
+
 /** saturationRow renders a seeded sample as a complete saturation row. */
 export function saturationRow(s: SeedSample, offset: number): Record<string, unknown> {
   return {
