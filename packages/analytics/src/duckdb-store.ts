@@ -8,7 +8,7 @@ import {
   TapwireDuckDbError,
 } from '@tapwire/duckdb';
 import { AnalyticsError } from './errors.js';
-import { chooseSource } from './plan.js';
+import { chooseSource, type SourceUsed } from './plan.js';
 import { type Filters, QUANTILES, type Scope, type SeriesQuery, type TimeRange } from './queries.js';
 import type { SeriesPoint, TraceResult } from './results.js';
 import {
@@ -77,8 +77,9 @@ function where(parts: readonly DuckSql[]): DuckSql {
   return parts.length === 0 ? raw('TRUE') : joinSql(parts, ' AND ');
 }
 
-function timeConditions(range: TimeRange): DuckSql[] {
-  return [sql`ts >= ${range.from}`, sql`ts < ${range.to}`];
+function timeConditions(range: TimeRange, column: 'ts' | 'minute' | 'hour' = 'ts'): DuckSql[] {
+  const col = raw(column);
+  return [sql`${col} >= ${range.from}`, sql`${col} < ${range.to}`];
 }
 
 function tenantCondition(scope: Scope): DuckSql[] {
@@ -97,13 +98,23 @@ function requestConditions(scope: Scope, filters: Filters): DuckSql[] {
   return c;
 }
 
+const TIME_COLUMN = { raw: 'ts', rollup_1m: 'minute', rollup_1h: 'hour' } as const;
+const HISTOGRAM_TABLE = { rollup_1m: 'route_histogram_1m', rollup_1h: 'route_histogram_1h' } as const;
+
 /**
  * redQuery groups requests by `keys` (expressions with aliases; `names` the aliases) into n, e5,
  * e4, dsum, bin, bout and the quantiles `q` of the same histogram the ClickHouse path reads:
- * requests per bucket, cumulated per group; a quantile interpolates between the samples at ranks
- * floor and ceil of q·(n−1), each read as its bucket's midpoint.
+ * requests per latency bucket — bucketed from raw rows, or summed from a rollup's bucket rows —
+ * cumulated per group; a quantile interpolates between the samples at ranks floor and ceil of
+ * q·(n−1), each read as its bucket's midpoint.
  */
-function redQuery(keys: DuckSql, names: string, conditions: DuckSql, tail: DuckSql = raw('')): DuckSql {
+function redQuery(
+  keys: DuckSql,
+  names: string,
+  source: SourceUsed,
+  conditions: DuckSql,
+  tail: DuckSql = raw(''),
+): DuckSql {
   const rank = (level: number) => `(${level}::DOUBLE * greatest(tot - 1, 0)::DOUBLE)`;
   const picks = QUANTILES.map(
     (level, i) =>
@@ -113,13 +124,16 @@ function redQuery(keys: DuckSql, names: string, conditions: DuckSql, tail: DuckS
     (_, i) =>
       `${midpoint(`lo${i}`)} + (${midpoint(`hi${i}`)} - ${midpoint(`lo${i}`)}) * (r${i} - floor(r${i}))`,
   ).join(', ');
-  return sql`WITH base AS (
-      SELECT ${keys}, ${raw(BUCKET)} AS bucket, status, duration_ms, bytes_in, bytes_out FROM access_logs WHERE ${conditions}),
-    hist AS (
-      SELECT ${raw(names)}, bucket, count(*) AS c, count(*) FILTER (WHERE status >= 500) AS be5,
-        count(*) FILTER (WHERE status >= 400 AND status < 500) AS be4, sum(duration_ms) AS bdsum,
-        sum(bytes_in) AS bbin, sum(bytes_out) AS bbout
-      FROM base GROUP BY ${raw(names)}, bucket),
+  const hist =
+    source === 'raw'
+      ? sql`SELECT ${keys}, ${raw(BUCKET)} AS bucket, count(*) AS c, count(*) FILTER (WHERE status >= 500) AS be5,
+          count(*) FILTER (WHERE status >= 400 AND status < 500) AS be4, sum(duration_ms) AS bdsum,
+          sum(bytes_in) AS bbin, sum(bytes_out) AS bbout
+        FROM access_logs WHERE ${conditions} GROUP BY ${raw(names)}, bucket`
+      : sql`SELECT ${keys}, bucket, sum(requests) AS c, sum(errors_5xx) AS be5, sum(errors_4xx) AS be4,
+          sum(duration_ms_sum) AS bdsum, sum(bytes_in) AS bbin, sum(bytes_out) AS bbout
+        FROM ${raw(HISTOGRAM_TABLE[source])} WHERE ${conditions} GROUP BY ${raw(names)}, bucket`;
+  return sql`WITH hist AS (${hist}),
     cum AS (
       SELECT *, sum(c) OVER (PARTITION BY ${raw(names)} ORDER BY bucket) AS cum, sum(c) OVER (PARTITION BY ${raw(names)}) AS tot FROM hist),
     agg AS (
@@ -150,10 +164,10 @@ function upstreamSamples(columns: DuckSql, conditions: DuckSql): DuckSql {
 
 /**
  * createDuckDbStore answers the Store's questions from the embedded DuckDB database, with the
- * same answers as the ClickHouse store (the analytics contract suite runs both). It has no rollup
- * tables: every answer is computed from the raw tables with the rollups' bucketing, so `source`
- * still says which resolution answered and a forced rollup is refused exactly when ClickHouse's
- * would be. The database belongs to its opener: close() leaves it open.
+ * same answers as the ClickHouse store (the analytics contract suite runs both): RED overviews and
+ * series read the route latency histograms per hour or minute when they answer exactly (as on
+ * ClickHouse), else raw rows; saturation is read from raw samples (a few per instance and second)
+ * at any resolution. The database belongs to its opener: close() leaves it open.
  */
 export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOptions> = {}): Store {
   const opts: DuckDbStoreOptions = { ...DEFAULT_OPTIONS, ...options };
@@ -212,7 +226,10 @@ export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOption
     async overview(scope, q) {
       const source = chooseSource(q.source, q.range, undefined, q.filters, { hourly: true });
       const names = q.groupBy === 'route' ? 'tenant, service, route, method' : 'tenant, service';
-      const conditions = where([...requestConditions(scope, q.filters), ...timeConditions(q.range)]);
+      const conditions = where([
+        ...requestConditions(scope, q.filters),
+        ...timeConditions(q.range, TIME_COLUMN[source]),
+      ]);
       const dir = q.order === 'asc' ? 'ASC' : 'DESC';
       const rows = await run<
         RedAggregate & { tenant: string; service: string; route?: string; method?: string }
@@ -220,6 +237,7 @@ export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOption
         redQuery(
           raw(names),
           names,
+          source,
           conditions,
           sql`ORDER BY ${raw(`${OVERVIEW_ORDER_COLUMN[q.sort]} ${dir}`)}, ${raw(names)} LIMIT ${q.limit + 1} OFFSET ${q.offset}`,
         ),
@@ -229,9 +247,16 @@ export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOption
 
     async series(scope, q) {
       const source = chooseSource(q.source, q.range, q.stepS, q.filters, { hourly: true });
-      const conditions = where([...requestConditions(scope, q.filters), ...timeConditions(q.range)]);
+      const time = TIME_COLUMN[source];
+      const conditions = where([...requestConditions(scope, q.filters), ...timeConditions(q.range, time)]);
       const rows = await run<RedAggregate & { b: Num }>(
-        redQuery(sql`(ts - ${q.range.from}) // ${q.stepS} AS b`, 'b', conditions, raw('ORDER BY b')),
+        redQuery(
+          sql`(${raw(time)} - ${q.range.from}) // ${q.stepS} AS b`,
+          'b',
+          source,
+          conditions,
+          raw('ORDER BY b'),
+        ),
       );
       const points = seriesPoints(q, rows);
       await attachExemplars(scope, q, points);
@@ -276,6 +301,7 @@ export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOption
         redQuery(
           raw(names),
           names,
+          'raw',
           conditions,
           sql`ORDER BY ${raw(`${CONSUMER_ORDER_COLUMN[q.sort]} ${dir}`)}, ${raw(names)} LIMIT ${q.limit + 1} OFFSET ${q.offset}`,
         ),
@@ -364,7 +390,7 @@ export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOption
         return saturationSignal(dims, rows);
       }
       const rows = await run<RedAggregate & Record<string, unknown>>(
-        redQuery(keys, names, where(conditions)),
+        redQuery(keys, names, 'raw', where(conditions)),
       );
       return requestSignal(q, dims, rows);
     },

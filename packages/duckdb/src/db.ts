@@ -219,12 +219,20 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
               sql`CREATE OR REPLACE TEMP TABLE tapwire_stage AS SELECT DISTINCT ON (id) ${columns} FROM ${source}`,
             );
             // Duplicates carry the same event, so the same ts: only the batch's time span is searched.
-            inserted = await exec(
+            await exec(
               writer,
-              sql`INSERT INTO ${name} (${columns}) SELECT ${columns} FROM tapwire_stage s
+              sql`CREATE OR REPLACE TEMP TABLE tapwire_new AS SELECT ${columns} FROM tapwire_stage s
                 WHERE s.id NOT IN (SELECT id FROM ${name} WHERE ts BETWEEN (SELECT min(ts) FROM tapwire_stage) AND (SELECT max(ts) FROM tapwire_stage))`,
             );
+            inserted = await exec(
+              writer,
+              sql`INSERT INTO ${name} (${columns}) SELECT ${columns} FROM tapwire_new`,
+            );
+            // The rollups get exactly the rows added, in the same transaction: never more, never fewer.
+            for (const rollup of spec.rollups ?? [])
+              await exec(writer, sql`INSERT INTO ${raw(`"${rollup.table}"`)} BY NAME ${raw(rollup.select)}`);
             await writer.run('DROP TABLE tapwire_stage');
+            await writer.run('DROP TABLE tapwire_new');
           }
           await writer.run('COMMIT');
           return inserted;

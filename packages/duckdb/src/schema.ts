@@ -1,8 +1,8 @@
 /**
  * Tapwire's tables in DuckDB: the same raw tables and columns as the ClickHouse migrations, with
- * `ts` as UTC epoch seconds (BIGINT). There are no rollup tables: DuckDB scans its columnar raw
- * tables fast enough at single-machine scale, and the store computes every rollup's answer from
- * them with the rollups' own bucketing. Rows are written by `insertJsonLines` (ingest's JSON rows).
+ * `ts` as UTC epoch seconds (BIGINT), and the route latency histograms per minute and hour
+ * (migrations/0007), filled from each insert's new rows in the same transaction instead of by a
+ * materialized view. Rows are written by `insertJsonLines` (ingest's JSON rows).
  */
 
 /** TableSpec is one table: its columns and whether rows are unique by event id. */
@@ -11,6 +11,43 @@ export interface TableSpec {
   readonly columns: readonly (readonly [string, string])[];
   /** Unique by `id`: an insert skips ids already stored (ClickHouse's ReplacingMergeTree, exactly). */
   readonly uniqueId: boolean;
+  /** The column of UTC epoch seconds that retention and replay cut days by. Default: ts. */
+  readonly time?: string;
+  /** Rollups filled from the rows an insert adds: per rollup table, its SELECT over `tapwire_new`. */
+  readonly rollups?: readonly { readonly table: string; readonly select: string }[];
+}
+
+// Latency bucket k holds (1.01^(k-1), 1.01^k] ms, as in migrations/0007.
+const BUCKET = 'CAST(ceil(ln(greatest(duration_ms, 0.001)) / ln(1.01)) AS SMALLINT)';
+
+function routeHistogram(table: string, time: string): TableSpec {
+  return {
+    name: table,
+    uniqueId: false,
+    time,
+    columns: [
+      ['tenant', 'VARCHAR'],
+      ['service', 'VARCHAR'],
+      ['route', 'VARCHAR'],
+      ['method', 'VARCHAR'],
+      [time, 'BIGINT'],
+      ['bucket', 'SMALLINT'],
+      ['requests', 'UBIGINT'],
+      ['errors_5xx', 'UBIGINT'],
+      ['errors_4xx', 'UBIGINT'],
+      ['duration_ms_sum', 'DOUBLE'],
+      ['bytes_in', 'UBIGINT'],
+      ['bytes_out', 'UBIGINT'],
+    ],
+  };
+}
+
+function routeHistogramSelect(time: string, seconds: number): string {
+  return `SELECT tenant, service, route, method, ts // ${seconds} * ${seconds} AS ${time}, ${BUCKET} AS bucket,
+    count(*) AS requests, count(*) FILTER (WHERE status >= 500) AS errors_5xx,
+    count(*) FILTER (WHERE status >= 400 AND status < 500) AS errors_4xx, sum(duration_ms) AS duration_ms_sum,
+    sum(bytes_in) AS bytes_in, sum(bytes_out) AS bytes_out
+  FROM tapwire_new GROUP BY ALL`;
 }
 
 const KAFKA = [
@@ -29,6 +66,10 @@ export const TABLES: readonly TableSpec[] = [
   {
     name: 'access_logs',
     uniqueId: true,
+    rollups: [
+      { table: 'route_histogram_1m', select: routeHistogramSelect('minute', 60) },
+      { table: 'route_histogram_1h', select: routeHistogramSelect('hour', 3600) },
+    ],
     columns: [
       ...EVENT,
       ['trace_id', 'VARCHAR'],
@@ -134,6 +175,8 @@ export const TABLES: readonly TableSpec[] = [
       ...KAFKA,
     ],
   },
+  routeHistogram('route_histogram_1m', 'minute'),
+  routeHistogram('route_histogram_1h', 'hour'),
   {
     name: 'consumer_lag',
     uniqueId: false,

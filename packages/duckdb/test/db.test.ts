@@ -58,6 +58,57 @@ describe('embedded database', () => {
     ]);
   });
 
+  it('fills the route histograms from exactly the rows an insert adds (a repeated batch adds nothing)', async () => {
+    const db = await fresh();
+    const access = (id: string, ts: number, status: number, duration: number) =>
+      JSON.stringify({
+        tenant: 't1',
+        ts,
+        ts_us: ts * 1_000_000,
+        id,
+        trace_id: 'a'.repeat(32),
+        span_id: 'b'.repeat(16),
+        service: 'shop',
+        upstream: 'shop',
+        route: '/users/:id',
+        method: 'GET',
+        status,
+        duration_ms: duration,
+        upstream_ms: duration,
+        bytes_in: 10,
+        bytes_out: 100,
+        consumer: '',
+        client_address: '',
+        server_address: '',
+        user_agent: '',
+        path: '/users/1',
+        query: '',
+        error_kind: 'none',
+        kafka_partition: 0,
+        kafka_offset: '1',
+      });
+    const batch = [access('a', 120, 200, 10), access('b', 130, 503, 10), access('c', 3700, 404, 250)];
+    expect(await db.insertJsonLines('access_logs', batch)).toBe(3);
+    expect(await db.insertJsonLines('access_logs', [...batch, access('d', 3725, 200, 10)])).toBe(1);
+    const minutes = await db.query<Record<string, string | number>>(
+      sql`SELECT minute, bucket, sum(requests) AS n, sum(errors_5xx) AS e5, sum(errors_4xx) AS e4, sum(bytes_out) AS out
+        FROM route_histogram_1m GROUP BY minute, bucket ORDER BY minute, bucket`,
+    );
+    // 10 ms is bucket ceil(ln 10 / ln 1.01) = 232; 250 ms is bucket 555.
+    expect(minutes).toEqual([
+      { minute: '120', bucket: 232, n: '2', e5: '1', e4: '0', out: '200' },
+      { minute: '3660', bucket: 555, n: '1', e5: '0', e4: '1', out: '100' },
+      { minute: '3720', bucket: 232, n: '1', e5: '0', e4: '0', out: '100' },
+    ]);
+    const hours = await db.query<Record<string, string>>(
+      sql`SELECT hour, sum(requests) AS n FROM route_histogram_1h GROUP BY hour ORDER BY hour`,
+    );
+    expect(hours).toEqual([
+      { hour: '0', n: '2' },
+      { hour: '3600', n: '2' },
+    ]);
+  });
+
   it('binds values as parameters: quotes and SQL in values are data, lists bind as lists', async () => {
     const db = await fresh();
     await db.insertJsonLines('dlq_events', [dlqLine('x', 5, "'; DROP TABLE dlq_events; --", 9)]);

@@ -96,17 +96,21 @@ export function duckdbWarehouse(db: DuckDb): Warehouse {
       return 'complete';
     },
     async daysBefore(table, before) {
-      if (!tableSpec(table)) return [];
+      const spec = tableSpec(table);
+      if (!spec) return [];
+      const time = duckIdentifier(spec.time ?? 'ts');
       const rows = await db.query<{ d: string }>(
-        duckSql`SELECT DISTINCT ts // 86400 AS d FROM ${duckIdentifier(table)} WHERE ts < ${dayNumber(before) * 86_400} ORDER BY d`,
+        duckSql`SELECT DISTINCT ${time} // 86400 AS d FROM ${duckIdentifier(table)} WHERE ${time} < ${dayNumber(before) * 86_400} ORDER BY d`,
       );
       return rows.map((r) => dayName(Number(r.d)));
     },
     async dropDay(table, day) {
-      if (!tableSpec(table)) return false;
+      const spec = tableSpec(table);
+      if (!spec) return false;
+      const time = duckIdentifier(spec.time ?? 'ts');
       const start = dayNumber(day) * 86_400;
       const deleted = await db.run(
-        duckSql`DELETE FROM ${duckIdentifier(table)} WHERE ts >= ${start} AND ts < ${start + 86_400}`,
+        duckSql`DELETE FROM ${duckIdentifier(table)} WHERE ${time} >= ${start} AND ${time} < ${start + 86_400}`,
       );
       return deleted > 0;
     },
