@@ -3,6 +3,7 @@ import {
   type DuckSql,
   DuckSqlError,
   joinSql,
+  LATENCY_BUCKET_SQL,
   raw,
   sql,
   TapwireDuckDbError,
@@ -55,9 +56,7 @@ const DEFAULT_OPTIONS: DuckDbStoreOptions = { maxExecutionTimeS: 10, maxResultRo
 
 const STATUS_CLASS_DIGIT = { '1xx': 1, '2xx': 2, '3xx': 3, '4xx': 4, '5xx': 5 } as const;
 
-// The latency histogram bucket of a row, exactly as the ClickHouse rollups bucket it
-// (migrations/0007): k holds (1.01^(k-1), 1.01^k] ms, read back as its midpoint 2·1.01^k / 2.01.
-const BUCKET = 'CAST(ceil(ln(greatest(duration_ms, 0.001)) / ln(1.01)) AS SMALLINT)';
+// A latency bucket k (LATENCY_BUCKET_SQL, as the rollups bucket rows) is read back as its midpoint.
 const midpoint = (k: string) => `(2 * pow(1.01, ${k}) / 2.01)`;
 
 function mapError(err: unknown): AnalyticsError {
@@ -126,7 +125,7 @@ function redQuery(
   ).join(', ');
   const hist =
     source === 'raw'
-      ? sql`SELECT ${keys}, ${raw(BUCKET)} AS bucket, count(*) AS c, count(*) FILTER (WHERE status >= 500) AS be5,
+      ? sql`SELECT ${keys}, ${raw(LATENCY_BUCKET_SQL)} AS bucket, count(*) AS c, count(*) FILTER (WHERE status >= 500) AS be5,
           count(*) FILTER (WHERE status >= 400 AND status < 500) AS be4, sum(duration_ms) AS bdsum,
           sum(bytes_in) AS bbin, sum(bytes_out) AS bbout
         FROM access_logs WHERE ${conditions} GROUP BY ${raw(names)}, bucket`

@@ -17,8 +17,8 @@ export interface TableSpec {
   readonly rollups?: readonly { readonly table: string; readonly select: string }[];
 }
 
-// Latency bucket k holds (1.01^(k-1), 1.01^k] ms, as in migrations/0007.
-const BUCKET = 'CAST(ceil(ln(greatest(duration_ms, 0.001)) / ln(1.01)) AS SMALLINT)';
+/** LATENCY_BUCKET_SQL is a row's latency bucket k, holding (1.01^(k-1), 1.01^k] ms, as in migrations/0007. */
+export const LATENCY_BUCKET_SQL = 'CAST(ceil(ln(greatest(duration_ms, 0.001)) / ln(1.01)) AS SMALLINT)';
 
 function routeHistogram(table: string, time: string): TableSpec {
   return {
@@ -43,7 +43,7 @@ function routeHistogram(table: string, time: string): TableSpec {
 }
 
 function routeHistogramSelect(time: string, seconds: number): string {
-  return `SELECT tenant, service, route, method, ts // ${seconds} * ${seconds} AS ${time}, ${BUCKET} AS bucket,
+  return `SELECT tenant, service, route, method, ts // ${seconds} * ${seconds} AS ${time}, ${LATENCY_BUCKET_SQL} AS bucket,
     count(*) AS requests, count(*) FILTER (WHERE status >= 500) AS errors_5xx,
     count(*) FILTER (WHERE status >= 400 AND status < 500) AS errors_4xx, sum(duration_ms) AS duration_ms_sum,
     sum(bytes_in) AS bytes_in, sum(bytes_out) AS bytes_out

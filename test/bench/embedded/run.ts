@@ -44,6 +44,8 @@ type Kind = 'embedded' | 'distributed';
 
 interface Deployment {
   log: EventLog;
+  /** Topic prefix ingest reads (Kafka topics are this run's own). */
+  prefix: string;
   warehouse: Warehouse;
   store: Store;
   stored(): Promise<number>;
@@ -58,6 +60,7 @@ async function open(kind: Kind): Promise<Deployment> {
     const db = await openDuckDb({ path: join(dir, 'tapwire.duckdb') });
     return {
       log: fileLogSource(fileLog, quiet),
+      prefix: '',
       warehouse: duckdbWarehouse(db),
       store: createDuckDbStore(db, { maxExecutionTimeS: 60, maxResultRows: 100_000 }),
       async stored() {
@@ -82,9 +85,9 @@ async function open(kind: Kind): Promise<Deployment> {
   });
   await migrate(chConfig, { dir: join(ROOT, 'migrations'), lockSettleMs: 100 });
   const ch = createClickHouse(chConfig);
-  const log = kafkaSource({ kafka, logger: quiet });
+
   return {
-    log: { ...log, sink: (config) => log.sink({ ...config, topicPrefix: prefix }) },
+    log: kafkaSource({ kafka, logger: quiet }),
     warehouse: clickhouseWarehouse(ch),
     store: createClickHouseStore(ch, { maxExecutionTimeS: 60, maxResultRows: 100_000 }),
     prefix,
@@ -103,7 +106,7 @@ async function open(kind: Kind): Promise<Deployment> {
       await admin.deleteTopics({ topics }).catch(() => {});
       await admin.disconnect();
     },
-  } as Deployment & { prefix: string };
+  };
 }
 
 function percentile(sorted: readonly number[], q: number): number {
@@ -114,12 +117,13 @@ function percentile(sorted: readonly number[], q: number): number {
 /** runOne measures one deployment (in this process) and prints its JSON result. */
 async function runOne(kind: Kind): Promise<void> {
   const d = await open(kind);
-  const prefix = (d as Deployment & { prefix?: string }).prefix ?? '';
+  const prefix = d.prefix;
   const dlq = d.log.sink({
     lingerMs: 20,
     maxBatchEvents: 500,
     maxBufferedEvents: 10_000,
     retryBackoffMs: 100,
+    topicPrefix: prefix,
   });
   const ingest = buildIngest(
     { source: d.log, warehouse: d.warehouse, dlq, logger },
@@ -136,6 +140,7 @@ async function runOne(kind: Kind): Promise<void> {
     maxBatchEvents: 5000,
     maxBufferedEvents: 100_000,
     retryBackoffMs: 100,
+    topicPrefix: prefix,
     validate: false,
   });
   const events = REQUESTS * 3;

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { TOPICS } from '@tapwire/schema';
 import type { Command } from 'commander';
 import { loadTapwireConfig } from '../cli-config.js';
 import { openEmbedded } from '../deployment.js';
@@ -16,14 +17,7 @@ import { type CliIo, CommandFailure } from '../io.js';
 /** EXPORT_FORMAT is the version of the export file format, in its header line. */
 export const EXPORT_FORMAT = 1;
 
-const TOPIC_NAMES = [
-  'tapwire.access.v1',
-  'tapwire.spans.v1',
-  'tapwire.saturation.v1',
-  'tapwire.dlq.v1',
-  'tapwire.alert-state.v1',
-  'tapwire.silences.v1',
-] as const;
+const TOPIC_NAMES = Object.values(TOPICS);
 
 interface ExportLine {
   topic: string;
