@@ -117,6 +117,14 @@ async function world(kind: StoreKind) {
   return { store, log, sink, dlq, config };
 }
 
+/** ingestOn builds ingest reading the world's embedded log into its store. */
+function ingestOn(w: Awaited<ReturnType<typeof world>>) {
+  return buildIngest(
+    { source: fileLogSource(w.log, silentLogger), warehouse: w.store.warehouse, dlq: w.dlq, logger },
+    w.config,
+  );
+}
+
 afterAll(async () => {
   for (const l of logs) await l.close();
   for (const db of dbs) await db.close();
@@ -150,15 +158,7 @@ describe.each(['clickhouse', 'duckdb'] as const)('ingest from the embedded log i
     w.sink.emit(TOPICS.accessLogs, late);
     await w.sink.flush();
 
-    let ingest = buildIngest(
-      {
-        source: fileLogSource(w.log, silentLogger),
-        warehouse: w.store.warehouse,
-        dlq: w.dlq,
-        logger,
-      },
-      w.config,
-    );
+    let ingest = ingestOn(w);
     await ingest.start();
     const want = expected(kind, { access_logs: 3001, spans: 1500, saturation: 50 });
     try {
@@ -192,15 +192,7 @@ describe.each(['clickhouse', 'duckdb'] as const)('ingest from the embedded log i
     }
 
     // The group committed where it stopped: a restarted ingest finds nothing new to insert.
-    ingest = buildIngest(
-      {
-        source: fileLogSource(w.log, silentLogger),
-        warehouse: w.store.warehouse,
-        dlq: w.dlq,
-        logger,
-      },
-      w.config,
-    );
+    ingest = ingestOn(w);
     await ingest.start();
     w.sink.emit(TOPICS.accessLogs, exampleAccessLog({ ts: now }));
     await w.sink.flush();
@@ -226,15 +218,7 @@ describe.each(['clickhouse', 'duckdb'] as const)('ingest from the embedded log i
         exampleAccessLog({ ts: (start - i * 1000) * 1000, status: i % 4 === 0 ? 500 : 200 }),
       );
     await w.sink.flush();
-    const ingest = buildIngest(
-      {
-        source: fileLogSource(w.log, silentLogger),
-        warehouse: w.store.warehouse,
-        dlq: w.dlq,
-        logger,
-      },
-      w.config,
-    );
+    const ingest = ingestOn(w);
     await ingest.start();
     await vi.waitFor(async () => expect((await w.store.counts()).access_logs).toBe(1000), {
       timeout: 60_000,
