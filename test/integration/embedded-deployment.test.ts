@@ -86,6 +86,14 @@ function exited(child: ChildProcess): Promise<number | null> {
   });
 }
 
+/** Kills a child that is still running and waits until it is gone, so its log lock is free. */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = exited(child);
+  child.kill('SIGKILL');
+  await gone;
+}
+
 function tapwire(args: string[], env: NodeJS.ProcessEnv) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'services/cli/src/main.ts', ...args], {
     cwd: ROOT,
@@ -164,18 +172,25 @@ describe('the embedded deployment (nothing but Node)', () => {
       const red = await get<Red>('/v1/overview?from=now-15m&group_by=route');
       expect(red.rows.map((r) => r.route)).toEqual(expect.arrayContaining(['/api/users/:id', '/api/orders']));
       expect(red.rows.filter((r) => !(r.latency_ms.p99 !== null && r.latency_ms.p99 > 0))).toEqual([]);
-      const saturation = await get<{ instances: { points: unknown[] }[] }>('/v1/saturation?from=now-5m');
-      expect(saturation.instances[0]?.points.length).toBeGreaterThan(0);
-      const logs = await get<{ rows: { trace_id: string; route: string }[] }>(
-        '/v1/logs?from=now-15m&route=%2Fapi%2Forders&limit=5',
+      // Each table is flushed on its own clock (about once a second), so saturation samples, logs
+      // and spans may land a moment after the first access logs.
+      await vi.waitFor(
+        async () => {
+          const saturation = await get<{ instances: { points: unknown[] }[] }>('/v1/saturation?from=now-5m');
+          expect(saturation.instances[0]?.points.length).toBeGreaterThan(0);
+          const logs = await get<{ rows: { trace_id: string; route: string }[] }>(
+            '/v1/logs?from=now-15m&route=%2Fapi%2Forders&limit=5',
+          );
+          expect(logs.rows).toHaveLength(5);
+          expect(new Set(logs.rows.map((r) => r.route))).toEqual(new Set(['/api/orders']));
+          const trace = await get<{ span_count: number; roots: { kind: string }[] }>(
+            `/v1/traces/${logs.rows[0]!.trace_id}`,
+          );
+          expect(trace.span_count).toBe(2);
+          expect(trace.roots[0]?.kind).toBe('SERVER');
+        },
+        { timeout: 30_000, interval: 500 },
       );
-      expect(logs.rows).toHaveLength(5);
-      expect(new Set(logs.rows.map((r) => r.route))).toEqual(new Set(['/api/orders']));
-      const trace = await get<{ span_count: number; roots: { kind: string }[] }>(
-        `/v1/traces/${logs.rows[0]!.trace_id}`,
-      );
-      expect(trace.span_count).toBe(2);
-      expect(trace.roots[0]?.kind).toBe('SERVER');
       // The demo's rules fire (p99 of /api/search, 5xx share) and the demo API, the local receiver, prints them.
       await vi.waitFor(() => expect(run.out()).toMatch(/alert firing: \w+/), {
         timeout: 150_000,
@@ -186,7 +201,7 @@ describe('the embedded deployment (nothing but Node)', () => {
       run.child.kill('SIGTERM');
       expect(await exited(run.child)).toBe(0);
     } finally {
-      run.child.kill('SIGKILL');
+      await stop(run.child);
     }
     const after = await stored();
     // A graceful stop drains: every logged event is stored exactly once.
@@ -221,7 +236,7 @@ describe('the embedded deployment (nothing but Node)', () => {
       loaded.child.kill('SIGKILL');
       await exited(loaded.child);
     } finally {
-      loaded.child.kill('SIGKILL');
+      await stop(loaded.child);
     }
     // Restarted without traffic: ingest resumes from its committed offsets and drains the log.
     const again = start([], env);
@@ -242,7 +257,7 @@ describe('the embedded deployment (nothing but Node)', () => {
       again.child.kill('SIGTERM');
       expect(await exited(again.child)).toBe(0);
     } finally {
-      again.child.kill('SIGKILL');
+      await stop(again.child);
     }
     const after = await stored();
     expect(after.logged.access).toBeGreaterThan(before.logged.access + 500);
