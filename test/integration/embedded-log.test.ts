@@ -252,7 +252,7 @@ describe('retention on the embedded store', () => {
     const lines = [0, 5, 40].map((d, i) =>
       JSON.stringify(STREAMS[0]!.toRow(exampleAccessLog({ ts: (now - d * day) * 1000 }), 0, String(i))),
     );
-    await store.warehouse.insert('access_logs', lines);
+    await store.warehouse.insert('access_logs', [`${lines.join('\n')}\n`]);
     const job = createRetentionJob(
       { warehouse: store.warehouse, logger, instance: 'test' },
       ingestConfigSchema.parse({ retention: { days: { access_logs: 30, spans: 3 } } }).retention,

@@ -347,12 +347,17 @@ describe('ingest: Kafka → ClickHouse', () => {
       let lost = 0;
       const ch: ClickHouse = {
         ...w.ch,
-        async insertJsonLines(table, lines, options) {
-          if (table !== 'access_logs' || lost > 0) return w.ch.insertJsonLines(table, lines, options);
-          lost = lines.length;
+        async insertNdjson(table, body, options) {
+          if (table !== 'access_logs' || lost > 0) return w.ch.insertNdjson(table, body, options);
+          // Rows of the body: NDJSON, one per line.
+          lost =
+            body
+              .map((piece) => Buffer.from(piece).toString('utf8'))
+              .join('')
+              .split('\n').length - 1;
           if (detached) await w.ch.command(sql`DETACH TABLE ${identifier(detached)}`);
           try {
-            await w.ch.insertJsonLines(table, lines, options);
+            await w.ch.insertNdjson(table, body, options);
           } finally {
             if (detached) await w.ch.command(sql`ATTACH TABLE ${identifier(detached)}`);
           }

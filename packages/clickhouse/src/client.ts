@@ -36,6 +36,12 @@ export interface ClickHouse {
    * present); holding rows as strings costs a fraction of the memory of objects.
    */
   insertJsonLines(table: string, lines: readonly string[], options?: QueryOptions): Promise<void>;
+  /**
+   * insertNdjson writes rows already serialized as NDJSON: the pieces of `body`, concatenated, are
+   * JSON objects each ending in a newline (every column present). Pieces go out as they are, so a
+   * caller can keep rows in large buffers outside the JavaScript heap.
+   */
+  insertNdjson(table: string, body: readonly (string | Uint8Array)[], options?: QueryOptions): Promise<void>;
   /** ping resolves true when the server answers /ping. */
   ping(): Promise<boolean>;
   /** serverVersion returns `SELECT version()`. */
@@ -85,7 +91,7 @@ export function createClickHouse(
     },
   });
 
-  return {
+  const self: ClickHouse = {
     database,
     async query<T>(statement: SqlFragment, options?: QueryOptions): Promise<T[]> {
       try {
@@ -132,13 +138,20 @@ export function createClickHouse(
         throw classifyError(err, 'TAPWIRE_CH_INSERT_FAILED');
       }
     },
-    async insertJsonLines(table: string, lines: readonly string[], options?: QueryOptions): Promise<void> {
-      if (lines.length === 0) return;
+    insertJsonLines(table: string, lines: readonly string[], options?: QueryOptions): Promise<void> {
+      return self.insertNdjson(table, [...chunks(lines)], options);
+    },
+    async insertNdjson(
+      table: string,
+      body: readonly (string | Uint8Array)[],
+      options?: QueryOptions,
+    ): Promise<void> {
+      if (body.every((piece) => piece.length === 0)) return;
       try {
         // Rows already serialized by the caller go in the body as they are (exec with values).
         const result = await client.exec({
           query: `INSERT INTO ${identifier(table).text} FORMAT JSONEachRow`,
-          values: Readable.from(chunks(lines), { objectMode: false }),
+          values: Readable.from(body, { objectMode: false }),
           clickhouse_settings: { ...settingsOf(options), input_format_skip_unknown_fields: 1 },
           ...(options?.queryId ? { query_id: options.queryId } : {}),
           ...(options?.signal ? { abort_signal: options.signal } : {}),
@@ -167,4 +180,5 @@ export function createClickHouse(
     },
     close: () => client.close(),
   };
+  return self;
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
@@ -62,6 +62,8 @@ export interface DuckDb {
    * Resolves the number of rows inserted.
    */
   insertJsonLines(table: string, lines: readonly string[]): Promise<number>;
+  /** insertNdjson is insertJsonLines for rows already joined: the pieces of `body`, concatenated, are NDJSON. */
+  insertNdjson(table: string, body: readonly (string | Uint8Array)[]): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -142,7 +144,7 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
     return Number(result.rowsChanged);
   }
 
-  return {
+  const self: DuckDb = {
     path: options.path,
 
     async query<T>(statement: DuckSql, limits: QueryLimits = {}): Promise<T[]> {
@@ -191,16 +193,25 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
     },
 
     insertJsonLines(table: string, lines: readonly string[]): Promise<number> {
+      return self.insertNdjson(table, [lines.join('\n')]);
+    },
+
+    insertNdjson(table: string, body: readonly (string | Uint8Array)[]): Promise<number> {
       ensureOpen();
       const spec = tableSpec(table);
       if (!spec)
         return Promise.reject(
           new TapwireDuckDbError('TAPWIRE_DUCKDB_UNKNOWN_TABLE', `the embedded store has no table ${table}`),
         );
-      if (lines.length === 0) return Promise.resolve(0);
+      if (body.every((piece) => piece.length === 0)) return Promise.resolve(0);
       return serial(async () => {
         const file = join(spoolDir, `${++spoolSeq}.ndjson`);
-        writeFileSync(file, lines.join('\n'));
+        const fd = openSync(file, 'w');
+        try {
+          for (const piece of body) writeFileSync(fd, piece);
+        } finally {
+          closeSync(fd);
+        }
         const name = raw(`"${spec.name}"`);
         const columns = raw(spec.columns.map(([c]) => `"${c}"`).join(', '));
         const types = raw(`{${spec.columns.map(([c, t]) => `'${c}': '${t}'`).join(', ')}}`);
@@ -255,4 +266,5 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
       rmSync(spoolDir, { recursive: true, force: true });
     },
   };
+  return self;
 }

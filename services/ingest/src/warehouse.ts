@@ -11,8 +11,11 @@ import type { Rollup, Row } from './rows.js';
  */
 export interface Warehouse {
   readonly kind: 'clickhouse' | 'duckdb';
-  /** insert writes JSON rows (one per line, every column present) of one table and one day. */
-  insert(table: string, lines: readonly string[]): Promise<void>;
+  /**
+   * insert writes rows of one table and one day: the pieces of `body`, concatenated, are NDJSON
+   * (one JSON object per line, every column present).
+   */
+  insert(table: string, body: readonly (string | Uint8Array)[]): Promise<void>;
   /** insertRows writes bookkeeping rows (consumer lag, retention runs). */
   insertRows(table: string, rows: readonly Row[]): Promise<void>;
   /** storedOffsets lists the log offsets of one partition that a raw table holds, from `from` (to `to`, inclusive). */
@@ -35,7 +38,7 @@ const DAY_PARTITION = /^\d{8}$/;
 export function clickhouseWarehouse(ch: ClickHouse): Warehouse {
   return {
     kind: 'clickhouse',
-    insert: (table, lines) => ch.insertJsonLines(table, lines),
+    insert: (table, body) => ch.insertNdjson(table, body),
     insertRows: (table, rows) => ch.insert(table, rows),
     async storedOffsets(table, partition, from, to) {
       const rows = await ch.query<{ o: string }>(
@@ -76,8 +79,8 @@ const dayNumber = (name: string) =>
 export function duckdbWarehouse(db: DuckDb): Warehouse {
   return {
     kind: 'duckdb',
-    async insert(table, lines) {
-      await db.insertJsonLines(table, lines);
+    async insert(table, body) {
+      await db.insertNdjson(table, body);
     },
     async insertRows(table, rows) {
       await db.insertJsonLines(
