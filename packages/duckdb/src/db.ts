@@ -1,16 +1,9 @@
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import {
-  DOUBLE,
-  type DuckDBConnection,
-  DuckDBInstance,
-  type DuckDBType,
-  type DuckDBValue,
-  LIST,
-  listValue,
-  VARCHAR,
-} from '@duckdb/node-api';
+// Types only: the native library (~40 MB of RSS) loads in openDuckDb, so a process that imports
+// this package for its SQL helpers and never opens a database (distributed ingest) does not pay for it.
+import type { DuckDBConnection, DuckDBInstance, DuckDBType, DuckDBValue } from '@duckdb/node-api';
 import { createTableSql, TABLES, tableSpec } from './schema.js';
 import { type DuckSql, type DuckValue, raw, sql } from './sql.js';
 
@@ -72,7 +65,11 @@ export interface DuckDb {
  * LIMIT, compared to integer columns exactly), other numbers as DOUBLE; a list of numbers binds as
  * DOUBLE[], any other list as VARCHAR[] of its elements' text.
  */
-function bind(values: readonly DuckValue[]): { values: DuckDBValue[]; types: (DuckDBType | undefined)[] } {
+function bind(
+  duck: typeof import('@duckdb/node-api'),
+  values: readonly DuckValue[],
+): { values: DuckDBValue[]; types: (DuckDBType | undefined)[] } {
+  const { DOUBLE, LIST, listValue, VARCHAR } = duck;
   const types: (DuckDBType | undefined)[] = [];
   const bound = values.map((v): DuckDBValue => {
     if (Array.isArray(v)) {
@@ -94,9 +91,10 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
   const settings: Record<string, string> = {};
   if (options.threads) settings.threads = String(options.threads);
   if (options.memoryLimit) settings.memory_limit = options.memoryLimit;
+  const duck = await import('@duckdb/node-api');
   let instance: DuckDBInstance;
   try {
-    instance = await DuckDBInstance.create(options.path, settings);
+    instance = await duck.DuckDBInstance.create(options.path, settings);
   } catch (err) {
     const message = (err as Error).message;
     if (/lock/i.test(message))
@@ -138,7 +136,7 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
 
   async function exec(conn: DuckDBConnection, statement: DuckSql): Promise<number> {
     const { text, values } = statement.render();
-    const bound = bind(values);
+    const bound = bind(duck, values);
     // An undefined entry lets DuckDB infer that parameter's type (the typings say otherwise).
     const result = await conn.run(text, bound.values, bound.types as DuckDBType[]);
     return Number(result.rowsChanged);
@@ -161,7 +159,7 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
           : undefined;
       try {
         const { text, values } = statement.render();
-        const bound = bind(values);
+        const bound = bind(duck, values);
         const reader = await conn.runAndReadAll(text, bound.values, bound.types as DuckDBType[]);
         return reader.getRowObjectsJson() as T[];
       } catch (err) {
