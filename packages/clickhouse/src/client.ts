@@ -32,11 +32,6 @@ export interface ClickHouse {
   /** insert writes rows as JSONEachRow; every column must be present in each row. */
   insert(table: string, rows: readonly Record<string, unknown>[], options?: QueryOptions): Promise<void>;
   /**
-   * insertJsonLines writes rows already serialized as JSON objects (one per line, every column
-   * present); holding rows as strings costs a fraction of the memory of objects.
-   */
-  insertJsonLines(table: string, lines: readonly string[], options?: QueryOptions): Promise<void>;
-  /**
    * insertNdjson writes rows already serialized as NDJSON: the pieces of `body`, concatenated, are
    * JSON objects each ending in a newline (every column present). Pieces go out as they are, so a
    * caller can keep rows in large buffers outside the JavaScript heap.
@@ -47,11 +42,6 @@ export interface ClickHouse {
   /** serverVersion returns `SELECT version()`. */
   serverVersion(): Promise<string>;
   close(): Promise<void>;
-}
-
-// Lines go out in ~1000-row chunks: no second full copy of a large batch in memory.
-function* chunks(lines: readonly string[]): Generator<string> {
-  for (let i = 0; i < lines.length; i += 1000) yield `${lines.slice(i, i + 1000).join('\n')}\n`;
 }
 
 function settingsOf(options: QueryOptions | undefined): ClickHouseSettings {
@@ -91,7 +81,7 @@ export function createClickHouse(
     },
   });
 
-  const self: ClickHouse = {
+  return {
     database,
     async query<T>(statement: SqlFragment, options?: QueryOptions): Promise<T[]> {
       try {
@@ -138,9 +128,6 @@ export function createClickHouse(
         throw classifyError(err, 'TAPWIRE_CH_INSERT_FAILED');
       }
     },
-    insertJsonLines(table: string, lines: readonly string[], options?: QueryOptions): Promise<void> {
-      return self.insertNdjson(table, [...chunks(lines)], options);
-    },
     async insertNdjson(
       table: string,
       body: readonly (string | Uint8Array)[],
@@ -180,5 +167,4 @@ export function createClickHouse(
     },
     close: () => client.close(),
   };
-  return self;
 }
