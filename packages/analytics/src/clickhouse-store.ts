@@ -46,6 +46,7 @@ import {
   CONSUMER_ORDER_COLUMN,
   consumersResult,
   exemplarTargets,
+  HISTOGRAM_TABLE,
   type InstanceSaturationRow,
   LOG_COLUMNS,
   logsResult,
@@ -66,6 +67,7 @@ import {
   saturationSignal,
   seriesPoints,
   signalDimensions,
+  TIME_COLUMN,
 } from './shape.js';
 import type { Store } from './store.js';
 import { buildSpanTree, type StoredSpan } from './trace-tree.js';
@@ -160,9 +162,6 @@ const RED_OUTER = raw('n, e5, e4, dsum, bin, bout');
 function redSql(keys: SqlFragment, inner: SqlFragment, tail: SqlFragment = raw('')): SqlFragment {
   return sql`WITH ${HISTOGRAM_WITH} SELECT ${keys}, ${RED_OUTER}, ${QUANTILES_FROM_HISTOGRAM} FROM (${inner}) ${tail}`;
 }
-
-const TIME_COLUMN = { raw: 'ts', rollup_1m: 'minute', rollup_1h: 'hour' } as const;
-const HISTOGRAM_TABLE = { rollup_1m: 'route_histogram_1m', rollup_1h: 'route_histogram_1h' } as const;
 
 /**
  * redAggregation groups requests by `keys` (expressions with aliases; `names` are the aliases)

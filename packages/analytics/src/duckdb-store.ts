@@ -19,6 +19,7 @@ import {
   CONSUMER_ORDER_COLUMN,
   consumersResult,
   exemplarTargets,
+  HISTOGRAM_TABLE,
   type InstanceSaturationRow,
   LOG_COLUMNS,
   logsResult,
@@ -38,6 +39,7 @@ import {
   saturationSignal,
   seriesPoints,
   signalDimensions,
+  TIME_COLUMN,
 } from './shape.js';
 import type { Store } from './store.js';
 import { buildSpanTree, type StoredSpan } from './trace-tree.js';
@@ -96,9 +98,6 @@ function requestConditions(scope: Scope, filters: Filters): DuckSql[] {
     c.push(sql`status // 100 = ${STATUS_CLASS_DIGIT[filters.statusClass]}`);
   return c;
 }
-
-const TIME_COLUMN = { raw: 'ts', rollup_1m: 'minute', rollup_1h: 'hour' } as const;
-const HISTOGRAM_TABLE = { rollup_1m: 'route_histogram_1m', rollup_1h: 'route_histogram_1h' } as const;
 
 /**
  * redQuery groups requests by `keys` (expressions with aliases; `names` the aliases) into n, e5,

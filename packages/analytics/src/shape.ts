@@ -31,6 +31,15 @@ import type {
  */
 
 /** Num is a number as a database driver may return it (64-bit integers as strings). */
+/** TIME_COLUMN is the time column of each source: a raw table's `ts`, a rollup's bucket start. */
+export const TIME_COLUMN = { raw: 'ts', rollup_1m: 'minute', rollup_1h: 'hour' } as const satisfies Record<
+  SourceUsed,
+  string
+>;
+
+/** HISTOGRAM_TABLE is the route latency histogram each rollup source reads (same name in both stores). */
+export const HISTOGRAM_TABLE = { rollup_1m: 'route_histogram_1m', rollup_1h: 'route_histogram_1h' } as const;
+
 export type Num = number | string;
 
 /** num reads a driver number; null, undefined and non-finite values read as 0. */
