@@ -2,7 +2,7 @@
  * Tapwire's tables in DuckDB: the same raw tables and columns as the ClickHouse migrations, with
  * `ts` as UTC epoch seconds (BIGINT), and the route latency histograms per minute and hour
  * (migrations/0007), filled from each insert's new rows in the same transaction instead of by a
- * materialized view. Rows are written by `insertJsonLines` (ingest's JSON rows).
+ * materialized view. Rows are written by `insertNdjson` / `insertJsonLines` (ingest's JSON rows).
  */
 
 /** TableSpec is one table: its columns and whether rows are unique by event id. */
