@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -342,6 +342,33 @@ describe('Kafka EventSink on a worker thread', () => {
     });
     const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : 1);
     expect(got.sort(byId)).toEqual([...spans].sort(byId));
+  });
+
+  it('lowers the priority of its worker thread only (Linux nice), and still delivers', async () => {
+    // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice value.
+    const niceOf = (stat: string) => Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    const threadNices = () =>
+      readdirSync('/proc/self/task').map((tid) =>
+        niceOf(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')),
+      );
+    const callerNice = niceOf(readFileSync('/proc/thread-self/stat', 'utf8'));
+    const before = threadNices().filter((n) => n === 7).length;
+    const sink = createThreadedKafkaEventSink(
+      { logger: silentLogger },
+      {
+        kafka: testKafkaConfig({ brokers: config.brokers }),
+        clientIdSuffix: 'test',
+        sink: { lingerMs: 10, maxBatchEvents: 20, maxBufferedEvents: 1000, retryBackoffMs: 50 },
+        topicPrefix: prefix,
+        threadNice: 7,
+      },
+    );
+    for (let i = 0; i < 10; i++) sink.emit(TOPICS.spans, exampleSpan());
+    await sink.flush();
+    expect(sink.stats()).toMatchObject({ accepted: 10, delivered: 10, dropped: 0 });
+    expect(threadNices().filter((n) => n === 7).length).toBe(before + 1);
+    expect(niceOf(readFileSync('/proc/thread-self/stat', 'utf8'))).toBe(callerNice);
+    await sink.close();
   });
 
   it('counts as dropped what neither memory nor a spool could keep', async () => {

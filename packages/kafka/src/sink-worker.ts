@@ -1,3 +1,4 @@
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createKafkaClient, type KafkaLogger } from './client.js';
 import { createKafkaRecordSink } from './record-sink.js';
@@ -20,6 +21,16 @@ const logger: KafkaLogger = {
   info: log('info'),
   debug: log('debug'),
 };
+
+// On Linux a nice value is per thread: setPriority without a pid lowers this thread only. Elsewhere
+// it would lower the whole process, request path included, so it is left alone there.
+if (init.threadNice && process.platform === 'linux') {
+  try {
+    setPriority(init.threadNice);
+  } catch (err) {
+    logger.warn({ err: (err as Error).message }, 'could not lower the producer thread priority');
+  }
+}
 
 const kafka = createKafkaClient(init.kafka, logger, init.clientIdSuffix);
 const sink = createKafkaRecordSink(

@@ -16,6 +16,11 @@ export interface ThreadedSinkConfig {
   readonly validate?: boolean;
   /** Events encoded but not yet taken by the worker; beyond it new events are dropped and counted. */
   readonly maxInTransitEvents?: number;
+  /**
+   * Linux nice value of the worker thread (0–19, default 0). Above 0 the thread that encodes and
+   * sends yields the CPU to the threads serving requests when both want it; events wait in memory.
+   */
+  readonly threadNice?: number;
 }
 
 /** WorkerInit is what the worker thread is started with (structured-clonable). */
@@ -24,6 +29,7 @@ export interface WorkerInit {
   clientIdSuffix: string;
   sink: Omit<RecordSinkConfig, 'spool'>;
   spool?: SpoolConfig;
+  threadNice?: number;
 }
 
 /** ToWorker are the messages the main thread sends. */
@@ -72,6 +78,7 @@ export function createThreadedKafkaEventSink(
     clientIdSuffix: config.clientIdSuffix,
     sink: config.sink,
     ...(config.spool ? { spool: config.spool } : {}),
+    ...(config.threadNice ? { threadNice: config.threadNice } : {}),
   };
   const worker = startWorker(init);
   let pending: string[] = [];

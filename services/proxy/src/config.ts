@@ -314,6 +314,15 @@ export const proxyConfigSchema = z
           .boolean()
           .default(true)
           .describe('Run the Kafka producer on a worker thread, off the request path. Default: true.'),
+        producerThreadNice: z
+          .number()
+          .int()
+          .min(0)
+          .max(19)
+          .default(5)
+          .describe(
+            'Linux nice value of the producer thread (0 = same priority as requests, 19 = lowest): when CPU is short, requests go first and events wait in the buffer. Default: 5.',
+          ),
         saturationIntervalMs: z
           .number()
           .int()

@@ -72,6 +72,7 @@ export async function runProxyService(
             {
               kafka: config.kafka,
               clientIdSuffix: 'proxy',
+              threadNice: emit.producerThreadNice,
               sink: sinkConfig,
               ...(spool ? { spool } : {}),
               ...encoding,

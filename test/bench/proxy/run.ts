@@ -3,7 +3,13 @@
  * @fastify/http-proxy, (c) nginx as a reverse proxy, (d) Tapwire's proxy emitting to the real Kafka,
  * all in one run; prints one JSON report with the ratios and whether each target is met.
  *
+ * All four run side by side. Each is first warmed up (JIT, keep-alive pools, and for (d) the Kafka
+ * producer and the broker's own JIT), then measured in ROUNDS rounds, the order rotating each round
+ * so that a noisy moment on the shared machine does not land on one contender only. The report
+ * gives every round and, for the ratios and targets, each contender's median.
+ *
  *   npm run bench:proxy            (needs `tapwire infra up` and Debian's nginx)
+ *   BENCH_DURATION_S (10) per measurement, BENCH_ROUNDS (3), BENCH_WARMUP_S (5), BENCH_CONNECTIONS (50)
  */
 import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,18 +21,43 @@ import autocannon from 'autocannon';
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const ROOT = here('../../..');
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const PORTS = { upstream: 18_901, bare: 18_902, nginx: 18_903, tapwire: 18_904, tapwireAdmin: 18_905 };
 
+interface Round {
+  requestsPerSecond: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  errors: number;
+  non2xx: number;
+}
+
 interface Result {
   name: string;
+  /** Medians over the rounds. */
   requestsPerSecond: number;
   latencyP50Ms: number;
   latencyP99Ms: number;
   errors: number;
   non2xx: number;
   peakRssMb: number | null;
+  rounds: Round[];
 }
+
+interface Contender {
+  name: string;
+  url: string;
+  pid: () => number | undefined;
+  rounds: Round[];
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((x, y) => x - y);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
 
 function peakRssMb(pid: number | undefined): number | null {
   if (!pid) return null;
@@ -53,18 +84,27 @@ async function waitHttp(url: string, timeoutMs = 30_000): Promise<void> {
   throw new Error(`${url} did not answer`);
 }
 
-async function load(name: string, url: string, pid: number | undefined): Promise<Result> {
-  // Warm-up: JIT, keep-alive pools and Kafka producer connections.
-  await autocannon({ url, connections: CONNECTIONS, duration: 2 });
-  const r = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_S });
+async function measure(url: string, durationS: number): Promise<Round> {
+  const r = await autocannon({ url, connections: CONNECTIONS, duration: durationS });
   return {
-    name,
     requestsPerSecond: Math.round(r.requests.average),
     latencyP50Ms: r.latency.p50,
     latencyP99Ms: r.latency.p99,
     errors: r.errors + r.timeouts,
     non2xx: r.non2xx,
-    peakRssMb: peakRssMb(pid),
+  };
+}
+
+function summarize(c: Contender): Result {
+  return {
+    name: c.name,
+    requestsPerSecond: Math.round(median(c.rounds.map((r) => r.requestsPerSecond))),
+    latencyP50Ms: median(c.rounds.map((r) => r.latencyP50Ms)),
+    latencyP99Ms: median(c.rounds.map((r) => r.latencyP99Ms)),
+    errors: c.rounds.reduce((n, r) => n + r.errors, 0),
+    non2xx: c.rounds.reduce((n, r) => n + r.non2xx, 0),
+    peakRssMb: peakRssMb(c.pid()),
+    rounds: c.rounds,
   };
 }
 
@@ -90,20 +130,16 @@ function forkReady(script: string, env: Record<string, string>): Promise<ChildPr
 
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'tapwire-bench-proxy-'));
-  const results: Result[] = [];
+  const children: ChildProcess[] = [];
   const upstream = await forkReady(here('./upstream.mjs'), { PORT: String(PORTS.upstream) });
+  children.push(upstream);
   const upstreamUrl = `http://127.0.0.1:${PORTS.upstream}`;
   try {
-    results.push(await load('a_upstream_direct', `${upstreamUrl}/users/42`, upstream.pid));
-
     const bare = await forkReady(here('./bare-fastify-proxy.mjs'), {
       PORT: String(PORTS.bare),
       UPSTREAM: upstreamUrl,
     });
-    results.push(
-      await load('b_bare_fastify_http_proxy', `http://127.0.0.1:${PORTS.bare}/users/42`, bare.pid),
-    );
-    await stop(bare);
+    children.push(bare);
 
     const nginxConf = join(work, 'nginx.conf');
     writeFileSync(
@@ -127,14 +163,13 @@ http {
     );
     const nginxBin = spawnSync('which', ['nginx'], { encoding: 'utf8' }).stdout.trim() || '/usr/sbin/nginx';
     const nginx = spawn(nginxBin, ['-c', nginxConf], { stdio: 'inherit' });
+    children.push(nginx);
     await waitHttp(`http://127.0.0.1:${PORTS.nginx}/users/42`);
-    const worker = spawnSync('pgrep', ['-P', String(nginx.pid)], { encoding: 'utf8' })
-      .stdout.trim()
-      .split('\n')[0];
-    results.push(
-      await load('c_nginx', `http://127.0.0.1:${PORTS.nginx}/users/42`, Number(worker) || nginx.pid),
+    const nginxWorker = Number(
+      spawnSync('pgrep', ['-P', String(nginx.pid)], { encoding: 'utf8' })
+        .stdout.trim()
+        .split('\n')[0],
     );
-    await stop(nginx);
 
     const config = join(work, 'tapwire.yaml');
     writeFileSync(
@@ -153,16 +188,41 @@ proxy:
     const tapwire = spawn(
       process.execPath,
       [join(ROOT, 'services/cli/dist/main.js'), '-c', config, 'proxy'],
-      {
-        stdio: ['ignore', 'ignore', 'inherit'],
-      },
+      { stdio: ['ignore', 'ignore', 'inherit'] },
     );
+    children.push(tapwire);
     await waitHttp(`http://127.0.0.1:${PORTS.tapwireAdmin}/readyz`);
-    results.push(
-      await load('d_tapwire_proxy_kafka', `http://127.0.0.1:${PORTS.tapwire}/users/42`, tapwire.pid),
-    );
+
+    const contenders: Contender[] = [
+      { name: 'a_upstream_direct', url: `${upstreamUrl}/users/42`, pid: () => upstream.pid, rounds: [] },
+      {
+        name: 'b_bare_fastify_http_proxy',
+        url: `http://127.0.0.1:${PORTS.bare}/users/42`,
+        pid: () => bare.pid,
+        rounds: [],
+      },
+      {
+        name: 'c_nginx',
+        url: `http://127.0.0.1:${PORTS.nginx}/users/42`,
+        pid: () => nginxWorker || nginx.pid,
+        rounds: [],
+      },
+      {
+        name: 'd_tapwire_proxy_kafka',
+        url: `http://127.0.0.1:${PORTS.tapwire}/users/42`,
+        pid: () => tapwire.pid,
+        rounds: [],
+      },
+    ];
+    for (const c of contenders) await measure(c.url, WARMUP_S);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let i = 0; i < contenders.length; i++) {
+        const c = contenders[(i + round) % contenders.length] as Contender;
+        c.rounds.push(await measure(c.url, DURATION_S));
+      }
+    }
+    const results = contenders.map(summarize);
     const metrics = await (await fetch(`http://127.0.0.1:${PORTS.tapwireAdmin}/metrics`)).text();
-    await stop(tapwire);
 
     const [a, b, c, d] = results as [Result, Result, Result, Result];
     const metric = (name: string) =>
@@ -170,6 +230,8 @@ proxy:
     const report = {
       benchmark: 'proxy',
       durationS: DURATION_S,
+      rounds: ROUNDS,
+      warmupS: WARMUP_S,
       connections: CONNECTIONS,
       results,
       ratios: {
@@ -193,7 +255,7 @@ proxy:
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } finally {
-    await stop(upstream);
+    for (const child of children.reverse()) await stop(child);
   }
 }
 
