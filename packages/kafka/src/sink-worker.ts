@@ -1,4 +1,4 @@
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createKafkaClient, type KafkaLogger } from './client.js';
 import { createKafkaRecordSink } from './record-sink.js';
@@ -22,11 +22,12 @@ const logger: KafkaLogger = {
   debug: log('debug'),
 };
 
-// On Linux a nice value is per thread: setPriority without a pid lowers this thread only. Elsewhere
-// it would lower the whole process, request path included, so it is left alone there.
+// On Linux a nice value is per thread: without a pid, getPriority and setPriority read and lower
+// this thread only (which started with its creator's value). Elsewhere they would lower the whole
+// process, request path included, so it is left alone there.
 if (init.threadNice && process.platform === 'linux') {
   try {
-    setPriority(init.threadNice);
+    setPriority(Math.min(19, getPriority() + init.threadNice));
   } catch (err) {
     logger.warn({ err: (err as Error).message }, 'could not lower the producer thread priority');
   }

@@ -17,7 +17,7 @@ export interface ThreadedSinkConfig {
   /** Events encoded but not yet taken by the worker; beyond it new events are dropped and counted. */
   readonly maxInTransitEvents?: number;
   /**
-   * Linux nice value of the worker thread (0–19, default 0). Above 0 the thread that encodes and
+   * Added to the nice value of the worker thread on Linux (0–19, default 0). Above 0 the thread that
    * sends yields the CPU to the threads serving requests when both want it; events wait in memory.
    */
   readonly threadNice?: number;

@@ -321,7 +321,7 @@ export const proxyConfigSchema = z
           .max(19)
           .default(5)
           .describe(
-            'Linux nice value of the producer thread (0 = same priority as requests, 19 = lowest): when CPU is short, requests go first and events wait in the buffer. Default: 5.',
+            'Added to the Linux nice value of the producer thread (0 = same priority as requests; 19 at most): when CPU is short, requests go first and events wait in the buffer. Default: 5.',
           ),
         saturationIntervalMs: z
           .number()
