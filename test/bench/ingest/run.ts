@@ -11,7 +11,7 @@
  *   npm run bench:ingest          (needs `tapwire infra up`)
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -151,28 +151,33 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tapwire-bench-ingest-'));
   let ceilingMs = 0;
   let fileBytes = 0;
-  for (const table of ['access_logs', 'spans']) {
-    const file = join(dir, `${table}.ndjson`);
-    const res = await fetch(`${chUrl}/?database=${dbPipeline}`, {
-      method: 'POST',
-      body: `SELECT * FROM ${table} FORMAT JSONEachRow`,
-    });
-    if (!res.ok || !res.body) throw new Error(`export of ${table} failed: ${res.status}`);
-    const out = createWriteStream(file);
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) out.write(chunk);
-    await new Promise((r) => out.end(r));
-    fileBytes += statSync(file).size;
-    const t = Date.now();
-    const load = spawnSync(
-      'sh',
-      [
-        '-c',
-        `clickhouse-client --port ${infra.clickhouseTcpPort} --database ${dbCeiling} --query "INSERT INTO ${table} FORMAT JSONEachRow" < ${file}`,
-      ],
-      { encoding: 'utf8' },
-    );
-    if (load.status !== 0) throw new Error(`clickhouse-client failed: ${load.stderr}`);
-    ceilingMs += Date.now() - t;
+  // The exported rows are about 0.5 GB: they are removed however the ceiling run ends.
+  try {
+    for (const table of ['access_logs', 'spans']) {
+      const file = join(dir, `${table}.ndjson`);
+      const res = await fetch(`${chUrl}/?database=${dbPipeline}`, {
+        method: 'POST',
+        body: `SELECT * FROM ${table} FORMAT JSONEachRow`,
+      });
+      if (!res.ok || !res.body) throw new Error(`export of ${table} failed: ${res.status}`);
+      const out = createWriteStream(file);
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) out.write(chunk);
+      await new Promise((r) => out.end(r));
+      fileBytes += statSync(file).size;
+      const t = Date.now();
+      const load = spawnSync(
+        'sh',
+        [
+          '-c',
+          `clickhouse-client --port ${infra.clickhouseTcpPort} --database ${dbCeiling} --query "INSERT INTO ${table} FORMAT JSONEachRow" < ${file}`,
+        ],
+        { encoding: 'utf8' },
+      );
+      if (load.status !== 0) throw new Error(`clickhouse-client failed: ${load.stderr}`);
+      ceilingMs += Date.now() - t;
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 
   const pipelineEventsPerSecond = Math.round(steadyRows / (steadyMs / 1000));

@@ -3,16 +3,20 @@
  * @fastify/http-proxy, (c) nginx as a reverse proxy, (d) Tapwire's proxy emitting to the real Kafka,
  * all in one run; prints one JSON report with the ratios and whether each target is met.
  *
- * All four run side by side. Each is first warmed up (JIT, keep-alive pools, and for (d) the Kafka
- * producer and the broker's own JIT), then measured in ROUNDS rounds, the order rotating each round
- * so that a noisy moment on the shared machine does not land on one contender only. The report
- * gives every round and, for the ratios and targets, each contender's median.
+ * All four run side by side. Each is first warmed up until its throughput is steady (JIT,
+ * keep-alive pools, and for (d) the Kafka producer and the broker's own JIT, which after a broker
+ * restart takes 15–20 s of traffic): windows of BENCH_WARMUP_S, at least BENCH_WARMUP_MIN_S, then
+ * until the last two agree within 5%, at most BENCH_WARMUP_MAX_S. Then each is
+ * measured in ROUNDS rounds, the order rotating each round so that a noisy moment on the shared
+ * machine does not land on one contender only. The report gives every warm-up window, every round
+ * and, for the ratios and targets, each contender's median.
  *
  *   npm run bench:proxy            (needs `tapwire infra up` and Debian's nginx)
- *   BENCH_DURATION_S (10) per measurement, BENCH_ROUNDS (3), BENCH_WARMUP_S (5), BENCH_CONNECTIONS (50)
+ *   BENCH_DURATION_S (10) per measurement, BENCH_ROUNDS (3), BENCH_WARMUP_S (5),
+ *   BENCH_WARMUP_MIN_S (20), BENCH_WARMUP_MAX_S (40), BENCH_CONNECTIONS (50)
  */
 import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +27,8 @@ const ROOT = here('../../..');
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 5);
+const WARMUP_MIN_S = Number(process.env.BENCH_WARMUP_MIN_S ?? 20);
+const WARMUP_MAX_S = Number(process.env.BENCH_WARMUP_MAX_S ?? 40);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const PORTS = { upstream: 18_901, bare: 18_902, nginx: 18_903, tapwire: 18_904, tapwireAdmin: 18_905 };
 
@@ -43,6 +49,8 @@ interface Result {
   errors: number;
   non2xx: number;
   peakRssMb: number | null;
+  /** Throughput of each warm-up window. */
+  warmupRequestsPerSecond: number[];
   rounds: Round[];
 }
 
@@ -50,6 +58,7 @@ interface Contender {
   name: string;
   url: string;
   pid: () => number | undefined;
+  warmup: number[];
   rounds: Round[];
 }
 
@@ -104,6 +113,7 @@ function summarize(c: Contender): Result {
     errors: c.rounds.reduce((n, r) => n + r.errors, 0),
     non2xx: c.rounds.reduce((n, r) => n + r.non2xx, 0),
     peakRssMb: peakRssMb(c.pid()),
+    warmupRequestsPerSecond: c.warmup,
     rounds: c.rounds,
   };
 }
@@ -194,27 +204,42 @@ proxy:
     await waitHttp(`http://127.0.0.1:${PORTS.tapwireAdmin}/readyz`);
 
     const contenders: Contender[] = [
-      { name: 'a_upstream_direct', url: `${upstreamUrl}/users/42`, pid: () => upstream.pid, rounds: [] },
+      {
+        name: 'a_upstream_direct',
+        url: `${upstreamUrl}/users/42`,
+        pid: () => upstream.pid,
+        warmup: [],
+        rounds: [],
+      },
       {
         name: 'b_bare_fastify_http_proxy',
         url: `http://127.0.0.1:${PORTS.bare}/users/42`,
         pid: () => bare.pid,
+        warmup: [],
         rounds: [],
       },
       {
         name: 'c_nginx',
         url: `http://127.0.0.1:${PORTS.nginx}/users/42`,
         pid: () => nginxWorker || nginx.pid,
+        warmup: [],
         rounds: [],
       },
       {
         name: 'd_tapwire_proxy_kafka',
         url: `http://127.0.0.1:${PORTS.tapwire}/users/42`,
         pid: () => tapwire.pid,
+        warmup: [],
         rounds: [],
       },
     ];
-    for (const c of contenders) await measure(c.url, WARMUP_S);
+    for (const c of contenders) {
+      for (let spent = 0; spent < WARMUP_MAX_S; spent += WARMUP_S) {
+        c.warmup.push((await measure(c.url, WARMUP_S)).requestsPerSecond);
+        const [prev, last] = c.warmup.slice(-2) as [number, number];
+        if (spent + WARMUP_S >= WARMUP_MIN_S && Math.abs(last - prev) <= 0.05 * prev) break;
+      }
+    }
     for (let round = 0; round < ROUNDS; round++) {
       for (let i = 0; i < contenders.length; i++) {
         const c = contenders[(i + round) % contenders.length] as Contender;
@@ -231,7 +256,7 @@ proxy:
       benchmark: 'proxy',
       durationS: DURATION_S,
       rounds: ROUNDS,
-      warmupS: WARMUP_S,
+      warmupWindowS: WARMUP_S,
       connections: CONNECTIONS,
       results,
       ratios: {
@@ -256,6 +281,7 @@ proxy:
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } finally {
     for (const child of children.reverse()) await stop(child);
+    rmSync(work, { recursive: true, force: true });
   }
 }
 
