@@ -30,7 +30,6 @@ import type {
  * these aliases, so the answers are shaped (and rounded) by one piece of code.
  */
 
-/** Num is a number as a database driver may return it (64-bit integers as strings). */
 /** TIME_COLUMN is the time column of each source: a raw table's `ts`, a rollup's bucket start. */
 export const TIME_COLUMN = { raw: 'ts', rollup_1m: 'minute', rollup_1h: 'hour' } as const satisfies Record<
   SourceUsed,
@@ -40,6 +39,7 @@ export const TIME_COLUMN = { raw: 'ts', rollup_1m: 'minute', rollup_1h: 'hour' }
 /** HISTOGRAM_TABLE is the route latency histogram each rollup source reads (same name in both stores). */
 export const HISTOGRAM_TABLE = { rollup_1m: 'route_histogram_1m', rollup_1h: 'route_histogram_1h' } as const;
 
+/** Num is a number as a database driver may return it (64-bit integers as strings). */
 export type Num = number | string;
 
 /** num reads a driver number; null, undefined and non-finite values read as 0. */

@@ -40,14 +40,9 @@ interface Round {
   non2xx: number;
 }
 
-interface Result {
+/** Result is one contender's medians over the rounds (errors summed), with every round kept. */
+interface Result extends Round {
   name: string;
-  /** Medians over the rounds. */
-  requestsPerSecond: number;
-  latencyP50Ms: number;
-  latencyP99Ms: number;
-  errors: number;
-  non2xx: number;
   peakRssMb: number | null;
   /** Throughput of each warm-up window. */
   warmupRequestsPerSecond: number[];
@@ -57,10 +52,18 @@ interface Result {
 interface Contender {
   name: string;
   url: string;
-  pid: () => number | undefined;
+  pid: number | undefined;
   warmup: number[];
   rounds: Round[];
 }
+
+const contender = (name: string, base: string, pid: number | undefined): Contender => ({
+  name,
+  url: `${base}/users/42`,
+  pid,
+  warmup: [],
+  rounds: [],
+});
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((x, y) => x - y);
@@ -112,7 +115,7 @@ function summarize(c: Contender): Result {
     latencyP99Ms: median(c.rounds.map((r) => r.latencyP99Ms)),
     errors: c.rounds.reduce((n, r) => n + r.errors, 0),
     non2xx: c.rounds.reduce((n, r) => n + r.non2xx, 0),
-    peakRssMb: peakRssMb(c.pid()),
+    peakRssMb: peakRssMb(c.pid),
     warmupRequestsPerSecond: c.warmup,
     rounds: c.rounds,
   };
@@ -203,35 +206,11 @@ proxy:
     children.push(tapwire);
     await waitHttp(`http://127.0.0.1:${PORTS.tapwireAdmin}/readyz`);
 
-    const contenders: Contender[] = [
-      {
-        name: 'a_upstream_direct',
-        url: `${upstreamUrl}/users/42`,
-        pid: () => upstream.pid,
-        warmup: [],
-        rounds: [],
-      },
-      {
-        name: 'b_bare_fastify_http_proxy',
-        url: `http://127.0.0.1:${PORTS.bare}/users/42`,
-        pid: () => bare.pid,
-        warmup: [],
-        rounds: [],
-      },
-      {
-        name: 'c_nginx',
-        url: `http://127.0.0.1:${PORTS.nginx}/users/42`,
-        pid: () => nginxWorker || nginx.pid,
-        warmup: [],
-        rounds: [],
-      },
-      {
-        name: 'd_tapwire_proxy_kafka',
-        url: `http://127.0.0.1:${PORTS.tapwire}/users/42`,
-        pid: () => tapwire.pid,
-        warmup: [],
-        rounds: [],
-      },
+    const contenders = [
+      contender('a_upstream_direct', upstreamUrl, upstream.pid),
+      contender('b_bare_fastify_http_proxy', `http://127.0.0.1:${PORTS.bare}`, bare.pid),
+      contender('c_nginx', `http://127.0.0.1:${PORTS.nginx}`, nginxWorker || nginx.pid),
+      contender('d_tapwire_proxy_kafka', `http://127.0.0.1:${PORTS.tapwire}`, tapwire.pid),
     ];
     for (const c of contenders) {
       for (let spent = 0; spent < WARMUP_MAX_S; spent += WARMUP_S) {
