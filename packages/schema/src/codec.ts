@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { type Accepts, compileAccepts } from './fast-check.js';
 import { LIMITS } from './primitives.js';
 
 /** DecodeFailureCode says why a message was rejected; it is stored with the DLQ record. */
@@ -66,8 +67,17 @@ export function createEventCodec<T>(definition: EventDefinition<T>): EventCodec<
     }
   }
   const known = Object.keys(definition.versions).join(', ');
+  const accepts: Accepts | undefined = compileAccepts(definition.versions[current]!);
 
   function parse(value: unknown): DecodeResult<T> {
+    return check(value, false);
+  }
+
+  /**
+   * check validates and upgrades; with `fresh` (a value nobody else holds, just parsed) a current
+   * event that the compiled check accepts is returned as it is, without zod's copy (fast-check.ts).
+   */
+  function check(value: unknown, fresh: boolean): DecodeResult<T> {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       return { ok: false, code: 'not_object', reason: 'event must be a JSON object' };
     }
@@ -80,6 +90,7 @@ export function createEventCodec<T>(definition: EventDefinition<T>): EventCodec<
         reason: `v: unknown ${definition.kind} version ${JSON.stringify(v) ?? 'undefined'} (known: ${known})`,
       };
     }
+    if (fresh && v === current && accepts?.(value)) return { ok: true, event: value as T };
     const first = schema.safeParse(value);
     if (!first.success) return { ok: false, code: 'invalid', reason: formatZodIssues(first.error) };
     if (v === current) return { ok: true, event: first.data as T };
@@ -111,7 +122,7 @@ export function createEventCodec<T>(definition: EventDefinition<T>): EventCodec<
     } catch (err) {
       return { ok: false, code: 'not_json', reason: `not JSON: ${(err as Error).message}` };
     }
-    return parse(value);
+    return check(value, true);
   }
 
   function encode(event: T): string {
