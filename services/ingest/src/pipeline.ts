@@ -62,6 +62,7 @@ export function createIngestPipeline(
   let deadLetteredSinceCommit = 0;
   let skip = new Map<string, Set<string>>();
   let flushing: Promise<void> | undefined;
+  let flushAll = false;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const stats: IngestStats = {
@@ -156,7 +157,7 @@ export function createIngestPipeline(
       });
     stats.bufferedRows = buffered;
     if (buffered >= config.maxBufferedRows) runner?.pause();
-    if (buffered >= config.maxBatchRows) void flush();
+    if (buffered >= config.maxBatchRows) void flush(false);
   }
 
   function take(): Snapshot {
@@ -299,11 +300,20 @@ export function createIngestPipeline(
     }
   }
 
-  /** flush inserts everything buffered, then commits the offsets it covers; one runs at a time. */
-  function flush(): Promise<void> {
+  /**
+   * flush inserts what is buffered, then commits the offsets it covers; one runs at a time. Rows
+   * that arrive meanwhile wait for the next full batch or tick, so inserts stay large (ClickHouse
+   * spends half again as much CPU per row on inserts of 5,000 rows as on 30,000); with `all`
+   * (shutdown, rebalance) it goes on until nothing is left.
+   */
+  function flush(all = true): Promise<void> {
+    if (all) flushAll = true;
     if (flushing) return flushing;
     const run = (async () => {
+      let first = true;
       while (buffered > 0 || pending.size > 0) {
+        if (!first && !flushAll && buffered < config.maxBatchRows) break;
+        first = false;
         const snapshot = take();
         await insertAll(snapshot);
         if (snapshot.deadLettered > 0) await deps.dlq.flush();
@@ -315,6 +325,7 @@ export function createIngestPipeline(
           deps.logger.warn({ err: (err as Error).message }, 'offset commit failed');
         }
       }
+      flushAll = false;
       runner?.resume();
     })();
     // Cleared only by the run that set it: a run that finishes synchronously (nothing buffered)
@@ -355,7 +366,7 @@ export function createIngestPipeline(
     flush,
     start() {
       timer = setInterval(() => {
-        if (buffered > 0) void flush();
+        if (buffered > 0 || pending.size > 0) void flush(false);
       }, config.flushIntervalMs);
       timer.unref();
     },
