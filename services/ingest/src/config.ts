@@ -37,8 +37,10 @@ export const ingestConfigSchema = z
       .int()
       .min(1)
       .max(1_000_000)
-      .default(20_000)
-      .describe('Rows buffered before an insert is started, across tables. Default: 20000.'),
+      .default(50_000)
+      .describe(
+        'Rows buffered before an insert is started, across tables; rows arriving during an insert wait for the next full batch or tick. Default: 50000.',
+      ),
     flushIntervalMs: z
       .number()
       .int()
@@ -52,9 +54,9 @@ export const ingestConfigSchema = z
       .number()
       .int()
       .min(1)
-      .default(60_000)
+      .default(100_000)
       .describe(
-        'Rows held in memory before consumption pauses (e.g. while ClickHouse is down). Default: 60000.',
+        'Rows held in memory before consumption pauses (e.g. while ClickHouse is down). Default: 100000.',
       ),
     retryBackoffMs: z
       .number()
