@@ -353,8 +353,11 @@ describe('proxy → real Kafka', () => {
     await client.close();
     await p.stop();
     const messages = await readTopics(kafka, [p.prefix + TOPICS.accessLogs], (m) => m.length >= 10_000);
-    const routes = new Set(messages.map((m) => JSON.parse(m.value.toString()).route as string));
-    expect(messages).toHaveLength(10_000);
+    const events = messages.map((m) => JSON.parse(m.value.toString()) as { id: string; route: string });
+    const routes = new Set(events.map((e) => e.route));
+    // One access log per request. Delivery is at least once: a producer retry after a broker
+    // hiccup can write a record twice (seen once in CI: 10,040 records), so ids are counted.
+    expect(new Set(events.map((e) => e.id)).size).toBe(10_000);
     expect(routes.size).toBe(50);
     expect(routes.has('__other__')).toBe(true);
   }, 120_000);
