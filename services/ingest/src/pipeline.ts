@@ -303,7 +303,7 @@ export function createIngestPipeline(
   /**
    * flush inserts what is buffered, then commits the offsets it covers; one runs at a time. Rows
    * that arrive meanwhile wait for the next full batch or tick, so inserts stay large (ClickHouse
-   * spends half again as much CPU per row on inserts of 5,000 rows as on 30,000); with `all`
+   * spends about 30% more CPU per row on inserts of 7,000 rows than on 30,000); with `all`
    * (shutdown, rebalance) it goes on until nothing is left.
    */
   function flush(all = true): Promise<void> {
