@@ -12,11 +12,12 @@ import {
   topicSpecs,
 } from '@tapwire/kafka';
 import { accessLogCodec, spanCodec, TOPICS } from '@tapwire/schema';
-import type { Admin, Kafka } from 'kafkajs';
+import kafkajs, { type Admin, type ISocketFactory, type Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { exampleAccessLog, exampleSpan } from '../support/events.js';
 import { silentLogger, testKafkaConfig, uniqueName } from '../support/infra.js';
-import { readTopics } from '../support/kafka-read.js';
+import { readTopics, recordCount } from '../support/kafka-read.js';
+import { produceFaults } from '../support/produce-faults.js';
 
 const config = testKafkaConfig();
 const kafka: Kafka = createKafkaClient(config, silentLogger, 'test');
@@ -31,6 +32,16 @@ afterAll(async () => {
   if (created.length > 0) await admin.deleteTopics({ topics: created }).catch(() => {});
   await admin.disconnect();
 });
+
+/** faultyClient is a Kafka client whose connections go through a fault-injecting socket factory. */
+function faultyClient(socketFactory: ISocketFactory): Kafka {
+  return new kafkajs.Kafka({
+    clientId: 'tapwire-test-faulty',
+    brokers: config.brokers,
+    socketFactory,
+    logLevel: kafkajs.logLevel.NOTHING,
+  });
+}
 
 async function topicConfig(topic: string, names: string[]): Promise<Record<string, string>> {
   const res = await admin.describeConfigs({
@@ -278,6 +289,85 @@ describe('Kafka EventSink', () => {
     });
     await consumer.disconnect();
     expect(order).toEqual(Array.from({ length: 201 }, (_, i) => i));
+  });
+
+  it('writes a batch once when its acknowledgement is lost and it is sent again', async () => {
+    // Eight lost acks: more than kafkajs's own five retries, so the sink's resend after backoff
+    // is exercised as well as kafkajs's. The broker writes every attempt it receives; only the
+    // idempotent producer (same producer id and sequence on every resend) makes it keep one.
+    const lost = produceFaults({ lostAcks: 8 });
+    const lossy = faultyClient(lost.socketFactory);
+    const topic = prefix + TOPICS.accessLogs;
+    const before = await recordCount(admin, topic);
+    const sink = createKafkaEventSink(
+      { kafka: lossy, logger: silentLogger },
+      { lingerMs: 10, maxBatchEvents: 100, maxBufferedEvents: 1000, retryBackoffMs: 50, topicPrefix: prefix },
+    );
+    const events = Array.from({ length: 40 }, () => exampleAccessLog());
+    for (const e of events.slice(0, 20)) expect(sink.emit(TOPICS.accessLogs, e)).toBe(true);
+    // The rest arrive while the first batch is failing: its resend must not take them along.
+    await vi.waitFor(() => expect(lost.injected()).toBeGreaterThan(0), { timeout: 10_000, interval: 5 });
+    for (const e of events.slice(20)) expect(sink.emit(TOPICS.accessLogs, e)).toBe(true);
+    await sink.flush();
+    expect(lost.injected()).toBe(8);
+    expect(sink.stats()).toMatchObject({ accepted: 40, delivered: 40, dropped: 0, sendErrors: 1 });
+    await sink.close();
+    expect((await recordCount(admin, topic)) - before).toBe(40);
+    const back = await readTopics(kafka, [topic], (m) => m.length >= before + 40);
+    const ids = new Set(events.map((e) => e.id));
+    const found = back.map((m) => (JSON.parse(m.value.toString()) as { id: string }).id);
+    expect(found.filter((id) => ids.has(id)).sort()).toEqual([...ids].sort());
+  });
+
+  it('keeps delivering after its topic is deleted and re-created, without duplicates', async () => {
+    // The broker forgets the producer's sequence numbers with the partition: the idempotent
+    // producer must still be able to write to the new one.
+    const own = `${uniqueName('r')}.`;
+    const spec = topicSpecs(
+      { partitions: 1, replicationFactor: 1, retentionMs: 3_600_000, dlqRetentionMs: 3_600_000 },
+      own,
+    ).filter((t) => t.topic === own + TOPICS.accessLogs);
+    created.push(own + TOPICS.accessLogs);
+    await ensureTopics(kafka, spec);
+    const sink = createKafkaEventSink(
+      { kafka, logger: silentLogger },
+      { lingerMs: 10, maxBatchEvents: 100, maxBufferedEvents: 1000, retryBackoffMs: 50, topicPrefix: own },
+    );
+    for (let i = 0; i < 5; i++) sink.emit(TOPICS.accessLogs, exampleAccessLog());
+    await sink.flush();
+    await admin.deleteTopics({ topics: [own + TOPICS.accessLogs] });
+    await vi.waitFor(
+      async () => {
+        const fresh = await ensureTopics(kafka, spec);
+        expect(fresh.created).toEqual([own + TOPICS.accessLogs]);
+      },
+      { timeout: 30_000, interval: 500 },
+    );
+    for (let i = 0; i < 7; i++) expect(sink.emit(TOPICS.accessLogs, exampleAccessLog())).toBe(true);
+    await vi.waitFor(() => expect(sink.stats().delivered).toBe(12), { timeout: 30_000, interval: 50 });
+    await sink.close();
+    expect(await recordCount(admin, own + TOPICS.accessLogs)).toBe(7);
+  });
+
+  it('starts a new producer id when the broker refuses its sequence numbers, and keeps delivering', async () => {
+    // Without a new id every resend is refused the same way and nothing is delivered again.
+    const faults = produceFaults({ refuseFirstProducer: true });
+    const logged: string[] = [];
+    const sink = createKafkaEventSink(
+      {
+        kafka: faultyClient(faults.socketFactory),
+        logger: { ...silentLogger, warn: (_o, msg) => logged.push(msg) },
+      },
+      { lingerMs: 10, maxBatchEvents: 100, maxBufferedEvents: 1000, retryBackoffMs: 50, topicPrefix: prefix },
+    );
+    for (let i = 0; i < 10; i++) expect(sink.emit(TOPICS.spans, exampleSpan())).toBe(true);
+    await vi.waitFor(() => expect(sink.stats().delivered).toBe(10), { timeout: 10_000, interval: 20 });
+    for (let i = 0; i < 10; i++) expect(sink.emit(TOPICS.spans, exampleSpan())).toBe(true);
+    await vi.waitFor(() => expect(sink.stats().delivered).toBe(20), { timeout: 10_000, interval: 20 });
+    expect(faults.injected()).toBe(1);
+    expect(sink.stats()).toMatchObject({ delivered: 20, sendErrors: 1, dropped: 0 });
+    expect(logged.filter((m) => m.startsWith('Kafka no longer knows the producer id'))).toHaveLength(1);
+    await sink.close();
   });
 
   it('keeps sending after a linger timer fires on an empty buffer (regression: a stale in-flight promise stopped all sends)', async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 
 /** RawMessage is one message as it sits on a topic. */
 export interface RawMessage {
@@ -48,4 +48,10 @@ export async function readTopics(
     await consumer.disconnect();
   }
   return messages;
+}
+
+/** recordCount is how many records a topic holds: the sum of its partitions' high watermarks. */
+export async function recordCount(admin: Admin, topic: string): Promise<number> {
+  const offsets = await admin.fetchTopicOffsets(topic);
+  return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
 }

@@ -7,6 +7,9 @@ import type { DiskSpool, SpoolRecord } from './spool.js';
 
 const { CompressionTypes } = kafkajs;
 
+/** Attempts kafkajs makes within one send before the sink's own backoff takes over. */
+export const PRODUCER_RETRIES = 5;
+
 /** RecordSinkConfig bounds the sink's batching and memory. */
 export interface RecordSinkConfig {
   /** Longest an event waits in memory before its batch is sent, in ms. */
@@ -23,24 +26,56 @@ export interface RecordSinkConfig {
   readonly spool?: DiskSpool;
 }
 
+// The broker answers these when it no longer knows the producer id or its sequence (its state
+// expired, the topic was re-created): only a new producer id gets past them.
+const SEQUENCE_ERRORS = new Set([
+  'OUT_OF_ORDER_SEQUENCE_NUMBER',
+  'UNKNOWN_PRODUCER_ID',
+  'INVALID_PRODUCER_EPOCH',
+  'INVALID_PRODUCER_ID_MAPPING',
+]);
+
+function isSequenceError(err: unknown): boolean {
+  for (let e = err as { type?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (typeof e.type === 'string' && SEQUENCE_ERRORS.has(e.type)) return true;
+    if (e.cause === e) break;
+  }
+  return false;
+}
+
 /**
  * createKafkaRecordSink sends encoded records to Kafka: batched by size or linger time from a
  * bounded memory buffer, overflowing to a size-capped disk spool that drains in order.
+ *
+ * Sends are idempotent: the producer has a broker-assigned id and numbers its batches per
+ * partition, and a batch whose acknowledgement was lost is sent again — by kafkajs's retries or,
+ * once those give up, by the sink after its backoff — as the very same records under the same
+ * numbers, so the broker recognises it and keeps one copy. That is why a failed batch is pinned
+ * and resent unchanged instead of being re-cut from a buffer that has grown meanwhile.
  */
 export function createKafkaRecordSink(
   deps: { kafka: Kafka; logger: KafkaLogger },
   config: RecordSinkConfig,
 ): RecordSink {
-  const producer: Producer = deps.kafka.producer({
-    createPartitioner: keyPartitioner,
-    allowAutoTopicCreation: false,
-  });
+  const newProducer = (): Producer =>
+    deps.kafka.producer({
+      createPartitioner: keyPartitioner,
+      allowAutoTopicCreation: false,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      // Finite, unlike kafkajs's idempotent default (forever): after these the sink takes over
+      // with its own backoff, the spool and the counters, resending the same pinned batch.
+      retry: { retries: PRODUCER_RETRIES },
+    });
+  let producer = newProducer();
   const compression = config.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP;
   const spool = config.spool;
   const counters = { accepted: 0, delivered: 0, invalid: 0, dropped: 0, spooled: 0, sendErrors: 0 };
   // A FIFO as an array plus a head index: taking a batch is O(batch), not O(buffer).
   let buffer: SpoolRecord[] = [];
   let head = 0;
+  // The memory batch being sent: resent exactly as it was until Kafka acknowledges it.
+  let pinned: SpoolRecord[] | undefined;
   const buffered = () => buffer.length - head;
   let timer: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> | undefined;
@@ -81,6 +116,17 @@ export function createKafkaRecordSink(
     } catch (err) {
       counters.sendErrors++;
       connected = undefined;
+      if (isSequenceError(err)) {
+        // Resending under a new id cannot be recognised as a duplicate: this batch may be kept
+        // twice if an earlier attempt was written. The alternative is never delivering again.
+        deps.logger.warn(
+          { code: 'TAPWIRE_KAFKA_PRODUCER_RESET', err: (err as Error).message },
+          'Kafka no longer knows the producer id; starting a new one (the batch being resent may be written twice)',
+        );
+        const old = producer;
+        producer = newProducer();
+        void old.disconnect().catch(() => {});
+      }
       backoffMs = Math.min(backoffMs === 0 ? config.retryBackoffMs : backoffMs * 2, 30_000);
       const error = new TapwireKafkaError('TAPWIRE_KAFKA_SEND_FAILED', (err as Error).message, err);
       deps.logger.warn({ code: error.code, err: error.message, retryInMs: backoffMs }, error.message);
@@ -97,14 +143,17 @@ export function createKafkaRecordSink(
       try {
         for (;;) {
           if (buffered() > 0) {
-            const batch = buffer.slice(head, head + config.maxBatchEvents);
+            const batch = pinned ?? buffer.slice(head, head + config.maxBatchEvents);
+            pinned = batch;
             await send(batch);
+            pinned = undefined;
             head += batch.length;
             if (head >= 4096 && head * 2 >= buffer.length) {
               buffer = buffer.slice(head);
               head = 0;
             }
           } else if (spool && !spool.isEmpty()) {
+            // Until committed, the spool hands out the same records again: resends stay identical.
             const batch = await spool.nextBatch(config.maxBatchEvents);
             if (!batch) break;
             if (batch.records.length > 0) await send(batch.records);
@@ -181,6 +230,7 @@ export function createKafkaRecordSink(
           deps.logger.error({ dropped: left.length - kept }, 'closing with undelivered events');
         buffer = [];
         head = 0;
+        pinned = undefined;
       }
       if (spool) await spool.flush();
       await producer.disconnect().catch(() => {});

@@ -10,6 +10,20 @@ export interface IngestMetrics {
   rollupChecked(table: string, outcome: 'repaired' | 'mismatch'): void;
 }
 
+/**
+ * createDetachedIngestMetrics is for a pipeline with no service around it (replay): counters
+ * work, gauges read neutral values.
+ */
+export function createDetachedIngestMetrics(): IngestMetrics {
+  return createIngestMetrics({
+    bufferedRows: () => 0,
+    clickhouseUp: () => true,
+    paused: () => false,
+    lag: () => [],
+    retention: () => ({ lastRunSeconds: 0, droppedPartitions: 0, failures: 0 }),
+  });
+}
+
 /** createIngestMetrics registers the ingest metrics; gauges read live state at scrape time. */
 export function createIngestMetrics(live: {
   bufferedRows: () => number;

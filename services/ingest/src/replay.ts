@@ -1,7 +1,7 @@
 import { type EventSink, emptySinkStats, type LogSource, planRange, readRange } from '@tapwire/kafka';
 import type { Logger } from '@tapwire/telemetry';
 import type { IngestConfig } from './config.js';
-import { createIngestMetrics } from './metrics.js';
+import { createDetachedIngestMetrics } from './metrics.js';
 import { createIngestPipeline } from './pipeline.js';
 import { STREAMS } from './rows.js';
 import type { Warehouse } from './warehouse.js';
@@ -90,13 +90,7 @@ export async function replay(
   const summary: ReplaySummary['topics'] = plan.topics.map((t, i) => ({ ...t, table: streams[i]!.table }));
 
   const dlq = countingSink();
-  const metrics = createIngestMetrics({
-    bufferedRows: () => 0,
-    clickhouseUp: () => true,
-    paused: () => false,
-    lag: () => [],
-    retention: () => ({ lastRunSeconds: 0, droppedPartitions: 0, failures: 0 }),
-  });
+  const metrics = createDetachedIngestMetrics();
   const pipeline = createIngestPipeline(
     { warehouse: deps.warehouse, dlq, logger: deps.logger, metrics },
     { ...config, groupId },

@@ -3,7 +3,7 @@ import { accessLogCodec, TOPICS } from '@tapwire/schema';
 import { describe, expect, it } from 'vitest';
 import { exampleAccessLog } from '../../../test/support/events.js';
 import { ingestConfigSchema } from '../src/config.js';
-import { createIngestMetrics } from '../src/metrics.js';
+import { createDetachedIngestMetrics } from '../src/metrics.js';
 import { createIngestPipeline } from '../src/pipeline.js';
 import type { Warehouse } from '../src/warehouse.js';
 
@@ -46,13 +46,7 @@ function setup(warehouse: Warehouse) {
     resume() {},
   };
   const dlq = { emit: () => true, flush: async () => {} } as unknown as EventSink;
-  const metrics = createIngestMetrics({
-    bufferedRows: () => 0,
-    clickhouseUp: () => true,
-    paused: () => false,
-    lag: () => [],
-    retention: () => ({ lastRunSeconds: 0, droppedPartitions: 0, failures: 0 }),
-  });
+  const metrics = createDetachedIngestMetrics();
   const config = ingestConfigSchema.parse({ maxBatchRows: 100, flushIntervalMs: 60_000, admin: { port: 0 } });
   const pipeline = createIngestPipeline({ warehouse, dlq, logger: quiet, metrics }, config);
   pipeline.attach(runner as unknown as ConsumerRunner);
