@@ -131,7 +131,9 @@ export function createConsumerRunner(
             topic: batch.topic,
             partition: batch.partition,
             highWatermark: batch.highWatermark,
-            messages: batch.messages.map((m) => ({ offset: m.offset, key: m.key, value: m.value })),
+            // kafkajs's own message objects: a copy per message was a tenth of the objects that
+            // outlive a scavenge while a fetch is processed (ingest benchmark GC trace).
+            messages: batch.messages,
           });
           const last = batch.lastOffset();
           resolveOffset(last);

@@ -54,9 +54,9 @@ export const ingestConfigSchema = z
       .number()
       .int()
       .min(1)
-      .default(100_000)
+      .default(80_000)
       .describe(
-        'Rows held in memory before consumption pauses (e.g. while ClickHouse is down). Default: 100000.',
+        'Rows held in memory before consumption pauses (e.g. while ClickHouse is down). Default: 80000.',
       ),
     retryBackoffMs: z
       .number()
