@@ -221,9 +221,13 @@ describe('proxy → real Kafka', () => {
       await new Promise((r) => setTimeout(r, 200));
       await p.stop();
 
+      // Every request has an access log, a SERVER span and a CLIENT span (refused, timed out and
+      // aborted upstream calls included): wait for all of each, not for a total.
       const messages = await p.read(
         [p.prefix + TOPICS.accessLogs, p.prefix + TOPICS.spans],
-        (m) => m.length >= 7 + 13,
+        (m) =>
+          m.filter((x) => x.topic.endsWith(TOPICS.accessLogs)).length >= cases.length &&
+          m.filter((x) => x.topic.endsWith(TOPICS.spans)).length >= 2 * cases.length,
       );
       const raw = messages.map((m) => m.value.toString()).join('\n');
       for (const canary of ['CANARY_Q1', 'CANARY_H1', 'CANARY_C1']) expect(raw).not.toContain(canary);
@@ -244,6 +248,7 @@ describe('proxy → real Kafka', () => {
           return d.event;
         });
       expect(logs).toHaveLength(cases.length);
+      expect(spans).toHaveLength(2 * cases.length);
       for (const [i, c] of cases.entries()) {
         const pathOnly = c.path.split('?')[0]!;
         const log = logs.find((l) => l.path === pathOnly);

@@ -14,14 +14,21 @@ export function partitionForKey(key: string, partitions: number): number {
   return hash % partitions;
 }
 
-/** keyPartitioner is the explicit partitioner every Tapwire producer uses (same key → same partition). */
+/**
+ * keyPartitioner is the explicit partitioner every Tapwire producer uses: same key → same
+ * partition id. The id is computed, not looked up by position: brokers list a topic's partitions
+ * in no fixed order (it changes across restarts), and a position lookup moved keys between
+ * partitions when it did — so a batch resent after a broker restart was regrouped, the broker saw
+ * different record counts under the idempotent producer's sequence numbers, refused them as out
+ * of order, and the sink had to start a new producer id and write the batch twice.
+ */
 export const keyPartitioner: ICustomPartitioner = () => {
   let roundRobin = 0;
   return ({ partitionMetadata, message }: PartitionerArgs): number => {
+    // Kafka numbers a topic's partitions 0..n-1.
     const n = partitionMetadata.length;
     const key = message.key;
-    if (key === null || key === undefined) return partitionMetadata[roundRobin++ % n]!.partitionId;
-    const k = typeof key === 'string' ? key : key.toString();
-    return partitionMetadata[partitionForKey(k, n)]!.partitionId;
+    if (key === null || key === undefined) return roundRobin++ % n;
+    return partitionForKey(typeof key === 'string' ? key : key.toString(), n);
   };
 };

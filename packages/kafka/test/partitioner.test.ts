@@ -17,18 +17,26 @@ describe('keyPartitioner', () => {
     }
     for (const c of counts) expect(Math.abs(c - 10_000)).toBeLessThan(600);
   });
-  it('maps to partition ids from metadata, round-robin without a key', () => {
-    const partitionMetadata = [3, 1, 2].map((partitionId) => ({
-      partitionId,
-      leader: 1,
-      partitionErrorCode: 0,
-      replicas: [1],
-      isr: [1],
-    }));
+  it('maps a key to the same partition id whatever order the broker lists partitions in', () => {
+    // Orders a broker really returned for one six-partition topic, before and after a restart.
+    const metadata = (ids: number[]) =>
+      ids.map((partitionId) => ({ partitionId, leader: 1, partitionErrorCode: 0, replicas: [1], isr: [1] }));
     const p = keyPartitioner();
-    expect(p({ topic: 't', partitionMetadata, message: { key: '00000004aa', value: 'x' } })).toBe(1);
-    expect([0, 1, 2, 3].map(() => p({ topic: 't', partitionMetadata, message: { value: 'x' } }))).toEqual([
-      3, 1, 2, 3,
-    ]);
+    const keys = ['00000004aa', '0000000b00', 'ffffffff00000000', 'proxy-1', 'a'.repeat(32)];
+    for (const order of [
+      [0, 1, 2, 3, 4, 5],
+      [3, 2, 1, 5, 4, 0],
+      [2, 4, 0, 1, 5, 3],
+    ]) {
+      expect(
+        keys.map((key) =>
+          p({ topic: 't', partitionMetadata: metadata(order), message: { key, value: 'x' } }),
+        ),
+      ).toEqual([4, 11 % 6, 0xffffffff % 6, partitionForKey('proxy-1', 6), 0xaaaaaaaa % 6]);
+    }
+    const rr = [0, 1, 2, 3, 4, 5, 6].map(() =>
+      p({ topic: 't', partitionMetadata: metadata([3, 2, 1, 5, 4, 0]), message: { value: 'x' } }),
+    );
+    expect(rr).toEqual([0, 1, 2, 3, 4, 5, 0]);
   });
 });
