@@ -8,7 +8,7 @@ import type { DiskSpool, SpoolRecord } from './spool.js';
 const { CompressionTypes } = kafkajs;
 
 /** Attempts kafkajs makes within one send before the sink's own backoff takes over. */
-export const PRODUCER_RETRIES = 5;
+const PRODUCER_RETRIES = 5;
 
 /** RecordSinkConfig bounds the sink's batching and memory. */
 export interface RecordSinkConfig {
@@ -26,8 +26,9 @@ export interface RecordSinkConfig {
   readonly spool?: DiskSpool;
 }
 
-// The broker answers these when it no longer knows the producer id or its sequence (its state
-// expired, the topic was re-created): only a new producer id gets past them.
+// The broker answers these when its record of the producer id or sequence no longer matches
+// this producer's (state expired on an older broker, or a resend that differs from what was
+// written): every resend under the same id gets the same answer, only a new id gets past them.
 const SEQUENCE_ERRORS = new Set([
   'OUT_OF_ORDER_SEQUENCE_NUMBER',
   'UNKNOWN_PRODUCER_ID',
