@@ -3,7 +3,7 @@ import type { ISocketFactory } from 'kafkajs';
 
 const PRODUCE_API_KEY = 0;
 
-/** Faults to inject, each into the first N produce responses (lost acks first). */
+/** Faults to inject into produce responses. */
 export interface ProduceFaults {
   /** Responses that never reach the client: the connection fails once the broker has written. */
   readonly lostAcks?: number;
@@ -59,8 +59,9 @@ export function produceFaults(faults: ProduceFaults): {
           if (pending.length < 4 + size) break;
           const frame = Buffer.from(pending.subarray(0, 4 + size));
           pending = pending.subarray(4 + size);
-          const producerId = produceIds.get(frame.readInt32BE(4));
-          produceIds.delete(frame.readInt32BE(4));
+          const correlationId = frame.readInt32BE(4);
+          const producerId = produceIds.get(correlationId);
+          produceIds.delete(correlationId);
           if (producerId !== undefined && injected < lostAcks) {
             injected++;
             socket.destroy(new Error('fault injection: produce acknowledgement lost'));
