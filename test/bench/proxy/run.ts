@@ -1,7 +1,9 @@
 /**
  * Proxy benchmark: the same upstream and load against (a) the upstream directly, (b) a bare
  * @fastify/http-proxy, (c) nginx as a reverse proxy, (d) Tapwire's proxy emitting to the real Kafka,
- * all in one run; prints one JSON report with the ratios and whether each target is met.
+ * all in one run; prints one JSON report with the ratios and whether each target is met. A fifth,
+ * (e) Tapwire's proxy with a sink that only counts events, shows what the request path costs
+ * without the Kafka side, so the report separates the proxy's cost from the telemetry's.
  *
  * All four run side by side. Each is first warmed up until its throughput is steady (JIT,
  * keep-alive pools, and for (d) the Kafka producer and the broker's own JIT, which after a broker
@@ -30,7 +32,15 @@ const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 5);
 const WARMUP_MIN_S = Number(process.env.BENCH_WARMUP_MIN_S ?? 20);
 const WARMUP_MAX_S = Number(process.env.BENCH_WARMUP_MAX_S ?? 40);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
-const PORTS = { upstream: 18_901, bare: 18_902, nginx: 18_903, tapwire: 18_904, tapwireAdmin: 18_905 };
+const PORTS = {
+  upstream: 18_901,
+  bare: 18_902,
+  nginx: 18_903,
+  tapwire: 18_904,
+  tapwireAdmin: 18_905,
+  noEmission: 18_906,
+  noEmissionAdmin: 18_907,
+};
 
 interface Round {
   requestsPerSecond: number;
@@ -153,6 +163,12 @@ async function main(): Promise<void> {
       UPSTREAM: upstreamUrl,
     });
     children.push(bare);
+    const noEmission = await forkReady(here('./tapwire-no-emission.mjs'), {
+      PORT: String(PORTS.noEmission),
+      ADMIN_PORT: String(PORTS.noEmissionAdmin),
+      UPSTREAM: upstreamUrl,
+    });
+    children.push(noEmission);
 
     const nginxConf = join(work, 'nginx.conf');
     writeFileSync(
@@ -211,6 +227,7 @@ proxy:
       contender('b_bare_fastify_http_proxy', `http://127.0.0.1:${PORTS.bare}`, bare.pid),
       contender('c_nginx', `http://127.0.0.1:${PORTS.nginx}`, nginxWorker || nginx.pid),
       contender('d_tapwire_proxy_kafka', `http://127.0.0.1:${PORTS.tapwire}`, tapwire.pid),
+      contender('e_tapwire_proxy_no_emission', `http://127.0.0.1:${PORTS.noEmission}`, noEmission.pid),
     ];
     for (const c of contenders) {
       for (let spent = 0; spent < WARMUP_MAX_S; spent += WARMUP_S) {
@@ -228,7 +245,7 @@ proxy:
     const results = contenders.map(summarize);
     const metrics = await (await fetch(`http://127.0.0.1:${PORTS.tapwireAdmin}/metrics`)).text();
 
-    const [a, b, c, d] = results as [Result, Result, Result, Result];
+    const [a, b, c, d, e] = results as [Result, Result, Result, Result, Result];
     const metric = (name: string) =>
       Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? Number.NaN);
     const report = {
@@ -244,6 +261,8 @@ proxy:
         b_over_c_throughput: +(b.requestsPerSecond / c.requestsPerSecond).toFixed(3),
         d_p99_minus_b_p99_ms: +(d.latencyP99Ms - b.latencyP99Ms).toFixed(3),
         d_over_a_throughput: +(d.requestsPerSecond / a.requestsPerSecond).toFixed(3),
+        d_over_e_throughput: +(d.requestsPerSecond / e.requestsPerSecond).toFixed(3),
+        e_over_c_throughput: +(e.requestsPerSecond / c.requestsPerSecond).toFixed(3),
       },
       tapwireEvents: {
         emitted: metric('tapwire_proxy_events_emitted_total'),
