@@ -5,7 +5,7 @@
  * (e) Tapwire's proxy with a sink that only counts events, shows what the request path costs
  * without the Kafka side, so the report separates the proxy's cost from the telemetry's.
  *
- * All four run side by side. Each is first warmed up until its throughput is steady (JIT,
+ * All five run side by side. Each is first warmed up until its throughput is steady (JIT,
  * keep-alive pools, and for (d) the Kafka producer and the broker's own JIT, which after a broker
  * restart takes 15–20 s of traffic): windows of BENCH_WARMUP_S, at least BENCH_WARMUP_MIN_S, then
  * until the last two agree within 5%, at most BENCH_WARMUP_MAX_S. Then each is
