@@ -162,7 +162,8 @@ describe('embedded database', () => {
       process.execPath,
       [
         '-e',
-        `import('@duckdb/node-api').then(async ({ DuckDBInstance }) => { await DuckDBInstance.create(${JSON.stringify(path)}); process.stdout.write('open\\n'); setInterval(() => {}, 1000); })`,
+        // The instance stays referenced: garbage-collected, it would close and release the lock.
+        `import('@duckdb/node-api').then(async ({ DuckDBInstance }) => { globalThis.held = await DuckDBInstance.create(${JSON.stringify(path)}); process.stdout.write('open\\n'); setInterval(() => {}, 1000); })`,
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
