@@ -53,7 +53,8 @@ export async function runIngestProcess(config: IngestServiceConfig): Promise<voi
   // (V8 picks 1.1–1.5× for a small heap). A fetch's messages outlive a few scavenges and are
   // promoted, so at a backlog's rate the default ran a mark-compact every ~100 ms, and the GC
   // threads took a third of a core. Ingest benchmark, interleaved pairs: 82–89k events/s instead
-  // of 67–75k, peak RSS about +25 MB. Process-wide, so only for `tapwire ingest`'s own process, before the worker starts.
+  // of 67–75k, peak RSS about +25 MB. Process-wide, so only for `tapwire ingest`'s own process,
+  // before the worker starts.
   setFlagsFromString('--heap-growing-percent=100');
   const hosted = await hostIngest(config);
   stopOnSignals(() => hosted.stop());
