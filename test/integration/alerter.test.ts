@@ -359,6 +359,65 @@ describe('alerter on real ClickHouse and Kafka', () => {
     await a.close();
   }, 120_000);
 
+  it('Idempotency-Key is distinct for a firing, its resolve after a restart and the next incident; a retried delivery reuses it', async () => {
+    const clock = { t: T0 + 10_800 * S };
+    const base = clock.t;
+    const keyed = alertingConfigSchema.parse({
+      groups: [
+        {
+          name: 'idem',
+          rules: [
+            {
+              id: 'idem-p50',
+              alert: 'IdemSlow',
+              kind: 'latency_quantile',
+              quantile: 0.5,
+              filters: { route: '/idem' },
+              window: '15s',
+              threshold: 500,
+            },
+          ],
+        },
+      ],
+      route: { receiver: 'audit', group_by: ['alertname'], group_wait: '0s', group_interval: '1s' },
+      receivers: [{ name: 'audit', webhook: { url: `${hook.url}/idem` } }],
+    });
+    const group = keyed.groups[0] as RuleGroup;
+    // Slow for 30 s (incident 1), healthy for 30 s, slow again (incident 2).
+    await writeTraffic('/idem', base, base + 30 * S, 900);
+    await writeTraffic('/idem', base + 30 * S, base + 60 * S, 100);
+    await writeTraffic('/idem', base + 60 * S, base + 90 * S, 900);
+    const sent = () =>
+      hook.requests
+        .filter((r) => r.path === '/idem')
+        .map((r) => ({
+          key: r.headers['idempotency-key'],
+          status: alertmanagerV4Schema.parse(JSON.parse(r.body)).status,
+        }));
+
+    // Incident 1 fires; the receiver answers 500, then 200 to the retry.
+    hook.script([{ status: 500, body: 'busy' }]);
+    const a = newAlerter(clock, keyed);
+    await step(a, group, clock, base + 15 * S);
+    expect(sent().map((x) => x.status)).toEqual(['firing', 'firing']);
+    await a.close();
+
+    // Restart: state comes back from the topic; incident 1 resolves, then incident 2 fires.
+    const b = newAlerter(clock, keyed);
+    b.restore(await stateEvents());
+    await step(b, group, clock, base + 45 * S);
+    await step(b, group, clock, base + 75 * S);
+    expect(b.alerts().map((x) => [x.instance.state, x.instance.firedAt])).toEqual([
+      ['firing', base + 75 * S],
+    ]);
+    const [first, retry, resolve, next] = sent();
+    expect(sent().map((x) => x.status)).toEqual(['firing', 'firing', 'resolved', 'firing']);
+    expect(first?.key).toMatch(/^[0-9a-f]{64}$/);
+    expect(retry?.key).toBe(first?.key);
+    expect(new Set([first?.key, resolve?.key, next?.key]).size).toBe(3);
+    await b.close();
+  }, 120_000);
+
   it('an error-rate alert resolves once its traffic stops (no data is not breaching by default); keep_last stays firing', async () => {
     const clock = { t: T0 + 14_400 * S };
     const base = clock.t;
