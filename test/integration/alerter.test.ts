@@ -102,10 +102,10 @@ function config(): AlertingConfig {
   });
 }
 
-function newAlerter(clock: { t: number }): Alerter {
+function newAlerter(clock: { t: number }, alerting: AlertingConfig = config()): Alerter {
   const a = buildAlerter(
     { store, sink, logger, metrics: createAlerterMetrics(), now: () => clock.t },
-    config(),
+    alerting,
     {
       apiUrl: 'http://api.test',
       dashboardUrl: 'http://grafana.test/d/tapwire-route',
@@ -117,8 +117,15 @@ function newAlerter(clock: { t: number }): Alerter {
   return a;
 }
 
-/** writeTraffic stores `perSecond` requests per second of a route between two instants (ms). */
-async function writeTraffic(route: string, fromMs: number, toMs: number, latencyMs: number, perSecond = 2) {
+/** writeTraffic stores `perSecond` requests per second of a route, answered `status`, between two instants (ms). */
+async function writeTraffic(
+  route: string,
+  fromMs: number,
+  toMs: number,
+  latencyMs: number,
+  perSecond = 2,
+  status = 200,
+) {
   const rows: Record<string, unknown>[] = [];
   for (let t = fromMs; t < toMs; t += 1000 / perSecond) {
     const log: SeedLog = {
@@ -129,12 +136,12 @@ async function writeTraffic(route: string, fromMs: number, toMs: number, latency
       service: 'shop',
       route,
       method: 'GET',
-      status: 200,
+      status,
       durationMs: latencyMs,
       consumer: '',
       bytesIn: 0,
       bytesOut: 10,
-      errorKind: 'none',
+      errorKind: status >= 500 ? 'upstream_error' : 'none',
     };
     rows.push(accessLogRow(log, offset++));
   }
@@ -349,6 +356,116 @@ describe('alerter on real ClickHouse and Kafka', () => {
       'Sticky',
       'Sticky',
     ]);
+    await a.close();
+  }, 120_000);
+
+  it('Idempotency-Key is distinct for a firing, its resolve after a restart and the next incident; a retried delivery reuses it', async () => {
+    const clock = { t: T0 + 10_800 * S };
+    const base = clock.t;
+    const keyed = alertingConfigSchema.parse({
+      groups: [
+        {
+          name: 'idem',
+          rules: [
+            {
+              id: 'idem-p50',
+              alert: 'IdemSlow',
+              kind: 'latency_quantile',
+              quantile: 0.5,
+              filters: { route: '/idem' },
+              window: '15s',
+              threshold: 500,
+            },
+          ],
+        },
+      ],
+      route: { receiver: 'audit', group_by: ['alertname'], group_wait: '0s', group_interval: '1s' },
+      receivers: [{ name: 'audit', webhook: { url: `${hook.url}/idem` } }],
+    });
+    const group = keyed.groups[0] as RuleGroup;
+    // Slow for 30 s (incident 1), healthy for 30 s, slow again (incident 2).
+    await writeTraffic('/idem', base, base + 30 * S, 900);
+    await writeTraffic('/idem', base + 30 * S, base + 60 * S, 100);
+    await writeTraffic('/idem', base + 60 * S, base + 90 * S, 900);
+    const sent = () =>
+      hook.requests
+        .filter((r) => r.path === '/idem')
+        .map((r) => ({
+          key: r.headers['idempotency-key'],
+          status: alertmanagerV4Schema.parse(JSON.parse(r.body)).status,
+        }));
+
+    // Incident 1 fires; the receiver answers 500, then 200 to the retry.
+    hook.script([{ status: 500, body: 'busy' }]);
+    const a = newAlerter(clock, keyed);
+    await step(a, group, clock, base + 15 * S);
+    expect(sent().map((x) => x.status)).toEqual(['firing', 'firing']);
+    await a.close();
+
+    // Restart: state comes back from the topic; incident 1 resolves, then incident 2 fires.
+    const b = newAlerter(clock, keyed);
+    b.restore(await stateEvents());
+    await step(b, group, clock, base + 45 * S);
+    await step(b, group, clock, base + 75 * S);
+    expect(b.alerts().map((x) => [x.instance.state, x.instance.firedAt])).toEqual([
+      ['firing', base + 75 * S],
+    ]);
+    const [first, retry, resolve, next] = sent();
+    expect(sent().map((x) => x.status)).toEqual(['firing', 'firing', 'resolved', 'firing']);
+    expect(first?.key).toMatch(/^[0-9a-f]{64}$/);
+    expect(retry?.key).toBe(first?.key);
+    expect(new Set([first?.key, resolve?.key, next?.key]).size).toBe(3);
+    await b.close();
+  }, 120_000);
+
+  it('an error-rate alert resolves once its traffic stops (no data is not breaching by default); keep_last stays firing', async () => {
+    const clock = { t: T0 + 14_400 * S };
+    const base = clock.t;
+    const rule = (id: string, alert: string, extra: Record<string, unknown> = {}) => ({
+      id,
+      alert,
+      kind: 'error_rate',
+      filters: { route: '/stops' },
+      window: '15s',
+      threshold: 0.5,
+      ...extra,
+    });
+    const quiet = alertingConfigSchema.parse({
+      groups: [
+        {
+          name: 'stops',
+          rules: [
+            rule('stops-default', 'StopsDefault'),
+            rule('stops-keep', 'StopsKeepLast', { no_data: { state: 'keep_last' } }),
+          ],
+        },
+      ],
+      route: { receiver: 'audit', group_by: ['alertname'], group_wait: '0s', group_interval: '1s' },
+      receivers: [{ name: 'audit', webhook: { url: `${hook.url}/stops` } }],
+    });
+    // Every request fails for 30 s, then the route gets no traffic at all.
+    await writeTraffic('/stops', base, base + 30 * S, 20, 2, 502);
+    const a = newAlerter(clock, quiet);
+    const group = quiet.groups[0] as RuleGroup;
+    const states = () =>
+      Object.fromEntries(
+        a.alerts().map((x) => [x.instance.labels.alertname, [x.instance.state, x.instance.value]]),
+      );
+    await step(a, group, clock, base + 15 * S);
+    expect(states()).toEqual({ StopsDefault: ['firing', 1], StopsKeepLast: ['firing', 1] });
+    await step(a, group, clock, base + 30 * S);
+    expect(states()).toEqual({ StopsDefault: ['firing', 1], StopsKeepLast: ['firing', 1] });
+    // The window [30 s, 45 s) holds no request: the default policy resolves (keeping the last
+    // value, as Prometheus's resolved alerts do), keep_last holds.
+    await step(a, group, clock, base + 45 * S);
+    expect(states()).toEqual({ StopsDefault: ['resolved', 1], StopsKeepLast: ['firing', 1] });
+    await step(a, group, clock, base + 60 * S);
+    expect(states()).toEqual({ StopsDefault: ['resolved', 1], StopsKeepLast: ['firing', 1] });
+    const sent = hook.requests
+      .filter((r) => r.path === '/stops')
+      .map((r) => alertmanagerV4Schema.parse(JSON.parse(r.body)))
+      .map((b) => `${b.commonLabels.alertname}:${b.status}`);
+    expect(sent.sort()).toEqual(['StopsDefault:firing', 'StopsDefault:resolved', 'StopsKeepLast:firing']);
     await a.close();
   }, 120_000);
 

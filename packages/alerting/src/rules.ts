@@ -75,10 +75,17 @@ export const ruleSchema = z
     for: duration('0s'),
     keep_firing_for: duration('0s'),
     min_samples: z.number().int().min(0).default(0),
+    // Prometheus resolves an alert whose expression returns nothing, so no data defaults to `ok`:
+    // with `keep_last` an alert stayed firing after its traffic stopped, until traffic came back.
     no_data: z
       .strictObject({
-        state: z.enum(['ok', 'alerting', 'nodata', 'keep_last']).default('keep_last'),
-        after: duration('0s'),
+        state: z
+          .enum(['ok', 'alerting', 'nodata', 'keep_last'])
+          .default('ok')
+          .describe(
+            'When the query returns no series at all: ok (not breaching, a firing alert resolves; default), alerting (breaching), nodata (a separate <alert>_NoData series fires) or keep_last (no change).',
+          ),
+        after: duration('0s').describe('How long no data must last before the policy applies; default 0s.'),
       })
       .prefault({}),
     on_error: z

@@ -1,5 +1,6 @@
 import { type AlertingConfig, type Matcher, matches, parseMatcher, type Route } from '@tapwire/alerting';
 import type { Logger } from '@tapwire/telemetry';
+import { notificationKey } from './notification-key.js';
 import { type DeliveryOutcome, deliver, type RetryPolicy } from './notify/deliver.js';
 import type { RateLimiter } from './notify/rate-limiter.js';
 import type { RegisteredNotifier } from './notify/registry.js';
@@ -65,7 +66,6 @@ interface Group {
   alerts: Map<string, DispatchAlert>;
   nextFlushAt: number;
   flushing: Promise<void> | undefined;
-  sequence: number;
 }
 
 const DEFAULTS = { groupWaitMs: 30_000, groupIntervalMs: 300_000, repeatIntervalMs: 4 * 3_600_000 };
@@ -211,7 +211,6 @@ export function createDispatcher(
     if (!registered) return;
     // A message holds every firing alert of the group, plus the resolves not yet sent.
     const alerts = pending.filter((a) => a.status === 'firing' || fresh.includes(a));
-    g.sequence++;
     const notification: Notification = {
       receiver,
       groupKey: g.key,
@@ -219,7 +218,7 @@ export function createDispatcher(
       alerts: alerts.map((a) => ({ ...a })),
       dashboardUrl: config.dashboardUrl,
       externalUrl: config.externalUrl,
-      sequence: g.sequence,
+      idempotencyKey: notificationKey(receiver, g.key, alerts),
     };
     const outcome = await deliver(registered.notifier, notification, {
       limiter: deps.limiter,
@@ -284,7 +283,6 @@ export function createDispatcher(
               alerts: new Map(),
               nextFlushAt: now + route.groupWaitMs,
               flushing: undefined,
-              sequence: 0,
             };
             groups.set(key, g);
           }

@@ -9,6 +9,7 @@ export {
   type Silence,
 } from './dispatcher.js';
 export { type AlerterMetrics, createAlerterMetrics } from './metrics.js';
+export { type KeyedAlert, notificationKey } from './notification-key.js';
 export { type DeliveryOutcome, deliver, type RetryPolicy } from './notify/deliver.js';
 export { formatValue } from './notify/format.js';
 export { destinationId, parseRetryAfter } from './notify/http.js';

@@ -38,10 +38,14 @@ function alert(i: number, over: Partial<DispatchAlert> = {}): DispatchAlert {
   };
 }
 
-async function setup(extra: Record<string, unknown> = {}) {
-  const slack = await startReceiver();
-  const hook = await startReceiver();
-  receivers.push(slack, hook);
+/** setup builds a dispatcher; passing the receivers of an earlier one plays a restart. */
+async function setup(
+  extra: Record<string, unknown> = {},
+  restartOf?: { slack: TestReceiver; hook: TestReceiver },
+) {
+  const slack = restartOf?.slack ?? (await startReceiver());
+  const hook = restartOf?.hook ?? (await startReceiver());
+  if (!restartOf) receivers.push(slack, hook);
   const alerting = alertingConfigSchema.parse({
     route: {
       receiver: 'chat',
@@ -145,6 +149,53 @@ describe('dispatcher', () => {
     clock = 60 * S;
     await quiet.d.tick(clock);
     expect(quiet.slack.requests).toHaveLength(0);
+  });
+
+  it('Idempotency-Key differs for a firing, its resolve after a restart, the next incident and a repeat; a retry reuses it', async () => {
+    const first = await setup();
+    const { hook } = first;
+    const keys = () => hook.requests.map((r) => r.headers['idempotency-key']);
+    // Incident 1 fires; the first attempt gets a 500, the retry of the same notification a 200.
+    hook.script([{ status: 500, body: 'busy' }]);
+    first.d.update([alert(1)], 0);
+    clock = 30 * S;
+    await first.d.tick(clock);
+    expect(hook.requests).toHaveLength(2);
+    const [firing, retried] = keys();
+    expect(firing).toMatch(/^[0-9a-f]{64}$/);
+    expect(retried).toBe(firing);
+    await first.d.close();
+
+    // Restart (a new dispatcher, fed what the alerter persisted): the incident resolves.
+    const second = await setup({}, first);
+    const sentFiring = { chat: 30 * S, audit: 30 * S };
+    second.d.update(
+      [alert(1, { status: 'resolved', endsAt: new Date(100 * S), notified: sentFiring })],
+      100 * S,
+    );
+    clock = 130 * S;
+    await second.d.tick(clock);
+    // Incident 2 of the same series, then its repeat_interval reminder.
+    const sentResolve = { chat: 130 * S, audit: 130 * S };
+    const incident2 = { startsAt: new Date(200 * S), firedAt: 200 * S };
+    second.d.update([alert(1, { ...incident2, notified: sentResolve })], 200 * S);
+    clock = 230 * S;
+    await second.d.tick(clock);
+    clock += 4 * 3600 * S;
+    await second.d.tick(clock);
+    expect(alertmanagerV4Schema.parse(JSON.parse(hook.requests[2]?.body ?? '')).status).toBe('resolved');
+    expect(hook.requests).toHaveLength(5);
+    expect(new Set(keys()).size).toBe(4);
+    await second.d.close();
+
+    // Another restart before incident 2's first message was recorded as delivered: the resend is
+    // a retry of that notification and carries its key.
+    const third = await setup({}, first);
+    third.d.update([alert(1, { ...incident2, notified: sentResolve })], 200 * S);
+    clock = 230 * S;
+    await third.d.tick(clock);
+    expect(hook.requests).toHaveLength(6);
+    expect(keys()[5]).toBe(keys()[3]);
   });
 
   it('an alert that resolves within group_wait is never announced', async () => {

@@ -92,21 +92,35 @@ describe('alert state machine', () => {
     ]);
   });
 
-  it('no data: keep_last holds, ok resolves, nodata raises <alert>_NoData after `after`', () => {
+  it('no data: by default (ok) a firing alert resolves, as in Prometheus; keep_last holds; nodata raises <alert>_NoData after `after`', () => {
     const empty: EvaluationOutcome = { ok: true, series: [] };
+    expect(rule().no_data).toEqual({ state: 'ok', after: 0 });
     expect(
       run(rule(), [
         [0, series(800)],
         [15, empty],
         [30, empty],
       ]).log,
-    ).toEqual(['0:P99High:inactive->firing']);
+    ).toEqual(['0:P99High:inactive->firing', '15:P99High:firing->resolved']);
     expect(
-      run(rule({ no_data: { state: 'ok' } }), [
+      run(rule({ keep_firing_for: '30s' }), [
         [0, series(800)],
         [15, empty],
+        [30, empty],
+        [45, empty],
       ]).log,
-    ).toEqual(['0:P99High:inactive->firing', '15:P99High:firing->resolved']);
+    ).toEqual([
+      '0:P99High:inactive->firing',
+      '15:P99High:firing->recovering',
+      '45:P99High:recovering->resolved',
+    ]);
+    expect(
+      run(rule({ no_data: { state: 'keep_last' } }), [
+        [0, series(800)],
+        [15, empty],
+        [30, empty],
+      ]).log,
+    ).toEqual(['0:P99High:inactive->firing']);
     expect(
       run(rule({ no_data: { state: 'nodata', after: '30s' } }), [
         [0, empty],

@@ -31,8 +31,8 @@ export interface Notification {
   readonly dashboardUrl: string;
   /** Base URL of the alerting UI / API, Alertmanager's externalURL. */
   readonly externalUrl: string;
-  /** Increases with every message of the group, for idempotency keys. */
-  readonly sequence: number;
+  /** Same for every attempt of this notification, also after a restart; differs for any other (notificationKey). */
+  readonly idempotencyKey: string;
 }
 
 /** DeliveryResult says how one attempt ended and whether trying again can help. */

@@ -1,4 +1,4 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { destinationId, postJson } from './http.js';
 import { commonOf, groupStatus, type Notification, type Notifier } from './types.js';
 
@@ -59,7 +59,7 @@ export function createWebhookNotifier(receiver: string, config: WebhookReceiverC
     send(n, signal) {
       const body = JSON.stringify(alertmanagerV4Body(n, config.maxAlerts));
       const headers: Record<string, string> = {
-        'idempotency-key': createHash('sha256').update(`${n.groupKey}|${n.sequence}`).digest('hex'),
+        'idempotency-key': n.idempotencyKey,
       };
       if (config.hmacSecret) headers['x-tapwire-signature'] = signBody(config.hmacSecret, body);
       return postJson(config.url, body, {
