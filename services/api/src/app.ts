@@ -190,7 +190,7 @@ export async function buildApi(
         title: 'Tapwire analytics API',
         version: '1.0.0',
         description:
-          'RED metrics, latency series with exemplars, saturation, consumers, traces, access logs and pipeline health. Times are RFC 3339 or relative (now-1h); every /v1 route needs a bearer token.',
+          'RED metrics, latency series with exemplars, saturation, consumers, traces, access logs and pipeline health. Times are RFC 3339 or relative (now-1h); every /v1 route needs a bearer token. Errors are JSON {"error":{"code","message","request_id"}}; a wrong method on a known path is 405 with Allow; requests without a valid token are rate limited per client address.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
@@ -509,6 +509,8 @@ export async function buildApi(
       config: { scope: 'admin' },
       schema: {
         summary: 'Pipeline health: consumer lag, DLQ rate, proxy drops and spool fill (admin scope)',
+        description:
+          'Dead letters and proxy drops are per tenant. Consumer lag and topic high-watermarks count every tenant\'s events, so `lag` is filled only for an all-tenant ("*") token without a `tenant` filter; a tenant\'s token (or `tenant=`) gets `lag: []`.',
         querystring: pipelineParams,
         response: { 200: pipelineResultSchema, ...ERROR_RESPONSES },
       },
