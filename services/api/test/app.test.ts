@@ -275,6 +275,27 @@ describe('errors and serving', () => {
     expect(calls).toHaveLength(2);
   });
 
+  it("fastify's own refusals carry the API's codes, not fastify's", async () => {
+    const api = await apiWith(fakeStore().store);
+    const post = (contentType: string, payload: string) =>
+      api.app.inject({
+        method: 'POST',
+        url: '/v1/silences',
+        headers: { authorization: 'Bearer o-token', 'content-type': contentType },
+        payload,
+      });
+    const cases = [
+      [await post('application/xml', '<silence/>'), 415, 'TAPWIRE_API_UNSUPPORTED_MEDIA_TYPE'],
+      [await post('application/json', '{"matchers":'), 400, 'TAPWIRE_API_BAD_REQUEST'],
+    ] as const;
+    for (const [res, status, code] of cases) {
+      expect(res.statusCode).toBe(status);
+      expect(res.json()).toEqual({
+        error: { code, message: expect.any(String), request_id: expect.any(String) },
+      });
+    }
+  });
+
   it('404 JSON for unknown routes and a trace that is not there', async () => {
     const api = await apiWith(fakeStore().store);
     const missing = await get(api, `/v1/traces/${'a'.repeat(32)}`, 'r-token');
