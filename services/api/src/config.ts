@@ -56,9 +56,11 @@ export const apiConfigSchema = z
       .number()
       .int()
       .positive()
+      // Node refuses a headers timeout above its request timeout (300 s by default).
+      .max(300_000)
       .default(60_000)
       .describe(
-        'Longest a client may take to send its request line and headers, in ms; then 408. Default: 60000.',
+        'Longest a client may take to send its request line and headers, in ms (at most 300000); then 408. Default: 60000.',
       ),
     tokens: z
       .array(apiTokenSchema)
