@@ -149,11 +149,16 @@ describe('errors answered before routing', () => {
   });
 
   it('a malformed request line or header is a 400 JSON error with Connection: close', async () => {
-    for (const line of ['NOT A REQUEST', 'GET /healthz HTTP/9.9', 'GET /healthz HTTP/1.1\r\nBad Header']) {
+    const cases = [
+      ['NOT A REQUEST', 'Invalid method encountered'],
+      ['GET /healthz HTTP/9.9', 'Invalid HTTP version'],
+      ['GET /healthz HTTP/1.1\r\nBad Header', 'Invalid header token'],
+    ] as const;
+    for (const [line, reason] of cases) {
       const { responses, closedByServer } = await exchange([`${line}\r\nHost: api\r\n\r\n`]);
       expect(responses, line).toHaveLength(1);
       const error = expectJsonError(responses[0], 400, 'TAPWIRE_API_BAD_REQUEST');
-      expect(error.message, line).toMatch(/^malformed HTTP request: /);
+      expect(error.message, line).toBe(`malformed HTTP request: ${reason}`);
       expect(responses[0]?.headers.connection, line).toBe('close');
       expect(closedByServer, line).toBe(true);
     }
