@@ -167,7 +167,8 @@ describe('errors answered before routing', () => {
   it('a client that does not finish its headers in time gets a 408 JSON error with Connection: close', async () => {
     const { responses, closedByServer } = await exchange(['GET /healthz HTTP/1.1\r\nHost: api\r\n']);
     expect(responses).toHaveLength(1);
-    expectJsonError(responses[0], 408, 'TAPWIRE_API_REQUEST_TIMEOUT');
+    const error = expectJsonError(responses[0], 408, 'TAPWIRE_API_REQUEST_TIMEOUT');
+    expect(error.message).toBe('the request line and headers were not received in time');
     expect(responses[0]?.headers.connection).toBe('close');
     expect(closedByServer).toBe(true);
   });
