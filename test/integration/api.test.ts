@@ -617,9 +617,31 @@ describe('saturation, consumers, traces, logs, pipeline', () => {
     expect(bad.body.error.fields[0].field).toBe('querystring.cursor');
   });
 
-  it('pipeline health needs the admin scope and shows lag, dead letters and proxy drops', async () => {
+  const ACME_DLQ = {
+    source_topic: 'tapwire.access.v1',
+    events: 2,
+    rate_per_s: 2 / 3600,
+    last_reason: 'unknown version 9',
+  };
+
+  it('pipeline health needs the admin scope; a tenant admin token sees its tenant figures and no topic lag', async () => {
     expect((await get(`/v1/pipeline?${RANGE}`)).status).toBe(403);
     const res = await get(`/v1/pipeline?${RANGE}`, TOKENS.admin);
+    expect(res.status).toBe(200);
+    // Topic high-watermarks count every tenant's events: never shown to a tenant's token.
+    expect(res.body.lag).toEqual([]);
+    expect(res.body.dlq).toEqual([ACME_DLQ]);
+    expect(res.body.proxies).toHaveLength(1);
+    expect(res.body.proxies[0]).toMatchObject({
+      tenant: 'acme',
+      instance: 'proxy-1',
+      dropped_events: 299,
+      spool_fill_ratio_max: 0.0599,
+    });
+  });
+
+  it('pipeline health for an all-tenant admin token: topic lag and every tenant, or one tenant without lag', async () => {
+    const res = await get(`/v1/pipeline?${RANGE}`, TOKENS.all);
     expect(res.status).toBe(200);
     expect(res.body.lag).toEqual([
       {
@@ -632,20 +654,14 @@ describe('saturation, consumers, traces, logs, pipeline', () => {
       },
     ]);
     expect(res.body.dlq).toEqual([
-      {
-        source_topic: 'tapwire.access.v1',
-        events: 2,
-        rate_per_s: 2 / 3600,
-        last_reason: 'unknown version 9',
-      },
+      ACME_DLQ,
+      { source_topic: 'tapwire.spans.v1', events: 1, rate_per_s: 1 / 3600, last_reason: 'schema' },
     ]);
-    expect(res.body.proxies).toHaveLength(1);
-    expect(res.body.proxies[0]).toMatchObject({
-      tenant: 'acme',
-      instance: 'proxy-1',
-      dropped_events: 299,
-      spool_fill_ratio_max: 0.0599,
-    });
+    expect(res.body.proxies.map((p: { tenant: string }) => p.tenant)).toEqual(['acme', 'globex']);
+    const narrowed = await get(`/v1/pipeline?${RANGE}&tenant=acme`, TOKENS.all);
+    expect(narrowed.body.lag).toEqual([]);
+    expect(narrowed.body.dlq).toEqual([ACME_DLQ]);
+    expect(narrowed.body.proxies.map((p: { tenant: string }) => p.tenant)).toEqual(['acme']);
   });
 });
 
@@ -976,24 +992,25 @@ describe('serving', () => {
     expect(metrics).toMatch(/result="hit"} [1-9]/);
   });
 
-  it('rate limits per token with 429 and Retry-After', async () => {
-    const limited = await newApi({ rateLimit: { max: 3, windowMs: 60_000 } });
+  it('rate limits per token, and per address without a valid token, with 429 and Retry-After', async () => {
+    const limited = await newApi({ rateLimit: { max: 3, unauthenticatedMax: 2, windowMs: 60_000 } });
     try {
       const statuses: number[] = [];
-      for (let i = 0; i < 5; i++) {
-        const res = await limited.app.inject({
-          method: 'GET',
-          url: `/v1/overview?${RANGE}`,
-          headers: auth(TOKENS.acme),
-        });
+      const requests = [
+        ...Array.from({ length: 5 }, () => auth(TOKENS.acme)),
+        ...[{}, auth('wrong-token'), {}, auth('wrong-token')],
+      ];
+      for (const headers of requests) {
+        const res = await limited.app.inject({ method: 'GET', url: `/v1/overview?${RANGE}`, headers });
         statuses.push(res.statusCode);
         if (res.statusCode === 429) {
           expect(res.json().error.code).toBe('TAPWIRE_API_RATE_LIMITED');
           expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
         }
       }
-      expect(statuses).toEqual([200, 200, 200, 429, 429]);
-      // Another token has its own budget.
+      // Requests without a valid token have their own budget, apart from the tokens'.
+      expect(statuses).toEqual([200, 200, 200, 429, 429, 401, 401, 429, 429]);
+      // Another token has its own budget, even from the address refused without one.
       const other = await limited.app.inject({
         method: 'GET',
         url: `/v1/overview?${RANGE}`,

@@ -411,11 +411,14 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
       const window = timeConditions('ts', q.range);
       const tenant = scope.tenant !== null ? [sql`tenant = ${scope.tenant}`] : [];
       const [lag, dlq, proxies] = await Promise.all([
-        run<Record<string, Num> & { consumer_group: string; topic: string }>(
-          sql`SELECT consumer_group, topic, partition, argMax(lag, ts) AS l, argMax(high_watermark, ts) AS hw, max(toUInt32(ts)) AS at
+        // Topics are shared by every tenant: their lag and high-watermarks are installation-wide figures.
+        scope.tenant !== null
+          ? []
+          : run<Record<string, Num> & { consumer_group: string; topic: string }>(
+              sql`SELECT consumer_group, topic, partition, argMax(lag, ts) AS l, argMax(high_watermark, ts) AS hw, max(toUInt32(ts)) AS at
           FROM consumer_lag WHERE ${where(window)}
           GROUP BY consumer_group, topic, partition ORDER BY consumer_group, topic, partition`,
-        ),
+            ),
         run<{ source_topic: string; n: Num; reason: string }>(
           sql`SELECT source_topic, count() AS n, argMax(reason, ts_us) AS reason
           FROM dlq_events WHERE ${where([...window, ...tenant])}

@@ -350,11 +350,14 @@ export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOption
       const window = timeConditions(q.range);
       const scoped = where([...window, ...tenantCondition(scope)]);
       const [lag, dlq, proxies] = await Promise.all([
-        run<Record<string, Num> & { consumer_group: string; topic: string }>(
-          sql`SELECT consumer_group, topic, partition, arg_max(lag, ts) AS l, arg_max(high_watermark, ts) AS hw, max(ts) AS at
+        // Topics are shared by every tenant: their lag and high-watermarks are installation-wide figures.
+        scope.tenant !== null
+          ? []
+          : run<Record<string, Num> & { consumer_group: string; topic: string }>(
+              sql`SELECT consumer_group, topic, partition, arg_max(lag, ts) AS l, arg_max(high_watermark, ts) AS hw, max(ts) AS at
           FROM consumer_lag WHERE ${where(window)}
           GROUP BY consumer_group, topic, partition ORDER BY consumer_group, topic, partition`,
-        ),
+            ),
         run<{ source_topic: string; n: Num; reason: string }>(
           sql`SELECT source_topic, count(*) AS n, arg_max(reason, ts_us) AS reason
           FROM dlq_events WHERE ${scoped} GROUP BY source_topic ORDER BY source_topic`,

@@ -39,6 +39,7 @@ export interface Store {
   trace(scope: Scope, query: TraceQuery): Promise<TraceResult | null>;
   recentTraces(scope: Scope, query: RecentTracesQuery): Promise<RecentTracesResult>;
   logs(scope: Scope, query: LogsQuery): Promise<LogsResult>;
+  /** pipeline answers a tenant scope with that tenant's figures only: no topic lag (shared by all tenants). */
   pipeline(scope: Scope, query: PipelineQuery): Promise<PipelineResult>;
   /** signal evaluates an alert rule's measure for every series in one query. */
   signal(scope: Scope, query: SignalQuery): Promise<SignalResult>;

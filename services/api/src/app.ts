@@ -42,9 +42,10 @@ import {
 import { z } from 'zod';
 import { createAuthenticator, type Principal, requireScope, scopeFor } from './auth.js';
 import { createAnswerCache } from './cache.js';
+import { createClientErrorAnswer } from './client-errors.js';
 import type { ApiConfig, TokenScope } from './config.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
-import { API_ERRORS, ApiError } from './errors.js';
+import { API_ERRORS, ApiError, apiErrorCodeFor } from './errors.js';
 import { type ApiMetrics, createApiMetrics } from './metrics.js';
 import {
   alertHistoryParams,
@@ -87,6 +88,9 @@ const errorBody = z.object({
   }),
 });
 
+/** Methods a known path answers 405 (with Allow) for when it has no route for them. */
+const HTTP_METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE'] as const;
+
 const ERROR_RESPONSES = {
   400: errorBody,
   401: errorBody,
@@ -112,6 +116,14 @@ export async function buildApi(
       return typeof given === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(given) ? given : randomUUID();
     },
     routerOptions: { maxParamLength: 200 },
+    // Node would answer a missing Host itself with an empty 400: the onRequest hook answers it in
+    // JSON instead. Header timeouts are checked every second so a slow client's 408 comes on time.
+    http: {
+      requireHostHeader: false,
+      headersTimeout: config.headersTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
+    },
+    clientErrorHandler: createClientErrorAnswer(logger),
     // Malformed URLs and oversized path parameters are rejected by the router before any handler.
     frameworkErrors: (err, request, reply) => {
       void (reply as FastifyReply).code(400).send({
@@ -122,15 +134,10 @@ export async function buildApi(
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-    if (!request.url.startsWith('/v1')) return;
-    request.principal = auth.authenticate(request.headers.authorization);
-    const scope = request.routeOptions.config.scope;
-    if (scope) requireScope(request.principal, scope);
-  });
-  app.addHook('onResponse', async (request, reply) => {
-    metrics.request(request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+  // Every route's path, for the 405 routes added once all routes are declared.
+  const routeUrls = new Set<string>();
+  app.addHook('onRoute', (route) => {
+    routeUrls.add(route.url);
   });
 
   await app.register(fastifyRateLimit, {
@@ -146,6 +153,35 @@ export async function buildApi(
         `rate limit of ${context.max} requests per ${context.after} exceeded`,
       ),
   });
+  // Requests without a valid token have their own, stricter budget per client address, so guessing
+  // tokens or flooding 401s costs the flooder, not the tokens' budgets.
+  const unauthenticatedLimit = app.rateLimit({
+    max: config.rateLimit.unauthenticatedMax,
+    keyGenerator: (request) => request.ip,
+    errorResponseBuilder: (_request, context) =>
+      new ApiError(
+        'TAPWIRE_API_RATE_LIMITED',
+        `more than ${context.max} requests without a valid token from this address; retry in ${context.after}`,
+      ),
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    if (request.headers.host === undefined && request.raw.httpVersion === '1.1')
+      throw new ApiError('TAPWIRE_API_BAD_REQUEST', 'an HTTP/1.1 request needs a Host header');
+    if (!request.url.startsWith('/v1')) return;
+    try {
+      request.principal = auth.authenticate(request.headers.authorization);
+    } catch (err) {
+      await unauthenticatedLimit.call(app, request, reply);
+      throw err;
+    }
+    const scope = request.routeOptions.config.scope;
+    if (scope) requireScope(request.principal, scope);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.request(request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+  });
   await app.register(fastifyEtag);
   await app.register(fastifyCompress, { threshold: 1024 });
   await app.register(fastifySwagger, {
@@ -154,7 +190,7 @@ export async function buildApi(
         title: 'Tapwire analytics API',
         version: '1.0.0',
         description:
-          'RED metrics, latency series with exemplars, saturation, consumers, traces, access logs and pipeline health. Times are RFC 3339 or relative (now-1h); every /v1 route needs a bearer token.',
+          'RED metrics, latency series with exemplars, saturation, consumers, traces, access logs and pipeline health. Times are RFC 3339 or relative (now-1h); every /v1 route needs a bearer token. Errors are JSON {"error":{"code","message","request_id"}}; a wrong method on a known path is 405 with Allow; requests without a valid token are rate limited per client address.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
@@ -198,9 +234,11 @@ export async function buildApi(
         ? err.statusCode
         : 500;
     if (status === 500) logger.error({ err, requestId }, 'unexpected API error');
+    // A body over the limit is left unread: close the connection rather than read it all, and say so.
+    if (status === 413) reply.header('connection', 'close');
     return reply.code(status).send({
       error: {
-        code: status === 500 ? 'TAPWIRE_API_INTERNAL' : (err.code ?? 'TAPWIRE_API_BAD_REQUEST'),
+        code: apiErrorCodeFor(status),
         message: status === 500 ? API_ERRORS.TAPWIRE_API_INTERNAL.message : err.message,
         request_id: requestId,
       },
@@ -274,8 +312,14 @@ export async function buildApi(
 
   const read = { scope: 'read' as const };
 
-  // --- health (no token) ---------------------------------------------------------------------
+  // --- health and the index (no token) ------------------------------------------------------
 
+  app.get('/', { schema: { hide: true } }, async (_request, reply) =>
+    reply
+      .code(302)
+      .header('location', '/docs')
+      .send({ docs: '/docs', openapi: '/openapi.json', health: '/healthz' }),
+  );
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
     const ok = await store.ping().catch(() => false);
@@ -465,6 +509,8 @@ export async function buildApi(
       config: { scope: 'admin' },
       schema: {
         summary: 'Pipeline health: consumer lag, DLQ rate, proxy drops and spool fill (admin scope)',
+        description:
+          'Dead letters and proxy drops are per tenant. Consumer lag and topic high-watermarks count every tenant\'s events, so `lag` is filled only for an all-tenant ("*") token without a `tenant` filter; a tenant\'s token (or `tenant=`) gets `lag: []`.',
         querystring: pipelineParams,
         response: { 200: pipelineResultSchema, ...ERROR_RESPONSES },
       },
@@ -677,6 +723,28 @@ export async function buildApi(
       return silenceView(expired, now);
     },
   );
+
+  // A known path asked with a method it has no route for is 405 with Allow, not 404 (RFC 9110 §15.5.6).
+  // hasRoute, not the onRoute record: fastify declares some routes (a prefix's trailing slash) silently.
+  for (const url of [...routeUrls]) {
+    const allow = HTTP_METHODS.filter((method) => app.hasRoute({ method, url })).join(', ');
+    const others = HTTP_METHODS.filter((method) => !app.hasRoute({ method, url }));
+    if (others.length === 0) continue;
+    app.route({
+      method: others,
+      url,
+      schema: { hide: true },
+      // Before the body is parsed: a large body to the wrong method is not read.
+      onRequest: async (request, reply) => {
+        reply.header('allow', allow);
+        throw new ApiError(
+          'TAPWIRE_API_METHOD_NOT_ALLOWED',
+          `${request.method} is not allowed on ${request.url.split('?')[0]}; allowed: ${allow}`,
+        );
+      },
+      handler: async () => undefined,
+    });
+  }
 
   await app.ready();
   return { app, metrics };

@@ -52,6 +52,16 @@ export const apiConfigSchema = z
       })
       .prefault({})
       .describe('Admin endpoints of the API process.'),
+    headersTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      // Node refuses a headers timeout above its request timeout (300 s by default).
+      .max(300_000)
+      .default(60_000)
+      .describe(
+        'Longest a client may take to send its request line and headers, in ms (at most 300000); then 408. Default: 60000.',
+      ),
     tokens: z
       .array(apiTokenSchema)
       .default([])
@@ -130,6 +140,14 @@ export const apiConfigSchema = z
     rateLimit: z
       .strictObject({
         max: z.number().int().min(1).default(600).describe('Requests per token per window. Default: 600.'),
+        unauthenticatedMax: z
+          .number()
+          .int()
+          .min(1)
+          .default(60)
+          .describe(
+            'Requests per client address per window without a valid token (each a 401); beyond it 429. Default: 60.',
+          ),
         windowMs: z
           .number()
           .int()
@@ -138,7 +156,9 @@ export const apiConfigSchema = z
           .describe('Rate-limit window in ms. Default: 60000.'),
       })
       .prefault({})
-      .describe('Per-token rate limit (429 with Retry-After beyond it).'),
+      .describe(
+        'Rate limits per token, and per client address for requests without a valid token (429 with Retry-After beyond them).',
+      ),
   })
   .prefault({});
 

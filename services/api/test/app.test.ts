@@ -103,6 +103,92 @@ describe('auth', () => {
   });
 });
 
+describe('rate limits', () => {
+  it('limits requests without a valid token per client address, apart from the tokens budget', async () => {
+    const api = await apiWith(fakeStore().store, {
+      rateLimit: { max: 100, unauthenticatedMax: 3, windowMs: 60_000 },
+    });
+    const from = (ip: string, authorization?: string) =>
+      api.app.inject({
+        method: 'GET',
+        url: '/v1/overview',
+        remoteAddress: ip,
+        headers: authorization ? { authorization } : {},
+      });
+    const statuses: number[] = [];
+    for (const authorization of [undefined, 'Bearer wrong', 'Basic abc', undefined, 'Bearer wrong'])
+      statuses.push((await from('203.0.113.7', authorization)).statusCode);
+    expect(statuses).toEqual([401, 401, 401, 429, 429]);
+    const limited = await from('203.0.113.7');
+    expect(limited.statusCode).toBe(429);
+    expect(limited.headers['retry-after']).toBe('60');
+    expect(limited.json()).toEqual({
+      error: {
+        code: 'TAPWIRE_API_RATE_LIMITED',
+        message: 'more than 3 requests without a valid token from this address; retry in 1 minute',
+        request_id: expect.any(String),
+      },
+    });
+    // Another address has its own budget; a valid token from the limited address is not refused.
+    expect((await from('203.0.113.8')).statusCode).toBe(401);
+    expect((await from('203.0.113.7', 'Bearer r-token')).statusCode).toBe(200);
+    // Open endpoints are never limited.
+    expect(
+      (await api.app.inject({ method: 'GET', url: '/healthz', remoteAddress: '203.0.113.7' })).statusCode,
+    ).toBe(200);
+  });
+});
+
+describe('routing', () => {
+  it('answers a wrong method on a known path with 405 and Allow, in JSON', async () => {
+    const { store, calls } = fakeStore();
+    const api = await apiWith(store);
+    const cases = [
+      ['POST', '/v1/overview', 'GET, HEAD'],
+      ['DELETE', '/v1/traces/0123456789abcdef0123456789abcdef', 'GET, HEAD'],
+      ['PUT', '/v1/silences', 'GET, HEAD, POST'],
+      ['GET', '/v1/silences/abc', 'DELETE'],
+      ['POST', '/healthz', 'GET, HEAD'],
+      ['DELETE', '/openapi.json', 'GET, HEAD'],
+    ] as const;
+    for (const [method, url, allow] of cases) {
+      const res = await api.app.inject({
+        method,
+        url,
+        headers: { authorization: 'Bearer o-token', 'content-type': 'application/json' },
+        payload: method === 'GET' ? undefined : '{}',
+      });
+      expect(res.statusCode, `${method} ${url}`).toBe(405);
+      expect(res.headers.allow, `${method} ${url}`).toBe(allow);
+      expect(res.json(), `${method} ${url}`).toEqual({
+        error: {
+          code: 'TAPWIRE_API_METHOD_NOT_ALLOWED',
+          message: `${method} is not allowed on ${url}; allowed: ${allow}`,
+          request_id: expect.any(String),
+        },
+      });
+    }
+    expect(calls).toEqual([]);
+    // The token is still checked first on /v1, and unknown paths stay 404.
+    const anonymous = await api.app.inject({ method: 'POST', url: '/v1/overview' });
+    expect(anonymous.statusCode).toBe(401);
+    expect((await api.app.inject({ method: 'POST', url: '/nope' })).statusCode).toBe(404);
+    // 405 routes do not appear in the OpenAPI document.
+    const doc = (await api.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    expect(Object.keys(doc.paths['/v1/overview'])).toEqual(['get']);
+  });
+
+  it('GET / points to the docs without a token', async () => {
+    const api = await apiWith(fakeStore().store);
+    const res = await api.app.inject({ method: 'GET', url: '/' });
+    expect(res.statusCode).toBe(302);
+    expect(res.headers.location).toBe('/docs');
+    expect(res.json()).toEqual({ docs: '/docs', openapi: '/openapi.json', health: '/healthz' });
+    const docs = await api.app.inject({ method: 'GET', url: '/docs' });
+    expect(docs.statusCode).toBeLessThan(400);
+  });
+});
+
 describe('validation', () => {
   it('answers 400 naming every bad field, and unknown parameters too', async () => {
     const { store, calls } = fakeStore();
@@ -187,6 +273,27 @@ describe('errors and serving', () => {
     fail = false;
     expect((await get(api, url, 'r-token')).statusCode).toBe(200);
     expect(calls).toHaveLength(2);
+  });
+
+  it("fastify's own refusals carry the API's codes, not fastify's", async () => {
+    const api = await apiWith(fakeStore().store);
+    const post = (contentType: string, payload: string) =>
+      api.app.inject({
+        method: 'POST',
+        url: '/v1/silences',
+        headers: { authorization: 'Bearer o-token', 'content-type': contentType },
+        payload,
+      });
+    const cases = [
+      [await post('application/xml', '<silence/>'), 415, 'TAPWIRE_API_UNSUPPORTED_MEDIA_TYPE'],
+      [await post('application/json', '{"matchers":'), 400, 'TAPWIRE_API_BAD_REQUEST'],
+    ] as const;
+    for (const [res, status, code] of cases) {
+      expect(res.statusCode).toBe(status);
+      expect(res.json()).toEqual({
+        error: { code, message: expect.any(String), request_id: expect.any(String) },
+      });
+    }
   });
 
   it('404 JSON for unknown routes and a trace that is not there', async () => {
