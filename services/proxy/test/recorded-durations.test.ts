@@ -1,0 +1,85 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startUpstream, type TestUpstream } from '../../../test/support/upstream.js';
+import { type ProxyUnderTest, startProxy } from './helpers.js';
+
+const run = promisify(execFile);
+const CLIENT = fileURLToPath(new URL('../../../test/support/latency-client.ts', import.meta.url));
+const REQUESTS = 10_000;
+const CONCURRENCY = 64;
+// Both sides read CLOCK_MONOTONIC; the access log rounds to 1 µs. Anything above that is a real excess.
+const RESOLUTION_MS = 0.002;
+
+let up: TestUpstream;
+let p: ProxyUnderTest;
+
+beforeAll(async () => {
+  up = await startUpstream();
+  p = await startProxy({
+    upstreams: [{ name: 'timed', url: up.url, match: { pathPrefix: '/' }, maxConcurrency: 10_000 }],
+  });
+});
+afterAll(async () => {
+  await p.proxy.close();
+  await up.close();
+});
+
+describe('recorded durations', () => {
+  it('never exceed the latency a client on the same host measured, under concurrent load', async () => {
+    // The client runs in its own process: when the proxy writes the last byte, the kernel may
+    // switch to the woken client before the proxy reads its clock again.
+    // Busy processes keep both cores contended, as on a loaded host, so that switch happens often.
+    const busy: ChildProcess[] = [0, 1].map(() =>
+      spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }),
+    );
+    let stdout: string;
+    try {
+      ({ stdout } = await run(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          CLIENT,
+          String(REQUESTS),
+          String(CONCURRENCY),
+          // A small body, a 40 kB one (several writes) and a 404.
+          `${p.url}/timed/item`,
+          `${p.url}/timed/status/200?bytes=40000`,
+          `${p.url}/timed/status/404?bytes=10`,
+        ],
+        { maxBuffer: 64 * 1024 * 1024 },
+      ));
+    } finally {
+      for (const b of busy) b.kill('SIGKILL');
+    }
+    const { latencies, failed } = JSON.parse(stdout) as { latencies: Record<string, number>; failed: number };
+    expect(failed).toBe(0);
+    const logs = p.sink.of('tapwire.access.v1').filter((l) => l.upstream === 'timed');
+    expect(logs.length).toBe(REQUESTS);
+    const spans = new Map(
+      p.sink
+        .of('tapwire.spans.v1')
+        .filter((s) => s.kind === 'SERVER')
+        .map((s) => [s.span_id, s]),
+    );
+    // The proxy forwards the client's x-request-id with the traceparent of the recorded trace.
+    const idOfTrace = new Map<string, string>();
+    for (const s of up.seen)
+      idOfTrace.set((s.headers.traceparent as string).split('-')[1]!, s.headers['x-request-id'] as string);
+    const excesses: { id: string; recordedMs: number; clientMs: number }[] = [];
+    for (const log of logs) {
+      expect(log.status).toBe(log.path.includes('404') ? 404 : 200);
+      const span = spans.get(log.span_id);
+      expect(span?.duration).toBe(Math.round(log.duration_ms * 1000));
+      expect(span?.trace_id).toBe(log.trace_id);
+      const id = idOfTrace.get(log.trace_id) ?? '';
+      const clientMs = latencies[id];
+      expect(clientMs).toBeDefined();
+      if (log.duration_ms > clientMs! + RESOLUTION_MS)
+        excesses.push({ id, recordedMs: log.duration_ms, clientMs: clientMs! });
+    }
+    expect(excesses).toEqual([]);
+  }, 60_000);
+});
