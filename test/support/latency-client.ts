@@ -1,7 +1,8 @@
 // latency-client is a load client run in its own process: it sends `count` GET requests, cycling
-// through the given URLs of one origin, over `concurrency` keep-alive connections, each with x-request-id `lat-<n>`, and prints one JSON
-// object mapping each request id to the latency it measured (ms, from just before sending to the
-// last body byte). A separate process competes for the CPU like a real client on the same host.
+// through the given URLs of one origin, over `concurrency` keep-alive connections, each in its own
+// trace (traceparent with trace id <n> in 32 hex digits, plus 1), and prints one JSON object mapping
+// each trace id to the latency it measured (ms, from just before sending to the last body byte).
+// A separate process competes for the CPU like a real client on the same host.
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 
@@ -21,14 +22,14 @@ let failed = 0;
 async function worker(): Promise<void> {
   while (next < count) {
     const n = next++;
-    const id = `lat-${n}`;
+    const id = (n + 1).toString(16).padStart(32, '0');
     const target = targets[n % targets.length]!;
     const t0 = performance.now();
     try {
       const res = await pool.request({
         path: `${target.pathname}${target.search}`,
         method: 'GET',
-        headers: { 'x-request-id': id },
+        headers: { traceparent: `00-${id}-${'1'.padStart(16, '0')}-01` },
       });
       for await (const _ of res.body) {
         // Drain to the last byte.
