@@ -172,6 +172,8 @@ describe('proxy → real Kafka', () => {
             url: up.url,
             match: { pathPrefix: '/users' },
             routes: ['/users/:id'],
+            // Normalized routes are recorded from their first request here (default: the third).
+            routePromoteHits: 1,
             timeoutMs: 300,
           },
           { name: 'down', url: `http://127.0.0.1:${refused}`, match: { pathPrefix: '/down' } },
