@@ -33,9 +33,12 @@ describe('recorded durations', () => {
   it('never exceed the latency a client on the same host measured, under concurrent load', async () => {
     // The client runs in its own process: when the proxy writes the last byte, the kernel may
     // switch to the woken client before the proxy reads its clock again. Busy processes keep both
-    // cores contended, as on a loaded host, so that switch happens often.
+    // cores contended, as on a loaded host, so that switch happens often. They stop by themselves
+    // after 60 s should this process die before it kills them.
     const busy: ChildProcess[] = [0, 1].map(() =>
-      spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }),
+      spawn(process.execPath, ['-e', 'const end = Date.now() + 60_000; while (Date.now() < end);'], {
+        stdio: 'ignore',
+      }),
     );
     let stdout: string;
     try {
@@ -54,7 +57,7 @@ describe('recorded durations', () => {
           `${p.url}/timed/stream/1`,
           `${p.url}/down/item`,
         ],
-        { maxBuffer: 64 * 1024 * 1024 },
+        { maxBuffer: 64 * 1024 * 1024, timeout: 50_000 },
       ));
     } finally {
       for (const b of busy) b.kill('SIGKILL');
