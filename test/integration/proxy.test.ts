@@ -172,6 +172,8 @@ describe('proxy → real Kafka', () => {
             url: up.url,
             match: { pathPrefix: '/users' },
             routes: ['/users/:id'],
+            // Normalized routes are recorded from their first request here (default: the third).
+            routePromoteHits: 1,
             timeoutMs: 300,
           },
           { name: 'down', url: `http://127.0.0.1:${refused}`, match: { pathPrefix: '/down' } },
@@ -342,10 +344,10 @@ describe('proxy → real Kafka', () => {
     expect(ids.size).toBe(served);
   }, 240_000);
 
-  it('10,000 distinct raw paths produce at most maxRoutes route values', async () => {
+  it('after 10,000 one-off paths a new endpoint with steady traffic gets its own route, and no more than maxRoutes values are recorded', async () => {
     const p = await startProxyOnKafka({
       sampling: { spanRatio: 0 },
-      upstreams: [{ name: 'u', url: up.url, maxRoutes: 50 }],
+      upstreams: [{ name: 'u', url: up.url, maxRoutes: 50, routes: ['/users/:id'] }],
     });
     const client = new Pool(p.url, { connections: 16 });
     let next = 0;
@@ -358,15 +360,38 @@ describe('proxy → real Kafka', () => {
         }
       }),
     );
+    // Then a real endpoint with steady traffic, and a path a configured template covers.
+    for (let i = 0; i < 5; i++) {
+      const r = await client.request({ path: '/catalog/summary', method: 'GET' });
+      await r.body.dump();
+    }
+    await (await client.request({ path: '/users/42', method: 'GET' })).body.dump();
     await client.close();
     await p.stop();
-    const messages = await readTopics(kafka, [p.prefix + TOPICS.accessLogs], (m) => m.length >= 10_000);
-    const events = messages.map((m) => JSON.parse(m.value.toString()) as { id: string; route: string });
-    const routes = new Set(events.map((e) => e.route));
+    const total = 10_006;
+    const messages = await readTopics(kafka, [p.prefix + TOPICS.accessLogs], (m) => m.length >= total);
+    const events = messages.map((m) => JSON.parse(m.value.toString()) as AccessLogEvent);
     // One access log per request, written once even when a send was retried (idempotent producer).
-    expect(await recordCount(admin, p.prefix + TOPICS.accessLogs)).toBe(10_000);
-    expect(new Set(events.map((e) => e.id)).size).toBe(10_000);
-    expect(routes.size).toBe(50);
-    expect(routes.has('__other__')).toBe(true);
+    expect(await recordCount(admin, p.prefix + TOPICS.accessLogs)).toBe(total);
+    expect(new Set(events.map((e) => e.id)).size).toBe(total);
+    const flood = events.filter((e) => e.path.startsWith('/catalog/item-'));
+    expect(flood.length).toBe(10_000);
+    expect(new Set(flood.map((e) => e.route))).toEqual(new Set(['__other__']));
+    const steady = events
+      .filter((e) => e.path === '/catalog/summary')
+      .sort((a, b) => a.ts - b.ts)
+      .map((e) => e.route);
+    // Three requests within routePromoteWindowMs (default 10 min) earn a slot.
+    expect(steady).toEqual([
+      '__other__',
+      '__other__',
+      '/catalog/summary',
+      '/catalog/summary',
+      '/catalog/summary',
+    ]);
+    expect(events.find((e) => e.path === '/users/42')?.route).toBe('/users/:id');
+    expect(new Set(events.map((e) => e.route))).toEqual(
+      new Set(['__other__', '/catalog/summary', '/users/:id']),
+    );
   }, 120_000);
 });

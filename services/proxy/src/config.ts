@@ -110,7 +110,39 @@ export const upstreamSchema = z
       .positive()
       .default(500)
       .describe(
-        'Distinct route values recorded for this service; later ones become __other__. Default: 500.',
+        'Most distinct route values recorded for this service at a time: its route templates, normalized routes holding a slot and __other__. Default: 500.',
+      ),
+    routePromoteHits: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(3)
+      .describe(
+        'Requests a normalized route (a path no template covers) needs within routePromoteWindowMs to earn a slot of maxRoutes; until then it is recorded as __other__. 1: first come, first served. Default: 3.',
+      ),
+    routePromoteWindowMs: z
+      .number()
+      .int()
+      .positive()
+      .default(600_000)
+      .describe('Window in which routePromoteHits must fall, in ms. Default: 600000 (10 min).'),
+    routeIdleMs: z
+      .number()
+      .int()
+      .positive()
+      .default(3_600_000)
+      .describe(
+        'A normalized route unseen for this long gives up its slot to the next route that earns one, in ms. Default: 3600000 (1 h).',
+      ),
+    maxRouteCandidates: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(1000)
+      .describe(
+        'Most normalized routes counted towards a slot at a time; beyond it the least recently seen is forgotten. Default: 1000.',
       ),
   })
   .describe('One upstream API.');
@@ -348,6 +380,13 @@ export const proxyConfigSchema = z
           message: `duplicate upstream name ${u.name}`,
         });
       seen.add(u.name);
+      const templates = new Set(u.routes).size;
+      if (templates >= u.maxRoutes)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstreams', i, 'maxRoutes'],
+          message: `must exceed the ${templates} route templates (one value is kept for __other__)`,
+        });
     });
   })
   .prefault({});

@@ -72,6 +72,8 @@ interface Exchange {
   bytesOut: number;
   clientStartMs: number;
   clientEndMs: number;
+  /** performance.now() just before the last response byte was handed to the socket; 0 until then. */
+  endMs: number;
   headersSent: boolean;
   settled: boolean;
   holdsSlot: boolean;
@@ -167,6 +169,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       bytesOut: 0,
       clientStartMs: 0,
       clientEndMs: 0,
+      endMs: 0,
       headersSent: false,
       settled: false,
       holdsSlot: false,
@@ -205,6 +208,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       ...traceHeaders(ex),
       ...extra,
     });
+    ex.endMs = performance.now();
     res.end(body);
   }
 
@@ -315,7 +319,9 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
   function settle(ex: Exchange, res: ServerResponse): void {
     if (ex.settled) return;
     ex.settled = true;
-    const endMs = performance.now();
+    // A finished response ends when its last byte was handed to the socket, not when the event loop
+    // gets round to 'close': by then the client on the same host may long have read it (issue #17).
+    const endMs = res.writableFinished && ex.endMs > 0 ? ex.endMs : performance.now();
     if (!res.writableFinished && ex.errorKind === 'none') {
       // The client went away before the response was complete.
       ex.errorKind = 'client_aborted';
@@ -404,6 +410,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       },
       onResponseData(controller, chunk) {
         ex.bytesOut += chunk.length;
+        ex.endMs = performance.now();
         if (!res.write(chunk)) {
           controller.pause();
           res.once('drain', () => controller.resume());
@@ -411,6 +418,12 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       },
       onResponseEnd() {
         ex.clientEndMs = performance.now();
+        // The clock is read before the bytes go out: once they are written, the kernel may run the
+        // woken client first. res.end() sends the last byte when writes are still corked (same tick),
+        // for a chunked terminator, or when no body was written; otherwise it left with the last write.
+        const socket = res.socket;
+        if (ex.endMs === 0 || res.chunkedEncoding || (socket !== null && socket.writableCorked > 0))
+          ex.endMs = ex.clientEndMs;
         res.end();
       },
       onResponseError(_controller, err) {

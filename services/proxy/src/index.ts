@@ -7,7 +7,13 @@ export {
   type UpstreamConfig,
 } from './config.js';
 export { PROXY_ERRORS, type ProxyErrorCode } from './errors.js';
-export { createRouteResolver, normalizePath, ROUTE_OTHER, ROUTE_UNMATCHED } from './routes.js';
+export {
+  createRouteResolver,
+  normalizePath,
+  ROUTE_OTHER,
+  ROUTE_UNMATCHED,
+  type RouteBudget,
+} from './routes.js';
 export {
   type ProxyServiceConfig,
   proxyServiceConfigSchema,

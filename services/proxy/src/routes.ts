@@ -1,6 +1,8 @@
+import { performance } from 'node:perf_hooks';
+
 /** ROUTE_UNMATCHED is the route of requests no upstream matched. */
 export const ROUTE_UNMATCHED = 'unmatched';
-/** ROUTE_OTHER replaces new route values once a service has reached its route limit. */
+/** ROUTE_OTHER is recorded for normalized routes that hold no slot of their service's route budget. */
 export const ROUTE_OTHER = '__other__';
 
 interface Node {
@@ -45,19 +47,45 @@ export function normalizePath(path: string): string {
   return `/${kept.join('/')}${segments.length > MAX_SEGMENTS ? '/*' : ''}`;
 }
 
+/** RouteBudget bounds the route values of one service and says how a normalized route earns a slot. */
+export interface RouteBudget {
+  /** Most distinct route values at a time: configured templates, normalized routes and `__other__`. */
+  readonly maxRoutes: number;
+  /** Hits a normalized route needs within `promoteWindowMs` before it gets a slot. */
+  readonly promoteHits: number;
+  readonly promoteWindowMs: number;
+  /** A normalized route unseen for this long gives its slot to the next route that earns one. */
+  readonly idleMs: number;
+  /** Most normalized routes counted while they have not earned a slot yet. */
+  readonly maxCandidates: number;
+}
+
 /** RouteResolver turns a request path into the route value recorded for it. */
 export interface RouteResolver {
   resolve(path: string): string;
-  /** Distinct normalized routes seen so far (templates excluded). */
+  /** Normalized routes holding a slot now (templates excluded). */
   readonly distinct: number;
+  /** Normalized routes being counted towards a slot. */
+  readonly candidates: number;
+}
+
+interface Candidate {
+  hits: number;
+  sinceMs: number;
 }
 
 /**
  * createRouteResolver compiles route templates (`/users/:id`, `/files/*`) into a segment trie;
- * literal segments win over parameters. Paths no template covers are normalized, and once
- * `maxRoutes - 1` distinct normalized values were seen, new ones become `__other__`.
+ * literal segments win over parameters. Paths no template covers are normalized; a normalized
+ * route is recorded as itself only once it holds a slot, which it earns by being seen
+ * `promoteHits` times within `promoteWindowMs` and loses after `idleMs` unseen. Until then, or
+ * while every slot is in use, it is recorded as `__other__`. `now` is a monotonic clock in ms.
  */
-export function createRouteResolver(templates: readonly string[], maxRoutes: number): RouteResolver {
+export function createRouteResolver(
+  templates: readonly string[],
+  budget: RouteBudget,
+  now: () => number = () => performance.now(),
+): RouteResolver {
   const root = newNode();
   for (const t of templates) {
     let node = root;
@@ -98,21 +126,52 @@ export function createRouteResolver(templates: readonly string[], maxRoutes: num
     return node.wildcard;
   }
 
-  const seen = new Set<string>();
+  // Templates and __other__ always keep their values: the rest of the budget is for normalized routes.
+  const slotCount = Math.max(0, budget.maxRoutes - 1 - new Set(templates).size);
+  // Both maps are kept in least-recently-seen order (a hit deletes and re-inserts its key), so the
+  // first entry is the one to release or evict, found without a scan.
+  const slots = new Map<string, number>();
+  const candidates = new Map<string, Candidate>();
+
+  function earnsSlot(normalized: string, t: number): boolean {
+    let c = candidates.get(normalized);
+    if (c !== undefined) candidates.delete(normalized);
+    if (c === undefined || t - c.sinceMs > budget.promoteWindowMs) c = { hits: 0, sinceMs: t };
+    c.hits++;
+    if (c.hits >= budget.promoteHits) {
+      if (slots.size < slotCount) return true;
+      const [oldest, seenMs] = slots.entries().next().value as [string, number];
+      if (t - seenMs >= budget.idleMs) {
+        slots.delete(oldest);
+        return true;
+      }
+    }
+    // A flood of one-off paths only ever cycles through this bounded table.
+    if (candidates.size >= budget.maxCandidates) candidates.delete(candidates.keys().next().value!);
+    candidates.set(normalized, c);
+    return false;
+  }
+
   return {
     get distinct() {
-      return seen.size;
+      return slots.size;
+    },
+    get candidates() {
+      return candidates.size;
     },
     resolve(path: string): string {
       const segments = splitPath(path);
       const template = templates.length > 0 ? match(segments, 0, root) : undefined;
       if (template) return template;
+      if (slotCount === 0) return ROUTE_OTHER;
       const normalized = normalizePath(path);
-      if (seen.has(normalized)) return normalized;
-      // __other__ counts towards the limit: a service never shows more than maxRoutes values.
-      if (seen.size >= maxRoutes - 1) return ROUTE_OTHER;
-      seen.add(normalized);
-      return normalized;
+      const t = now();
+      if (slots.has(normalized) || earnsSlot(normalized, t)) {
+        slots.delete(normalized);
+        slots.set(normalized, t);
+        return normalized;
+      }
+      return ROUTE_OTHER;
     },
   };
 }

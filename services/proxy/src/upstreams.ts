@@ -51,7 +51,13 @@ function compile(config: UpstreamConfig, defaults: ProxyConfig): Upstream {
       keepAliveTimeout: 30_000,
       pipelining: 1,
     }),
-    routes: createRouteResolver(config.routes, config.maxRoutes),
+    routes: createRouteResolver(config.routes, {
+      maxRoutes: config.maxRoutes,
+      promoteHits: config.routePromoteHits,
+      promoteWindowMs: config.routePromoteWindowMs,
+      idleMs: config.routeIdleMs,
+      maxCandidates: config.maxRouteCandidates,
+    }),
     inFlight: 0,
   };
 }

@@ -26,7 +26,13 @@ describe('normalizePath', () => {
 
 describe('createRouteResolver', () => {
   it('prefers templates, literal segments over parameters, and supports a trailing wildcard', () => {
-    const r = createRouteResolver(['/users/:id', '/users/me', '/users/:id/orders/:orderId', '/files/*'], 10);
+    const r = createRouteResolver(['/users/:id', '/users/me', '/users/:id/orders/:orderId', '/files/*'], {
+      maxRoutes: 10,
+      promoteHits: 1,
+      promoteWindowMs: 60_000,
+      idleMs: 3_600_000,
+      maxCandidates: 100,
+    });
     expect(r.resolve('/users/42')).toBe('/users/:id');
     expect(r.resolve('/users/me')).toBe('/users/me');
     expect(r.resolve('/users/7/orders/9')).toBe('/users/:id/orders/:orderId');
@@ -34,8 +40,14 @@ describe('createRouteResolver', () => {
     expect(r.resolve('/users/7/unknown')).toBe('/users/:id/unknown');
     expect(r.distinct).toBe(1);
   });
-  it('turns new values into __other__ once the limit is reached, __other__ included', () => {
-    const r = createRouteResolver([], 5);
+  it('with promoteHits 1, turns new values into __other__ once the limit is reached, __other__ included', () => {
+    const r = createRouteResolver([], {
+      maxRoutes: 5,
+      promoteHits: 1,
+      promoteWindowMs: 60_000,
+      idleMs: 3_600_000,
+      maxCandidates: 100,
+    });
     const routes = new Set(Array.from({ length: 10_000 }, (_, i) => r.resolve(`/p/x${i}y`)));
     expect(routes.size).toBe(5);
     expect(routes.has('__other__')).toBe(true);

@@ -69,7 +69,9 @@ async function main(): Promise<void> {
     proxyConfigSchema.parse({
       listen: { host: '127.0.0.1', port: 0 },
       admin: { host: '127.0.0.1', port: 0 },
-      upstreams: [{ name: 'api', url: upstream.url, timeoutMs: 5000 }],
+      // Each trial's fresh route is recorded from its first request: detection latency is measured
+      // from there, not from when the route earned a slot of the route budget.
+      upstreams: [{ name: 'api', url: upstream.url, timeoutMs: 5000, routePromoteHits: 1 }],
     }),
   );
   const { proxyUrl } = await proxy.start();
