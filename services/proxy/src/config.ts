@@ -135,6 +135,14 @@ export const upstreamSchema = z
       .describe(
         'A normalized route unseen for this long gives up its slot to the next route that earns one, in ms. Default: 3600000 (1 h).',
       ),
+    routeFreeShare: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.5)
+      .describe(
+        'Share of the normalized routes’ slots given at a route’s first request; the rest must be earned with routePromoteHits. A typical API’s routes are then recorded from their first request, and a flood of one-off paths can hold at most this share. 0: every slot is earned. Default: 0.5.',
+      ),
     maxRouteCandidates: z
       .number()
       .int()

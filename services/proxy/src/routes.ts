@@ -56,6 +56,11 @@ export interface RouteBudget {
   readonly promoteWindowMs: number;
   /** A normalized route unseen for this long gives its slot to the next route that earns one. */
   readonly idleMs: number;
+  /**
+   * Share of the normalized routes' slots given at first sight, before routes must earn one: a
+   * typical API is recorded from its first requests, and a flood can hold at most this share.
+   */
+  readonly freeShare: number;
   /** Most normalized routes counted while they have not earned a slot yet. */
   readonly maxCandidates: number;
 }
@@ -78,7 +83,8 @@ interface Candidate {
  * createRouteResolver compiles route templates (`/users/:id`, `/files/*`) into a segment trie;
  * literal segments win over parameters. Paths no template covers are normalized; a normalized
  * route is recorded as itself only once it holds a slot, which it earns by being seen
- * `promoteHits` times within `promoteWindowMs` and loses after `idleMs` unseen. Until then, or
+ * `promoteHits` times within `promoteWindowMs` (or at first sight while fewer than `freeShare` of
+ * the slots are in use) and loses after `idleMs` unseen. Until then, or
  * while every slot is in use, it is recorded as `__other__`. `now` is a monotonic clock in ms.
  */
 export function createRouteResolver(
@@ -128,6 +134,7 @@ export function createRouteResolver(
 
   // Templates and __other__ always keep their values: the rest of the budget is for normalized routes.
   const slotCount = Math.max(0, budget.maxRoutes - 1 - new Set(templates).size);
+  const freeSlots = Math.floor(slotCount * budget.freeShare);
   // Both maps are kept in least-recently-seen order (a hit deletes and re-inserts its key), so the
   // first entry is the one to release or evict, found without a scan.
   const slots = new Map<string, number>();
@@ -138,6 +145,7 @@ export function createRouteResolver(
     if (c !== undefined) candidates.delete(normalized);
     if (c === undefined || t - c.sinceMs > budget.promoteWindowMs) c = { hits: 0, sinceMs: t };
     c.hits++;
+    if (slots.size < freeSlots) return true;
     if (c.hits >= budget.promoteHits) {
       if (slots.size < slotCount) return true;
       const [oldest, seenMs] = slots.entries().next().value as [string, number];

@@ -56,6 +56,7 @@ function compile(config: UpstreamConfig, defaults: ProxyConfig): Upstream {
       promoteHits: config.routePromoteHits,
       promoteWindowMs: config.routePromoteWindowMs,
       idleMs: config.routeIdleMs,
+      freeShare: config.routeFreeShare,
       maxCandidates: config.maxRouteCandidates,
     }),
     inFlight: 0,

@@ -31,6 +31,7 @@ describe('createRouteResolver', () => {
       promoteHits: 1,
       promoteWindowMs: 60_000,
       idleMs: 3_600_000,
+      freeShare: 0,
       maxCandidates: 100,
     });
     expect(r.resolve('/users/42')).toBe('/users/:id');
@@ -46,6 +47,7 @@ describe('createRouteResolver', () => {
       promoteHits: 1,
       promoteWindowMs: 60_000,
       idleMs: 3_600_000,
+      freeShare: 0,
       maxCandidates: 100,
     });
     const routes = new Set(Array.from({ length: 10_000 }, (_, i) => r.resolve(`/p/x${i}y`)));

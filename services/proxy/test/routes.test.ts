@@ -7,6 +7,8 @@ const BUDGET: RouteBudget = {
   promoteHits: 3,
   promoteWindowMs: 10 * MINUTE,
   idleMs: 60 * MINUTE,
+  // Every slot is earned here; the first-sight share has a test of its own.
+  freeShare: 0,
   maxCandidates: 1000,
 };
 
@@ -108,6 +110,24 @@ describe('route budget', () => {
     expect(r.resolve('/d')).toBe('/d');
     expect(r.resolve('/c')).toBe(ROUTE_OTHER);
     expect([r.resolve('/a'), r.resolve('/b'), r.distinct]).toEqual(['/a', '/b', 3]);
+  });
+
+  it('gives routes their slot at first sight until freeShare of the slots is in use; a flood then holds no more', () => {
+    const clock = fakeClock();
+    // 50 routes: one template and __other__ leave 48 slots, 24 of them given at first sight.
+    const r = createRouteResolver(['/users/:id'], { ...BUDGET, freeShare: 0.5 }, clock.now);
+    expect(['/a', '/b', '/a'].map((p) => r.resolve(p))).toEqual(['/a', '/b', '/a']);
+    const flood: string[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      flood.push(r.resolve(`/scan/a${i}b/x${i}y`));
+      clock.advance(10);
+    }
+    expect(flood.slice(0, 22)).toEqual(Array.from({ length: 22 }, (_, i) => `/scan/a${i}b/x${i}y`));
+    expect(new Set(flood.slice(22))).toEqual(new Set([ROUTE_OTHER]));
+    expect(r.distinct).toBe(24);
+    const steady = Array.from({ length: 4 }, () => r.resolve('/orders/summary'));
+    expect(steady).toEqual([ROUTE_OTHER, ROUTE_OTHER, '/orders/summary', '/orders/summary']);
+    expect(r.distinct).toBe(25);
   });
 
   it('with promoteHits 1 serves the first routes first, as before', () => {
