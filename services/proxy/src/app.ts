@@ -63,15 +63,15 @@ function hostCount(req: IncomingMessage): number {
   return n;
 }
 
-function rejectClient(socket: Socket, code: ProxyErrorCode, extraHeaders = ''): void {
+function rejectClient(socket: Socket, code: ProxyErrorCode, requestId: string, extraHeaders = ''): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const body = proxyErrorBody(code, '');
+  const body = proxyErrorBody(code, requestId);
   const status = PROXY_ERRORS[code].status;
   socket.end(
-    `HTTP/1.1 ${status} ${code}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extraHeaders}connection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${code}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\n${extraHeaders}connection: close\r\n\r\n${body}`,
   );
 }
 
@@ -158,9 +158,9 @@ export function buildProxy(
         socket.destroy();
         return;
       }
-      handler.recordRejected(status, kind, socket.remoteAddress ?? '');
+      const requestId = handler.recordRejected(status, kind, socket.remoteAddress ?? '');
       onAnswered(errorCode, `${code ?? 'client error'}: ${err.message}`);
-      rejectClient(socket as Socket, errorCode);
+      rejectClient(socket as Socket, errorCode, requestId);
     },
     // The router's own answers (a path that is not valid percent-encoding, a path past
     // maxParamLength) get the proxy's error body and are recorded like any refusal.
@@ -184,9 +184,14 @@ export function buildProxy(
   };
   // Node closes a CONNECT without a word unless someone listens; the proxy is no tunnel.
   server.server.on('connect', (req: IncomingMessage, socket: Socket) => {
-    handler.recordRejected(405, 'bad_request', socket.remoteAddress ?? '');
+    const requestId = handler.recordRejected(405, 'bad_request', socket.remoteAddress ?? '');
     onAnswered('TAPWIRE_PROXY_METHOD_NOT_ALLOWED', `${req.method} ${req.url}`);
-    rejectClient(socket, 'TAPWIRE_PROXY_METHOD_NOT_ALLOWED', `allow: ${ALL_METHODS.join(', ')}\r\n`);
+    rejectClient(
+      socket,
+      'TAPWIRE_PROXY_METHOD_NOT_ALLOWED',
+      requestId,
+      `allow: ${ALL_METHODS.join(', ')}\r\n`,
+    );
   });
   // Node answers an Expect other than 100-continue with an empty 417; give it the error body.
   server.server.on('checkExpectation', (req, res) => {

@@ -510,8 +510,11 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       res.once('close', () => settle(ex, res));
       answer(ex, res, code, 'bad_request', extra);
     },
-    /** recordRejected records a request Node's HTTP parser refused before it reached a handler. */
-    recordRejected(status: number, kind: ErrorKind, clientAddress: string): void {
+    /**
+     * recordRejected records a request Node's HTTP parser refused before it reached a handler and
+     * returns the request id to answer it with.
+     */
+    recordRejected(status: number, kind: ErrorKind, clientAddress: string): string {
       const startMs = performance.now();
       const traceId = ids.traceId();
       const ex: Exchange = {
@@ -537,6 +540,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       } catch {
         // Never throw from the parser's error path.
       }
+      return ex.requestId;
     },
   };
 }

@@ -43,7 +43,11 @@ export function createProxyMetrics(
   });
   // Every code is exported from the start, at 0, so a rate() over it has a baseline.
   const errorChildren = new Map(
-    (Object.keys(PROXY_ERRORS) as ProxyErrorCode[]).map((code) => [code, errorResponses.labels(code)]),
+    (Object.keys(PROXY_ERRORS) as ProxyErrorCode[]).map((code) => {
+      const child = errorResponses.labels(code);
+      child.inc(0);
+      return [code, child];
+    }),
   );
   const names = ['', ...upstreams.map((u) => u.name)];
   const children = new Map(
