@@ -193,6 +193,14 @@ export function buildProxy(
       `allow: ${ALL_METHODS.join(', ')}\r\n`,
     );
   });
+  // RFC 9110 §10.1.1: a request refused anyway gets its answer instead of 100 Continue, so the
+  // client never sends a body for nothing.
+  server.server.on('checkContinue', (req, res) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    const tooLarge = config.limits.maxBodyBytes > 0 && declared > config.limits.maxBodyBytes;
+    if (!tooLarge && !refusal(req)) res.writeContinue();
+    server.server.emit('request', req, res);
+  });
   // Node answers an Expect other than 100-continue with an empty 417; give it the error body.
   server.server.on('checkExpectation', (req, res) => {
     handler.reject(req, res, performance.now(), 'TAPWIRE_PROXY_EXPECTATION_FAILED', CLOSE);

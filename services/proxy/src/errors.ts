@@ -14,6 +14,7 @@ export const PROXY_ERRORS = {
   },
   TAPWIRE_PROXY_BAD_HOST: { status: 400, message: 'the request must carry exactly one Host header' },
   TAPWIRE_PROXY_BAD_URL: { status: 400, message: 'the request target is not valid percent-encoding' },
+  TAPWIRE_PROXY_NOT_FORWARDABLE: { status: 400, message: 'the request cannot be forwarded as sent' },
   TAPWIRE_PROXY_URI_TOO_LONG: { status: 414, message: 'the request target is too long' },
   TAPWIRE_PROXY_METHOD_NOT_ALLOWED: { status: 405, message: 'the proxy does not tunnel CONNECT requests' },
   TAPWIRE_PROXY_EXPECTATION_FAILED: { status: 417, message: 'only "Expect: 100-continue" is supported' },

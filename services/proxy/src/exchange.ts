@@ -107,6 +107,10 @@ function errorKindOf(err: Error): { kind: ErrorKind; code: ProxyErrorCode } {
     case 'UND_ERR_SOCKET':
     case 'UND_ERR_CLOSED':
       return { kind: 'upstream_reset', code: 'TAPWIRE_PROXY_UPSTREAM_RESET' };
+    // undici refused the request before sending it: the upstream never saw it, so it is no upstream error.
+    case 'UND_ERR_INVALID_ARG':
+    case 'UND_ERR_NOT_SUPPORTED':
+      return { kind: 'bad_request', code: 'TAPWIRE_PROXY_NOT_FORWARDABLE' };
     default:
       return { kind: 'upstream_error', code: 'TAPWIRE_PROXY_UPSTREAM_ERROR' };
   }

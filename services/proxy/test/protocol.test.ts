@@ -193,6 +193,38 @@ describe('HTTP edge cases at the proxy', () => {
     });
   });
 
+  it('answers 413 instead of 100 Continue when the declared body is over the limit, so no body is sent for nothing', async () => {
+    const c = await rawClient(port);
+    c.socket.write(
+      `POST /upload/huge HTTP/1.1\r\nHost: files.example\r\nContent-Length: ${8 * 1024 * 1024}\r\nExpect: 100-continue\r\n\r\n`,
+    );
+    expect(await c.closed()).toBe(true);
+    expect(c.received()).toMatch(/^HTTP\/1\.1 413 /);
+    const [res, ...more] = parseResponses(c.received());
+    expect(more).toEqual([]);
+    expect(res!.headers.connection).toBe('close');
+    expect(JSON.parse(res!.body).error.code).toBe('TAPWIRE_PROXY_BODY_TOO_LARGE');
+  });
+
+  it('records a request undici cannot send (OPTIONS *) as a 400 bad_request, not an upstream_error', async () => {
+    const logsBefore = accessLogs().length;
+    const { responses } = await exchange(
+      port,
+      'OPTIONS * HTTP/1.1\r\nHost: files.example\r\nConnection: close\r\n\r\n',
+    );
+    expect(responses).toHaveLength(1);
+    expect(responses[0]!.status).toBe(400);
+    expect(JSON.parse(responses[0]!.body)).toEqual(
+      errorBody('TAPWIRE_PROXY_NOT_FORWARDABLE', responses[0]!.headers['x-request-id']!),
+    );
+    await vi.waitFor(() => expect(accessLogs().length).toBe(logsBefore + 1));
+    expect(accessLogs()[logsBefore]).toMatchObject({
+      status: 400,
+      error_kind: 'bad_request',
+      upstream: 'files',
+    });
+  });
+
   // Each of these the proxy answers itself, in its error shape, records as a bad request, and
   // never forwards. RFC 9112 §3.2 (Host), §3 (request line), §2.3 (version); RFC 9110 §9.3.6 (CONNECT).
   const refusals: {
