@@ -15,7 +15,10 @@ interface SocketState {
   lineOf: IncomingMessage | null | undefined;
   /** The request line read so far, or null between lines. */
   line: string | null;
-  bad: boolean;
+  /** A malformed line read at a read boundary, waiting for the request Node parses from it. */
+  badLine: string | null;
+  /** Set once a read began inside a request (a pipelining client): lines are no longer checked. */
+  off: boolean;
 }
 
 /** RequestLineGuard tells whether a request arrived with a request line the proxy must refuse. */
@@ -27,15 +30,15 @@ export interface RequestLineGuard {
 /**
  * createRequestLineGuard watches the raw bytes of each connection of `server` and checks the
  * request line of every request that starts at a read boundary (each request of a client that
- * waits for its answer before sending the next; a request pipelined behind another in the same
- * read is left to Node's parser). A connection with a bad line is refused from then on.
+ * waits for its answer before sending the next; a request pipelined behind another is left to
+ * Node's parser).
  */
 export function createRequestLineGuard(server: Server): RequestLineGuard {
   const states = new WeakMap<Socket, SocketState>();
   const badRequests = new WeakSet<IncomingMessage>();
 
   function onData(st: SocketState, chunk: Buffer): void {
-    if (st.bad) return;
+    if (st.off) return;
     if (st.line === null) {
       if (st.lineOf === st.current) return; // the head of the request line already checked
       if (st.current !== null && !st.current.complete) return; // inside a request body
@@ -52,12 +55,13 @@ export function createRequestLineGuard(server: Server): RequestLineGuard {
       else if (start === st.line.length) st.line = '';
       return;
     }
-    if (!REQUEST_LINE.test(st.line.slice(start, end))) st.bad = true;
+    const line = st.line.slice(start, end);
+    if (!REQUEST_LINE.test(line)) st.badLine = line;
     st.line = null;
   }
 
   server.on('connection', (socket: Socket) => {
-    const st: SocketState = { current: null, lineOf: undefined, line: null, bad: false };
+    const st: SocketState = { current: null, lineOf: undefined, line: null, badLine: null, off: false };
     states.set(socket, st);
     // Prepended so the line is checked before Node's parser reads the same bytes.
     socket.prependListener('data', (chunk: Buffer) => onData(st, chunk));
@@ -67,7 +71,12 @@ export function createRequestLineGuard(server: Server): RequestLineGuard {
     const st = states.get(req.socket);
     if (!st) return;
     st.current = req;
-    if (st.bad) badRequests.add(req);
+    if (st.badLine === null) return;
+    // A pipelining client can start a request in one read and finish its line in the next: what
+    // was checked is then a fragment, not this request's line. A real line begins with its method.
+    if (st.badLine.startsWith(`${req.method} `)) badRequests.add(req);
+    else st.off = true;
+    st.badLine = null;
   });
 
   return {

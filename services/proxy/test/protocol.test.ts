@@ -354,6 +354,23 @@ describe('HTTP edge cases at the proxy', () => {
     expect(received.some((r) => r.url === '/second')).toBe(false);
   });
 
+  it('forwards pipelined requests whose request line is split across two reads', async () => {
+    const c = await rawClient(port);
+    c.socket.setNoDelay(true);
+    c.socket.write('GET /pipe-1 HTTP/1.1\r\nHost: a.example\r\n\r\nGET /pipe-2 HT');
+    await c.waitFor((d) => parseResponses(d).length === 1);
+    c.socket.write('TP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n');
+    expect(await c.closed()).toBe(true);
+    expect(parseResponses(c.received()).map((r) => [r.status, JSON.parse(r.body).bytes])).toEqual([
+      [200, 0],
+      [200, 0],
+    ]);
+    expect(received.filter((r) => r.url.startsWith('/pipe-')).map((r) => r.url)).toEqual([
+      '/pipe-1',
+      '/pipe-2',
+    ]);
+  });
+
   // After each of these the proxy closes the connection; it must say so, or a keep-alive client
   // sends its next request into a dead socket.
   const closingErrors: { name: string; payload: string; status: number }[] = [
