@@ -335,6 +335,21 @@ describe('HTTP edge cases at the proxy', () => {
     });
   }
 
+  it('forwards a request line preceded by an empty line, and an absolute-form target (RFC 9112 §2.2, §3.2.2)', async () => {
+    const forwarded = received.length;
+    const { responses } = await exchange(
+      port,
+      '\r\nGET /after-empty-line HTTP/1.1\r\nHost: a.example\r\n\r\nGET http://a.example/absolute HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n',
+    );
+    expect(responses.map((r) => r.status)).toEqual([200, 200]);
+    // Both reached the upstream (how an absolute-form target is rewritten is not this test's concern).
+    expect(
+      received
+        .slice(forwarded)
+        .map((r) => r.url.endsWith('/after-empty-line') || r.url.endsWith('/absolute')),
+    ).toEqual([true, true]);
+  });
+
   it('still forwards a well-formed HTTP/1.0 request without Host', async () => {
     const forwarded = received.length;
     const { responses } = await exchange(port, 'GET /old-client HTTP/1.0\r\n\r\n');
@@ -458,7 +473,7 @@ describe('counting and logging what the proxy answers itself', () => {
       const send = async (payload: string) => {
         for (const r of (await exchange(ownPort, payload)).responses) statuses.push(r.status);
       };
-      const twoHosts = 'GET /ok HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n';
+      const twoHosts = 'GET /ok HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n';
       for (let i = 0; i < 3; i++) await send(twoHosts);
       await send('CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n');
       await send(`GET /ok HTTP/1.1\r\nHost: a\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`);
