@@ -45,7 +45,15 @@ export function createRequestLineGuard(server: Server): RequestLineGuard {
       st.line = '';
       st.lineOf = st.current;
     }
-    st.line += chunk.toString('latin1', 0, Math.min(chunk.length, MAX_LINE_CHARS));
+    // Only the line is decoded, not the headers and body that follow it in the same read.
+    let from = 0;
+    if (st.line === '') while (chunk[from] === 13 || chunk[from] === 10) from++;
+    const lf = chunk.indexOf(10, from);
+    st.line += chunk.toString(
+      'latin1',
+      from,
+      lf === -1 ? Math.min(chunk.length, from + MAX_LINE_CHARS) : lf + 1,
+    );
     // RFC 9112 §2.2: empty lines before a request line are ignored.
     let start = 0;
     while (st.line.charCodeAt(start) === 13 || st.line.charCodeAt(start) === 10) start++;
