@@ -1,4 +1,5 @@
 import { mkdtempSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kafkaDown, kafkaUp } from '@tapwire/infra';
@@ -281,6 +282,58 @@ describe('proxy → real Kafka', () => {
       expect(continued?.parent_span_id).toBe('b7ad6b7169203331');
     },
   );
+
+  it('records raw-socket edge cases on Kafka: an Expect: 100-continue upload as the upstream’s answer, refused requests as bad_request', async () => {
+    const p = await startProxyOnKafka({
+      upstreams: [{ name: 'files', url: up.url, match: { pathPrefix: '/' } }],
+    });
+    const port = Number(new URL(p.url).port);
+    // Each payload goes on its own connection and asks for it to be closed (on main too, so a
+    // forwarded request fails this test instead of hanging it); the reply is all that was read.
+    const send = (head: string, body?: Buffer) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => socket.write(head));
+        let data = '';
+        socket.on('data', (c: Buffer) => {
+          data += c.toString('latin1');
+          if (body && data === 'HTTP/1.1 100 Continue\r\n\r\n') socket.write(body);
+        });
+        socket.on('close', () => resolve(data));
+        socket.on('error', reject);
+      });
+    const upload = Buffer.alloc(2 * 1024 * 1024, 'u');
+    const replies = [
+      await send(
+        `POST /upload HTTP/1.1\r\nHost: files\r\nContent-Length: ${upload.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
+        upload,
+      ),
+      await send('GET /two-hosts HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n'),
+      await send('GET  /spaces HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'),
+      await send('CONNECT files:443 HTTP/1.1\r\nHost: files:443\r\n\r\n'),
+    ];
+    expect(replies.map((r) => r.replace('HTTP/1.1 100 Continue\r\n\r\n', '').slice(0, 12))).toEqual([
+      'HTTP/1.1 200',
+      'HTTP/1.1 400',
+      'HTTP/1.1 400',
+      'HTTP/1.1 405',
+    ]);
+    expect(replies[0]).toContain(`"bodyBytes":${upload.length}`);
+    await p.stop();
+    const messages = await p.read([p.prefix + TOPICS.accessLogs], (m) => m.length >= 4);
+    const logs = messages.map((m) => {
+      const d = accessLogCodec.decode(m.value);
+      if (!d.ok) throw new Error(d.reason);
+      return d.event;
+    });
+    // Three partitions: order by arrival (start time) rather than by read order.
+    logs.sort((a, b) => a.ts - b.ts);
+    expect(logs.map((l) => [l.status, l.error_kind, l.route, l.bytes_in])).toEqual([
+      [200, 'none', '/upload', upload.length],
+      [400, 'bad_request', '__invalid__', 0],
+      [400, 'bad_request', '__invalid__', 0],
+      [405, 'bad_request', '__invalid__', 0],
+    ]);
+  });
 
   it('keeps answering while Kafka is down, then delivers every access log once Kafka is back (worker-thread sink)', async () => {
     const p = await startProxyOnKafka(

@@ -1,16 +1,18 @@
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { EventSink } from '@tapwire/kafka';
 import { type AdminServer, createAdminServer, type Logger } from '@tapwire/telemetry';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ProxyConfig } from './config.js';
 import { createConsumerIdentifier } from './consumers.js';
+import { createProxyErrorLog } from './error-log.js';
 import { PROXY_ERRORS, type ProxyErrorCode, proxyErrorBody } from './errors.js';
 import { createExchangeHandler, type ExchangeHandler } from './exchange.js';
 import { createProxyMetrics, type ProxyMetrics } from './metrics.js';
 import { createHeaderRecorder, createQueryRedactor } from './redact.js';
-
+import { createRequestLineGuard } from './request-line-guard.js';
 import { createSaturationSampler, type SaturationSampler } from './saturation.js';
 import { createIdSource } from './trace-context.js';
 import { createUpstreamTable, type UpstreamTable } from './upstreams.js';
@@ -33,6 +35,8 @@ export interface TapwireProxy {
 }
 
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE'] as const;
+// Refusals after which the request's framing cannot be trusted end the connection, and say so.
+const CLOSE = { connection: 'close' } as const;
 
 // Segments that look like opaque tokens (reset links, signed URLs) never leave the process in clear.
 const OPAQUE_SEGMENT = /^[A-Za-z0-9_=+-]{24,}$/;
@@ -48,24 +52,46 @@ function redactPath(path: string): string {
     .join('/');
 }
 
-function rejectClient(socket: Socket, code: ProxyErrorCode): void {
+// RFC 9112 §3.2: a request with no Host (HTTP/1.1) or more than one Host is a 400.
+function hostCount(req: IncomingMessage): number {
+  const raw = req.rawHeaders;
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') n++;
+  }
+  return n;
+}
+
+function rejectClient(socket: Socket, code: ProxyErrorCode, requestId: string, extraHeaders = ''): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const body = proxyErrorBody(code, '');
+  const body = proxyErrorBody(code, requestId);
   const status = PROXY_ERRORS[code].status;
   socket.end(
-    `HTTP/1.1 ${status} ${code}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${code}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\n${extraHeaders}connection: close\r\n\r\n${body}`,
   );
 }
 
-/** buildProxy wires the proxy from its parts; nothing listens until start(). */
-export function buildProxy(deps: { sink: EventSink; logger: Logger }, config: ProxyConfig): TapwireProxy {
+/**
+ * buildProxy wires the proxy from its parts; nothing listens until start(). `now` (default
+ * performance.now, in ms) paces the rate-limited log of errors the proxy answers itself.
+ */
+export function buildProxy(
+  deps: { sink: EventSink; logger: Logger; now?: () => number },
+  config: ProxyConfig,
+): TapwireProxy {
   const table = createUpstreamTable(config);
   const ids = createIdSource();
   let exchange: ExchangeHandler | undefined;
   const metrics = createProxyMetrics(table.all, deps.sink, () => exchange?.inFlight ?? 0);
+  const errorLog = createProxyErrorLog({ logger: deps.logger, now: deps.now ?? (() => performance.now()) });
+  const onAnswered = (code: ProxyErrorCode, cause: string): void => {
+    metrics.errorResponse(code);
+    errorLog.record(code, cause);
+  };
   let idleWaiters: (() => void)[] = [];
   exchange = createExchangeHandler(
     {
@@ -80,6 +106,7 @@ export function buildProxy(deps: { sink: EventSink; logger: Logger }, config: Pr
         response: createHeaderRecorder(config.redaction.recordResponseHeaders, config.redaction.headers),
       },
       redactPath,
+      onAnswered,
       onSettled() {
         if (exchange && exchange.inFlight === 0 && idleWaiters.length > 0) {
           for (const w of idleWaiters) w();
@@ -112,6 +139,8 @@ export function buildProxy(deps: { sink: EventSink; logger: Logger }, config: Pr
       headersTimeout: config.limits.headersTimeoutMs,
       // Node checks header and request timeouts on this interval (default 30 s).
       connectionsCheckingInterval: Math.min(1000, config.limits.headersTimeoutMs),
+      // Node's own answer to a missing Host is an empty 400 that is never recorded: checked below.
+      requireHostHeader: false,
     },
     return503OnClosing: false,
     forceCloseConnections: false,
@@ -129,25 +158,65 @@ export function buildProxy(deps: { sink: EventSink; logger: Logger }, config: Pr
         socket.destroy();
         return;
       }
-      handler.recordRejected(status, kind, socket.remoteAddress ?? '');
-      rejectClient(socket as Socket, errorCode);
+      const requestId = handler.recordRejected(status, kind, socket.remoteAddress ?? '');
+      onAnswered(errorCode, `${code ?? 'client error'}: ${err.message}`);
+      rejectClient(socket as Socket, errorCode, requestId);
     },
+    // The router's own answers (a path that is not valid percent-encoding, a path past
+    // maxParamLength) get the proxy's error body and are recorded like any refusal.
+    frameworkErrors(err, request, reply) {
+      reply.hijack();
+      const code: ProxyErrorCode =
+        err.code === 'FST_ERR_BAD_URL'
+          ? 'TAPWIRE_PROXY_BAD_URL'
+          : err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+            ? 'TAPWIRE_PROXY_URI_TOO_LONG'
+            : 'TAPWIRE_PROXY_BAD_REQUEST';
+      handler.reject(request.raw, reply.raw, performance.now(), code);
+    },
+  });
+  const lineGuard = createRequestLineGuard(server.server);
+  const refusal = (req: IncomingMessage): ProxyErrorCode | undefined => {
+    if (req.httpVersionMajor !== 1 || lineGuard.malformed(req)) return 'TAPWIRE_PROXY_BAD_REQUEST_LINE';
+    const hosts = hostCount(req);
+    if (hosts > 1 || (hosts === 0 && req.httpVersionMinor === 1)) return 'TAPWIRE_PROXY_BAD_HOST';
+    return undefined;
+  };
+  // Node closes a CONNECT without a word unless someone listens; the proxy is no tunnel.
+  server.server.on('connect', (req: IncomingMessage, socket: Socket) => {
+    const requestId = handler.recordRejected(405, 'bad_request', socket.remoteAddress ?? '');
+    onAnswered('TAPWIRE_PROXY_METHOD_NOT_ALLOWED', `${req.method} ${req.url}`);
+    rejectClient(
+      socket,
+      'TAPWIRE_PROXY_METHOD_NOT_ALLOWED',
+      requestId,
+      `allow: ${ALL_METHODS.join(', ')}\r\n`,
+    );
+  });
+  // RFC 9110 §10.1.1: a request refused anyway gets its answer instead of 100 Continue, so the
+  // client never sends a body for nothing.
+  server.server.on('checkContinue', (req, res) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    const tooLarge = config.limits.maxBodyBytes > 0 && declared > config.limits.maxBodyBytes;
+    if (!tooLarge && !refusal(req)) res.writeContinue();
+    server.server.emit('request', req, res);
+  });
+  // Node answers an Expect other than 100-continue with an empty 417; give it the error body.
+  server.server.on('checkExpectation', (req, res) => {
+    handler.reject(req, res, performance.now(), 'TAPWIRE_PROXY_EXPECTATION_FAILED', CLOSE);
   });
   // Bodies are streamed to the upstream untouched: no parser may read them.
   server.removeAllContentTypeParsers();
   server.addContentTypeParser('*', (_req, _payload, done) => done(null));
-  server.route({
-    method: [...ALL_METHODS],
-    url: '*',
-    handler(request, reply) {
-      reply.hijack();
-      handler.handle(request.raw, reply.raw, performance.now());
-    },
-  });
-  server.setNotFoundHandler((request, reply) => {
+  const serve = (request: FastifyRequest, reply: FastifyReply): void => {
     reply.hijack();
-    handler.handle(request.raw, reply.raw, performance.now());
-  });
+    const startMs = performance.now();
+    const refused = refusal(request.raw);
+    if (refused) handler.reject(request.raw, reply.raw, startMs, refused, CLOSE);
+    else handler.handle(request.raw, reply.raw, startMs);
+  };
+  server.route({ method: [...ALL_METHODS], url: '*', handler: serve });
+  server.setNotFoundHandler(serve);
 
   let ready = false;
   const admin = createAdminServer({

@@ -28,6 +28,8 @@ const HOP_BY_HOP = new Set([
   'upgrade',
   'host',
   'traceparent',
+  // Node has already answered `100 Continue` to the client; undici refuses to send the header.
+  'expect',
 ]);
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -42,6 +44,8 @@ export interface ExchangeDeps {
   readonly recordHeaders: { request: HeaderRecorder; response: HeaderRecorder };
   readonly redactPath: (path: string) => string;
   readonly onSettled: () => void;
+  /** onAnswered is told of each response the proxy generates itself, with its code and cause. */
+  readonly onAnswered: (code: ProxyErrorCode, cause: string) => void;
 }
 
 /** Exchange is everything recorded about one request, filled in as it goes. */
@@ -105,6 +109,10 @@ function errorKindOf(err: Error): { kind: ErrorKind; code: ProxyErrorCode } {
     case 'UND_ERR_SOCKET':
     case 'UND_ERR_CLOSED':
       return { kind: 'upstream_reset', code: 'TAPWIRE_PROXY_UPSTREAM_RESET' };
+    // undici refused the request before sending it: the upstream never saw it, so it is no upstream error.
+    case 'UND_ERR_INVALID_ARG':
+    case 'UND_ERR_NOT_SUPPORTED':
+      return { kind: 'bad_request', code: 'TAPWIRE_PROXY_NOT_FORWARDABLE' };
     default:
       return { kind: 'upstream_error', code: 'TAPWIRE_PROXY_UPSTREAM_ERROR' };
   }
@@ -192,6 +200,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
     code: ProxyErrorCode,
     kind: ErrorKind,
     extra?: Record<string, string>,
+    cause: string = PROXY_ERRORS[code].message,
   ): void {
     ex.errorKind = kind;
     ex.status = PROXY_ERRORS[code].status;
@@ -199,6 +208,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       res.destroy();
       return;
     }
+    deps.onAnswered(code, cause);
     const body = proxyErrorBody(code, ex.requestId);
     ex.bytesOut = Buffer.byteLength(body);
     ex.headersSent = true;
@@ -440,7 +450,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
           res.destroy();
           return;
         }
-        answer(ex, res, code, kind);
+        answer(ex, res, code, kind, undefined, `upstream ${up.name}: ${err.message}`);
       },
     };
     up.pool.dispatch(
@@ -500,8 +510,28 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
         answer(ex, res, 'TAPWIRE_PROXY_UPSTREAM_ERROR', 'proxy_error');
       }
     },
-    /** recordRejected records a request Node's HTTP parser refused before it reached a handler. */
-    recordRejected(status: number, kind: ErrorKind, clientAddress: string): void {
+    /**
+     * reject answers and records a request the proxy refuses before matching an upstream (a malformed
+     * request line, an ambiguous Host, a bad URL); `startMs` is performance.now() when it arrived.
+     */
+    reject(
+      req: IncomingMessage,
+      res: ServerResponse,
+      startMs: number,
+      code: ProxyErrorCode,
+      extra?: Record<string, string>,
+    ): void {
+      inFlight++;
+      const ex = begin(req, startMs);
+      ex.route = '__invalid__';
+      res.once('close', () => settle(ex, res));
+      answer(ex, res, code, 'bad_request', extra);
+    },
+    /**
+     * recordRejected records a request Node's HTTP parser refused before it reached a handler and
+     * returns the request id to answer it with.
+     */
+    recordRejected(status: number, kind: ErrorKind, clientAddress: string): string {
       const startMs = performance.now();
       const traceId = ids.traceId();
       const ex: Exchange = {
@@ -527,6 +557,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       } catch {
         // Never throw from the parser's error path.
       }
+      return ex.requestId;
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { EventSink } from '@tapwire/kafka';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { PROXY_ERRORS, type ProxyErrorCode } from './errors.js';
 import type { Upstream } from './upstreams.js';
 
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
@@ -9,6 +10,8 @@ export interface ProxyMetrics {
   readonly registry: Registry;
   /** request records one finished request of an upstream ('' for unmatched). */
   request(upstream: string, status: number, durationS: number): void;
+  /** errorResponse counts one response the proxy generated itself, by catalogue code. */
+  errorResponse(code: ProxyErrorCode): void;
 }
 
 /** createProxyMetrics registers the proxy's metrics; label children are created here, not per request. */
@@ -32,6 +35,20 @@ export function createProxyMetrics(
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+  const errorResponses = new Counter({
+    name: 'tapwire_proxy_error_responses_total',
+    help: 'Responses the proxy answered itself instead of an upstream (400, 404, 405, 408, 413, 414, 417, 431, 502, 503, 504), by error code.',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+  // Every code is exported from the start, at 0, so a rate() over it has a baseline.
+  const errorChildren = new Map(
+    (Object.keys(PROXY_ERRORS) as ProxyErrorCode[]).map((code) => {
+      const child = errorResponses.labels(code);
+      child.inc(0);
+      return [code, child];
+    }),
+  );
   const names = ['', ...upstreams.map((u) => u.name)];
   const children = new Map(
     names.map((n) => [
@@ -105,6 +122,9 @@ export function createProxyMetrics(
       const cls = status >= 100 && status < 600 ? Math.floor(status / 100) - 1 : 4;
       c.classes[cls]!.inc();
       c.duration.observe(durationS);
+    },
+    errorResponse(code) {
+      errorChildren.get(code)?.inc();
     },
   };
 }
