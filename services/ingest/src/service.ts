@@ -32,6 +32,15 @@ export interface IngestServiceConfig {
   telemetry: TelemetryConfig;
 }
 
+// After the grace period for the final insert: up to 5 s to leave the consumer group
+// (consumer-runner.ts) and 5 s to flush the DLQ producer, whatever Kafka does.
+const SHUTDOWN_AFTER_GRACE_MS = 10_000;
+
+/** shutdownDeadlineMs is how long after SIGTERM an ingest process exits at the latest. */
+function shutdownDeadlineMs(config: Pick<IngestConfig, 'shutdownGraceMs'>): number {
+  return config.shutdownGraceMs + SHUTDOWN_AFTER_GRACE_MS;
+}
+
 /** RunningIngest is a started ingest process. */
 export interface RunningIngest {
   readonly ingest: Ingest;
@@ -57,9 +66,17 @@ export async function runIngestProcess(config: IngestServiceConfig): Promise<voi
   // before the worker starts.
   setFlagsFromString('--heap-growing-percent=100');
   const hosted = await hostIngest(config);
-  stopOnSignals(() => hosted.stop());
+  let stopping = false;
+  stopOnSignals(
+    () => {
+      stopping = true;
+      return hosted.stop();
+    },
+    { deadlineMs: shutdownDeadlineMs(config.ingest) },
+  );
   void hosted.exited.then((code) => {
-    if (code !== 0) {
+    // A stopped worker is terminated (worker-host.ts), which reports code 1.
+    if (code !== 0 && !stopping) {
       process.stderr.write(`tapwire ingest: worker exited with code ${code}\n`);
       process.exit(1);
     }
@@ -103,6 +120,6 @@ export async function runIngestService(
     })();
     return stopping;
   };
-  if (options.handleSignals) stopOnSignals(stop);
+  if (options.handleSignals) stopOnSignals(stop, { deadlineMs: shutdownDeadlineMs(config.ingest) });
   return { ingest, adminUrl, stop };
 }
