@@ -33,13 +33,16 @@ const dir = mkdtempSync(join(tmpdir(), 'tapwire-ingest-stop-'));
 const children: ChildProcess[] = [];
 let ch: ClickHouse;
 
-function startIngest(config: string): { child: ChildProcess; output: () => string } {
+function startIngest(
+  config: string,
+  env: Record<string, string> = {},
+): { child: ChildProcess; output: () => string } {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', 'services/cli/src/main.ts', '-c', config, 'ingest'],
     {
       cwd: ROOT,
-      env: { ...process.env, TAPWIRE_TELEMETRY_LOG_LEVEL: 'info' },
+      env: { ...process.env, TAPWIRE_TELEMETRY_LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
@@ -161,7 +164,14 @@ ingest:
       await sink.close(10_000);
     };
 
-    const first = startIngest(config);
+    // Both ways ingest runs: on a worker thread (the default) and on the main thread (heapLimitMb 0).
+    const first = [startIngest(config), startIngest(config, { TAPWIRE_INGEST_HEAP_LIMIT_MB: '0' })];
+    // Signal handlers are installed once an ingest runs; a SIGTERM before that is the default kill.
+    for (const f of first)
+      await vi.waitFor(() => expect(f.output()).toContain('"msg":"ingest running"'), {
+        timeout: 90_000,
+        interval: 200,
+      });
     await emitAccessLogs(300);
     await vi.waitFor(async () => expect(await stored()).toEqual(exactly(300)), {
       timeout: 90_000,
@@ -169,16 +179,18 @@ ingest:
     });
 
     await kafkaDown(cfg, say);
-    // Let the consumer find the broker gone and enter kafkajs's crash-and-restart loop, as in the report.
+    // Let the consumers find the broker gone and enter kafkajs's crash-and-restart loop, as in the report.
     await sleep(3000);
-    const firstPid = first.child.pid!;
-    first.child.kill('SIGTERM');
-    const exit = await exitOf(first.child, EXIT_WAIT_MS).catch((err: Error) => {
-      throw new Error(`${err.message}; its output:\n${first.output().slice(-4000)}`);
-    });
-    expect(exit, first.output().slice(-4000)).toEqual({ code: 0, signal: null });
-    expect(first.output()).toContain('ingest stopped');
-    expect(pidExists(firstPid)).toBe(false);
+    const firstPids = first.map((f) => f.child.pid!);
+    for (const f of first) f.child.kill('SIGTERM');
+    for (const f of first) {
+      const exit = await exitOf(f.child, EXIT_WAIT_MS).catch((err: Error) => {
+        throw new Error(`${err.message}; its output:\n${f.output().slice(-4000)}`);
+      });
+      expect(exit, f.output().slice(-4000)).toEqual({ code: 0, signal: null });
+      expect(f.output()).toContain('ingest stopped');
+    }
+    expect(firstPids.map(pidExists)).toEqual([false, false]);
 
     await kafkaUp(cfg, say);
     const second = startIngest(config);
@@ -200,7 +212,7 @@ ingest:
         await admin.disconnect();
       }
       expect(await stored()).toEqual(exactly(800));
-      expect(pidExists(firstPid)).toBe(false);
+      expect(firstPids.map(pidExists)).toEqual([false, false]);
     } finally {
       second.child.kill('SIGTERM');
       await exitOf(second.child, EXIT_WAIT_MS);
