@@ -20,7 +20,10 @@ export function stopOnSignals(stop: () => Promise<void>, options: { deadlineMs?:
       }
       void stop().then(
         () => process.exit(0),
-        () => process.exit(1),
+        (err: unknown) => {
+          process.stderr.write(`shutdown failed: ${err instanceof Error ? err.message : String(err)}\n`);
+          process.exit(1);
+        },
       );
     });
   }

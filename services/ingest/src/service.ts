@@ -75,7 +75,8 @@ export async function runIngestProcess(config: IngestServiceConfig): Promise<voi
     { deadlineMs: shutdownDeadlineMs(config.ingest) },
   );
   void hosted.exited.then((code) => {
-    // A stopped worker is terminated (worker-host.ts), which reports code 1.
+    // A stopped worker is terminated (worker-host.ts), which reports code 1; a crash while
+    // stopping rejects stop() instead, and stopOnSignals exits with 1.
     if (code !== 0 && !stopping) {
       process.stderr.write(`tapwire ingest: worker exited with code ${code}\n`);
       process.exit(1);

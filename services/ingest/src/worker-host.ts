@@ -55,11 +55,13 @@ export function hostIngest(config: IngestServiceConfig): Promise<HostedIngest> {
           stop() {
             stopped ??= (async () => {
               worker.postMessage({ type: 'stop' } satisfies WorkerCommand);
-              await Promise.race([reportedStopped, exited]);
+              const exitCode = await Promise.race([reportedStopped.then(() => 0), exited]);
               // Once the pipeline has stopped, what can still run on the worker are a client
               // library's timers and sockets (kafkajs reconnecting to a broker that is down), which
               // kept the thread, and so the process, alive as a zombie consumer (issue #17).
               await worker.terminate();
+              if (exitCode !== 0)
+                throw new Error(`ingest worker exited with code ${exitCode} while stopping`);
             })();
             return stopped;
           },
