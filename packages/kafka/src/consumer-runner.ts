@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Consumer, Kafka } from 'kafkajs';
 import type { KafkaLogger } from './client.js';
 
@@ -64,6 +65,8 @@ export interface ConsumerRunnerConfig {
   readonly sessionTimeoutMs?: number;
   readonly maxBytesPerPartition?: number;
   readonly maxWaitTimeInMs?: number;
+  /** Longest close() waits for the consumer to leave its group, in ms (default 5000). */
+  readonly closeTimeoutMs?: number;
 }
 
 /**
@@ -82,14 +85,28 @@ export function createConsumerRunner(
     maxBytes: 8 * 1024 * 1024,
     maxWaitTimeInMs: config.maxWaitTimeInMs ?? 250,
     allowAutoTopicCreation: false,
+    retry: {
+      retries: 5,
+      // kafkajs restarts a crashed consumer on a timer of its own (a broker down crashes it every
+      // few seconds), and a restart already under way when disconnect() runs is not cancelled by
+      // it: a closed runner came back and rejoined the group when the broker returned (issue #17).
+      restartOnFailure: async () => !closing,
+    },
   });
   const admin = deps.kafka.admin();
   let assigned: Promise<void> = Promise.resolve();
   let paused = false;
   const lagByPartition = new Map<string, PartitionLag>();
+  let closing = false;
   let closed: Promise<void> | undefined;
 
   consumer.on(consumer.events.GROUP_JOIN, (event) => {
+    if (closing) {
+      // A start that was in flight when close() ran joined anyway; leave again once kafkajs has
+      // marked it running (after this event), which is when its stop() takes effect.
+      setImmediate(() => void consumer.disconnect().catch(() => {}));
+      return;
+    }
     const assignment = event.payload.memberAssignment;
     lagByPartition.clear();
     assigned = (async () => {
@@ -126,7 +143,7 @@ export function createConsumerRunner(
         partitionsConsumedConcurrently: 1,
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
           await assigned;
-          if (!isRunning() || isStale() || batch.messages.length === 0) return;
+          if (closing || !isRunning() || isStale() || batch.messages.length === 0) return;
           await handlers.onBatch({
             topic: batch.topic,
             partition: batch.partition,
@@ -166,8 +183,23 @@ export function createConsumerRunner(
     },
     lag: () => [...lagByPartition.values()],
     close() {
+      closing = true;
       closed ??= (async () => {
-        await consumer.disconnect().catch(() => {});
+        const timeoutMs = config.closeTimeoutMs ?? 5000;
+        // With the broker down, leaving the group retries for minutes; the broker expires the
+        // member after its session timeout anyway, and nothing restarts it any more (closing).
+        const left = await Promise.race([
+          consumer.disconnect().then(
+            () => true,
+            () => true,
+          ),
+          delay(timeoutMs, false, { ref: false }),
+        ]);
+        if (!left)
+          deps.logger.warn(
+            { groupId: config.groupId, timeoutMs },
+            'consumer did not leave its group in time; the broker expires it after the session timeout',
+          );
         await admin.disconnect().catch(() => {});
       })();
       return closed;

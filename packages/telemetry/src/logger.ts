@@ -39,6 +39,8 @@ export interface LoggerOptions {
   readonly destination?: DestinationStream;
   /** File descriptor written when no destination is given: 1 for services, 2 for CLI commands. */
   readonly fd?: 1 | 2;
+  /** Write each line before returning (for a worker thread, whose unwritten lines die with it). */
+  readonly sync?: boolean;
 }
 
 /**
@@ -58,7 +60,7 @@ export function createLogger(options: LoggerOptions): Logger {
         return ctx ? { trace_id: ctx.traceId, span_id: ctx.spanId } : {};
       },
     },
-    options.destination ?? pino.destination({ dest: options.fd ?? 1, sync: false }),
+    options.destination ?? pino.destination({ dest: options.fd ?? 1, sync: options.sync ?? false }),
   );
 }
 

@@ -121,7 +121,9 @@ export const ingestConfigSchema = z
       .int()
       .min(0)
       .default(15_000)
-      .describe('On SIGTERM: longest wait to insert and commit what is buffered, in ms. Default: 15000.'),
+      .describe(
+        'On SIGTERM: longest wait to insert and commit what is buffered, in ms; the process exits at most 10 s after this, whatever Kafka and ClickHouse do. Default: 15000.',
+      ),
   })
   .prefault({});
 

@@ -32,6 +32,15 @@ export interface IngestServiceConfig {
   telemetry: TelemetryConfig;
 }
 
+// After the grace period for the final insert: up to 5 s to leave the consumer group
+// (consumer-runner.ts) and 5 s to flush the DLQ producer, whatever Kafka does.
+const SHUTDOWN_AFTER_GRACE_MS = 10_000;
+
+/** shutdownDeadlineMs is how long after SIGTERM an ingest process exits at the latest. */
+function shutdownDeadlineMs(config: Pick<IngestConfig, 'shutdownGraceMs'>): number {
+  return config.shutdownGraceMs + SHUTDOWN_AFTER_GRACE_MS;
+}
+
 /** RunningIngest is a started ingest process. */
 export interface RunningIngest {
   readonly ingest: Ingest;
@@ -57,9 +66,18 @@ export async function runIngestProcess(config: IngestServiceConfig): Promise<voi
   // before the worker starts.
   setFlagsFromString('--heap-growing-percent=100');
   const hosted = await hostIngest(config);
-  stopOnSignals(() => hosted.stop());
+  let stopping = false;
+  stopOnSignals(
+    () => {
+      stopping = true;
+      return hosted.stop();
+    },
+    { deadlineMs: shutdownDeadlineMs(config.ingest) },
+  );
   void hosted.exited.then((code) => {
-    if (code !== 0) {
+    // A stopped worker is terminated (worker-host.ts), which reports code 1; a crash while
+    // stopping rejects stop() instead, and stopOnSignals exits with 1.
+    if (code !== 0 && !stopping) {
       process.stderr.write(`tapwire ingest: worker exited with code ${code}\n`);
       process.exit(1);
     }
@@ -77,6 +95,9 @@ export async function runIngestService(
   const logger = createLogger({
     name: config.telemetry.serviceName ?? 'tapwire-ingest',
     level: config.telemetry.logLevel,
+    // The host terminates the worker once it has stopped (worker-host.ts), which would drop
+    // lines still queued for an asynchronous write, the last ones ('ingest stopped') among them.
+    sync: options.inWorker ?? false,
   });
   const tracing = await startTracing(config.telemetry, { serviceName: 'tapwire-ingest' });
   const log =
@@ -103,6 +124,6 @@ export async function runIngestService(
     })();
     return stopping;
   };
-  if (options.handleSignals) stopOnSignals(stop);
+  if (options.handleSignals) stopOnSignals(stop, { deadlineMs: shutdownDeadlineMs(config.ingest) });
   return { ingest, adminUrl, stop };
 }

@@ -41,6 +41,10 @@ export interface HostedIngest {
 export function hostIngest(config: IngestServiceConfig): Promise<HostedIngest> {
   const worker = startWorker(config);
   const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
+  let reportStopped: () => void = () => {};
+  const reportedStopped = new Promise<void>((resolve) => {
+    reportStopped = resolve;
+  });
   let stopped: Promise<void> | undefined;
   return new Promise((resolve, reject) => {
     worker.on('message', (m: WorkerReport) => {
@@ -51,11 +55,19 @@ export function hostIngest(config: IngestServiceConfig): Promise<HostedIngest> {
           stop() {
             stopped ??= (async () => {
               worker.postMessage({ type: 'stop' } satisfies WorkerCommand);
-              await exited;
+              const exitCode = await Promise.race([reportedStopped.then(() => 0), exited]);
+              // Once the pipeline has stopped, what can still run on the worker are a client
+              // library's timers and sockets (kafkajs reconnecting to a broker that is down), which
+              // kept the thread, and so the process, alive as a zombie consumer (issue #17).
+              await worker.terminate();
+              if (exitCode !== 0)
+                throw new Error(`ingest worker exited with code ${exitCode} while stopping`);
             })();
             return stopped;
           },
         });
+      } else if (m.type === 'stopped') {
+        reportStopped();
       } else if (m.type === 'failed') {
         reject(new Error(m.message));
       }
