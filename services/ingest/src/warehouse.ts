@@ -1,4 +1,4 @@
-import { type ClickHouse, identifier, sql } from '@tapwire/clickhouse';
+import { type ClickHouse, dropDayPartition, identifier, sql } from '@tapwire/clickhouse';
 import { type DuckDb, identifier as duckIdentifier, sql as duckSql, tableSpec } from '@tapwire/duckdb';
 import type { Logger } from '@tapwire/telemetry';
 import { checkRollup, type RepairOutcome, type StoredBatch } from './rollup-repair.js';
@@ -27,7 +27,7 @@ export interface Warehouse {
   checkRollup(batch: StoredBatch, rollup: Rollup, logger: Logger): Promise<RepairOutcome>;
   /** days lists a table's day partitions before `before` (YYYYMMDD); none for a table it does not have. */
   daysBefore(table: string, before: string): Promise<string[]>;
-  /** dropDay deletes one day partition of a table; resolves whether it held anything. */
+  /** dropDay deletes one day partition of a table for good (no restart brings it back); resolves whether it held anything. */
   dropDay(table: string, day: string): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -55,14 +55,8 @@ export function clickhouseWarehouse(ch: ClickHouse): Warehouse {
       );
       return parts.map((p) => p.partition).filter((p) => DAY_PARTITION.test(p));
     },
-    async dropDay(table, day) {
-      const [exists] = await ch.query<{ n: string }>(
-        sql`SELECT count() AS n FROM system.parts WHERE database = ${ch.database} AND table = ${table} AND partition = ${day} AND active`,
-      );
-      if (Number(exists?.n ?? 0) === 0) return false;
-      await ch.command(sql`ALTER TABLE ${identifier(table)} DROP PARTITION ${Number(day)}`);
-      return true;
-    },
+    // A plain DROP PARTITION can come back after a restart on 18.16 (see day-partition.ts).
+    dropDay: async (table, day) => (await dropDayPartition(ch, table, day)) !== 'empty',
     close: () => ch.close(),
   };
 }
