@@ -35,21 +35,25 @@ const infra = infraConfigSchema.parse({
 const MIGRATIONS = fileURLToPath(new URL('../../migrations', import.meta.url));
 const PID_FILE = join(resolve(infra.dir, 'clickhouse'), 'clickhouse.pid');
 const DATABASE = uniqueName('tapwire_resurrect');
+// The second test's database: a TRUNCATE between tests would itself leave parts a restart reloads.
+const DATABASE_ABOVE = uniqueName('tapwire_above');
 const ACCESS_TABLES = ['access_logs', 'route_stats_1m', 'route_histogram_1m', 'route_histogram_1h'];
 const EVENTS = 3000;
 const DAY_MS = 86_400_000;
 const kafka = createKafkaClient(testKafkaConfig(), silentLogger, 'resurrect-test');
 const chConfig = clickhouseConfigSchema.parse({ url: clickhouseUrl(infra), database: DATABASE });
+const aboveConfig = clickhouseConfigSchema.parse({ url: clickhouseUrl(infra), database: DATABASE_ABOVE });
 const logger = createLogger({ name: 'resurrect-it', level: 'silent' });
 let admin: Admin;
 let ch: ClickHouse;
+let above: ClickHouse;
 const topics: string[] = [];
 
 const dayId = (ms: number) => new Date(ms).toISOString().slice(0, 10).replace(/-/g, '');
 
 /** counts returns what a user of the API sees: raw rows, distinct log positions, and each rollup's requests. */
-async function counts(): Promise<Record<string, number>> {
-  const [r] = await ch.query<Record<string, string>>(
+async function counts(db = ch): Promise<Record<string, number>> {
+  const [r] = await db.query<Record<string, string>>(
     sql`SELECT
           (SELECT count() FROM access_logs) AS raw,
           (SELECT uniqExact(kafka_partition, kafka_offset) FROM access_logs) AS ledger,
@@ -69,12 +73,54 @@ async function inactiveRows(): Promise<Record<string, number>> {
 }
 
 /** mergeEverything merges each access table's parts, so their sources stay on disk as inactive parts. */
-async function mergeEverything(): Promise<void> {
-  for (const t of ACCESS_TABLES) await ch.command(sql`OPTIMIZE TABLE ${identifier(t)} FINAL`);
+async function mergeEverything(db = ch): Promise<void> {
+  for (const t of ACCESS_TABLES) await db.command(sql`OPTIMIZE TABLE ${identifier(t)} FINAL`);
+}
+
+/** produce writes `n` access logs (event time from `tsUs(i)`) to fresh topics and returns their prefix. */
+async function produce(n: number, tsUs: (i: number) => number): Promise<string> {
+  const prefix = `${uniqueName('r')}.`;
+  const specs = topicSpecs(
+    { partitions: 2, replicationFactor: 1, retentionMs: 3_600_000, dlqRetentionMs: 3_600_000 },
+    prefix,
+  );
+  topics.push(...specs.map((s) => s.topic));
+  await ensureTopics(kafka, specs);
+  const sink = createKafkaEventSink(
+    { kafka, logger: silentLogger },
+    {
+      lingerMs: 10,
+      maxBatchEvents: 1000,
+      maxBufferedEvents: 10_000,
+      retryBackoffMs: 100,
+      topicPrefix: prefix,
+    },
+  );
+  for (let i = 0; i < n; i++) sink.emit(TOPICS.accessLogs, exampleAccessLog({ ts: tsUs(i) }));
+  await sink.flush();
+  await sink.close();
+  return prefix;
+}
+
+/** replayer returns `tapwire replay [--clear] --from <an hour before now> --tables access_logs` into the database `db()`. */
+function replayer(db: () => ClickHouse, prefix: string, now: number) {
+  const config = ingestConfigSchema.parse({
+    topicPrefix: prefix,
+    groupId: uniqueName('g'),
+    flushIntervalMs: 100,
+    maxBatchRows: 500,
+  });
+  return (clear: boolean) =>
+    replay(
+      { source: kafkaSource({ kafka, logger: silentLogger }), warehouse: clickhouseWarehouse(db()), logger },
+      config,
+      { fromMs: now - 3_600_000, tables: ['access_logs'], clear },
+    );
 }
 
 async function restart(signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
   await ch.close();
+  await above.close();
   if (signal === 'SIGTERM') await clickhouseDown(infra, () => {});
   else {
     const pid = Number(readFileSync(PID_FILE, 'utf8').trim());
@@ -90,12 +136,15 @@ async function restart(signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
   }
   await clickhouseUp(infra, () => {});
   ch = createClickHouse(chConfig);
+  above = createClickHouse(aboveConfig);
 }
 
 beforeAll(async () => {
   await clickhouseUp(infra, () => {});
   await migrate(chConfig, { dir: MIGRATIONS, lockSettleMs: 200 });
+  await migrate(aboveConfig, { dir: MIGRATIONS, lockSettleMs: 200 });
   ch = createClickHouse(chConfig);
+  above = createClickHouse(aboveConfig);
   admin = kafka.admin();
   await admin.connect();
 }, 120_000);
@@ -103,48 +152,17 @@ beforeAll(async () => {
 afterAll(async () => {
   await admin?.deleteTopics({ topics }).catch(() => {});
   await admin?.disconnect();
-  await ch?.command(sql`DROP DATABASE IF EXISTS ${identifier(DATABASE)}`).catch(() => {});
+  for (const db of [DATABASE, DATABASE_ABOVE])
+    await ch?.command(sql`DROP DATABASE IF EXISTS ${identifier(db)}`).catch(() => {});
   await ch?.close();
+  await above?.close();
   await clickhouseDown(infra, () => {});
 }, 60_000);
 
 describe('dropped partitions after a ClickHouse restart', () => {
   it('replay --clear and retention leave nothing a SIGTERM or SIGKILL restart brings back: raw and 1m/1h rollups stay exact', async () => {
-    const prefix = `${uniqueName('r')}.`;
-    const specs = topicSpecs(
-      { partitions: 2, replicationFactor: 1, retentionMs: 3_600_000, dlqRetentionMs: 3_600_000 },
-      prefix,
-    );
-    topics.push(...specs.map((s) => s.topic));
-    await ensureTopics(kafka, specs);
-    const sink = createKafkaEventSink(
-      { kafka, logger: silentLogger },
-      {
-        lingerMs: 10,
-        maxBatchEvents: 1000,
-        maxBufferedEvents: 10_000,
-        retryBackoffMs: 100,
-        topicPrefix: prefix,
-      },
-    );
     const now = Date.now();
-    for (let i = 0; i < EVENTS; i++)
-      sink.emit(TOPICS.accessLogs, exampleAccessLog({ ts: (now - (i % 300) * 1000) * 1000 }));
-    await sink.flush();
-    await sink.close();
-
-    const config = ingestConfigSchema.parse({
-      topicPrefix: prefix,
-      groupId: uniqueName('g'),
-      flushIntervalMs: 100,
-      maxBatchRows: 500,
-    });
-    const replayAll = (clear: boolean) =>
-      replay(
-        { source: kafkaSource({ kafka, logger: silentLogger }), warehouse: clickhouseWarehouse(ch), logger },
-        config,
-        { fromMs: now - 3_600_000, tables: ['access_logs'], clear },
-      );
+    const replayAll = replayer(() => ch, await produce(EVENTS, (i) => (now - (i % 300) * 1000) * 1000), now);
     expect(await replayAll(false)).toMatchObject({ inserted: EVENTS, skippedDuplicates: 0, invalid: 0 });
 
     // Rows of a day past retention, in two inserts (offsets far from the topic's, so the ledger ignores them).
@@ -194,4 +212,52 @@ describe('dropped partitions after a ClickHouse restart', () => {
     await restart('SIGKILL');
     expect(await counts()).toEqual(exact);
   }, 240_000);
+
+  it('rows and rollups that came back above the offset ledger are reported by replay and fixed by replay --clear', async () => {
+    const n = 1000;
+    const now = Date.now();
+    const day = dayId(now);
+    const replayAll = replayer(() => above, await produce(n, () => now * 1000), now);
+    expect(await replayAll(false)).toMatchObject({ inserted: n, mismatches: [] });
+    // What a plain DROP PARTITION did before (and a user's may still do): merged-away parts stay behind.
+    await mergeEverything(above);
+    for (const t of ACCESS_TABLES)
+      await above.command(sql`ALTER TABLE ${identifier(t)} DROP PARTITION ${Number(day)}`);
+    expect(await replayAll(false)).toMatchObject({ inserted: n, skippedDuplicates: 0 });
+    await restart('SIGKILL');
+    const doubled = {
+      raw: 2 * n,
+      ledger: n,
+      route_stats_1m: 2 * n,
+      route_histogram_1m: 2 * n,
+      route_histogram_1h: 2 * n,
+    };
+    expect(await counts(above)).toEqual(doubled);
+
+    const check = await replayAll(false);
+    expect(check).toMatchObject({ inserted: 0, skippedDuplicates: n });
+    expect(check.mismatches).toEqual([
+      {
+        table: 'access_logs',
+        day,
+        rawRows: 2 * n,
+        ledgerRows: n,
+        rollups: [
+          { table: 'route_stats_1m', rows: 2 * n, expected: n },
+          { table: 'route_histogram_1m', rows: 2 * n, expected: n },
+          { table: 'route_histogram_1h', rows: 2 * n, expected: n },
+        ],
+      },
+    ]);
+
+    const fixed = await replayAll(true);
+    expect(fixed).toMatchObject({ inserted: n, mismatches: [] });
+    expect(await counts(above)).toEqual({
+      raw: n,
+      ledger: n,
+      route_stats_1m: n,
+      route_histogram_1m: n,
+      route_histogram_1h: n,
+    });
+  }, 180_000);
 });
