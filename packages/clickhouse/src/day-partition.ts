@@ -21,18 +21,24 @@ interface PartState {
   activeParts: number;
   activeRows: number;
   inactiveRows: number;
+  /** Parts holding rows, active or not: what a restart could load. */
+  loadable: Set<string>;
 }
 
 async function partState(ch: ClickHouse, table: string, day: string): Promise<PartState> {
-  const [r] = await ch.query<Record<keyof PartState, string>>(
-    sql`SELECT countIf(active) AS activeParts, sumIf(rows, active) AS activeRows, sumIf(rows, NOT active) AS inactiveRows
-        FROM system.parts WHERE database = ${ch.database} AND table = ${table} AND partition = ${day}`,
+  const parts = await ch.query<{ name: string; active: number | string; rows: number | string }>(
+    sql`SELECT name, active, rows FROM system.parts WHERE database = ${ch.database} AND table = ${table} AND partition = ${day}`,
   );
-  return {
-    activeParts: Number(r?.activeParts ?? 0),
-    activeRows: Number(r?.activeRows ?? 0),
-    inactiveRows: Number(r?.inactiveRows ?? 0),
-  };
+  const state: PartState = { activeParts: 0, activeRows: 0, inactiveRows: 0, loadable: new Set() };
+  for (const p of parts) {
+    const rows = Number(p.rows);
+    if (Number(p.active) === 1) {
+      state.activeParts++;
+      state.activeRows += rows;
+    } else state.inactiveRows += rows;
+    if (rows > 0) state.loadable.add(p.name);
+  }
+  return state;
 }
 
 async function until(
@@ -73,9 +79,13 @@ export async function dropDayPartition(
   if (state.inactiveRows === 0) {
     await ch.command(sql`ALTER TABLE ${identifier(table)} DROP PARTITION ${Number(day)}`);
     // The dropped parts leave the disk at once unless a query still reads them, or a merge that
-    // committed since the check above left its sources behind: wait until nothing is loadable.
+    // committed since the check above left its sources behind: wait until none of them is left.
+    // Parts written after the drop (live ingest) are not waited for.
     await until(
-      async () => (await partState(ch, table, day)).inactiveRows === 0,
+      async () => {
+        const now = (await partState(ch, table, day)).loadable;
+        return ![...state.loadable].some((name) => now.has(name));
+      },
       options,
       () => `${table}/${day}: dropped parts are still on disk`,
     );
@@ -99,7 +109,8 @@ export async function dropDayPartition(
       const [m] = await ch.query<{ n: string }>(
         sql`SELECT count() AS n FROM system.mutations WHERE database = ${ch.database} AND table = ${table} AND NOT is_done`,
       );
-      return Number(m?.n ?? 0) === 0 && (await partState(ch, table, day)).activeRows === 0;
+      // Not "no active rows": rows ingest writes meanwhile are newer than the mutation and stay.
+      return Number(m?.n ?? 0) === 0;
     },
     options,
     () => `${table}/${day}: the delete mutation has not finished (see system.mutations)`,

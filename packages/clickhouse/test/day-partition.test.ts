@@ -1,11 +1,14 @@
 import { type ClickHouse, dropDayPartition, type SqlFragment } from '@tapwire/clickhouse';
 import { describe, expect, it } from 'vitest';
 
-interface Parts {
-  activeParts: number;
-  activeRows: number;
-  inactiveRows: number;
+interface Part {
+  name: string;
+  active: 0 | 1;
+  rows: number;
 }
+type Parts = Part[];
+
+const part = (name: string, active: 0 | 1, rows: number): Part => ({ name, active, rows });
 
 /**
  * A ClickHouse that answers system.parts with `parts` (the next state once a statement ran, when
@@ -23,7 +26,7 @@ function fakeClickHouse(
     database: 'db',
     async query(statement: SqlFragment) {
       const text = statement.text;
-      if (text.includes('system.parts')) return [state];
+      if (text.includes('system.parts')) return state;
       if (text.includes('system.tables')) return [{ key: options.partitionKey ?? 'toYYYYMMDD(minute)' }];
       if (text.includes('system.mutations')) return [{ n: String(pending.shift() ?? 0) }];
       throw new Error(`unexpected query ${text}`);
@@ -36,33 +39,49 @@ function fakeClickHouse(
   return { ch, commands };
 }
 
-const none: Parts = { activeParts: 0, activeRows: 0, inactiveRows: 0 };
+const none: Parts = [];
+const merged = part('20261205_1_2_1', 1, 500);
+const sources = [part('20261205_1_1_0', 0, 250), part('20261205_2_2_0', 0, 250)];
+const covering = part('20261205_1_2_1_3', 1, 0);
 const fast = { pollMs: 1 };
 
 describe('dropDayPartition', () => {
   it('drops a day with no merged-away parts left on disk', async () => {
-    const { ch, commands } = fakeClickHouse(
-      { activeParts: 2, activeRows: 500, inactiveRows: 0 },
-      { after: none },
-    );
+    const { ch, commands } = fakeClickHouse([merged], { after: none });
     expect(await dropDayPartition(ch, 'route_stats_1m', '20261205', fast)).toBe('dropped');
     expect(commands).toEqual(['ALTER TABLE `route_stats_1m` DROP PARTITION 20261205']);
   });
 
-  it('empties a day whose merged-away parts a restart would load with a delete mutation, and waits for it', async () => {
-    const { ch, commands } = fakeClickHouse(
-      { activeParts: 1, activeRows: 500, inactiveRows: 500 },
-      { after: { activeParts: 1, activeRows: 0, inactiveRows: 500 }, pending: [1, 1, 0] },
-    );
+  it('after a drop, waits for the dropped parts only, not for parts ingest wrote since', async () => {
+    const { ch } = fakeClickHouse([merged], {
+      after: [part('20261205_3_3_0', 0, 10), part('20261205_3_4_1', 1, 20)],
+    });
+    expect(await dropDayPartition(ch, 'access_logs', '20261205', fast)).toBe('dropped');
+    const stuck = fakeClickHouse([merged], { after: [{ ...merged, active: 0 }] });
+    await expect(
+      dropDayPartition(stuck.ch, 'access_logs', '20261205', { pollMs: 1, timeoutMs: 20 }),
+    ).rejects.toMatchObject({
+      code: 'TAPWIRE_CH_PARTITION_DROP_INCOMPLETE',
+      message:
+        'a dropped partition could still come back after a server restart: access_logs/20261205: dropped parts are still on disk',
+    });
+  });
+
+  it('empties a day whose merged-away parts a restart would load with a delete mutation, and waits for the mutation', async () => {
+    const { ch, commands } = fakeClickHouse([merged, ...sources], {
+      // A part ingest wrote after the mutation began keeps its rows: the wait is for the mutation only.
+      after: [covering, { ...merged, active: 0 }, ...sources, part('20261205_4_4_0', 1, 7)],
+      pending: [1, 1, 0],
+    });
     expect(await dropDayPartition(ch, 'route_stats_1m', '20261205', fast)).toBe('deleted');
     expect(commands).toEqual(['ALTER TABLE `route_stats_1m` DELETE WHERE toYYYYMMDD(`minute`) = 20261205']);
   });
 
   it('removes the empty covering part only once nothing it covers is left', async () => {
-    const covering = fakeClickHouse({ activeParts: 1, activeRows: 0, inactiveRows: 500 });
-    expect(await dropDayPartition(covering.ch, 'access_logs', '20261205', fast)).toBe('empty');
-    expect(covering.commands).toEqual([]);
-    const alone = fakeClickHouse({ activeParts: 1, activeRows: 0, inactiveRows: 0 });
+    const covers = fakeClickHouse([covering, ...sources]);
+    expect(await dropDayPartition(covers.ch, 'access_logs', '20261205', fast)).toBe('empty');
+    expect(covers.commands).toEqual([]);
+    const alone = fakeClickHouse([covering, part('20261205_1_1_0_3', 0, 0)]);
     expect(await dropDayPartition(alone.ch, 'access_logs', '20261205', fast)).toBe('empty');
     expect(alone.commands).toEqual(['ALTER TABLE `access_logs` DROP PARTITION 20261205']);
     const nothing = fakeClickHouse(none);
@@ -71,10 +90,7 @@ describe('dropDayPartition', () => {
   });
 
   it('refuses a day that is not YYYYMMDD and a table not partitioned by day, naming them', async () => {
-    const { ch, commands } = fakeClickHouse(
-      { activeParts: 1, activeRows: 5, inactiveRows: 5 },
-      { partitionKey: 'toYYYYMM(ts)' },
-    );
+    const { ch, commands } = fakeClickHouse([merged, ...sources], { partitionKey: 'toYYYYMM(ts)' });
     await expect(dropDayPartition(ch, 'retention_runs', '2026-12-05', fast)).rejects.toMatchObject({
       code: 'TAPWIRE_CH_UNSAFE_SQL_VALUE',
       message: 'value cannot be used in SQL: day partition 2026-12-05',
@@ -88,10 +104,7 @@ describe('dropDayPartition', () => {
   });
 
   it('reports a delete mutation that does not finish in time', async () => {
-    const { ch } = fakeClickHouse(
-      { activeParts: 1, activeRows: 5, inactiveRows: 5 },
-      { pending: Array.from({ length: 1000 }, () => 1) },
-    );
+    const { ch } = fakeClickHouse([merged, ...sources], { pending: Array.from({ length: 1000 }, () => 1) });
     await expect(
       dropDayPartition(ch, 'spans', '20261205', { pollMs: 1, timeoutMs: 20 }),
     ).rejects.toMatchObject({
