@@ -68,6 +68,7 @@ export function createIngestPipeline(
   let flushAll = false;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
+  let auditing = Promise.resolve();
   const stats: IngestStats = {
     inserted: 0,
     deadLettered: 0,
@@ -260,22 +261,25 @@ export function createIngestPipeline(
   /**
    * auditDays checks the days just written against the offset ledger after an outage: a ClickHouse
    * restart can bring back parts deleted shortly before (18.16, see day-partition.ts in
-   * @tapwire/clickhouse), which no insert of ours would notice. Best effort: it never holds ingest up.
+   * @tapwire/clickhouse), which no insert of ours would notice. It runs beside the inserts, one
+   * audit at a time, and only logs its own failures: it never holds ingest up.
    */
-  async function auditDays(snapshot: Snapshot): Promise<void> {
+  function auditDays(snapshot: Snapshot): void {
     const days = new Map<string, { stream: Stream; day: number }>();
     for (const g of snapshot.groups) days.set(`${g.stream.table}/${g.day}`, { stream: g.stream, day: g.day });
-    for (const { stream, day } of days.values()) {
-      try {
-        if (reportAudit(await deps.warehouse.auditDay(stream, day), deps.logger, deps.metrics))
-          stats.ledgerMismatches++;
-      } catch (err) {
-        deps.logger.warn(
-          { table: stream.table, err: (err as Error).message },
-          'could not audit a day after an outage',
-        );
+    auditing = auditing.then(async () => {
+      for (const { stream, day } of days.values()) {
+        try {
+          if (reportAudit(await deps.warehouse.auditDay(stream, day), deps.logger, deps.metrics))
+            stats.ledgerMismatches++;
+        } catch (err) {
+          deps.logger.warn(
+            { table: stream.table, err: (err as Error).message },
+            'could not audit a day after an outage',
+          );
+        }
       }
-    }
+    });
   }
 
   async function insertAll(snapshot: Snapshot): Promise<void> {
@@ -304,7 +308,7 @@ export function createIngestPipeline(
         );
         if (!stats.clickhouseUp) {
           deps.logger.info({}, 'ClickHouse is back; inserts resumed');
-          await auditDays(snapshot);
+          auditDays(snapshot);
         }
         stats.clickhouseUp = true;
         return;

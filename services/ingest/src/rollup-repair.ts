@@ -36,7 +36,7 @@ function batchFilter(b: StoredBatch): SqlFragment {
  * stores it, so the migrations stay the only place that defines it), reading from `source`
  * instead of the raw table.
  */
-export async function viewSelect(
+async function viewSelect(
   ch: ClickHouse,
   rawTable: string,
   rollup: Rollup,

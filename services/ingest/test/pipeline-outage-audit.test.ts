@@ -1,6 +1,6 @@
 import type { ConsumerRunner, EventSink } from '@tapwire/kafka';
 import { accessLogCodec, TOPICS } from '@tapwire/schema';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { exampleAccessLog } from '../../../test/support/events.js';
 import { ingestConfigSchema } from '../src/config.js';
 import type { DayAudit } from '../src/day-audit.js';
@@ -46,7 +46,7 @@ function restartingWarehouse(audit: (stream: Stream, day: number) => DayAudit) {
   return { warehouse, audited };
 }
 
-async function ingestThroughOutage(warehouse: Warehouse, logger: never) {
+async function ingestThroughOutage(warehouse: Warehouse, audited: string[], logger: never) {
   const metrics = createDetachedIngestMetrics();
   const config = ingestConfigSchema.parse({ retryBackoffMs: 10, admin: { port: 0 } });
   const dlq = { emit: () => true, flush: async () => {} } as unknown as EventSink;
@@ -63,6 +63,9 @@ async function ingestThroughOutage(warehouse: Warehouse, logger: never) {
     })),
   });
   await pipeline.stop();
+  // The audit runs beside the inserts: wait until it has asked about the day.
+  await vi.waitFor(() => expect(audited).toHaveLength(1));
+  await new Promise((r) => setImmediate(r));
   return {
     stats: pipeline.stats(),
     metrics: await metrics.registry.getSingleMetricAsString('tapwire_ingest_rollup_checks_total'),
@@ -83,7 +86,7 @@ describe('ingest pipeline after a ClickHouse outage', () => {
       ],
     }));
     const { logger, errors } = recordingLogger();
-    const { stats, metrics } = await ingestThroughOutage(warehouse, logger);
+    const { stats, metrics } = await ingestThroughOutage(warehouse, audited, logger);
     expect(audited).toEqual([`access_logs/${day}`]);
     expect(stats).toMatchObject({ inserted: 2, insertFailures: 1, ledgerMismatches: 1 });
     expect(errors).toHaveLength(1);
@@ -107,7 +110,7 @@ describe('ingest pipeline after a ClickHouse outage', () => {
       rollups: [{ table: 'route_stats_1m', rows: 1, expected: 2 }],
     }));
     const { logger, errors } = recordingLogger();
-    const { stats } = await ingestThroughOutage(warehouse, logger);
+    const { stats } = await ingestThroughOutage(warehouse, audited, logger);
     expect(audited).toHaveLength(1);
     expect(stats).toMatchObject({ inserted: 2, ledgerMismatches: 0 });
     expect(errors).toEqual([]);
