@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,6 +33,7 @@ const infra = infraConfigSchema.parse({
   clickhouseHttpPort: 18123,
   clickhouseTcpPort: 19000,
 });
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MIGRATIONS = fileURLToPath(new URL('../../migrations', import.meta.url));
 const PID_FILE = join(resolve(infra.dir, 'clickhouse'), 'clickhouse.pid');
 const DATABASE = uniqueName('tapwire_resurrect');
@@ -217,7 +219,8 @@ describe('dropped partitions after a ClickHouse restart', () => {
     const n = 1000;
     const now = Date.now();
     const day = dayId(now);
-    const replayAll = replayer(() => above, await produce(n, () => now * 1000), now);
+    const prefix = await produce(n, () => now * 1000);
+    const replayAll = replayer(() => above, prefix, now);
     expect(await replayAll(false)).toMatchObject({ inserted: n, mismatches: [] });
     // What a plain DROP PARTITION did before (and a user's may still do): merged-away parts stay behind.
     await mergeEverything(above);
@@ -249,6 +252,43 @@ describe('dropped partitions after a ClickHouse restart', () => {
         ],
       },
     ]);
+
+    // `tapwire replay` prints it and exits 1.
+    const cli = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'services/cli/src/main.ts',
+        'replay',
+        '--from',
+        'now-1h',
+        '--tables',
+        'access_logs',
+      ],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: {
+          ...process.env,
+          TAPWIRE_LOG_KIND: 'kafka',
+          TAPWIRE_STORE_KIND: 'clickhouse',
+          TAPWIRE_KAFKA_BROKERS: testKafkaConfig().brokers.join(','),
+          TAPWIRE_CLICKHOUSE_URL: clickhouseUrl(infra),
+          TAPWIRE_CLICKHOUSE_DATABASE: DATABASE_ABOVE,
+          TAPWIRE_INGEST_TOPIC_PREFIX: prefix,
+          TAPWIRE_TELEMETRY_LOG_LEVEL: 'silent',
+        },
+      },
+    );
+    expect(cli.stdout).toContain(
+      `  ABOVE LEDGER access_logs/${day}: ${2 * n} rows for ${n} log positions, route_stats_1m ${2 * n} (expected ${n}), route_histogram_1m ${2 * n} (expected ${n}), route_histogram_1h ${2 * n} (expected ${n})\n`,
+    );
+    expect(cli.stderr).toContain(
+      '1 day(s) hold more than the offset ledger; rerun with --clear for those days',
+    );
+    expect(cli.status).toBe(1);
 
     const fixed = await replayAll(true);
     expect(fixed).toMatchObject({ inserted: n, mismatches: [] });
