@@ -1,4 +1,5 @@
 export { type ClickHouse, createClickHouse, type QueryOptions } from './client.js';
+export { type DayDrop, type DropDayOptions, dropDayPartition } from './day-partition.js';
 export {
   CH_ERRORS,
   type ClickHouseErrorCode,

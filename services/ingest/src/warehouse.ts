@@ -1,8 +1,9 @@
-import { type ClickHouse, identifier, sql } from '@tapwire/clickhouse';
+import { type ClickHouse, dropDayPartition, identifier, sql } from '@tapwire/clickhouse';
 import { type DuckDb, identifier as duckIdentifier, sql as duckSql, tableSpec } from '@tapwire/duckdb';
 import type { Logger } from '@tapwire/telemetry';
+import { auditDay, type DayAudit, dayName } from './day-audit.js';
 import { checkRollup, type RepairOutcome, type StoredBatch } from './rollup-repair.js';
-import type { Rollup, Row } from './rows.js';
+import type { Rollup, Row, Stream } from './rows.js';
 
 /**
  * Warehouse is where ingest writes: the seam between the pipeline (batches, the offset ledger,
@@ -25,9 +26,11 @@ export interface Warehouse {
    * table (ClickHouse pushes to materialized views after storing the raw part; see rollup-repair.ts).
    */
   checkRollup(batch: StoredBatch, rollup: Rollup, logger: Logger): Promise<RepairOutcome>;
+  /** auditDay counts one day (days since 1970-01-01) of a raw table and its rollups against the offset ledger (day-audit.ts). */
+  auditDay(stream: Stream, day: number): Promise<DayAudit>;
   /** days lists a table's day partitions before `before` (YYYYMMDD); none for a table it does not have. */
   daysBefore(table: string, before: string): Promise<string[]>;
-  /** dropDay deletes one day partition of a table; resolves whether it held anything. */
+  /** dropDay deletes one day partition of a table for good (no restart brings it back); resolves whether it held anything. */
   dropDay(table: string, day: string): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -49,25 +52,19 @@ export function clickhouseWarehouse(ch: ClickHouse): Warehouse {
       return rows.map((r) => r.o);
     },
     checkRollup: (batch, rollup, logger) => checkRollup(ch, batch, rollup, logger),
+    auditDay: (stream, day) => auditDay(ch, stream, day),
     async daysBefore(table, before) {
       const parts = await ch.query<{ partition: string }>(
         sql`SELECT DISTINCT partition FROM system.parts WHERE database = ${ch.database} AND table = ${table} AND active AND partition < ${before} ORDER BY partition`,
       );
       return parts.map((p) => p.partition).filter((p) => DAY_PARTITION.test(p));
     },
-    async dropDay(table, day) {
-      const [exists] = await ch.query<{ n: string }>(
-        sql`SELECT count() AS n FROM system.parts WHERE database = ${ch.database} AND table = ${table} AND partition = ${day} AND active`,
-      );
-      if (Number(exists?.n ?? 0) === 0) return false;
-      await ch.command(sql`ALTER TABLE ${identifier(table)} DROP PARTITION ${Number(day)}`);
-      return true;
-    },
+    // A plain DROP PARTITION can come back after a restart on 18.16 (see day-partition.ts).
+    dropDay: async (table, day) => (await dropDayPartition(ch, table, day)) !== 'empty',
     close: () => ch.close(),
   };
 }
 
-const dayName = (day: number) => new Date(day * 86_400_000).toISOString().slice(0, 10).replace(/-/g, '');
 const dayNumber = (name: string) =>
   Date.UTC(Number(name.slice(0, 4)), Number(name.slice(4, 6)) - 1, Number(name.slice(6, 8))) / 86_400_000;
 
@@ -97,6 +94,20 @@ export function duckdbWarehouse(db: DuckDb): Warehouse {
     },
     async checkRollup() {
       return 'complete';
+    },
+    // No rollup tables here, and an insert is one transaction: only the raw rows to count.
+    async auditDay(stream, day) {
+      const time = duckIdentifier(tableSpec(stream.table)?.time ?? 'ts');
+      const [r] = await db.query<{ n: number | bigint; ledger: number | bigint }>(
+        duckSql`SELECT count(*) AS n, count(DISTINCT (kafka_partition, kafka_offset)) AS ledger FROM ${duckIdentifier(stream.table)} WHERE ${time} >= ${day * 86_400} AND ${time} < ${(day + 1) * 86_400}`,
+      );
+      return {
+        table: stream.table,
+        day: dayName(day),
+        rawRows: Number(r?.n ?? 0),
+        ledgerRows: Number(r?.ledger ?? 0),
+        rollups: [],
+      };
     },
     async daysBefore(table, before) {
       const spec = tableSpec(table);

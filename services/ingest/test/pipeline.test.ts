@@ -26,6 +26,7 @@ function heldWarehouse() {
     insertRows: async () => {},
     storedOffsets: async () => [],
     checkRollup: async () => 'complete',
+    auditDay: async () => ({ table: 'access_logs', day: '', rawRows: 0, ledgerRows: 0, rollups: [] }),
     daysBefore: async () => [],
     dropDay: async () => false,
     close: async () => {},

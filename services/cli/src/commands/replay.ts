@@ -68,6 +68,18 @@ export function registerReplay(program: Command, io: CliIo): void {
         io.out(
           `inserted ${summary.inserted}, already stored ${summary.skippedDuplicates}, invalid ${summary.invalid}, cleared ${summary.clearedPartitions.length} partitions\n`,
         );
+        for (const m of summary.mismatches) {
+          const rollups = m.rollups.map((r) => `, ${r.table} ${r.rows} (expected ${r.expected})`).join('');
+          io.out(
+            `  ABOVE LEDGER ${m.table}/${m.day}: ${m.rawRows} rows for ${m.ledgerRows} log positions${rollups}\n`,
+          );
+        }
+        if (summary.mismatches.length > 0) {
+          throw new CommandFailure(
+            `${summary.mismatches.length} day(s) hold more than the offset ledger; rerun with --clear for those days`,
+            1,
+          );
+        }
       } finally {
         await warehouse.close();
         await embedded.close();
