@@ -43,6 +43,7 @@ import { z } from 'zod';
 import { createAuthenticator, type Principal, requireScope, scopeFor } from './auth.js';
 import { createAnswerCache } from './cache.js';
 import { createClientErrorAnswer } from './client-errors.js';
+import { clientKey } from './client-key.js';
 import type { ApiConfig, TokenScope } from './config.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { API_ERRORS, ApiError, apiErrorCodeFor } from './errors.js';
@@ -157,7 +158,7 @@ export async function buildApi(
   // tokens or flooding 401s costs the flooder, not the tokens' budgets.
   const unauthenticatedLimit = app.rateLimit({
     max: config.rateLimit.unauthenticatedMax,
-    keyGenerator: (request) => request.ip,
+    keyGenerator: (request) => clientKey(request.ip),
     errorResponseBuilder: (_request, context) =>
       new ApiError(
         'TAPWIRE_API_RATE_LIMITED',
