@@ -16,6 +16,9 @@ import { z } from 'zod';
 import { buildProxy, type TapwireProxy } from './app.js';
 import { type ProxyConfig, proxyConfigSchema } from './config.js';
 
+// Beyond the grace periods: closing the upstream pools, admin server and tracing.
+const SHUTDOWN_SLACK_MS = 10_000;
+
 /** proxyServiceConfigSchema is what the proxy process reads: its own section plus Kafka and telemetry. */
 export const proxyServiceConfigSchema = z.object({
   proxy: proxyConfigSchema,
@@ -97,6 +100,8 @@ export async function runProxyService(
     })();
     return stopping;
   };
-  if (options.handleSignals) stopOnSignals(stop);
+  // close() waits up to the grace period for in-flight requests, the sink as long again for delivery.
+  if (options.handleSignals)
+    stopOnSignals(stop, { deadlineMs: 2 * config.proxy.shutdownGraceMs + SHUTDOWN_SLACK_MS });
   return { proxy, proxyUrl, adminUrl, stop };
 }

@@ -3,13 +3,16 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { upstreamSchema } from '@tapwire/proxy/config';
-import { createLogger } from '@tapwire/telemetry';
+import { createLogger, stopOnSignals } from '@tapwire/telemetry';
 import type { Command } from 'commander';
 import { loadTapwireConfig, type TapwireConfig } from '../cli-config.js';
 import { DEMO_ROUTES, demoAlertingYaml, startDemoApi, startTraffic } from '../demo.js';
 import { openEmbedded } from '../deployment.js';
 import type { CliIo } from '../io.js';
 import { DEFAULT_MIGRATIONS_DIR } from './migrate.js';
+
+// Beyond the grace periods: leaving the consumer group, flushing producers, closing the stores.
+const SHUTDOWN_SLACK_MS = 20_000;
 
 /**
  * registerStart adds `tapwire start`: topics and migrations, then ingest, proxy, API and alerter in
@@ -141,16 +144,15 @@ export function registerStart(program: Command, io: CliIo): void {
       }
       io.out(`tapwire running: proxy ${proxy.proxyUrl}, api ${api.url}; SIGTERM or Ctrl-C stops it\n`);
 
-      let stopping = false;
-      const stopAll = async () => {
-        if (stopping) return;
-        stopping = true;
-        // Reverse order of start: traffic and the proxy first, ingest last so it drains what is left.
-        for (const stop of stops.reverse())
-          await stop().catch((err: unknown) => logger.error({ err }, 'stop failed'));
-        process.exit(0);
-      };
-      process.once('SIGTERM', () => void stopAll());
-      process.once('SIGINT', () => void stopAll());
+      // Reverse order of start: traffic and the proxy first, ingest last so it drains what is left.
+      // Each stop is bounded by its own grace periods; the deadline covers them all, so no client
+      // library's reconnect loop can keep a stopped process alive.
+      stopOnSignals(
+        async () => {
+          for (const stop of stops.reverse())
+            await stop().catch((err: unknown) => logger.error({ err }, 'stop failed'));
+        },
+        { deadlineMs: 2 * config.proxy.shutdownGraceMs + config.ingest.shutdownGraceMs + SHUTDOWN_SLACK_MS },
+      );
     });
 }
