@@ -89,9 +89,9 @@ export function buildProxy(
   let exchange: ExchangeHandler | undefined;
   const metrics = createProxyMetrics(table.all, deps.sink, () => exchange?.inFlight ?? 0);
   const errorLog = createProxyErrorLog({ logger: deps.logger, now: deps.now ?? (() => performance.now()) });
-  const onAnswered = (code: ProxyErrorCode, cause: string): void => {
+  const onAnswered = (code: ProxyErrorCode, cause: string, upstream = ''): void => {
     metrics.errorResponse(code);
-    errorLog.record(code, cause);
+    errorLog.record(code, cause, upstream);
   };
   let idleWaiters: (() => void)[] = [];
   exchange = createExchangeHandler(
