@@ -406,6 +406,20 @@ describe('HTTP edge cases at the proxy', () => {
     ]);
   });
 
+  it('forwards a pipelined request whose second read starts with what looks like a method (GET /GET split after "GET /")', async () => {
+    const c = await rawClient(port);
+    c.socket.setNoDelay(true);
+    c.socket.write('GET /look-1 HTTP/1.1\r\nHost: a.example\r\n\r\nGET /');
+    await c.waitFor((d) => parseResponses(d).length === 1);
+    c.socket.write('GET HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n');
+    expect(await c.closed()).toBe(true);
+    expect(parseResponses(c.received()).map((r) => r.status)).toEqual([200, 200]);
+    expect(received.filter((r) => r.url === '/look-1' || r.url === '/GET').map((r) => r.url)).toEqual([
+      '/look-1',
+      '/GET',
+    ]);
+  });
+
   it('answers a bad request line that says Expect: 100-continue with the 400 alone, never 100 Continue first', async () => {
     const forwarded = received.length;
     const c = await rawClient(port);
@@ -636,9 +650,15 @@ describe('shutting down with a refused client that never closes', () => {
         new Promise<'still open'>((r) => setTimeout(() => r('still open'), 15_000)),
       ]);
       expect(outcome).toBe('closed');
-      // The client learns it only when it writes into the closed connection.
-      socket.write('hello?');
-      await vi.waitFor(() => expect(isClosed).toBe(true), { timeout: 10_000, interval: 20 });
+      // Having read the proxy's FIN the client reads no more: it learns the connection is gone
+      // only when a write fails on the reset its previous write drew.
+      await vi.waitFor(
+        () => {
+          if (!isClosed) socket.write('hello?');
+          expect(isClosed).toBe(true);
+        },
+        { timeout: 10_000, interval: 50 },
+      );
     } finally {
       socket.destroy();
       await closing;
