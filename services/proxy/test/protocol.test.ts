@@ -420,6 +420,21 @@ describe('HTTP edge cases at the proxy', () => {
     ]);
   });
 
+  it('checks a request line a client sends one byte per write', async () => {
+    const c = await rawClient(port);
+    c.socket.setNoDelay(true);
+    for (const ch of '\r\nGET  /bytewise HTTP/1.1\r\n') {
+      c.socket.write(ch);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    c.socket.write('Host: a.example\r\n\r\n');
+    expect(await c.closed()).toBe(true);
+    const res = parseResponses(c.received());
+    expect(res.map((r) => r.status)).toEqual([400]);
+    expect(JSON.parse(res[0]!.body).error.code).toBe('TAPWIRE_PROXY_BAD_REQUEST_LINE');
+    expect(received.some((r) => r.url === '/bytewise')).toBe(false);
+  });
+
   it('answers a bad request line that says Expect: 100-continue with the 400 alone, never 100 Continue first', async () => {
     const forwarded = received.length;
     const c = await rawClient(port);
