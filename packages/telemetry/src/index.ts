@@ -1,4 +1,9 @@
 export { type AdminServer, createAdminServer, type Readiness } from './admin-server.js';
+export {
+  type ConnectionRefusals,
+  createConnectionRefusals,
+  REFUSAL_LINGER_MS,
+} from './connection-refusals.js';
 export { stopOnSignals } from './lifecycle.js';
 export { createLogger, type Logger, type LoggerOptions, REDACTED, REDACTED_KEYS } from './logger.js';
 export { startTracing, type Tracing, type TracingOptions } from './tracing.js';

@@ -1,11 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { type ServerResponse, STATUS_CODES } from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Logger } from '@tapwire/telemetry';
+import { type ConnectionRefusals, createConnectionRefusals, type Logger } from '@tapwire/telemetry';
 import { API_ERRORS, type ApiErrorCode } from './errors.js';
-
-/** How long a refused client may keep its half of the connection open before it is destroyed. */
-const LINGER_MS = 5000;
 
 function refusal(err: Error & { code?: string; reason?: string }): { code: ApiErrorCode; message: string } {
   switch (err.code) {
@@ -36,7 +33,10 @@ function refusal(err: Error & { code?: string; reason?: string }): { code: ApiEr
  * then closes the connection. A response still in flight on the connection (a pipelined request
  * before the bad one) is finished first, so the client's earlier request is not lost.
  */
-export function createClientErrorAnswer(logger: Logger): (err: Error, socket: Socket) => void {
+export function createClientErrorAnswer(
+  logger: Logger,
+  refusals: ConnectionRefusals = createConnectionRefusals(),
+): (err: Error, socket: Socket) => void {
   return (err, socket) => {
     const fault = err as Error & { code?: string; reason?: string };
     if (fault.code === 'ECONNRESET' || fault.code === 'EPIPE' || socket.destroyed) {
@@ -47,27 +47,10 @@ export function createClientErrorAnswer(logger: Logger): (err: Error, socket: So
     const status = API_ERRORS[code].status;
     const requestId = randomUUID();
     logger.debug({ code, status, parserCode: fault.code, requestId }, 'request refused before routing');
-    const answer = () => {
-      if (!socket.writable) {
-        socket.destroy();
-        return;
-      }
-      const body = JSON.stringify({ error: { code, message, request_id: requestId } });
-      socket.end(
-        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
-      );
-      socket.setTimeout(LINGER_MS, () => socket.destroy());
-    };
-    // Node keeps the response being written on the socket in `_httpMessage` (its own clientError
-    // default checks it too); writing before it finishes would interleave two responses.
-    const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (inFlight && !inFlight.writableFinished) {
-      inFlight.once('finish', answer);
-      inFlight.once('close', () => {
-        if (!inFlight.writableFinished) socket.destroy();
-      });
-    } else {
-      answer();
-    }
+    const body = JSON.stringify({ error: { code, message, request_id: requestId } });
+    refusals.refuse(
+      socket,
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
+    );
   };
 }

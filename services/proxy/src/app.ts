@@ -3,7 +3,12 @@ import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { EventSink } from '@tapwire/kafka';
-import { type AdminServer, createAdminServer, type Logger } from '@tapwire/telemetry';
+import {
+  type AdminServer,
+  createAdminServer,
+  createConnectionRefusals,
+  type Logger,
+} from '@tapwire/telemetry';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ProxyConfig } from './config.js';
 import { createConsumerIdentifier } from './consumers.js';
@@ -63,16 +68,11 @@ function hostCount(req: IncomingMessage): number {
   return n;
 }
 
-function rejectClient(socket: Socket, code: ProxyErrorCode, requestId: string, extraHeaders = ''): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
+// The raw answer to a connection Node's HTTP server no longer serves (a parse error, a CONNECT).
+function rawRefusal(code: ProxyErrorCode, requestId: string, extraHeaders = ''): string {
   const body = proxyErrorBody(code, requestId);
   const status = PROXY_ERRORS[code].status;
-  socket.end(
-    `HTTP/1.1 ${status} ${code}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\n${extraHeaders}connection: close\r\n\r\n${body}`,
-  );
+  return `HTTP/1.1 ${status} ${code}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\n${extraHeaders}connection: close\r\n\r\n${body}`;
 }
 
 /**
@@ -84,13 +84,14 @@ export function buildProxy(
   config: ProxyConfig,
 ): TapwireProxy {
   const table = createUpstreamTable(config);
+  const refusals = createConnectionRefusals();
   const ids = createIdSource();
   let exchange: ExchangeHandler | undefined;
   const metrics = createProxyMetrics(table.all, deps.sink, () => exchange?.inFlight ?? 0);
   const errorLog = createProxyErrorLog({ logger: deps.logger, now: deps.now ?? (() => performance.now()) });
-  const onAnswered = (code: ProxyErrorCode, cause: string): void => {
+  const onAnswered = (code: ProxyErrorCode, cause: string, upstream = ''): void => {
     metrics.errorResponse(code);
-    errorLog.record(code, cause);
+    errorLog.record(code, cause, upstream);
   };
   let idleWaiters: (() => void)[] = [];
   exchange = createExchangeHandler(
@@ -160,7 +161,7 @@ export function buildProxy(
       }
       const requestId = handler.recordRejected(status, kind, socket.remoteAddress ?? '');
       onAnswered(errorCode, `${code ?? 'client error'}: ${err.message}`);
-      rejectClient(socket as Socket, errorCode, requestId);
+      refusals.refuse(socket as Socket, rawRefusal(errorCode, requestId));
     },
     // The router's own answers (a path that is not valid percent-encoding, a path past
     // maxParamLength) get the proxy's error body and are recorded like any refusal.
@@ -186,11 +187,9 @@ export function buildProxy(
   server.server.on('connect', (req: IncomingMessage, socket: Socket) => {
     const requestId = handler.recordRejected(405, 'bad_request', socket.remoteAddress ?? '');
     onAnswered('TAPWIRE_PROXY_METHOD_NOT_ALLOWED', `${req.method} ${req.url}`);
-    rejectClient(
+    refusals.refuse(
       socket,
-      'TAPWIRE_PROXY_METHOD_NOT_ALLOWED',
-      requestId,
-      `allow: ${ALL_METHODS.join(', ')}\r\n`,
+      rawRefusal('TAPWIRE_PROXY_METHOD_NOT_ALLOWED', requestId, `allow: ${ALL_METHODS.join(', ')}\r\n`),
     );
   });
   // RFC 9110 §10.1.1: a request refused anyway gets its answer instead of 100 Continue, so the
@@ -267,6 +266,9 @@ export function buildProxy(
         clearTimeout(timer);
         deps.logger.info({ inFlight: handler.inFlight }, 'closing client connections');
         server.server.closeAllConnections();
+        // Refused connections left the HTTP server's tracking; a client that never closes its half
+        // would otherwise hold server.close() open for the linger period.
+        refusals.destroyAll();
         await serverClosed;
         deps.logger.info({}, 'listener closed');
         sampler.close();

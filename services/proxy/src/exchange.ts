@@ -44,8 +44,11 @@ export interface ExchangeDeps {
   readonly recordHeaders: { request: HeaderRecorder; response: HeaderRecorder };
   readonly redactPath: (path: string) => string;
   readonly onSettled: () => void;
-  /** onAnswered is told of each response the proxy generates itself, with its code and cause. */
-  readonly onAnswered: (code: ProxyErrorCode, cause: string) => void;
+  /**
+   * onAnswered is told of each response the proxy generates itself, with its code, cause and the
+   * name of the upstream the request was routed to ('' when none).
+   */
+  readonly onAnswered: (code: ProxyErrorCode, cause: string, upstream: string) => void;
 }
 
 /** Exchange is everything recorded about one request, filled in as it goes. */
@@ -208,7 +211,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       res.destroy();
       return;
     }
-    deps.onAnswered(code, cause);
+    deps.onAnswered(code, cause, ex.upstream?.name ?? '');
     const body = proxyErrorBody(code, ex.requestId);
     ex.bytesOut = Buffer.byteLength(body);
     ex.headersSent = true;

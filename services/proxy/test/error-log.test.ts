@@ -9,20 +9,21 @@ describe('createProxyErrorLog', () => {
       { logger: { warn: (o: object) => lines.push({ ...o }) }, now: () => now },
       1000,
     );
-    log.record('TAPWIRE_PROXY_UPSTREAM_REFUSED', 'upstream a: connect ECONNREFUSED');
-    log.record('TAPWIRE_PROXY_UPSTREAM_REFUSED', 'upstream a: connect ECONNREFUSED');
+    log.record('TAPWIRE_PROXY_UPSTREAM_REFUSED', 'upstream a: connect ECONNREFUSED', 'a');
+    log.record('TAPWIRE_PROXY_UPSTREAM_REFUSED', 'upstream a: connect ECONNREFUSED (2)', 'a');
     log.record('TAPWIRE_PROXY_BAD_HOST', 'the request must carry exactly one Host header');
     now = 999;
-    log.record('TAPWIRE_PROXY_UPSTREAM_REFUSED', 'upstream b: connect ECONNREFUSED');
+    log.record('TAPWIRE_PROXY_UPSTREAM_REFUSED', 'upstream a: connect ECONNREFUSED (3)', 'a');
     now = 1000;
-    log.record('TAPWIRE_PROXY_UPSTREAM_REFUSED', 'upstream b: connect ECONNREFUSED');
-    log.record('TAPWIRE_PROXY_UPSTREAM_REFUSED', 'upstream b: connect ECONNREFUSED');
+    log.record('TAPWIRE_PROXY_UPSTREAM_REFUSED', 'upstream a: connect ECONNREFUSED (4)', 'a');
+    log.record('TAPWIRE_PROXY_UPSTREAM_REFUSED', 'upstream a: connect ECONNREFUSED (5)', 'a');
     now = 5000;
-    log.record('TAPWIRE_PROXY_UPSTREAM_REFUSED', 'upstream c: connect ECONNREFUSED');
+    log.record('TAPWIRE_PROXY_UPSTREAM_REFUSED', 'upstream a: connect ECONNREFUSED (6)', 'a');
     expect(lines).toEqual([
       {
         code: 'TAPWIRE_PROXY_UPSTREAM_REFUSED',
         status: 502,
+        upstream: 'a',
         cause: 'upstream a: connect ECONNREFUSED',
         suppressed: 0,
         intervalMs: 1000,
@@ -30,6 +31,7 @@ describe('createProxyErrorLog', () => {
       {
         code: 'TAPWIRE_PROXY_BAD_HOST',
         status: 400,
+        upstream: '',
         cause: 'the request must carry exactly one Host header',
         suppressed: 0,
         intervalMs: 1000,
@@ -37,17 +39,43 @@ describe('createProxyErrorLog', () => {
       {
         code: 'TAPWIRE_PROXY_UPSTREAM_REFUSED',
         status: 502,
-        cause: 'upstream b: connect ECONNREFUSED',
+        upstream: 'a',
+        cause: 'upstream a: connect ECONNREFUSED (4)',
         suppressed: 2,
         intervalMs: 1000,
       },
       {
         code: 'TAPWIRE_PROXY_UPSTREAM_REFUSED',
         status: 502,
-        cause: 'upstream c: connect ECONNREFUSED',
+        upstream: 'a',
+        cause: 'upstream a: connect ECONNREFUSED (6)',
         suppressed: 1,
         intervalMs: 1000,
       },
+    ]);
+  });
+
+  it('logs a second upstream’s failure while the first one keeps failing (was held back by the first’s interval)', () => {
+    const lines: Record<string, unknown>[] = [];
+    let now = 0;
+    const log = createProxyErrorLog(
+      { logger: { warn: (o: object) => lines.push({ ...o }) }, now: () => now },
+      1000,
+    );
+    // Upstream a fails every 100 ms; upstream b fails once in between, then again.
+    for (let i = 0; i < 25; i++) {
+      now = i * 100;
+      log.record('TAPWIRE_PROXY_UPSTREAM_REFUSED', 'upstream a: connect ECONNREFUSED', 'a');
+      if (i === 3 || i === 4)
+        log.record('TAPWIRE_PROXY_UPSTREAM_REFUSED', 'upstream b: connect ECONNREFUSED', 'b');
+    }
+    log.record('TAPWIRE_PROXY_UPSTREAM_TIMEOUT', 'upstream b: no response in 30000 ms', 'b');
+    expect(lines.map((l) => [l.upstream, l.code, l.cause, l.suppressed])).toEqual([
+      ['a', 'TAPWIRE_PROXY_UPSTREAM_REFUSED', 'upstream a: connect ECONNREFUSED', 0],
+      ['b', 'TAPWIRE_PROXY_UPSTREAM_REFUSED', 'upstream b: connect ECONNREFUSED', 0],
+      ['a', 'TAPWIRE_PROXY_UPSTREAM_REFUSED', 'upstream a: connect ECONNREFUSED', 9],
+      ['a', 'TAPWIRE_PROXY_UPSTREAM_REFUSED', 'upstream a: connect ECONNREFUSED', 9],
+      ['b', 'TAPWIRE_PROXY_UPSTREAM_TIMEOUT', 'upstream b: no response in 30000 ms', 0],
     ]);
   });
 

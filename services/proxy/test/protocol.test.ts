@@ -386,6 +386,110 @@ describe('HTTP edge cases at the proxy', () => {
     ]);
   });
 
+  it('checks the next request line after a pipelined request line split across two reads (the check was off for the rest of the connection)', async () => {
+    const c = await rawClient(port);
+    c.socket.setNoDelay(true);
+    c.socket.write('GET /split-1 HTTP/1.1\r\nHost: a.example\r\n\r\nGET /split-2 H');
+    await c.waitFor((d) => parseResponses(d).length === 1);
+    c.socket.write('TTP/1.1\r\nHost: a.example\r\n\r\n');
+    await c.waitFor((d) => parseResponses(d).length === 2);
+    c.socket.write('GET  /split-3  HTTP/1.1\r\nHost: a.example\r\n\r\n');
+    expect(await c.closed()).toBe(true);
+    const res = parseResponses(c.received());
+    expect(res.map((r) => r.status)).toEqual([200, 200, 400]);
+    expect(JSON.parse(res[2]!.body)).toEqual(
+      errorBody('TAPWIRE_PROXY_BAD_REQUEST_LINE', res[2]!.headers['x-request-id']!),
+    );
+    expect(received.filter((r) => r.url.startsWith('/split-')).map((r) => r.url)).toEqual([
+      '/split-1',
+      '/split-2',
+    ]);
+  });
+
+  it('forwards a pipelined request whose second read starts with what looks like a method (GET /GET split after "GET /")', async () => {
+    const c = await rawClient(port);
+    c.socket.setNoDelay(true);
+    c.socket.write('GET /look-1 HTTP/1.1\r\nHost: a.example\r\n\r\nGET /');
+    await c.waitFor((d) => parseResponses(d).length === 1);
+    c.socket.write('GET HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n');
+    expect(await c.closed()).toBe(true);
+    expect(parseResponses(c.received()).map((r) => r.status)).toEqual([200, 200]);
+    expect(received.filter((r) => r.url === '/look-1' || r.url === '/GET').map((r) => r.url)).toEqual([
+      '/look-1',
+      '/GET',
+    ]);
+  });
+
+  it('checks a request line a client sends one byte per write', async () => {
+    const c = await rawClient(port);
+    c.socket.setNoDelay(true);
+    for (const ch of '\r\nGET  /bytewise HTTP/1.1\r\n') {
+      c.socket.write(ch);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    c.socket.write('Host: a.example\r\n\r\n');
+    expect(await c.closed()).toBe(true);
+    const res = parseResponses(c.received());
+    expect(res.map((r) => r.status)).toEqual([400]);
+    expect(JSON.parse(res[0]!.body).error.code).toBe('TAPWIRE_PROXY_BAD_REQUEST_LINE');
+    expect(received.some((r) => r.url === '/bytewise')).toBe(false);
+  });
+
+  it('answers a bad request line that says Expect: 100-continue with the 400 alone, never 100 Continue first', async () => {
+    const forwarded = received.length;
+    const c = await rawClient(port);
+    c.socket.write(
+      'POST  /expect-bad-line HTTP/1.1\r\nHost: a.example\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n',
+    );
+    expect(await c.closed()).toBe(true);
+    expect(c.received()).toMatch(/^HTTP\/1\.1 400 /);
+    const res = parseResponses(c.received());
+    expect(res.map((r) => r.status)).toEqual([400]);
+    expect(JSON.parse(res[0]!.body)).toEqual(
+      errorBody('TAPWIRE_PROXY_BAD_REQUEST_LINE', res[0]!.headers['x-request-id']!),
+    );
+    expect(received.length).toBe(forwarded);
+  });
+
+  // A refusal written straight to the socket must wait for the answers owed to requests pipelined
+  // before it (the 200s were lost: the refusal ended the connection first).
+  const pipelinedRefusals: { name: string; refused: string; status: number; code: ProxyErrorCode }[] = [
+    {
+      name: 'a CONNECT',
+      refused: 'CONNECT x.example:443 HTTP/1.1\r\nHost: x.example:443\r\n\r\n',
+      status: 405,
+      code: 'TAPWIRE_PROXY_METHOD_NOT_ALLOWED',
+    },
+    {
+      name: 'an unparseable header',
+      refused: 'GET /x HTTP/1.1\r\nHost: a.example\r\nbad header\r\n\r\n',
+      status: 400,
+      code: 'TAPWIRE_PROXY_BAD_REQUEST',
+    },
+  ];
+  for (const r of pipelinedRefusals) {
+    it(`answers two requests pipelined before ${r.name} in the same write, then refuses it with ${r.status}`, async () => {
+      const tag = r.status === 405 ? 'connect' : 'header';
+      const { responses, closed } = await exchange(
+        port,
+        `GET /before-${tag}-1 HTTP/1.1\r\nHost: a.example\r\n\r\nGET /before-${tag}-2 HTTP/1.1\r\nHost: a.example\r\n\r\n${r.refused}`,
+      );
+      expect(closed).toBe(true);
+      expect(responses.map((x) => [x.status, x.headers.connection])).toEqual([
+        [200, 'keep-alive'],
+        [200, 'keep-alive'],
+        [r.status, 'close'],
+      ]);
+      expect(JSON.parse(responses[2]!.body)).toEqual(
+        errorBody(r.code, responses[2]!.headers['x-request-id']!),
+      );
+      expect(received.filter((x) => x.url.startsWith(`/before-${tag}-`)).map((x) => x.url)).toEqual([
+        `/before-${tag}-1`,
+        `/before-${tag}-2`,
+      ]);
+    });
+  }
+
   // After each of these the proxy closes the connection; it must say so, or a keep-alive client
   // sends its next request into a dead socket.
   const closingErrors: { name: string; payload: string; status: number }[] = [
@@ -526,4 +630,53 @@ describe('counting and logging what the proxy answers itself', () => {
       await own.proxy.close();
     }
   });
+});
+
+describe('shutting down with a refused client that never closes', () => {
+  it('closes a half-open CONNECT client after its 405, and close() resolves (it never did)', async () => {
+    const own = await startProxy({
+      upstreams: [{ name: 'files', url: upstreamUrl, match: { pathPrefix: '/' } }],
+    });
+    // allowHalfOpen: the client reads the proxy's FIN and keeps its own half open, as a tunnel
+    // client waiting for a 200 might.
+    const socket = connect({ port: Number(new URL(own.url).port), host: '127.0.0.1', allowHalfOpen: true });
+    let data = '';
+    let ended = false;
+    let isClosed = false;
+    socket.on('data', (c: Buffer) => {
+      data += c.toString('latin1');
+    });
+    socket.on('end', () => {
+      ended = true;
+    });
+    socket.on('close', () => {
+      isClosed = true;
+    });
+    socket.on('error', () => {});
+    await new Promise((r) => socket.once('connect', r));
+    socket.write('CONNECT x.example:443 HTTP/1.1\r\nHost: x.example:443\r\n\r\n');
+    await vi.waitFor(() => expect(ended).toBe(true), { timeout: 10_000, interval: 20 });
+    expect(parseResponses(data).map((r) => r.status)).toEqual([405]);
+    const closing = own.proxy.close().then(() => 'closed' as const);
+    try {
+      // close() resolves only once the listener has no connection left, this one included.
+      const outcome = await Promise.race([
+        closing,
+        new Promise<'still open'>((r) => setTimeout(() => r('still open'), 15_000)),
+      ]);
+      expect(outcome).toBe('closed');
+      // Having read the proxy's FIN the client reads no more: it learns the connection is gone
+      // only when a write fails on the reset its previous write drew.
+      await vi.waitFor(
+        () => {
+          if (!isClosed) socket.write('hello?');
+          expect(isClosed).toBe(true);
+        },
+        { timeout: 10_000, interval: 50 },
+      );
+    } finally {
+      socket.destroy();
+      await closing;
+    }
+  }, 40_000);
 });
