@@ -25,7 +25,7 @@ import {
   traceResultSchema,
 } from '@tapwire/analytics';
 import type { SilenceEvent } from '@tapwire/schema';
-import type { Logger } from '@tapwire/telemetry';
+import { createConnectionRefusals, type Logger } from '@tapwire/telemetry';
 import Fastify, {
   type FastifyError,
   type FastifyInstance,
@@ -110,6 +110,7 @@ export async function buildApi(
   const metrics = deps.metrics ?? createApiMetrics();
   const auth = createAuthenticator(config.tokens);
   const cache = createAnswerCache({ ttlMs: config.cacheTtlMs, maxEntries: config.cacheMaxEntries });
+  const refusals = createConnectionRefusals();
   const app = Fastify({
     logger: false,
     genReqId: (req) => {
@@ -124,7 +125,7 @@ export async function buildApi(
       headersTimeout: config.headersTimeoutMs,
       connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
     },
-    clientErrorHandler: createClientErrorAnswer(logger),
+    clientErrorHandler: createClientErrorAnswer(logger, refusals),
     // Malformed URLs and oversized path parameters are rejected by the router before any handler.
     frameworkErrors: (err, request, reply) => {
       void (reply as FastifyReply).code(400).send({
@@ -132,6 +133,11 @@ export async function buildApi(
       });
     },
   }).withTypeProvider<ZodTypeProvider>();
+  // A refused connection a client keeps half open lingers for a few seconds: not past close().
+  app.addHook('preClose', (done) => {
+    refusals.destroyAll();
+    done();
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 

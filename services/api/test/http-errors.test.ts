@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import type { Store } from '@tapwire/analytics';
 import { createLogger } from '@tapwire/telemetry';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Api, apiConfigSchema, buildApi, hashToken } from '../src/index.js';
 
 // Requests a normal HTTP client cannot send, written byte for byte to a listening API: what Node's
@@ -197,5 +197,42 @@ describe('errors answered before routing', () => {
     expect(responses).toHaveLength(1);
     const error = expectJsonError(responses[0], 400, 'TAPWIRE_API_BAD_REQUEST');
     expect(error.message).toBe('an HTTP/1.1 request needs a Host header');
+  });
+});
+
+describe('shutdown', () => {
+  it('close() destroys a refused connection its client keeps half open instead of waiting 5 s for it', async () => {
+    const own = await buildApi({ store: unusedStore, logger }, apiConfigSchema.parse({ tokens: [] }));
+    await own.app.listen({ host: '127.0.0.1', port: 0 });
+    const ownPort = (own.app.server.address() as { port: number }).port;
+    // allowHalfOpen: the client reads the API's FIN and keeps its own side open.
+    const socket = connect({ port: ownPort, host: '127.0.0.1', allowHalfOpen: true });
+    let data = '';
+    let isClosed = false;
+    socket.on('data', (c) => {
+      data += c.toString('latin1');
+    });
+    socket.on('close', () => {
+      isClosed = true;
+    });
+    socket.on('error', () => {});
+    socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n');
+    await new Promise<void>((resolve) => socket.once('end', () => resolve()));
+    expect(data).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    // Without destroying it, close() waits for the refusal's 5 s linger to end the connection.
+    const outcome = await Promise.race([
+      own.app.close().then(() => 'closed' as const),
+      new Promise<'still open'>((r) => setTimeout(() => r('still open'), 2500)),
+    ]);
+    expect(outcome).toBe('closed');
+    // Having read the FIN, the client learns the connection is gone only when a write draws a
+    // reset.
+    await vi.waitFor(
+      () => {
+        if (!isClosed) socket.write('hello?');
+        expect(isClosed).toBe(true);
+      },
+      { timeout: 2500, interval: 50 },
+    );
   });
 });
