@@ -543,6 +543,22 @@ describe('replay and retention', () => {
     return { raw, roll };
   }
 
+  /**
+   * expectRestored checks a replay against the summary before it: the raw table and the rollup's
+   * counts exactly; the rollup's t-digest quantiles within 1% of the exact ones, as before the
+   * replay — a t-digest depends on how the rows were split into inserts, which replay may split
+   * differently (seen in one run of four: 497.512 for 497.506).
+   */
+  async function expectRestored(ch: ClickHouse, before: Awaited<ReturnType<typeof summaryOf>>) {
+    const after = await summaryOf(ch);
+    expect(after.raw).toEqual(before.raw);
+    expect([after.roll?.n, after.roll?.e5]).toEqual([before.roll?.n, before.roll?.e5]);
+    const exact = before.raw?.q as number[];
+    const approx = (after.roll?.q ?? []) as number[];
+    expect(approx.length).toBe(exact.length);
+    for (const [i, q] of approx.entries()) expect(Math.abs(q - exact[i]!) / exact[i]!).toBeLessThan(0.01);
+  }
+
   it('replay after truncating the tables restores the same counts and quantiles; with --clear, rerunning changes nothing', async () => {
     const w = await newWorld();
     const now = Date.now();
@@ -598,7 +614,7 @@ describe('replay and retention', () => {
       { topic: w.prefix + TOPICS.accessLogs, table: 'access_logs', events: 2000 },
     ]);
     expect(progress).toBe(2000);
-    expect(await summaryOf(w.ch)).toEqual(before);
+    await expectRestored(w.ch, before);
 
     const again = await replay(
       { source: kafkaSource({ kafka, logger }), warehouse: clickhouseWarehouse(w.ch), logger },
@@ -610,7 +626,7 @@ describe('replay and retention', () => {
       },
     );
     expect(again).toMatchObject({ inserted: 0, skippedDuplicates: 2000 });
-    expect(await summaryOf(w.ch)).toEqual(before);
+    await expectRestored(w.ch, before);
 
     const cleared = await replay(
       { source: kafkaSource({ kafka, logger }), warehouse: clickhouseWarehouse(w.ch), logger },
@@ -624,7 +640,7 @@ describe('replay and retention', () => {
     expect(cleared.clearedPartitions.length).toBeGreaterThan(0);
     expect(cleared.clearedPartitions.some((p) => p.startsWith('route_stats_1m/'))).toBe(true);
     expect(cleared.inserted).toBe(2000);
-    expect(await summaryOf(w.ch)).toEqual(before);
+    await expectRestored(w.ch, before);
     await w.sink.close();
   }, 120_000);
 
