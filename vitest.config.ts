@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const PACKAGES: Record<string, string> = {
   schema: 'packages/schema',
+  stream: 'packages/stream',
   config: 'packages/config',
   telemetry: 'packages/telemetry',
   kafka: 'packages/kafka',

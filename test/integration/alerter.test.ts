@@ -16,13 +16,13 @@ import { buildIngest, clickhouseWarehouse, ingestConfigSchema } from '@tapwire/i
 import {
   createKafkaClient,
   createKafkaEventSink,
-  type EventSink,
   ensureTopics,
   kafkaSource,
   readTopicToEnd,
   topicSpecs,
 } from '@tapwire/kafka';
 import { type AlertStateEvent, alertStateCodec, TOPICS } from '@tapwire/schema';
+import type { EventSink } from '@tapwire/stream';
 import { createLogger } from '@tapwire/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertmanagerV4Schema, pagerDutyEventSchema, slackWebhookSchema } from '../support/alert-formats.js';

@@ -18,10 +18,10 @@ import {
   createKafkaEventSink,
   ensureTopics,
   kafkaSource,
-  readSilences,
   topicSpecs,
 } from '@tapwire/kafka';
 import { TOPICS } from '@tapwire/schema';
+import { readSilences } from '@tapwire/stream';
 import { createLogger } from '@tapwire/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {

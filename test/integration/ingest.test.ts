@@ -14,12 +14,12 @@ import {
 import {
   createKafkaClient,
   createKafkaEventSink,
-  type EventSink,
   ensureTopics,
   kafkaSource,
   topicSpecs,
 } from '@tapwire/kafka';
 import { type AccessLogEvent, TOPICS } from '@tapwire/schema';
+import type { EventSink } from '@tapwire/stream';
 import { createLogger } from '@tapwire/telemetry';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';

@@ -7,7 +7,6 @@ import {
   createKafkaClient,
   createKafkaEventSink,
   createThreadedKafkaEventSink,
-  type EventSink,
   ensureTopics,
   openDiskSpool,
   topicSpecs,
@@ -22,6 +21,7 @@ import {
   spanCodec,
   TOPICS,
 } from '@tapwire/schema';
+import type { EventSink } from '@tapwire/stream';
 import { createLogger } from '@tapwire/telemetry';
 import type { Admin, Kafka } from 'kafkajs';
 import { Pool } from 'undici';

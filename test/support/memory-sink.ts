@@ -1,5 +1,5 @@
-import { type EventSink, emptySinkStats, type SinkStats } from '@tapwire/kafka';
 import { CODECS, type EventByTopic, type TopicName } from '@tapwire/schema';
+import { type EventSink, emptySinkStats, type SinkStats } from '@tapwire/stream';
 
 /** MemorySink is an EventSink that keeps events in memory, validating each one as the consumer would. */
 export interface MemorySink extends EventSink {

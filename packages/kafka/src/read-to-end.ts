@@ -1,13 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { StoredRecord } from '@tapwire/stream';
 import type { Kafka } from 'kafkajs';
-
-/** StoredRecord is one record read back from a topic. */
-export interface StoredRecord {
-  readonly partition: number;
-  readonly offset: string;
-  readonly key: string;
-  readonly value: Buffer | null;
-}
 
 /**
  * readTopicToEnd reads a topic from its first retained offset up to the high watermarks taken

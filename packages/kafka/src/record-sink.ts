@@ -1,9 +1,9 @@
+import type { RecordSink, SpoolRecord } from '@tapwire/stream';
 import kafkajs, { type Kafka, type Producer } from 'kafkajs';
 import type { KafkaLogger } from './client.js';
 import { TapwireKafkaError } from './errors.js';
 import { keyPartitioner } from './partitioner.js';
-import type { RecordSink } from './sink-types.js';
-import type { DiskSpool, SpoolRecord } from './spool.js';
+import type { DiskSpool } from './spool.js';
 
 const { CompressionTypes } = kafkajs;
 

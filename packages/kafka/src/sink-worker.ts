@@ -1,8 +1,9 @@
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
+import type { SpoolRecord } from '@tapwire/stream';
 import { createKafkaClient, type KafkaLogger } from './client.js';
 import { createKafkaRecordSink } from './record-sink.js';
-import { openDiskSpool, type SpoolRecord } from './spool.js';
+import { openDiskSpool } from './spool.js';
 import type { FromWorker, ToWorker, WorkerInit } from './threaded-sink.js';
 
 // The worker side of createThreadedKafkaEventSink: owns the kafkajs producer and the disk spool.

@@ -1,13 +1,7 @@
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { appendFile, open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-
-/** SpoolRecord is one event waiting on disk: its topic, partition key and encoded value. */
-export interface SpoolRecord {
-  topic: string;
-  key: string;
-  value: string;
-}
+import type { SpoolRecord } from '@tapwire/stream';
 
 /** SpoolConfig bounds the disk spool. */
 export interface SpoolConfig {

@@ -1,9 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import type { KafkaConfig } from '@tapwire/config';
+import { createEventEncoder, type EventSink, emptySinkStats, type SinkStats } from '@tapwire/stream';
 import type { KafkaLogger } from './client.js';
-import { createEventEncoder } from './event-sink.js';
 import type { RecordSinkConfig } from './record-sink.js';
-import { type EventSink, emptySinkStats, type SinkStats } from './sink-types.js';
 import type { SpoolConfig } from './spool.js';
 
 /** ThreadedSinkConfig configures a sink whose Kafka producer runs on a worker thread. */

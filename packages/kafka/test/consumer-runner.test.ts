@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { type ConsumerHandlers, createConsumerRunner, type PartitionBatch } from '@tapwire/kafka';
+import { createConsumerRunner } from '@tapwire/kafka';
+import type { ConsumerHandlers, PartitionBatch } from '@tapwire/stream';
 import type { Kafka } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 

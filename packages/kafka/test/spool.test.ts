@@ -1,7 +1,8 @@
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDiskSpool, type SpoolRecord } from '@tapwire/kafka';
+import { openDiskSpool } from '@tapwire/kafka';
+import type { SpoolRecord } from '@tapwire/stream';
 import { describe, expect, it } from 'vitest';
 
 const rec = (i: number): SpoolRecord => ({

@@ -4,7 +4,7 @@ import type {
   ConsumerRunnerConfig,
   PartitionOffset,
   TopicOffsets,
-} from '@tapwire/kafka';
+} from '@tapwire/stream';
 import type { FileLog } from './file-log.js';
 
 /**

@@ -1,4 +1,4 @@
-import { emptySinkStats, type RecordSink, type SinkStats, type SpoolRecord } from '@tapwire/kafka';
+import { emptySinkStats, type RecordSink, type SinkStats, type SpoolRecord } from '@tapwire/stream';
 import type { FileLog } from './file-log.js';
 
 /** LogRecordSinkConfig bounds the batching and memory of a sink writing to the embedded log. */

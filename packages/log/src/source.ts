@@ -3,16 +3,16 @@ import {
   type EventLog,
   type EventSink,
   eventSinkOver,
-  type KafkaLogger,
+  type SinkLogger,
   type StoredRecord,
-} from '@tapwire/kafka';
+} from '@tapwire/stream';
 import { createLogConsumerRunner, createLogTopicOffsets } from './consumer-runner.js';
 import type { FileLog } from './file-log.js';
 import { createLogRecordSink, type LogRecordSinkConfig } from './record-sink.js';
 
 /** createLogEventSink is the EventSink of a single-machine deployment: same encoding as Kafka's, written to the embedded log. */
 export function createLogEventSink(
-  deps: { log: FileLog; logger: KafkaLogger },
+  deps: { log: FileLog; logger: SinkLogger },
   config: LogRecordSinkConfig & { readonly topicPrefix?: string; readonly validate?: boolean },
 ): EventSink {
   return eventSinkOver(
@@ -26,7 +26,7 @@ export function createLogEventSink(
 }
 
 /** fileLogSource is the EventLog seam over the embedded log: sinks, consumer groups, offsets, state reads. */
-export function fileLogSource(log: FileLog, logger: KafkaLogger): EventLog {
+export function fileLogSource(log: FileLog, logger: SinkLogger): EventLog {
   return {
     kind: 'embedded',
     runner: (config, handlers) => createLogConsumerRunner(log, config, handlers),

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { type AlertingConfig, type Rule, type RuleGroup, renderTemplate } from '@tapwire/alerting';
 import type { SignalQuery, Store } from '@tapwire/analytics';
-import type { EventSink } from '@tapwire/kafka';
 import { type AlertStateEvent, TOPICS } from '@tapwire/schema';
+import type { EventSink } from '@tapwire/stream';
 import type { Logger } from '@tapwire/telemetry';
 import { createDispatcher, type DispatchAlert, type Dispatcher, type Silence } from './dispatcher.js';
 import type { AlerterMetrics } from './metrics.js';

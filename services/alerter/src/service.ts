@@ -10,8 +10,9 @@ import {
   type TelemetryConfig,
   telemetryConfigSchema,
 } from '@tapwire/config';
-import { createKafkaClient, type EventLog, kafkaSource, readSilences } from '@tapwire/kafka';
+import { createKafkaClient, kafkaSource } from '@tapwire/kafka';
 import { type AlertStateEvent, alertStateCodec, TOPICS } from '@tapwire/schema';
+import { type EventLog, readSilences } from '@tapwire/stream';
 import {
   createAdminServer,
   createLogger,

@@ -8,8 +8,9 @@ import {
   type TelemetryConfig,
   telemetryConfigSchema,
 } from '@tapwire/config';
-import { createKafkaClient, type EventLog, kafkaSource, readSilences } from '@tapwire/kafka';
+import { createKafkaClient, kafkaSource } from '@tapwire/kafka';
 import { TOPICS } from '@tapwire/schema';
+import { type EventLog, readSilences } from '@tapwire/stream';
 import { createAdminServer, createLogger, startTracing, stopOnSignals } from '@tapwire/telemetry';
 import { z } from 'zod';
 import { type Api, buildApi } from './app.js';

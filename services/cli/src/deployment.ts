@@ -1,7 +1,7 @@
 import type { Store } from '@tapwire/analytics';
 import type { DuckDb } from '@tapwire/duckdb';
 import type { Warehouse } from '@tapwire/ingest';
-import type { EventLog } from '@tapwire/kafka';
+import type { EventLog } from '@tapwire/stream';
 import type { Logger } from '@tapwire/telemetry';
 import type { TapwireConfig } from './cli-config.js';
 import { CommandFailure } from './io.js';

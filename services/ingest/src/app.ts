@@ -1,4 +1,4 @@
-import type { ConsumerRunner, EventSink, LogSource } from '@tapwire/kafka';
+import type { ConsumerRunner, EventSink, LogSource } from '@tapwire/stream';
 import { type AdminServer, createAdminServer, type Logger } from '@tapwire/telemetry';
 import type { IngestConfig } from './config.js';
 import { createIngestMetrics } from './metrics.js';

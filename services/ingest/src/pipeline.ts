@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
-import type { ConsumerRunner, EventSink, PartitionBatch, TopicPartitionOffset } from '@tapwire/kafka';
 import { DEFAULT_TENANT, type DlqEvent, TOPICS } from '@tapwire/schema';
+import type { ConsumerRunner, EventSink, PartitionBatch, TopicPartitionOffset } from '@tapwire/stream';
 import type { Logger } from '@tapwire/telemetry';
 import type { IngestConfig } from './config.js';
 import { reportAudit } from './day-audit.js';

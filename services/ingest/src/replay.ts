@@ -1,4 +1,4 @@
-import { type EventSink, emptySinkStats, type LogSource, planRange, readRange } from '@tapwire/kafka';
+import { type EventSink, emptySinkStats, type LogSource, planRange, readRange } from '@tapwire/stream';
 import type { Logger } from '@tapwire/telemetry';
 import type { IngestConfig } from './config.js';
 import { type DayAudit, reportAudit } from './day-audit.js';

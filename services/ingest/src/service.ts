@@ -8,7 +8,8 @@ import {
   type TelemetryConfig,
   telemetryConfigSchema,
 } from '@tapwire/config';
-import { createKafkaClient, type EventLog, kafkaSource } from '@tapwire/kafka';
+import { createKafkaClient, kafkaSource } from '@tapwire/kafka';
+import type { EventLog } from '@tapwire/stream';
 import { createLogger, startTracing, stopOnSignals } from '@tapwire/telemetry';
 import { z } from 'zod';
 import { buildIngest, type Ingest } from './app.js';

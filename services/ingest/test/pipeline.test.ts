@@ -1,5 +1,5 @@
-import type { ConsumerRunner, EventSink, PartitionBatch, TopicPartitionOffset } from '@tapwire/kafka';
 import { accessLogCodec, TOPICS } from '@tapwire/schema';
+import type { ConsumerRunner, EventSink, PartitionBatch, TopicPartitionOffset } from '@tapwire/stream';
 import { describe, expect, it } from 'vitest';
 import { exampleAccessLog } from '../../../test/support/events.js';
 import { ingestConfigSchema } from '../src/config.js';

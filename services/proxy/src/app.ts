@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import type { EventSink } from '@tapwire/kafka';
+import type { EventSink } from '@tapwire/stream';
 import {
   type AdminServer,
   createAdminServer,

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { EventSink } from '@tapwire/kafka';
 import { type AccessLogEvent, type SpanEvent, TOPICS } from '@tapwire/schema';
+import type { EventSink } from '@tapwire/stream';
 import type { Dispatcher } from 'undici';
 import type { ProxyConfig } from './config.js';
 import type { ConsumerIdentifier } from './consumers.js';

@@ -1,4 +1,4 @@
-import type { EventSink } from '@tapwire/kafka';
+import type { EventSink } from '@tapwire/stream';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { PROXY_ERRORS, type ProxyErrorCode } from './errors.js';
 import type { Upstream } from './upstreams.js';

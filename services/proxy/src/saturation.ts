@@ -1,7 +1,7 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
-import type { EventSink } from '@tapwire/kafka';
 import { type SaturationEvent, TOPICS } from '@tapwire/schema';
+import type { EventSink } from '@tapwire/stream';
 import type { IdSource } from './trace-context.js';
 import type { Upstream } from './upstreams.js';
 

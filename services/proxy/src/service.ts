@@ -8,9 +8,9 @@ import {
   createKafkaClient,
   createKafkaEventSink,
   createThreadedKafkaEventSink,
-  type EventLog,
   openDiskSpool,
 } from '@tapwire/kafka';
+import type { EventLog } from '@tapwire/stream';
 import { createLogger, startTracing, stopOnSignals } from '@tapwire/telemetry';
 import { z } from 'zod';
 import { buildProxy, type TapwireProxy } from './app.js';

@@ -26,9 +26,10 @@ import {
   ingestConfigSchema,
   type Warehouse,
 } from '@tapwire/ingest';
-import { createKafkaClient, type EventLog, ensureTopics, kafkaSource, topicSpecs } from '@tapwire/kafka';
+import { createKafkaClient, ensureTopics, kafkaSource, topicSpecs } from '@tapwire/kafka';
 import { fileLogSource, openFileLog } from '@tapwire/log';
 import { TOPICS } from '@tapwire/schema';
+import type { EventLog } from '@tapwire/stream';
 import { createLogger } from '@tapwire/telemetry';
 import { z } from 'zod';
 import { exampleAccessLog, exampleSpan, hex } from '../../support/events.js';

@@ -37,9 +37,10 @@ export function registerExport(program: Command, io: CliIo): void {
     .option('--from <time>', 'first append time: RFC 3339 or relative (now-7d); default: the oldest record')
     .option('--to <time>', 'end (exclusive): RFC 3339 or relative; default: what the log holds now')
     .action(async (opts: { out: string; from?: string; to?: string }) => {
-      const [{ planRange, readRange, createKafkaClient, kafkaSource }, { parseTime }, { createLogger }] =
+      const [{ createKafkaClient, kafkaSource }, { planRange, readRange }, { parseTime }, { createLogger }] =
         await Promise.all([
           import('@tapwire/kafka'),
+          import('@tapwire/stream'),
           import('@tapwire/schema'),
           import('@tapwire/telemetry'),
         ]);

@@ -1,5 +1,14 @@
 import type { EventByTopic, TopicName } from '@tapwire/schema';
-import type { SpoolRecord } from './spool.js';
+
+/**
+ * SpoolRecord is one encoded event: its topic, partition key and JSON value — what every sink
+ * carries, whichever log it is written to (the name is the Kafka sink's disk spool's, which held it first).
+ */
+export interface SpoolRecord {
+  topic: string;
+  key: string;
+  value: string;
+}
 
 /** SinkStats are the counters an EventSink exposes on /metrics. */
 export interface SinkStats {

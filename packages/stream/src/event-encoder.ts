@@ -1,16 +1,9 @@
 import { CODECS, type EventByTopic, type TopicName } from '@tapwire/schema';
-import type { Kafka } from 'kafkajs';
-import type { KafkaLogger } from './client.js';
-import { createKafkaRecordSink, type RecordSinkConfig } from './record-sink.js';
-import type { EventSink, RecordSink } from './sink-types.js';
-import type { SpoolRecord } from './spool.js';
+import type { EventSink, RecordSink, SpoolRecord } from './sink-types.js';
 
-/** KafkaEventSinkConfig bounds the sink's batching and memory and says how events are encoded. */
-export interface KafkaEventSinkConfig extends RecordSinkConfig {
-  /** Prefix prepended to every topic name (tests use it to isolate runs). */
-  readonly topicPrefix?: string;
-  /** Validate every event against its schema before sending (default true; trusted producers may skip). */
-  readonly validate?: boolean;
+/** SinkLogger is the part of a pino logger a sink reports refused events to. */
+export interface SinkLogger {
+  warn(obj: object, msg: string): void;
 }
 
 function keyOf(event: EventByTopic[TopicName]): string {
@@ -23,7 +16,7 @@ function keyOf(event: EventByTopic[TopicName]): string {
   return `${event.source_topic}/${event.source_partition}`;
 }
 
-/** EventEncoder turns an event into the record sent to Kafka, or an error message when it is invalid. */
+/** EventEncoder turns an event into the record a sink writes to the log, or an error message when it is invalid. */
 export type EventEncoder = <T extends TopicName>(topic: T, event: EventByTopic[T]) => SpoolRecord | string;
 
 /** createEventEncoder builds the one encoding every sink uses: key by trace id (or fingerprint, instance), JSON value. */
@@ -46,7 +39,7 @@ export function createEventEncoder(options: { validate?: boolean; topicPrefix?: 
 }
 
 /** eventSinkOver wraps a RecordSink into an EventSink with the shared encoder. */
-export function eventSinkOver(records: RecordSink, encode: EventEncoder, logger: KafkaLogger): EventSink {
+export function eventSinkOver(records: RecordSink, encode: EventEncoder, logger: SinkLogger): EventSink {
   let invalid = 0;
   return {
     emit(topic, event) {
@@ -65,15 +58,4 @@ export function eventSinkOver(records: RecordSink, encode: EventEncoder, logger:
       return { ...s, invalid: s.invalid + invalid };
     },
   };
-}
-
-/**
- * createKafkaEventSink builds the in-thread Kafka EventSink: keyed, batched by size or linger time
- * into a bounded memory buffer, overflowing to a size-capped disk spool that drains in order.
- */
-export function createKafkaEventSink(
-  deps: { kafka: Kafka; logger: KafkaLogger },
-  config: KafkaEventSinkConfig,
-): EventSink {
-  return eventSinkOver(createKafkaRecordSink(deps, config), createEventEncoder(config), deps.logger);
 }

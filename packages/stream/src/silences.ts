@@ -1,5 +1,5 @@
 import { type SilenceEvent, silenceCodec, TOPICS } from '@tapwire/schema';
-import type { EventLog } from './source.js';
+import type { EventLog } from './event-log.js';
 
 /** readSilences returns the latest version of every silence on the silences topic. */
 export async function readSilences(

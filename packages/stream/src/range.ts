@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ConsumerHandlers, ConsumerRunner, PartitionBatch } from './consumer-runner.js';
-import type { LogSource } from './source.js';
+import type { LogSource } from './event-log.js';
 
 /** RangePlan is what a bounded read will cover: per topic, the events between two points in time. */
 export interface RangePlan {

@@ -1,14 +1,14 @@
-import type { KafkaClient, KafkaLogger } from './client.js';
-import {
-  type ConsumerHandlers,
-  type ConsumerRunner,
-  type ConsumerRunnerConfig,
-  createConsumerRunner,
-} from './consumer-runner.js';
-import { createKafkaEventSink } from './event-sink.js';
-import { createTopicOffsets, type TopicOffsets } from './offsets.js';
-import { readTopicToEnd, type StoredRecord } from './read-to-end.js';
+import type { ConsumerHandlers, ConsumerRunner, ConsumerRunnerConfig } from './consumer-runner.js';
 import type { EventSink } from './sink-types.js';
+import type { TopicOffsets } from './topic-offsets.js';
+
+/** StoredRecord is one record read back from a topic. */
+export interface StoredRecord {
+  readonly partition: number;
+  readonly offset: string;
+  readonly key: string;
+  readonly value: Buffer | null;
+}
 
 /**
  * LogSource is where consumers read events from: Kafka, or the embedded log of a single-machine
@@ -36,15 +36,4 @@ export interface EventLog extends LogSource {
   sink(config: EventLogSinkConfig): EventSink;
   /** readToEnd reads a (state) topic from its oldest record to its current end. */
   readToEnd(topic: string): Promise<StoredRecord[]>;
-}
-
-/** kafkaSource reads from Kafka. */
-export function kafkaSource(deps: { kafka: KafkaClient; logger: KafkaLogger }): EventLog {
-  return {
-    kind: 'kafka',
-    runner: (config, handlers) => createConsumerRunner(deps, config, handlers),
-    offsets: () => createTopicOffsets(deps.kafka),
-    sink: (config) => createKafkaEventSink(deps, config),
-    readToEnd: (topic) => readTopicToEnd(deps.kafka, topic),
-  };
 }

@@ -1,0 +1,23 @@
+import { createEventEncoder, type EventSink, eventSinkOver } from '@tapwire/stream';
+import type { Kafka } from 'kafkajs';
+import type { KafkaLogger } from './client.js';
+import { createKafkaRecordSink, type RecordSinkConfig } from './record-sink.js';
+
+/** KafkaEventSinkConfig bounds the sink's batching and memory and says how events are encoded. */
+export interface KafkaEventSinkConfig extends RecordSinkConfig {
+  /** Prefix prepended to every topic name (tests use it to isolate runs). */
+  readonly topicPrefix?: string;
+  /** Validate every event against its schema before sending (default true; trusted producers may skip). */
+  readonly validate?: boolean;
+}
+
+/**
+ * createKafkaEventSink builds the in-thread Kafka EventSink: keyed, batched by size or linger time
+ * into a bounded memory buffer, overflowing to a size-capped disk spool that drains in order.
+ */
+export function createKafkaEventSink(
+  deps: { kafka: Kafka; logger: KafkaLogger },
+  config: KafkaEventSinkConfig,
+): EventSink {
+  return eventSinkOver(createKafkaRecordSink(deps, config), createEventEncoder(config), deps.logger);
+}
