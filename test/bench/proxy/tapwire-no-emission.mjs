@@ -1,8 +1,9 @@
 // Contender (e): Tapwire's proxy, same code and defaults as (d), with a sink that only counts the
 // events instead of sending them: what the request path costs without the Kafka side.
-import { emptySinkStats } from '@tapwire/kafka';
+
 import { buildProxy } from '@tapwire/proxy';
 import { proxyConfigSchema } from '@tapwire/proxy/config';
+import { emptySinkStats } from '@tapwire/stream';
 
 let accepted = 0;
 const sink = {
