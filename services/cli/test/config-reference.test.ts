@@ -8,12 +8,15 @@ import {
   renderConfigReference,
 } from '../src/config-reference.js';
 
-describe('README configuration reference', () => {
+describe('configuration reference (docs/configuration.md)', () => {
   it('is the one generated from the schemas (run `npm run docs:config` after changing a schema)', () => {
-    const readme = readFileSync(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
-    const committed = readme.slice(
-      readme.indexOf(CONFIG_REFERENCE_START),
-      readme.indexOf(CONFIG_REFERENCE_END) + CONFIG_REFERENCE_END.length,
+    const doc = readFileSync(
+      fileURLToPath(new URL('../../../docs/configuration.md', import.meta.url)),
+      'utf8',
+    );
+    const committed = doc.slice(
+      doc.indexOf(CONFIG_REFERENCE_START),
+      doc.indexOf(CONFIG_REFERENCE_END) + CONFIG_REFERENCE_END.length,
     );
     expect(committed).toBe(renderConfigReference(tapwireConfigSchema));
   });
