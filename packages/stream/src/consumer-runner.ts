@@ -1,8 +1,12 @@
+import type { RecordHeaders } from './event-batch.js';
+
 /** ConsumedMessage is one message as a consumer sees it; offsets are decimal strings (int64). */
 export interface ConsumedMessage {
   offset: string;
   key: Buffer | null;
   value: Buffer | null;
+  /** Record headers (Kafka); a batched record names its format here (event-batch.ts). */
+  headers?: RecordHeaders;
 }
 
 /** PartitionBatch is a run of messages of one topic-partition, in offset order. */

@@ -7,8 +7,21 @@ export type {
   PartitionLag,
   TopicPartitionOffset,
 } from './consumer-runner.js';
+export {
+  BATCH_FORMAT,
+  BATCH_HEADERS,
+  BATCH_VERSION,
+  type DecodedRecord,
+  decodeBatch,
+  type EncodedBatch,
+  type EventBatch,
+  encodeBatch,
+  type RecordHeaders,
+  SOURCE_ID,
+} from './event-batch.js';
 export { createEventEncoder, type EventEncoder, eventSinkOver, type SinkLogger } from './event-encoder.js';
 export type { EventLog, EventLogSinkConfig, LogSource, StoredRecord } from './event-log.js';
+export type { LocalRecord, LocalSegment, ShipperLog } from './local-log.js';
 export { planRange, type RangePlan, readRange } from './range.js';
 export { readSilences } from './silences.js';
 export {
