@@ -7,6 +7,4 @@ export { createTopicOffsets } from './kafka-topic-offsets.js';
 export { keyPartitioner, partitionForKey } from './partitioner.js';
 export { readTopicToEnd } from './read-to-end.js';
 export { createKafkaRecordSink, type RecordSinkConfig } from './record-sink.js';
-export { type DiskSpool, openDiskSpool, type SpoolBatch, type SpoolConfig } from './spool.js';
-export { createThreadedKafkaEventSink, type ThreadedSinkConfig } from './threaded-sink.js';
 export { ensureTopics, type TopicBootstrapReport, type TopicSpec, topicSpecs } from './topics.js';
