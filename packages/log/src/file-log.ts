@@ -279,18 +279,19 @@ export async function openFileLog(options: FileLogOptions): Promise<FileLog> {
   mkdirSync(groupsDir, { recursive: true });
   const lock = await takeDirLock(dir);
   try {
-    return await openLocked(options, { dir, segmentBytes, fsync, topicsDir, groupsDir }, lock.release);
+    return openLocked(options, { dir, segmentBytes, fsync, topicsDir, groupsDir }, lock.release);
   } catch (err) {
     await lock.release();
     throw err;
   }
 }
 
-async function openLocked(
+/** openLocked loads the log of a directory this process has locked. */
+function openLocked(
   options: FileLogOptions,
   cfg: { dir: string; segmentBytes: number; fsync: FsyncPolicy; topicsDir: string; groupsDir: string },
   releaseLock: () => Promise<void>,
-): Promise<FileLog> {
+): FileLog {
   const { dir, segmentBytes, fsync, topicsDir, groupsDir } = cfg;
   const id = readOrCreateId(dir);
   const partitions = new Map<string, Partition>();
