@@ -1,8 +1,29 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
-import { type FileHandle, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fdatasync,
+  fdatasyncSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { type LocalRecord, type LocalSegment, type ShipperLog, SOURCE_ID } from '@tapwire/stream';
+import { takeDirLock } from './dir-lock.js';
+import { LogError } from './errors.js';
 
 /**
  * The embedded log: one append-only log per topic (one partition), stored as segment files named
@@ -10,6 +31,11 @@ import { crc32 } from 'node:zlib';
  *
  *   u32 length of what follows the CRC · u32 CRC-32 of it · u64 offset · f64 append time (ms)
  *   · u32 key length (0xFFFFFFFF = no key) · key · value
+ *
+ * Appends are synchronous: one write(2) per append, from the caller's thread, so the proxy's
+ * request thread can write its events first (an event exists once the write returns; a killed
+ * process keeps it in the page cache, fsync covers power loss). A failed write is cut back off
+ * the segment, so the file never holds a torn frame before later ones.
  *
  * On open, the active segment is scanned and cut at the first torn or corrupt frame, so a crash
  * in the middle of a write loses only that unacknowledged write. Offsets are dense and start at 0,
@@ -30,8 +56,9 @@ export interface FileLogOptions {
   readonly dir: string;
   /** A segment is closed and a new one started past this size. */
   readonly segmentBytes?: number;
+  /** 'always': fdatasync after each append (on the appending thread); 'interval' (default): in the background; 'never'. */
   readonly fsync?: FsyncPolicy;
-  /** With fsync `interval`: how often written bytes are forced to disk. */
+  /** With fsync `interval`: how often written bytes are forced to disk (default 1000 ms). */
   readonly fsyncIntervalMs?: number;
   /** Closed segments whose newest record is older than this are deleted (0 keeps them). */
   readonly retentionMs?: number;
@@ -49,13 +76,8 @@ export interface AppendRecord {
   readonly value: string | Buffer;
 }
 
-/** LogRecord is a stored record. */
-export interface LogRecord {
-  readonly offset: bigint;
-  readonly timestamp: number;
-  readonly key: Buffer | null;
-  readonly value: Buffer;
-}
+/** LogRecord is a stored record (the local log's record, which a shipper reads). */
+export type LogRecord = LocalRecord;
 
 interface Segment {
   base: bigint;
@@ -65,21 +87,37 @@ interface Segment {
   index: [bigint, number][] | null;
 }
 
+/** An open segment file. It is closed only once no background fdatasync uses it (its fd number could be reused). */
+interface Handle {
+  readonly fd: number;
+  /** Written since the last fdatasync started. */
+  dirty: boolean;
+  /** A background fdatasync is running on it. */
+  syncing: boolean;
+  /** No longer written: closed when its sync (if any) is done. */
+  retired: boolean;
+}
+
 interface Partition {
   topic: string;
   dir: string;
   segments: Segment[];
   next: bigint;
-  handle: FileHandle | null;
-  /** Appends run one after another. */
-  tail: Promise<unknown>;
-  dirty: boolean;
+  handle: Handle | null;
 }
 
-/** FileLog is the embedded log. */
-export interface FileLog {
+/** FileLog is the embedded log; as the proxy's local log it is what a shipper reads (ShipperLog). */
+export interface FileLog extends ShipperLog {
   readonly dir: string;
-  /** append stores records in order and resolves with the first offset once they are written. */
+  /** id names this log as an event source (file `<dir>/ID`, created at first open). */
+  readonly id: string;
+  /**
+   * appendSync stores records in order with one write and returns the first offset once they are
+   * written (in the page cache; see FsyncPolicy). A failed write throws TAPWIRE_LOG_WRITE_FAILED
+   * and leaves the log as it was: the next append retries.
+   */
+  appendSync(topic: string, records: readonly AppendRecord[]): bigint;
+  /** append is appendSync as a promise (appends of one topic never interleave, whichever is used). */
   append(topic: string, records: readonly AppendRecord[]): Promise<bigint>;
   /** read returns records from `offset` (or the oldest kept one): at least one, then as many as fit in `maxBytes`. */
   read(topic: string, offset: bigint, maxBytes?: number): Promise<LogRecord[]>;
@@ -87,6 +125,10 @@ export interface FileLog {
   highWatermark(topic: string): bigint;
   /** lowWatermark is the oldest offset still kept. */
   lowWatermark(topic: string): bigint;
+  /** segments lists a topic's segments, oldest first (the last is the one being written). */
+  segments(topic: string): LocalSegment[];
+  /** deleteBelow deletes the topic's closed segments holding only offsets below `offset`; resolves with the bytes freed. */
+  deleteBelow(topic: string, offset: bigint): Promise<number>;
   /** offsetForTime is the first offset appended at or after `ms` (the high watermark if none). */
   offsetForTime(topic: string, ms: number): Promise<bigint>;
   topics(): string[];
@@ -99,18 +141,8 @@ export interface FileLog {
   /** enforceRetention deletes closed segments past the retention limits; returns what it deleted. */
   enforceRetention(now?: number): Promise<string[]>;
   sizeBytes(topic: string): number;
+  /** close syncs and closes the segments and releases the directory lock; calling it twice is harmless. */
   close(): Promise<void>;
-}
-
-/** LogError is a refusal or failure of the embedded log, with a code to act on. */
-export class LogError extends Error {
-  constructor(
-    readonly code: 'TAPWIRE_LOG_LOCKED' | 'TAPWIRE_LOG_BAD_TOPIC' | 'TAPWIRE_LOG_CLOSED',
-    message: string,
-  ) {
-    super(`${code}: ${message}`);
-    this.name = 'LogError';
-  }
 }
 
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,200}$/;
@@ -180,29 +212,60 @@ function decodeFrames(buf: Buffer): { records: (LogRecord & { end: number })[] }
   return { records };
 }
 
-function processAlive(pid: number): boolean {
+/** readOrCreateId returns the log's source id from `<dir>/ID`, creating it (atomically, durably) at first open. */
+function readOrCreateId(dir: string): string {
+  const path = join(dir, 'ID');
+  if (existsSync(path)) {
+    const id = readFileSync(path, 'utf8').trim();
+    if (!SOURCE_ID.test(id))
+      throw new LogError(
+        'TAPWIRE_LOG_BAD_ID',
+        `${path} holds ${JSON.stringify(id.slice(0, 80))}, not a source id (1–64 of A–Z a–z 0–9 . _ -); restore it, or delete it to give the log a new identity`,
+      );
+    return id;
+  }
+  // 12 random bytes: 16 url-safe characters.
+  const id = randomBytes(12).toString('base64url');
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w');
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    writeSync(fd, `${id}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  const dirFd = openSync(dir, 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+  return id;
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Nothing to do about a descriptor that will not close.
   }
 }
 
-/** takeLock claims the directory for this process, refusing when another live process holds it. */
-function takeLock(dir: string): string {
-  const path = join(dir, 'LOCK');
-  if (existsSync(path)) {
-    const pid = Number(readFileSync(path, 'utf8').trim());
-    if (pid && pid !== process.pid && processAlive(pid)) {
-      throw new LogError(
-        'TAPWIRE_LOG_LOCKED',
-        `${dir} is in use by process ${pid}; one process owns an embedded log (run the services with \`tapwire start\`, or move to Kafka)`,
-      );
+/** fitTo makes the open file `fd` exactly `size` bytes: cuts what a failed write left; false when it is shorter (lost). */
+function fitTo(fd: number, size: number): boolean {
+  try {
+    const actual = fstatSync(fd).size;
+    if (actual < size) {
+      closeSync(fd);
+      return false;
     }
+    if (actual > size) ftruncateSync(fd, size);
+    return true;
+  } catch (err) {
+    closeQuietly(fd);
+    throw err;
   }
-  writeFileSync(path, String(process.pid));
-  return path;
 }
 
 /** openFileLog opens (creating if needed) the log in `options.dir`, recovering from a crash. */
@@ -214,32 +277,51 @@ export async function openFileLog(options: FileLogOptions): Promise<FileLog> {
   const groupsDir = join(dir, 'groups');
   mkdirSync(topicsDir, { recursive: true });
   mkdirSync(groupsDir, { recursive: true });
-  const lockPath = takeLock(dir);
+  const lock = await takeDirLock(dir);
+  try {
+    return openLocked(options, { dir, segmentBytes, fsync, topicsDir, groupsDir }, lock.release);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+}
+
+/** openLocked loads the log of a directory this process has locked. */
+function openLocked(
+  options: FileLogOptions,
+  cfg: { dir: string; segmentBytes: number; fsync: FsyncPolicy; topicsDir: string; groupsDir: string },
+  releaseLock: () => Promise<void>,
+): FileLog {
+  const { dir, segmentBytes, fsync, topicsDir, groupsDir } = cfg;
+  const id = readOrCreateId(dir);
   const partitions = new Map<string, Partition>();
   const events = new EventEmitter();
   events.setMaxListeners(0);
   const groups = new Map<string, Map<string, bigint>>();
+  /** Background fdatasyncs in flight; close waits for them. */
+  const syncs = new Set<Promise<void>>();
   let closed = false;
 
-  async function load(topic: string): Promise<Partition> {
+  function load(topic: string): Partition {
     const pdir = join(topicsDir, topic);
     mkdirSync(pdir, { recursive: true });
-    const names = (await readdir(pdir)).filter((n) => n.endsWith(SEGMENT_SUFFIX)).sort();
-    const segments: Segment[] = [];
-    for (const name of names) {
+    const names = readdirSync(pdir)
+      .filter((n) => n.endsWith(SEGMENT_SUFFIX))
+      .sort();
+    const segments: Segment[] = names.map((name) => {
       const path = join(pdir, name);
-      segments.push({
+      return {
         base: BigInt(name.slice(0, -SEGMENT_SUFFIX.length)),
         path,
-        size: (await stat(path)).size,
+        size: statSync(path).size,
         index: null,
-      });
-    }
+      };
+    });
     let next = 0n;
     const last = segments.at(-1);
     if (last) {
       // Recovery: keep the longest valid prefix of the active segment.
-      const buf = await readFile(last.path);
+      const buf = readFileSync(last.path);
       const { records } = decodeFrames(buf);
       let end = 0;
       let expected = last.base;
@@ -249,61 +331,165 @@ export async function openFileLog(options: FileLogOptions): Promise<FileLog> {
         end = r.end;
       }
       if (end < buf.length) {
-        const h = await open(last.path, 'r+');
-        await h.truncate(end);
-        await h.sync();
-        await h.close();
+        const fd = openSync(last.path, 'r+');
+        try {
+          ftruncateSync(fd, end);
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
         last.size = end;
       }
       next = expected;
     }
-    return { topic, dir: pdir, segments, next, handle: null, tail: Promise.resolve(), dirty: false };
+    return { topic, dir: pdir, segments, next, handle: null };
   }
 
-  for (const topic of await readdir(topicsDir)) partitions.set(topic, await load(topic));
-  for (const file of await readdir(groupsDir)) {
+  for (const topic of readdirSync(topicsDir)) partitions.set(topic, load(topic));
+  for (const file of readdirSync(groupsDir)) {
     if (!file.endsWith('.json')) continue;
-    const raw = JSON.parse(await readFile(join(groupsDir, file), 'utf8')) as Record<string, string>;
+    const raw = JSON.parse(readFileSync(join(groupsDir, file), 'utf8')) as Record<string, string>;
     groups.set(
       decodeURIComponent(file.slice(0, -5)),
       new Map(Object.entries(raw).map(([t, o]) => [t, BigInt(o)])),
     );
   }
 
-  async function partitionOf(topic: string): Promise<Partition> {
-    if (!TOPIC_NAME.test(topic))
-      throw new LogError('TAPWIRE_LOG_BAD_TOPIC', `not a topic name: ${JSON.stringify(topic)}`);
+  function partitionOf(topic: string): Partition {
     const known = partitions.get(topic);
     if (known) return known;
-    const loaded = await load(topic);
-    // Two first appends to a new topic may both load it: the first to finish is the one kept.
-    if (!partitions.has(topic)) partitions.set(topic, loaded);
-    return partitions.get(topic)!;
+    if (!TOPIC_NAME.test(topic))
+      throw new LogError('TAPWIRE_LOG_BAD_TOPIC', `not a topic name: ${JSON.stringify(topic)}`);
+    const loaded = load(topic);
+    partitions.set(topic, loaded);
+    return loaded;
   }
 
-  async function activeHandle(p: Partition, incoming: number): Promise<FileHandle> {
-    let seg = p.segments.at(-1);
-    if (!seg || (seg.size > 0 && seg.size + incoming > segmentBytes)) {
-      if (p.handle) {
-        if (fsync !== 'never') await p.handle.sync();
-        await p.handle.close();
-        p.handle = null;
-      }
-      seg = { base: p.next, path: join(p.dir, segmentName(p.next)), size: 0, index: [] };
-      p.segments.push(seg);
+  /** startSync runs fdatasync off the calling thread; a retired handle is closed once it is done. */
+  function startSync(h: Handle): void {
+    h.dirty = false;
+    h.syncing = true;
+    const done = new Promise<void>((resolve) => {
+      fdatasync(h.fd, () => {
+        h.syncing = false;
+        if (h.retired) {
+          if (h.dirty) startSync(h);
+          else closeQuietly(h.fd);
+        }
+        resolve();
+      });
+    });
+    syncs.add(done);
+    void done.then(() => syncs.delete(done));
+  }
+
+  /** retire stops writing a handle: synced first (in the background) when `sync` and it has unsynced bytes. */
+  function retire(h: Handle, sync: boolean): void {
+    h.retired = true;
+    if (!sync) h.dirty = false;
+    if (h.syncing) return;
+    if (h.dirty) startSync(h);
+    else closeQuietly(h.fd);
+  }
+
+  /**
+   * activeHandle returns the handle of the segment the next `incoming` bytes go to, rolling to a new
+   * segment past segmentBytes. A handle dropped after a failed write is reopened here: missing
+   * directories are created again, and what a failed write left in the file is cut off.
+   */
+  function activeHandle(p: Partition, incoming: number): Handle {
+    const last = p.segments.at(-1);
+    const roll = last !== undefined && last.size > 0 && last.size + incoming > segmentBytes;
+    if (p.handle && !roll) return p.handle;
+    if (p.handle) {
+      retire(p.handle, fsync !== 'never');
+      p.handle = null;
     }
-    if (!p.handle) p.handle = await open(seg.path, 'a');
+    mkdirSync(p.dir, { recursive: true });
+    if (last && !roll) {
+      let fd: number | undefined;
+      try {
+        // A segment holding records is reopened, never created: a missing one was lost.
+        fd = openSync(last.path, last.size === 0 ? 'a' : constants.O_WRONLY | constants.O_APPEND);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      if (fd !== undefined && fitTo(fd, last.size)) {
+        p.handle = { fd, dirty: false, syncing: false, retired: false };
+        return p.handle;
+      }
+      // The active segment was deleted or cut short under us: its records are gone. The log
+      // goes on in a new segment at the next offset, keeping what is still on disk.
+      p.segments = p.segments.filter((s) => s !== last && existsSync(s.path));
+    }
+    const seg: Segment = { base: p.next, path: join(p.dir, segmentName(p.next)), size: 0, index: [] };
+    const fd = openSync(seg.path, 'a');
+    fitTo(fd, 0);
+    p.segments.push(seg);
+    p.handle = { fd, dirty: false, syncing: false, retired: false };
     return p.handle;
   }
 
+  function writeFailed(what: string, err: unknown): LogError {
+    return new LogError('TAPWIRE_LOG_WRITE_FAILED', `${what}: ${(err as Error).message}`, { cause: err });
+  }
+
+  function appendSync(topic: string, records: readonly AppendRecord[]): bigint {
+    if (closed) throw new LogError('TAPWIRE_LOG_CLOSED', 'the log is closed');
+    const p = partitionOf(topic);
+    const first = p.next;
+    if (records.length === 0) return first;
+    const { buf, starts } = encodeFrames(records, first, Date.now());
+    let h: Handle;
+    try {
+      h = activeHandle(p, buf.length);
+    } catch (err) {
+      throw writeFailed(`cannot open the active segment of ${p.dir}`, err);
+    }
+    const seg = p.segments.at(-1)!;
+    const position = seg.size;
+    try {
+      // One write(2); a short write (a filling disk) is continued, and fails on the next call.
+      let written = writeSync(h.fd, buf, 0, buf.length);
+      while (written < buf.length) {
+        const n = writeSync(h.fd, buf, written, buf.length - written);
+        if (n === 0) throw new Error(`wrote ${written} of ${buf.length} bytes`);
+        written += n;
+      }
+      if (fsync === 'always') fdatasyncSync(h.fd);
+    } catch (err) {
+      // No torn frame may stay before the frames of later appends. If this cut fails too, the
+      // reopen cuts the file to the segment's size before anything else is written.
+      try {
+        ftruncateSync(h.fd, position);
+      } catch {}
+      p.handle = null;
+      retire(h, false);
+      throw writeFailed(`cannot write ${seg.path}`, err);
+    }
+    if (fsync === 'interval') h.dirty = true;
+    // Index entries inside a large batch too, so a read starts near its offset, never a batch away.
+    if (seg.index) {
+      let last = seg.index.at(-1)?.[1] ?? -INDEX_EVERY_BYTES;
+      for (let i = 0; i < starts.length; i++) {
+        if (position + starts[i]! - last < INDEX_EVERY_BYTES) continue;
+        last = position + starts[i]!;
+        seg.index.push([first + BigInt(i), last]);
+      }
+    }
+    seg.size += buf.length;
+    p.next = first + BigInt(records.length);
+    events.emit('append', topic);
+    return first;
+  }
+
+  // Background fsync: fdatasync runs on libuv's pool, never on the appending thread.
   const syncTimer =
     fsync === 'interval'
       ? setInterval(() => {
           for (const p of partitions.values()) {
-            if (!p.dirty || !p.handle) continue;
-            p.dirty = false;
             const h = p.handle;
-            p.tail = p.tail.then(() => h.datasync().catch(() => {}));
+            if (h?.dirty && !h.syncing) startSync(h);
           }
         }, options.fsyncIntervalMs ?? 1000)
       : undefined;
@@ -345,40 +531,14 @@ export async function openFileLog(options: FileLogOptions): Promise<FileLog> {
 
   const log: FileLog = {
     dir,
+    id,
+    appendSync,
     async append(topic, records) {
-      if (closed) throw new LogError('TAPWIRE_LOG_CLOSED', 'the log is closed');
-      const p = await partitionOf(topic);
-      const run = p.tail.then(async () => {
-        const first = p.next;
-        if (records.length === 0) return first;
-        const { buf, starts } = encodeFrames(records, first, Date.now());
-        const h = await activeHandle(p, buf.length);
-        const seg = p.segments.at(-1)!;
-        const position = seg.size;
-        await h.write(buf, 0, buf.length);
-        if (fsync === 'always') await h.datasync();
-        else p.dirty = true;
-        // Index entries inside a large batch too, so a read starts near its offset, never a batch away.
-        if (seg.index) {
-          let last = seg.index.at(-1)?.[1] ?? -INDEX_EVERY_BYTES;
-          starts.forEach((start, i) => {
-            if (position + start - last < INDEX_EVERY_BYTES) return;
-            last = position + start;
-            seg.index?.push([first + BigInt(i), last]);
-          });
-        }
-        seg.size += buf.length;
-        p.next = first + BigInt(records.length);
-        events.emit('append', topic);
-        return first;
-      });
-      p.tail = run.catch(() => {});
-      return run;
+      return appendSync(topic, records);
     },
 
     async read(topic, offset, maxBytes = 1024 * 1024) {
-      const p = await partitionOf(topic);
-      await p.tail;
+      const p = partitionOf(topic);
       const out: LogRecord[] = [];
       if (p.segments.length === 0 || offset >= p.next) return out;
       // biome-ignore lint/complexity/useMathMinMax: offsets are bigints, which Math.max does not take
@@ -391,7 +551,8 @@ export async function openFileLog(options: FileLogOptions): Promise<FileLog> {
           if (o > from) break;
           position = pos;
         }
-        // Whole frames from the nearest index entry: at least one, about the byte budget.
+        // Whole frames from the nearest index entry: at least one, about the byte budget. Only
+        // up to the segment's size: bytes past it are a write in progress or a failed one.
         const want = Math.min(seg.size - position, Math.max(budget, 64 * 1024) + INDEX_EVERY_BYTES);
         let { records } = decodeFrames(readRange(seg.path, position, want));
         if (!records.some((r) => r.offset >= from))
@@ -421,9 +582,25 @@ export async function openFileLog(options: FileLogOptions): Promise<FileLog> {
       return p?.segments[0]?.base ?? p?.next ?? 0n;
     },
 
+    segments: (topic) => partitions.get(topic)?.segments.map((s) => ({ base: s.base, bytes: s.size })) ?? [],
+
+    async deleteBelow(topic, offset) {
+      const p = partitions.get(topic);
+      let freed = 0;
+      // A closed segment holds offsets up to the next one's base; the active segment stays.
+      while (p && p.segments.length > 1 && p.segments[1]!.base <= offset) {
+        const oldest = p.segments[0]!;
+        await rm(oldest.path, { force: true });
+        // Retention may have removed it meanwhile.
+        if (p.segments[0] !== oldest) continue;
+        p.segments.shift();
+        freed += oldest.size;
+      }
+      return freed;
+    },
+
     async offsetForTime(topic, ms) {
-      const p = await partitionOf(topic);
-      await p.tail;
+      const p = partitionOf(topic);
       for (const seg of p.segments) {
         // A segment's file time is its newest append: older segments cannot hold the answer.
         if (seg !== p.segments.at(-1) && (await stat(seg.path)).mtimeMs < ms) continue;
@@ -476,17 +653,17 @@ export async function openFileLog(options: FileLogOptions): Promise<FileLog> {
       const deleted: string[] = [];
       for (const p of partitions.values()) {
         if (options.keep?.(p.topic)) continue;
-        await p.tail;
-        let total = p.segments.reduce((n, s) => n + s.size, 0);
         while (p.segments.length > 1) {
           const oldest = p.segments[0]!;
+          const total = p.segments.reduce((n, s) => n + s.size, 0);
           const tooOld =
             (options.retentionMs ?? 0) > 0 && (await stat(oldest.path)).mtimeMs < now - options.retentionMs!;
           const tooBig = (options.retentionBytes ?? 0) > 0 && total > options.retentionBytes!;
           if (!tooOld && !tooBig) break;
           await rm(oldest.path, { force: true });
+          // deleteBelow may have removed it meanwhile.
+          if (p.segments[0] !== oldest) continue;
           p.segments.shift();
-          total -= oldest.size;
           deleted.push(`${p.topic}/${segmentName(oldest.base)}`);
         }
       }
@@ -501,14 +678,13 @@ export async function openFileLog(options: FileLogOptions): Promise<FileLog> {
       if (syncTimer) clearInterval(syncTimer);
       if (retentionTimer) clearInterval(retentionTimer);
       for (const p of partitions.values()) {
-        await p.tail;
-        if (p.handle) {
-          if (fsync !== 'never') await p.handle.sync().catch(() => {});
-          await p.handle.close();
-          p.handle = null;
-        }
+        if (!p.handle) continue;
+        const h = p.handle;
+        p.handle = null;
+        retire(h, fsync !== 'never');
       }
-      await rm(lockPath, { force: true });
+      while (syncs.size > 0) await Promise.all(syncs);
+      await releaseLock();
     },
   };
 

@@ -1,28 +1,22 @@
-import {
-  createEventEncoder,
-  type EventLog,
-  type EventSink,
-  eventSinkOver,
-  type SinkLogger,
-  type StoredRecord,
-} from '@tapwire/stream';
+import type { EventLog, EventLogSinkConfig, EventSink, SinkLogger, StoredRecord } from '@tapwire/stream';
 import { createLogConsumerRunner, createLogTopicOffsets } from './consumer-runner.js';
 import type { FileLog } from './file-log.js';
-import { createLogRecordSink, type LogRecordSinkConfig } from './record-sink.js';
+import { createWriteFirstSink } from './write-first-sink.js';
 
-/** createLogEventSink is the EventSink of a single-machine deployment: same encoding as Kafka's, written to the embedded log. */
+/** LogEventSinkConfig is a service's sink config; the write-first sink uses its encoding fields (it has no linger, batch or buffer). */
+export type LogEventSinkConfig = Partial<EventLogSinkConfig> & { readonly errorLogIntervalMs?: number };
+
+/** createLogEventSink is the EventSink of a single-machine deployment: the write-first sink over the embedded log. */
 export function createLogEventSink(
   deps: { log: FileLog; logger: SinkLogger },
-  config: LogRecordSinkConfig & { readonly topicPrefix?: string; readonly validate?: boolean },
+  config: LogEventSinkConfig = {},
 ): EventSink {
-  return eventSinkOver(
-    createLogRecordSink(deps.log, config),
-    createEventEncoder({
-      ...(config.validate === undefined ? {} : { validate: config.validate }),
-      ...(config.topicPrefix === undefined ? {} : { topicPrefix: config.topicPrefix }),
-    }),
-    deps.logger,
-  );
+  return createWriteFirstSink(deps.log, {
+    logger: deps.logger,
+    ...(config.validate === undefined ? {} : { validate: config.validate }),
+    ...(config.topicPrefix === undefined ? {} : { topicPrefix: config.topicPrefix }),
+    ...(config.errorLogIntervalMs === undefined ? {} : { errorLogIntervalMs: config.errorLogIntervalMs }),
+  });
 }
 
 /** fileLogSource is the EventLog seam over the embedded log: sinks, consumer groups, offsets, state reads. */
