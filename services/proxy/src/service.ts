@@ -5,7 +5,7 @@ import {
   telemetryConfigSchema,
 } from '@tapwire/config';
 import { createKafkaClient, createKafkaShipper, type KafkaShipper } from '@tapwire/kafka';
-import { createWriteFirstSink, type FileLog, openFileLog } from '@tapwire/log';
+import { createWriteFirstSink, type FileLog, LogError, openFileLog } from '@tapwire/log';
 import type { EventLog, EventSink } from '@tapwire/stream';
 import { createLogger, type Logger, startTracing, stopOnSignals } from '@tapwire/telemetry';
 import { z } from 'zod';
@@ -73,12 +73,22 @@ export async function openEmission(
     });
     return { sink, stats: writtenOnly(sink), close: (deadlineMs) => sink.close(deadlineMs) };
   }
-  const local: FileLog = await openFileLog({
-    dir: emit.logDir,
-    fsync: emit.fsyncIntervalMs === 0 ? 'always' : 'interval',
-    fsyncIntervalMs: emit.fsyncIntervalMs || 1000,
-    segmentBytes: LOCAL_SEGMENT_BYTES,
-  });
+  let local: FileLog;
+  try {
+    local = await openFileLog({
+      dir: emit.logDir,
+      fsync: emit.fsyncIntervalMs === 0 ? 'always' : 'interval',
+      fsyncIntervalMs: emit.fsyncIntervalMs || 1000,
+      segmentBytes: LOCAL_SEGMENT_BYTES,
+    });
+  } catch (err) {
+    if (err instanceof LogError && err.code === 'TAPWIRE_LOG_LOCKED')
+      throw new LogError(
+        err.code,
+        `${err.message.replace(/^TAPWIRE_LOG_LOCKED: /, '').replace(/;.*$/, '')}: each proxy process needs its own local log folder, proxy.emit.logDir (TAPWIRE_PROXY_EMIT_LOG_DIR)`,
+      );
+    throw err;
+  }
   const sink = createWriteFirstSink(local, { ...encoding, logger });
   let shipper: KafkaShipper;
   try {
