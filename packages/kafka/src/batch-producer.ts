@@ -72,27 +72,38 @@ export function createKafkaBatchProducer(
   let producer = newProducer();
   let connected: Promise<void> | undefined;
   let closed: Promise<void> | undefined;
+  // kafkajs cannot cancel a send (its connect alone retries for seconds when no broker answers):
+  // close() fails the send in flight at once, and kafkajs's attempt ends on its own.
+  let abort!: (err: Error) => void;
+  const aborted = new Promise<never>((_, reject) => {
+    abort = reject;
+  });
+  aborted.catch(() => {});
+
+  async function sendBatch(records: readonly OutgoingRecord[]): Promise<void> {
+    const byTopic = new Map<string, OutgoingRecord[]>();
+    for (const r of records) {
+      let list = byTopic.get(r.topic);
+      if (!list) {
+        list = [];
+        byTopic.set(r.topic, list);
+      }
+      list.push(r);
+    }
+    connected ??= producer.connect();
+    await connected;
+    await producer.sendBatch({
+      acks: -1,
+      compression,
+      topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+    });
+  }
 
   return {
     async send(records) {
       if (closed) throw new TapwireKafkaError('TAPWIRE_KAFKA_SEND_FAILED', 'the producer is closed');
-      const byTopic = new Map<string, OutgoingRecord[]>();
-      for (const r of records) {
-        let list = byTopic.get(r.topic);
-        if (!list) {
-          list = [];
-          byTopic.set(r.topic, list);
-        }
-        list.push(r);
-      }
       try {
-        connected ??= producer.connect();
-        await connected;
-        await producer.sendBatch({
-          acks: -1,
-          compression,
-          topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-        });
+        await Promise.race([sendBatch(records), aborted]);
       } catch (err) {
         connected = undefined;
         if (isSequenceError(err) && !closed) {
@@ -108,7 +119,10 @@ export function createKafkaBatchProducer(
       }
     },
     close() {
-      closed ??= producer.disconnect().catch(() => {});
+      if (!closed) {
+        abort(new Error('the producer is closed'));
+        closed = producer.disconnect().catch(() => {});
+      }
       return closed;
     },
   };

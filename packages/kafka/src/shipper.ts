@@ -350,6 +350,8 @@ export function createLogShipper(
     try {
       await deps.producer.send(round.map((b) => b.record));
     } catch (err) {
+      // Stopped past its deadline: the send was cut short, not refused by Kafka.
+      if (halted) return;
       counters.sendErrors++;
       connected = false;
       const delay = failed(err);
@@ -539,8 +541,9 @@ export function createLogShipper(
           wakeUp();
         }
         // Closing fails a send still in flight, which ends the loop.
-        await deps.producer.close();
+        const closing = deps.producer.close();
         await loop;
+        await closing;
         connected = false;
         if (dropsUnlogged > 0) {
           logger.warn(
