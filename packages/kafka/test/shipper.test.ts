@@ -171,6 +171,22 @@ describe('log shipper', () => {
     );
   });
 
+  it('takes the other topics’ partial batches along when one batch is ready', async () => {
+    const log = createMemoryShipperLog();
+    const producer = fakeProducer();
+    const { shipper: s } = shipper(log, producer, { maxBatchEvents: 2, lingerMs: 3_600_000 });
+    s.start();
+    log.append('b', ['b0']);
+    log.append('a', ['a0', 'a1']);
+    await vi.waitFor(() => expect(s.stats().shippedEvents).toBe(3));
+    expect(producer.acked.map(batchesOf).map((req) => req.map((b) => [b.topic, b.events]))).toEqual([
+      [
+        ['a', ['a0', 'a1']],
+        ['b', ['b0']],
+      ],
+    ]);
+  });
+
   it('saves its position only after Kafka acknowledged, then deletes the shipped segments', async () => {
     // 128 bytes per record (100 + frame): three records per 400-byte segment.
     const log = createMemoryShipperLog({ segmentBytes: 400 });
