@@ -224,9 +224,20 @@ export function createLogShipper(
   /** savedPosition is where shipping of a topic resumes: the saved offset, or the oldest kept one. */
   function savedPosition(topic: string, saved: ReadonlyMap<string, bigint>): bigint {
     const low = log.lowWatermark(topic);
+    const high = log.highWatermark(topic);
     const at = saved.get(topic);
     // Below the oldest kept offset: deleted by the cap after the last save (counted then).
-    return at === undefined || at < low ? low : at;
+    if (at === undefined || at < low) return low;
+    if (at > high) {
+      // Shipped events the log no longer holds (its unsynced tail lost to a power failure): new
+      // events will reuse their offsets, so ingest may take them for resends of shipped ones.
+      logger.error(
+        { topic, shippedTo: at.toString(), highWatermark: high.toString() },
+        'the local log ends before the shipped position: events written since may be taken for duplicates',
+      );
+      return high;
+    }
+    return at;
   }
 
   function discover(): void {

@@ -430,6 +430,24 @@ describe('log shipper', () => {
     expect(s.stats()).toMatchObject({ unshippedEvents: 0, unshippedBytes: 0, lagSeconds: 0 });
   });
 
+  it('ships from the log’s end, with an error logged, when the log ends before the shipped position', async () => {
+    const log = createMemoryShipperLog();
+    log.append('t', ['e0', 'e1']);
+    await log.commit('shipper', new Map([['t', 5n]]));
+    const producer = fakeProducer();
+    const errors: string[] = [];
+    const logger = { info() {}, debug() {}, warn() {}, error: (_: object, msg: string) => errors.push(msg) };
+    const s = createLogShipper({ producer, logger }, log, { lingerMs: 0 });
+    running.push(s);
+    s.start();
+    log.append('t', ['e2']);
+    await vi.waitFor(() => expect(s.stats().shippedEvents).toBe(1));
+    expect(producer.acked.flatMap(batchesOf).map((b) => [b.firstSeq, b.events])).toEqual([[2n, ['e2']]]);
+    expect(errors).toEqual([
+      'the local log ends before the shipped position: events written since may be taken for duplicates',
+    ]);
+  });
+
   it('refuses an invalid config and a log id that is not a source id', () => {
     const log = createMemoryShipperLog();
     const logger = { error() {}, warn() {}, info() {}, debug() {} };
