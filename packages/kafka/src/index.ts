@@ -1,3 +1,8 @@
+export {
+  type BatchProducer,
+  createKafkaBatchProducer,
+  type OutgoingRecord,
+} from './batch-producer.js';
 export { createKafkaClient, type KafkaClient, type KafkaLogger, waitForKafka } from './client.js';
 export { createConsumerRunner } from './consumer-runner.js';
 export { KAFKA_ERRORS, type KafkaErrorCode, TapwireKafkaError } from './errors.js';
@@ -7,6 +12,15 @@ export { createTopicOffsets } from './kafka-topic-offsets.js';
 export { keyPartitioner, partitionForKey } from './partitioner.js';
 export { readTopicToEnd } from './read-to-end.js';
 export { createKafkaRecordSink, type RecordSinkConfig } from './record-sink.js';
+export {
+  createKafkaShipper,
+  createLogShipper,
+  SHIPPER_DEFAULTS,
+  SHIPPER_GROUP,
+  type Shipper,
+  type ShipperConfig,
+  type ShipperStats,
+} from './shipper.js';
 export { type DiskSpool, openDiskSpool, type SpoolBatch, type SpoolConfig } from './spool.js';
 export { createThreadedKafkaEventSink, type ThreadedSinkConfig } from './threaded-sink.js';
 export { ensureTopics, type TopicBootstrapReport, type TopicSpec, topicSpecs } from './topics.js';
