@@ -6,6 +6,15 @@ export const KAFKA_ERRORS = {
   },
   TAPWIRE_KAFKA_SEND_FAILED: { message: 'could not send a batch of events to Kafka', retryable: true },
   TAPWIRE_KAFKA_UNREACHABLE: { message: 'no Kafka broker answered a metadata request', retryable: true },
+  TAPWIRE_KAFKA_SHIPPER_CONFIG_INVALID: { message: 'invalid shipper configuration', retryable: false },
+  TAPWIRE_KAFKA_SHIPPER_POSITION_SAVE_FAILED: {
+    message: 'could not save the shipped position in the local log',
+    retryable: true,
+  },
+  TAPWIRE_KAFKA_SHIPPER_DROPPED: {
+    message: 'the local log exceeded its size cap: oldest unshipped events deleted',
+    retryable: false,
+  },
 } as const;
 
 /** KafkaErrorCode names one entry of KAFKA_ERRORS. */
