@@ -1,5 +1,6 @@
 import type { RecordSink, SpoolRecord } from '@tapwire/stream';
 import kafkajs, { type Kafka, type Producer } from 'kafkajs';
+import { isSequenceError } from './batch-producer.js';
 import type { KafkaLogger } from './client.js';
 import { TapwireKafkaError } from './errors.js';
 import { keyPartitioner } from './partitioner.js';
@@ -21,24 +22,6 @@ export interface RecordSinkConfig {
   readonly retryBackoffMs: number;
   /** Compression of produce requests (default gzip). */
   readonly compression?: 'gzip' | 'none';
-}
-
-// The broker answers these when its record of the producer id or sequence no longer matches
-// this producer's (state expired on an older broker, or a resend that differs from what was
-// written): every resend under the same id gets the same answer, only a new id gets past them.
-const SEQUENCE_ERRORS = new Set([
-  'OUT_OF_ORDER_SEQUENCE_NUMBER',
-  'UNKNOWN_PRODUCER_ID',
-  'INVALID_PRODUCER_EPOCH',
-  'INVALID_PRODUCER_ID_MAPPING',
-]);
-
-function isSequenceError(err: unknown): boolean {
-  for (let e = err as { type?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
-    if (typeof e.type === 'string' && SEQUENCE_ERRORS.has(e.type)) return true;
-    if (e.cause === e) break;
-  }
-  return false;
 }
 
 /**

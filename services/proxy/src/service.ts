@@ -4,7 +4,7 @@ import {
   type TelemetryConfig,
   telemetryConfigSchema,
 } from '@tapwire/config';
-import { createKafkaClient, createKafkaShipper, type KafkaShipper } from '@tapwire/kafka';
+import { createKafkaClient, createKafkaShipper, type Shipper } from '@tapwire/kafka';
 import { createWriteFirstSink, type FileLog, LogError, openFileLog } from '@tapwire/log';
 import type { EventLog, EventSink } from '@tapwire/stream';
 import { createLogger, type Logger, startTracing, stopOnSignals } from '@tapwire/telemetry';
@@ -90,7 +90,7 @@ export async function openEmission(
     throw err;
   }
   const sink = createWriteFirstSink(local, { ...encoding, logger });
-  let shipper: KafkaShipper;
+  let shipper: Shipper;
   try {
     shipper = createKafkaShipper({ kafka: createKafkaClient(config.kafka, logger, 'proxy'), logger }, local, {
       maxBatchEvents: emit.maxBatchEvents,
