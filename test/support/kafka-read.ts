@@ -53,15 +53,11 @@ export async function readTopics(
               return;
             }
             if (decoded.kind === 'single') messages.push({ ...record, value: m.value ?? Buffer.alloc(0) });
-            else
-              decoded.batch.events.forEach((value, i) =>
-                messages.push({
-                  ...record,
-                  value,
-                  source: decoded.batch.source,
-                  seq: decoded.batch.firstSeq + BigInt(i),
-                }),
-              );
+            else {
+              const { source, firstSeq, events } = decoded.batch;
+              for (const [i, value] of events.entries())
+                messages.push({ ...record, value, source, seq: firstSeq + BigInt(i) });
+            }
           }
           if (done(messages)) {
             clearTimeout(timer);
