@@ -168,7 +168,9 @@ describe('tapwire migrate', () => {
       await ch.insert('dlq_events', [old('a', 2, 17), old('b', 0, 3)]);
       const report = await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
       expect(report.applied.map((a) => a.name)).toEqual(['source_ledger']);
-      await ch.insert('dlq_events', [{ ...old('c', 1, 5), source_id: 'proxy-a', source_seq: 41, source_index: 3 }]);
+      await ch.insert('dlq_events', [
+        { ...old('c', 1, 5), source_id: 'proxy-a', source_seq: 41, source_index: 3 },
+      ]);
       const rows = await ch.query(
         raw('SELECT id, source_id, toString(source_seq) AS seq, source_index FROM dlq_events ORDER BY id'),
       );
@@ -182,7 +184,10 @@ describe('tapwire migrate', () => {
         sql`SELECT table, toString(count()) AS n FROM system.columns WHERE database = ${db} AND name IN ('source_id', 'source_seq') GROUP BY table ORDER BY table`,
       );
       expect(columns).toEqual(
-        ['access_logs', 'alert_history', 'dlq_events', 'saturation', 'spans'].map((table) => ({ table, n: '2' })),
+        ['access_logs', 'alert_history', 'dlq_events', 'saturation', 'spans'].map((table) => ({
+          table,
+          n: '2',
+        })),
       );
     } finally {
       await ch.close();
