@@ -271,7 +271,7 @@ describe('retention on the embedded store', () => {
     // Rollup tables exist only on ClickHouse: nothing to drop here, and no error.
     expect(runs.find((r) => r.table === 'route_stats_1m')).toMatchObject({ dropped: [], error: '' });
     expect((await store.counts()).access_logs).toBe(2);
-    expect((await store.warehouse.storedOffsets('access_logs', 0, 0n)).sort()).toEqual(['0', '1']);
+    expect((await store.warehouse.storedSeqs('access_logs', 'partition:0', 0n)).sort()).toEqual(['0', '1']);
     const db = dbs[dbs.length - 1]!;
     const recorded = await db.query<{ table_name: string; dropped_partitions: string[] }>(
       duckSql`SELECT table_name, dropped_partitions FROM retention_runs WHERE table_name = ${'access_logs'}`,

@@ -86,12 +86,13 @@ describe('tapwire migrate', () => {
       '6_saturation_dropped',
       '7_route_histograms',
       '8_alert_history',
+      '9_source_ledger',
     ]);
     expect(first.alreadyApplied).toBe(0);
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);
 
     const second = await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
-    expect(second).toEqual({ database: db, applied: [], alreadyApplied: 8 });
+    expect(second).toEqual({ database: db, applied: [], alreadyApplied: 9 });
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);
 
     const ch = createClickHouse(cfg);
@@ -111,11 +112,11 @@ describe('tapwire migrate', () => {
       migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK }),
       migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK }),
     ]);
-    expect([a.applied.length, b.applied.length].sort()).toEqual([0, 8]);
+    expect([a.applied.length, b.applied.length].sort()).toEqual([0, 9]);
     const ch = createClickHouse(cfg);
     const ledger = await ch.query<{ n: string }>(raw('SELECT count() AS n FROM schema_migrations'));
     await ch.close();
-    expect(ledger).toEqual([{ n: '8' }]);
+    expect(ledger).toEqual([{ n: '9' }]);
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);
   });
 
@@ -134,12 +135,63 @@ describe('tapwire migrate', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     const rerun = await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
-    expect(rerun.applied.map((a) => a.version)).toEqual([6, 7, 8]);
+    expect(rerun.applied.map((a) => a.version)).toEqual([6, 7, 8, 9]);
     const columns = await ch.query<{ name: string }>(
       sql`SELECT name FROM system.columns WHERE database = ${db} AND table = 'saturation' AND name = 'producer_dropped_events'`,
     );
     await ch.close();
     expect(columns).toEqual([{ name: 'producer_dropped_events' }]);
+  });
+
+  it('gives rows stored before 0009 the ledger identity of a single-event record (partition, offset)', async () => {
+    const db = newDatabase();
+    const cfg = testClickHouseConfig(db);
+    const dir = copyOfMigrations();
+    rmSync(join(dir, '0009_source_ledger.sql'));
+    await migrate(cfg, { dir, ...FAST_LOCK });
+    const ch = createClickHouse(cfg);
+    try {
+      const old = (id: string, partition: number, offset: number) => ({
+        tenant: 'acme',
+        ts: 1_795_651_200,
+        ts_us: 1_795_651_200_000_000,
+        id,
+        source_topic: 'tapwire.access.v1',
+        source_partition: 0,
+        source_offset: 9,
+        reason: 'not_json: x',
+        raw_base64: '',
+        consumer_group: 'g',
+        kafka_partition: partition,
+        kafka_offset: offset,
+      });
+      await ch.insert('dlq_events', [old('a', 2, 17), old('b', 0, 3)]);
+      const report = await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
+      expect(report.applied.map((a) => a.name)).toEqual(['source_ledger']);
+      await ch.insert('dlq_events', [
+        { ...old('c', 1, 5), source_id: 'proxy-a', source_seq: 41, source_index: 3 },
+      ]);
+      const rows = await ch.query(
+        raw('SELECT id, source_id, toString(source_seq) AS seq, source_index FROM dlq_events ORDER BY id'),
+      );
+      expect(rows).toEqual([
+        { id: 'a', source_id: 'partition:2', seq: '17', source_index: null },
+        { id: 'b', source_id: 'partition:0', seq: '3', source_index: null },
+        { id: 'c', source_id: 'proxy-a', seq: '41', source_index: 3 },
+      ]);
+      // Every raw table has the ledger columns.
+      const columns = await ch.query<{ table: string; n: string }>(
+        sql`SELECT table, toString(count()) AS n FROM system.columns WHERE database = ${db} AND name IN ('source_id', 'source_seq') GROUP BY table ORDER BY table`,
+      );
+      expect(columns).toEqual(
+        ['access_logs', 'alert_history', 'dlq_events', 'saturation', 'spans'].map((table) => ({
+          table,
+          n: '2',
+        })),
+      );
+    } finally {
+      await ch.close();
+    }
   });
 
   it('refuses to run when a landed migration was edited, naming the file', async () => {

@@ -53,12 +53,12 @@ const topics: string[] = [];
 
 const dayId = (ms: number) => new Date(ms).toISOString().slice(0, 10).replace(/-/g, '');
 
-/** counts returns what a user of the API sees: raw rows, distinct log positions, and each rollup's requests. */
+/** counts returns what a user of the API sees: raw rows, distinct ledger identities, and each rollup's requests. */
 async function counts(db = ch): Promise<Record<string, number>> {
   const [r] = await db.query<Record<string, string>>(
     sql`SELECT
           (SELECT count() FROM access_logs) AS raw,
-          (SELECT uniqExact(kafka_partition, kafka_offset) FROM access_logs) AS ledger,
+          (SELECT uniqExact(source_id, source_seq) FROM access_logs) AS ledger,
           (SELECT countMerge(requests) FROM route_stats_1m) AS route_stats_1m,
           (SELECT sum(requests) FROM route_histogram_1m) AS route_histogram_1m,
           (SELECT sum(requests) FROM route_histogram_1h) AS route_histogram_1h`,

@@ -42,8 +42,9 @@ describe('readMigrations', () => {
       '0006_saturation_dropped.sql',
       '0007_route_histograms.sql',
       '0008_alert_history.sql',
+      '0009_source_ledger.sql',
     ]);
-    expect(migrations.map((m) => m.statements.length)).toEqual([3, 2, 2, 4, 3, 1, 4, 1]);
+    expect(migrations.map((m) => m.statements.length)).toEqual([3, 2, 2, 4, 3, 1, 4, 1, 11]);
     for (const m of migrations) expect(m.checksum).toMatch(/^[0-9a-f]{64}$/);
   });
 

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 // Types only: the native library (~40 MB of RSS) loads in openDuckDb, so a process that imports
 // this package for its SQL helpers and never opens a database (distributed ingest) does not pay for it.
 import type { DuckDBConnection, DuckDBInstance, DuckDBType, DuckDBValue } from '@duckdb/node-api';
-import { createTableSql, TABLES, tableSpec } from './schema.js';
+import { ADDED_COLUMN_FILL, createTableSql, TABLES, type TableSpec, tableSpec } from './schema.js';
 import { type DuckSql, type DuckValue, raw, sql } from './sql.js';
 
 /** DuckDbErrorCode names what went wrong with the embedded database. */
@@ -84,6 +84,32 @@ function bind(
   return { values: bound, types };
 }
 
+/**
+ * addMissingColumns brings a table of an older database file up to its spec: each column added
+ * since is appended and, where ADDED_COLUMN_FILL says how, filled for the rows already stored.
+ */
+async function addMissingColumns(writer: DuckDBConnection, t: TableSpec): Promise<void> {
+  const present = await writer.runAndReadAll(
+    `SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = '${t.name}'`,
+  );
+  const have = new Set(present.getRows().map((r) => String(r[0])));
+  const missing = t.columns.filter(([c]) => !have.has(c));
+  if (missing.length === 0) return;
+  await writer.run('BEGIN TRANSACTION');
+  try {
+    for (const [c, type] of missing) await writer.run(`ALTER TABLE "${t.name}" ADD COLUMN "${c}" ${type}`);
+    const fills = missing.filter(([c]) => ADDED_COLUMN_FILL[c] !== undefined);
+    if (fills.length > 0)
+      await writer.run(
+        `UPDATE "${t.name}" SET ${fills.map(([c]) => `"${c}" = ${ADDED_COLUMN_FILL[c]}`).join(', ')}`,
+      );
+    await writer.run('COMMIT');
+  } catch (err) {
+    await writer.run('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
+
 /** openDuckDb opens (or creates) the database and its tables; a file another process holds is TAPWIRE_DUCKDB_LOCKED. */
 export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
   const memory = options.path === ':memory:';
@@ -108,7 +134,10 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
     });
   }
   const writer = await instance.connect();
-  for (const t of TABLES) await writer.run(createTableSql(t));
+  for (const t of TABLES) {
+    await writer.run(createTableSql(t));
+    await addMissingColumns(writer, t);
+  }
   // Rows for a bulk insert pass through a file that DuckDB's JSON reader parses natively.
   const spoolDir = mkdtempSync(join(tmpdir(), 'tapwire-duckdb-'));
   let spoolSeq = 0;

@@ -50,9 +50,13 @@ function routeHistogramSelect(time: string, seconds: number): string {
   FROM tapwire_new GROUP BY ALL`;
 }
 
+// Where a row was read (Kafka partition and offset), then its identity in the per-event ledger:
+// its source (a proxy's local log, or `partition:<p>` for a single-event record) and sequence there.
 const KAFKA = [
   ['kafka_partition', 'UINTEGER'],
   ['kafka_offset', 'UBIGINT'],
+  ['source_id', 'VARCHAR'],
+  ['source_seq', 'UBIGINT'],
 ] as const;
 const EVENT = [
   ['tenant', 'VARCHAR'],
@@ -152,6 +156,8 @@ export const TABLES: readonly TableSpec[] = [
       ['raw_base64', 'VARCHAR'],
       ['consumer_group', 'VARCHAR'],
       ...KAFKA,
+      // A rejected event's index within its batched record; NULL for a whole record.
+      ['source_index', 'UINTEGER'],
     ],
   },
   {
@@ -204,6 +210,16 @@ export const TABLES: readonly TableSpec[] = [
     ],
   },
 ];
+
+/**
+ * ADDED_COLUMN_FILL says how rows stored before a column existed get its value when an older
+ * database file is opened (columns not listed read NULL there): the ledger identity of a row read
+ * from a single-event record, as ClickHouse's DEFAULTs of migrations/0009 give it.
+ */
+export const ADDED_COLUMN_FILL: Readonly<Record<string, string>> = {
+  source_id: `'partition:' || kafka_partition`,
+  source_seq: 'kafka_offset',
+};
 
 /** tableSpec returns a table's spec, or undefined for a table the embedded store does not have. */
 export function tableSpec(name: string): TableSpec | undefined {

@@ -145,6 +145,53 @@ describe('embedded database', () => {
     expect(row?.id).toBe('kept');
   });
 
+  it('opening a file from before the per-event ledger adds its columns and gives old rows the single-record identity', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tapwire-duckdb-test-'));
+    dirs.push(dir);
+    const path = join(dir, 'old.duckdb');
+    // The dlq_events table as releases before the ledger created it, with two rows.
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const old = await DuckDBInstance.create(path);
+    const conn = await old.connect();
+    await conn.run(
+      `CREATE TABLE dlq_events ("tenant" VARCHAR, "ts" BIGINT, "ts_us" UBIGINT, "id" VARCHAR, "source_topic" VARCHAR,
+        "source_partition" UINTEGER, "source_offset" UBIGINT, "reason" VARCHAR, "raw_base64" VARCHAR,
+        "consumer_group" VARCHAR, "kafka_partition" UINTEGER, "kafka_offset" UBIGINT)`,
+    );
+    await conn.run(
+      `INSERT INTO dlq_events VALUES ('t1', 1, 1000000, 'old-1', 'x', 0, 5, 'r', '', 'g', 2, 17), ('t1', 1, 1000000, 'old-2', 'x', 0, 6, 'r', '', 'g', 0, 3)`,
+    );
+    conn.closeSync();
+    old.closeSync();
+
+    const db = await openDuckDb({ path });
+    dbs.push(db);
+    await db.insertJsonLines('dlq_events', [
+      JSON.stringify({
+        ...JSON.parse(dlqLine('new-1', 2, 'r', 9)),
+        source_id: 'proxy-a',
+        source_seq: '41',
+        source_index: 3,
+      }),
+    ]);
+    const rows = await db.query(
+      sql`SELECT id, source_id, source_seq, source_index FROM dlq_events ORDER BY id`,
+    );
+    expect(rows).toEqual([
+      { id: 'new-1', source_id: 'proxy-a', source_seq: '41', source_index: 3 },
+      { id: 'old-1', source_id: 'partition:2', source_seq: '17', source_index: null },
+      { id: 'old-2', source_id: 'partition:0', source_seq: '3', source_index: null },
+    ]);
+    // Opening it again changes nothing.
+    await db.close();
+    const again = await openDuckDb({ path });
+    dbs.push(again);
+    const [n] = await again.query<{ n: string }>(
+      sql`SELECT count(*) AS n FROM dlq_events WHERE source_id = 'partition:2' AND source_seq = 17`,
+    );
+    expect(n?.n).toBe('1');
+  });
+
   it('interrupts a query past its time limit with TAPWIRE_DUCKDB_TIMEOUT', async () => {
     const db = await fresh();
     const err = await db

@@ -10,6 +10,9 @@ export const dlqV1Schema = z.object({
   source_topic: nonEmptyBoundedString(249),
   source_partition: z.number().int().nonnegative(),
   source_offset: z.string().regex(/^\d{1,20}$/, 'must be a decimal Kafka offset'),
+  // The event's index within a batched record (@tapwire/stream event-batch.ts); absent when the
+  // whole record was rejected. Optional, so earlier dead letters and earlier readers stay valid.
+  source_index: z.number().int().nonnegative().max(999_999_999).optional(),
   reason: nonEmptyBoundedString(LIMITS.reasonChars),
   consumer_group: boundedString(LIMITS.serviceChars),
 });

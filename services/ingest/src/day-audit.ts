@@ -3,21 +3,24 @@ import type { Logger } from '@tapwire/telemetry';
 import type { IngestMetrics } from './metrics.js';
 import type { Stream } from './rows.js';
 
-/** DayAudit compares one day of a raw table and its rollups with the offset ledger. */
+/** DayAudit compares one day of a raw table and its rollups with the ledger. */
 export interface DayAudit {
   readonly table: string;
   /** YYYYMMDD (UTC). */
   readonly day: string;
   /** Rows the raw table holds for the day. */
   readonly rawRows: number;
-  /** Distinct log positions (kafka_partition, kafka_offset) among them: what should be there once. */
+  /**
+   * Distinct event identities (source_id, source_seq) among them: what should be there once. A
+   * copy stored from a shipper's resend has another Kafka offset but the same identity.
+   */
   readonly ledgerRows: number;
   /** Per rollup, the raw rows it counts for the day, and how many it should (the ledger's). */
   readonly rollups: readonly { table: string; rows: number; expected: number }[];
 }
 
 const DAY_S = 86_400;
-// Counting distinct log positions holds them all in memory: a day too large fails the audit
+// Counting distinct identities holds them all in memory: a day too large fails the audit
 // (logged by its caller) instead of starving the server.
 const LIMITS: QueryOptions = { maxMemoryBytes: 1024 ** 3, maxExecutionTimeS: 120 };
 
@@ -39,7 +42,7 @@ export function tablesAboveLedger(a: DayAudit): string[] {
 
 /**
  * auditDay counts one UTC day (days since 1970-01-01) of a raw table and its rollups against the
- * ledger: each log position counts once. A raw table or a rollup above the ledger means data came
+ * ledger: each event identity counts once. A raw table or a rollup above the ledger means data came
  * back that was deleted (on 18.16 a restart reloads parts merged away before a DROP PARTITION) or
  * was inserted twice.
  */
@@ -64,7 +67,7 @@ export async function auditDay(ch: ClickHouse, stream: Stream, day: number): Pro
     counted.push({ table: rollup.table, rows: Number(actual?.n ?? 0) });
   }
   const [r] = await ch.query<{ n: string; ledger: string }>(
-    sql`SELECT count() AS n, uniqExact(kafka_partition, kafka_offset) AS ledger FROM ${table} WHERE ${inDay}`,
+    sql`SELECT count() AS n, uniqExact(source_id, source_seq) AS ledger FROM ${table} WHERE ${inDay}`,
     LIMITS,
   );
   const ledgerRows = Number(r?.ledger ?? 0);
@@ -87,7 +90,7 @@ export function reportAudit(audit: DayAudit, logger: Logger, metrics?: IngestMet
   const day = `${audit.day.slice(0, 4)}-${audit.day.slice(4, 6)}-${audit.day.slice(6, 8)}`;
   logger.error(
     { ...audit, above },
-    `${above.join(', ')} hold more than the offset ledger for ${audit.day} (deleted data came back after a ClickHouse restart, or was inserted twice); rebuild that day with \`tapwire replay --clear --from ${day}T00:00:00Z --to ${day}T23:59:59Z --tables ${audit.table}\``,
+    `${above.join(', ')} hold more than the ledger for ${audit.day} (deleted data came back after a ClickHouse restart, or was inserted twice); rebuild that day with \`tapwire replay --clear --from ${day}T00:00:00Z --to ${day}T23:59:59Z --tables ${audit.table}\``,
   );
   return true;
 }

@@ -7,7 +7,7 @@ export interface IngestMetrics {
   inserted(topic: string, rows: number, seconds: number): void;
   insertFailed(): void;
   /**
-   * A table checked against the offset ledger (after a failed-but-stored insert, or a day audited
+   * A table checked against the ledger (after a failed-but-stored insert, or a day audited
    * after an outage or a replay): given the rows again, still disagreeing, or holding more than the ledger.
    */
   rollupChecked(table: string, outcome: 'repaired' | 'mismatch' | 'excess'): void;
@@ -108,7 +108,7 @@ export function createIngestMetrics(live: {
   });
   const rollupChecks = new Counter({
     name: 'tapwire_ingest_rollup_checks_total',
-    help: 'Tables checked against the offset ledger, by outcome: repaired (a rollup missed a stored insert and was given it), mismatch (short of the ledger) or excess (above it: deleted data came back or was inserted twice); rebuild with tapwire replay --clear.',
+    help: 'Tables checked against the ledger, by outcome: repaired (a rollup missed a stored insert and was given it), mismatch (short of the ledger) or excess (above it: deleted data came back or was inserted twice); rebuild with tapwire replay --clear.',
     labelNames: ['table', 'outcome'],
     registers: [registry],
   });

@@ -1,13 +1,21 @@
 import { hostname } from 'node:os';
 import { DEFAULT_TENANT, type DlqEvent, TOPICS } from '@tapwire/schema';
-import type { ConsumerRunner, EventSink, PartitionBatch, TopicPartitionOffset } from '@tapwire/stream';
+import {
+  type ConsumerRunner,
+  decodeBatch,
+  type EventBatch,
+  type EventSink,
+  type PartitionBatch,
+  type TopicPartitionOffset,
+} from '@tapwire/stream';
 import type { Logger } from '@tapwire/telemetry';
 import type { IngestConfig } from './config.js';
 import { reportAudit } from './day-audit.js';
 import { JsonLines } from './json-lines.js';
 import type { IngestMetrics } from './metrics.js';
 import type { StoredBatch } from './rollup-repair.js';
-import { dayOf, type Row, STREAMS, type Stream } from './rows.js';
+import { dayOf, type Row, STREAMS, type Stream, singleSource } from './rows.js';
+import { SeqRanges } from './seq-ranges.js';
 import type { Warehouse } from './warehouse.js';
 
 /** IngestStats are the pipeline's counters (also on /metrics). */
@@ -20,7 +28,7 @@ export interface IngestStats {
   rollupRepairs: number;
   /** Rollups that still disagreed with the raw table after a stored insert (logged). */
   rollupMismatches: number;
-  /** Days found holding more than the offset ledger when ClickHouse came back after an outage (logged). */
+  /** Days found holding more than the ledger when ClickHouse came back after an outage (logged). */
   ledgerMismatches: number;
   commits: number;
   bufferedRows: number;
@@ -33,21 +41,37 @@ interface Snapshot {
   deadLettered: number;
   /** Parts of failed inserts that were stored anyway, whose rollups are still to be checked. */
   stored: StoredBatch[];
+  /** Sequence numbers of the batched events among the rows, per table and source (ledgerKey). */
+  seqs: Map<string, SeqRanges>;
+}
+
+/** SourceState is what the pipeline knows of one source's batched events in one table since the assignment. */
+interface SourceState {
+  /** The highest sequence number seen, or found stored when the source was first seen. */
+  highest: bigint;
+  /** Events dead-lettered (bounded), so a resend does not dead-letter them again. */
+  deadLettered: Set<bigint>;
 }
 
 // A DLQ record must itself fit the event size limit: raw bytes beyond this are cut, and the reason says so.
 const DLQ_RAW_BYTES = 256 * 1024;
 
+// Dead-lettered sequence numbers remembered per source and table; beyond, the set starts over.
+const DEAD_LETTERS_REMEMBERED = 10_000;
+
 const key = (topic: string, partition: number) => `${topic}\u0000${partition}`;
-// Every row line ends with its position in the log (rows.ts sets these two fields last).
-const ROW_POSITION = /"kafka_partition":(\d+),"kafka_offset":"(\d+)"\}$/;
+const ledgerKey = (table: string, source: string) => `${table}\u0000${source}`;
+// Every row line ends with its ledger identity (rows.ts sets these two fields last).
+const ROW_IDENTITY = /"source_id":"([^"\\]*)","source_seq":"(\d+)"\}$/;
 
 /**
- * createIngestPipeline turns consumed batches into ClickHouse rows: valid events are buffered per
- * table and day, invalid ones go to the DLQ with their reason, and offsets are committed only after
- * every row up to them is inserted. After a crash or rebalance, offsets already present in a raw
- * table (kafka_partition, kafka_offset) are skipped, so the sink is the ledger and nothing is
- * inserted twice. Each insert holds one table and one day, so ClickHouse writes it as one part.
+ * createIngestPipeline turns consumed records into rows: single-event records and batched records
+ * (@tapwire/stream event-batch.ts) alike. Valid events are buffered per table and day, invalid ones
+ * go to the DLQ with their reason, and offsets are committed only after every row up to them is
+ * inserted. Every row carries its ledger identity (source_id, source_seq), and events already
+ * stored under theirs are skipped, so the warehouse is the ledger and nothing is inserted twice:
+ * not after a crash or rebalance, nor when a shipper sends a batch again. Each insert holds one
+ * table and one day, so ClickHouse writes it as one part.
  */
 export function createIngestPipeline(
   deps: { warehouse: Warehouse; dlq: EventSink; logger: Logger; metrics: IngestMetrics },
@@ -63,10 +87,18 @@ export function createIngestPipeline(
   let buffered = 0;
   let pending = new Map<string, TopicPartitionOffset>();
   let deadLetteredSinceCommit = 0;
+  // Single-event records: offsets per topic-partition already stored when it was assigned.
   let skip = new Map<string, Set<string>>();
+  // Batched records: per table and source, what was seen since the assignment (ledgerKey).
+  let sources = new Map<string, SourceState>();
+  // Sequence numbers of buffered batched events, then of the snapshots being inserted: the events
+  // on their way to the warehouse, which a lookup there would not find yet.
+  let bufferedSeqs = new Map<string, SeqRanges>();
+  let inserting: readonly Map<string, SeqRanges>[] = [];
   let flushing: Promise<void> | undefined;
   let flushAll = false;
   let timer: NodeJS.Timeout | undefined;
+  let closing = false;
   let stopped = false;
   let auditing = Promise.resolve();
   const stats: IngestStats = {
@@ -83,7 +115,18 @@ export function createIngestPipeline(
   };
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-  function deadLetter(topic: string, partition: number, offset: string, raw: Buffer, reason: string): void {
+  /**
+   * deadLetter sends a rejected record, or one event of a batched record (`index`), to the DLQ
+   * with its position. The id is deterministic: the same position always makes the same DLQ id.
+   */
+  function deadLetter(
+    topic: string,
+    partition: number,
+    offset: string,
+    raw: Buffer,
+    reason: string,
+    index?: number,
+  ): void {
     let tenant = DEFAULT_TENANT;
     try {
       const t = (JSON.parse(raw.toString('utf8')) as { tenant?: unknown }).tenant;
@@ -91,16 +134,22 @@ export function createIngestPipeline(
     } catch {
       /* not JSON: default tenant */
     }
+    const head = `dlq_${topic.replace(/[^A-Za-z0-9]/g, '_')}`;
+    // A batched event's id keeps its whole position: the topic is cut, never the index.
+    const tail = index === undefined ? '' : `_${partition}_${offset}_${index}`;
     const event: DlqEvent = {
       v: 1,
-      // Deterministic: the same source message always makes the same DLQ id.
-      id: `dlq_${topic.replace(/[^A-Za-z0-9]/g, '_')}_${partition}_${offset}`.slice(0, 64),
+      id:
+        index === undefined
+          ? `${head}_${partition}_${offset}`.slice(0, 64)
+          : head.slice(0, 64 - tail.length) + tail,
       ts: Date.now() * 1000,
       tenant,
       raw_base64: raw.subarray(0, DLQ_RAW_BYTES).toString('base64'),
       source_topic: topic.slice(0, 249),
       source_partition: partition,
       source_offset: offset,
+      ...(index === undefined ? {} : { source_index: index }),
       reason: (raw.length > DLQ_RAW_BYTES
         ? `${reason.slice(0, 3900)} (raw bytes truncated to ${DLQ_RAW_BYTES} of ${raw.length})`
         : reason
@@ -129,29 +178,146 @@ export function createIngestPipeline(
     buffered++;
   }
 
+  /** reject dead-letters a record or a batched event, except on the DLQ topic itself. */
+  function reject(
+    topic: string,
+    partition: number,
+    offset: string,
+    raw: Buffer,
+    reason: string,
+    index?: number,
+  ): void {
+    if (topic === dlqTopic) {
+      // Never dead-letter the dead letters: count and move on.
+      deps.logger.error({ offset, index, reason }, 'invalid record on the DLQ topic');
+      deps.metrics.event(topic, 'dropped_invalid_dlq');
+      return;
+    }
+    deadLetter(topic, partition, offset, raw, reason, index);
+  }
+
+  function skipped(topic: string): void {
+    stats.skippedDuplicates++;
+    deps.metrics.event(topic, 'skipped_duplicate');
+  }
+
+  /**
+   * untilAnswered runs a ledger lookup until the warehouse answers (backoff with full jitter, as
+   * inserts): an event cannot be judged new or stored without it. Consumption waits meanwhile.
+   */
+  async function untilAnswered<T>(lookup: () => Promise<T>): Promise<T> {
+    let backoff = config.retryBackoffMs;
+    for (;;) {
+      try {
+        return await lookup();
+      } catch (err) {
+        if (closing) throw err;
+        const e = err as Error & { code?: string };
+        if (stats.clickhouseUp)
+          deps.logger.warn({ code: e.code, err: e.message }, 'ledger lookup failed; retrying with backoff');
+        // Up again only once an insert went through, which then audits the days it wrote.
+        stats.clickhouseUp = false;
+        await sleep(backoff / 2 + Math.random() * (backoff / 2));
+        backoff = Math.min(backoff * 2, config.maxRetryBackoffMs);
+      }
+    }
+  }
+
+  /**
+   * onBatchRecord takes the events of one batched record. Per table and source the pipeline knows
+   * the highest sequence number seen since the assignment: a batch above it is new (forward
+   * progress, no lookup). When the source is first seen, or a batch starts at or below it (a
+   * shipper resent after losing its position), the events of the batch's range that are stored
+   * (warehouse), buffered or being inserted (memory) are skipped. On first sight the highest
+   * stored sequence number from the batch on is looked up as well: events inserted before a crash
+   * but not committed come back after the restart, and must be looked up too.
+   */
+  async function onBatchRecord(
+    stream: Stream,
+    topic: string,
+    partition: number,
+    offset: string,
+    batch: EventBatch,
+  ): Promise<void> {
+    const n = batch.events.length;
+    if (n === 0) return;
+    const first = batch.firstSeq;
+    const last = first + BigInt(n - 1);
+    const ledger = ledgerKey(stream.table, batch.source);
+    let state = sources.get(ledger);
+    let stored: Set<string> | undefined;
+    let inMemory: SeqRanges[] = [];
+    if (!state || first <= state.highest) {
+      // Captured before the lookup: an insert that completes meanwhile is found in one or the other.
+      inMemory = [bufferedSeqs, ...inserting].flatMap((m) => m.get(ledger) ?? []);
+      const to = state && state.highest < last ? state.highest : last;
+      const [seqs, highest] = await untilAnswered(() =>
+        Promise.all([
+          deps.warehouse.storedSeqs(stream.table, batch.source, first, to),
+          state ? undefined : deps.warehouse.highestSeq(stream.table, batch.source, first),
+        ]),
+      );
+      stored = new Set(seqs);
+      if (!state) {
+        state = { highest: highest === undefined ? -1n : BigInt(highest), deadLettered: new Set() };
+        sources.set(ledger, state);
+      }
+    }
+    let ranges = bufferedSeqs.get(ledger);
+    for (let i = 0; i < n; i++) {
+      const seq = first + BigInt(i);
+      if (
+        stored &&
+        (stored.has(seq.toString()) ||
+          inMemory.some((r) => r.has(seq)) ||
+          ranges?.has(seq) ||
+          state.deadLettered.has(seq))
+      ) {
+        skipped(topic);
+        continue;
+      }
+      const raw = batch.events[i]!;
+      const decoded = stream.codec.decode(raw);
+      if (decoded.ok) {
+        add(stream, stream.toRow(decoded.event, partition, offset, batch.source, seq.toString()));
+        if (!ranges) {
+          ranges = new SeqRanges();
+          bufferedSeqs.set(ledger, ranges);
+        }
+        ranges.add(seq);
+      } else {
+        reject(topic, partition, offset, raw, `${decoded.code}: ${decoded.reason}`, i);
+        if (state.deadLettered.size >= DEAD_LETTERS_REMEMBERED) state.deadLettered.clear();
+        state.deadLettered.add(seq);
+      }
+    }
+    if (last > state.highest) state.highest = last;
+  }
+
   async function onBatch(batch: PartitionBatch): Promise<void> {
     const stream = streams.get(batch.topic);
     if (!stream) return;
     const tp = key(batch.topic, batch.partition);
     const already = skip.get(tp);
     for (const m of batch.messages) {
-      if (already?.has(m.offset)) {
-        already.delete(m.offset);
-        stats.skippedDuplicates++;
-        deps.metrics.event(batch.topic, 'skipped_duplicate');
+      const raw = m.value ?? Buffer.alloc(0);
+      const record = decodeBatch(m.headers, m.value);
+      if (record.kind === 'batch') {
+        await onBatchRecord(stream, batch.topic, batch.partition, m.offset, record.batch);
         continue;
       }
-      const raw = m.value ?? Buffer.alloc(0);
-      const decoded = stream.codec.decode(raw);
-      if (decoded.ok) {
-        add(stream, stream.toRow(decoded.event, batch.partition, m.offset));
-      } else if (batch.topic === dlqTopic) {
-        // Never dead-letter the dead letters: count and move on.
-        deps.logger.error({ offset: m.offset, reason: decoded.reason }, 'invalid record on the DLQ topic');
-        deps.metrics.event(batch.topic, 'dropped_invalid_dlq');
-      } else {
-        deadLetter(batch.topic, batch.partition, m.offset, raw, `${decoded.code}: ${decoded.reason}`);
+      if (record.kind === 'invalid') {
+        reject(batch.topic, batch.partition, m.offset, raw, `invalid_batch: ${record.reason}`);
+        continue;
       }
+      if (already?.has(m.offset)) {
+        already.delete(m.offset);
+        skipped(batch.topic);
+        continue;
+      }
+      const decoded = stream.codec.decode(raw);
+      if (decoded.ok) add(stream, stream.toRow(decoded.event, batch.partition, m.offset));
+      else reject(batch.topic, batch.partition, m.offset, raw, `${decoded.code}: ${decoded.reason}`);
     }
     const last = batch.messages[batch.messages.length - 1];
     if (last)
@@ -176,13 +342,21 @@ export function createIngestPipeline(
       offsets: [...pending.values()],
       deadLettered: deadLetteredSinceCommit,
       stored: [],
+      seqs: bufferedSeqs,
     };
+    inserting = [...inserting, bufferedSeqs];
     buffers = new Map();
     pending = new Map();
+    bufferedSeqs = new Map();
     buffered = 0;
     deadLetteredSinceCommit = 0;
     stats.bufferedRows = 0;
     return snapshot;
+  }
+
+  /** inserted forgets a snapshot's batched events as on their way: the warehouse holds them now. */
+  function inserted(snapshot: Snapshot): void {
+    inserting = inserting.filter((m) => m !== snapshot.seqs);
   }
 
   /**
@@ -194,38 +368,45 @@ export function createIngestPipeline(
   async function dropStored(snapshot: Snapshot): Promise<void> {
     for (const g of snapshot.groups) {
       if (g.done) continue;
-      const ranges = new Map<number, { min: bigint; max: bigint }>();
+      const ranges = new Map<string, { min: bigint; max: bigint }>();
       const lines = g.rows.lines();
-      const positions = lines.map((line) => {
-        const m = ROW_POSITION.exec(line);
+      const identities = lines.map((line) => {
+        const m = ROW_IDENTITY.exec(line);
         if (!m) return '';
-        const [partition, offset] = [Number(m[1]), BigInt(m[2]!)];
-        const r = ranges.get(partition);
-        if (!r) ranges.set(partition, { min: offset, max: offset });
+        const [source, seq] = [m[1]!, BigInt(m[2]!)];
+        const r = ranges.get(source);
+        if (!r) ranges.set(source, { min: seq, max: seq });
         else {
-          if (offset < r.min) r.min = offset;
-          if (offset > r.max) r.max = offset;
+          if (seq < r.min) r.min = seq;
+          if (seq > r.max) r.max = seq;
         }
-        return `${m[1]}:${m[2]}`;
+        return `${source}\u0000${m[2]}`;
       });
       const stored = new Set<string>();
-      for (const [partition, r] of ranges) {
-        for (const o of await deps.warehouse.storedOffsets(g.stream.table, partition, r.min, r.max))
-          stored.add(`${partition}:${o}`);
+      for (const [source, r] of ranges) {
+        for (const s of await deps.warehouse.storedSeqs(g.stream.table, source, r.min, r.max))
+          stored.add(`${source}\u0000${s}`);
       }
       if (stored.size === 0) continue;
-      if (g.stream.rollups.length > 0) {
-        const offsets = new Map<number, string[]>();
-        for (const position of stored) {
-          const [partition, offset] = position.split(':') as [string, string];
-          const list = offsets.get(Number(partition));
-          if (list) list.push(offset);
-          else offsets.set(Number(partition), [offset]);
+      // Only this group's rows: the range may hold rows of the source that other inserts stored.
+      const mine = new Map<string, string[]>();
+      const kept: string[] = [];
+      lines.forEach((line, i) => {
+        const identity = identities[i]!;
+        if (!stored.has(identity)) {
+          kept.push(line);
+          return;
         }
-        snapshot.stored.push({ stream: g.stream, day: g.day, offsets, pending: [...g.stream.rollups] });
-      }
+        const [source, seq] = identity.split('\u0000') as [string, string];
+        const list = mine.get(source);
+        if (list) list.push(seq);
+        else mine.set(source, [seq]);
+      });
+      if (mine.size === 0) continue;
+      if (g.stream.rollups.length > 0)
+        snapshot.stored.push({ stream: g.stream, day: g.day, seqs: mine, pending: [...g.stream.rollups] });
       const before = g.rows.count;
-      g.rows = JsonLines.from(lines.filter((_, i) => !stored.has(positions[i]!)));
+      g.rows = JsonLines.from(kept);
       stats.skippedDuplicates += before - g.rows.count;
       deps.logger.info(
         { table: g.stream.table, rows: before - g.rows.count },
@@ -259,7 +440,7 @@ export function createIngestPipeline(
   }
 
   /**
-   * auditDays checks the days just written against the offset ledger after an outage: a ClickHouse
+   * auditDays checks the days just written against the ledger after an outage: a ClickHouse
    * restart can bring back parts deleted shortly before (18.16, see day-partition.ts in
    * @tapwire/clickhouse), which no insert of ours would notice. It runs beside the inserts, one
    * audit at a time, and only logs its own failures: it never holds ingest up.
@@ -348,6 +529,7 @@ export function createIngestPipeline(
         first = false;
         const snapshot = take();
         await insertAll(snapshot);
+        inserted(snapshot);
         if (snapshot.deadLettered > 0) await deps.dlq.flush();
         try {
           await runner?.commit(snapshot.offsets);
@@ -371,7 +553,11 @@ export function createIngestPipeline(
     return run;
   }
 
-  /** onAssigned flushes what is buffered, then loads the offsets each new partition already has in ClickHouse. */
+  /**
+   * onAssigned flushes what is buffered, then loads, per new partition, the single-event records
+   * from its committed offset on that the warehouse already holds (source `partition:<p>`), and
+   * forgets the sources of batched records: each is looked up again when first seen.
+   */
   async function onAssigned(assignment: TopicPartitionOffset[]): Promise<void> {
     await flush().catch(() => {});
     const next = new Map<string, Set<string>>();
@@ -379,10 +565,11 @@ export function createIngestPipeline(
       const stream = streams.get(a.topic);
       if (!stream) continue;
       const from = BigInt(a.offset) < 0n ? 0n : BigInt(a.offset);
-      const stored = await deps.warehouse.storedOffsets(stream.table, a.partition, from);
+      const stored = await deps.warehouse.storedSeqs(stream.table, singleSource(a.partition), from);
       if (stored.length > 0) next.set(key(a.topic, a.partition), new Set(stored));
     }
     skip = next;
+    sources = new Map();
     const skipped = [...next.values()].reduce((n, s) => n + s.size, 0);
     deps.logger.info({ partitions: assignment.length, alreadyStored: skipped }, 'partitions assigned');
   }
@@ -403,6 +590,7 @@ export function createIngestPipeline(
       timer.unref();
     },
     async stop(): Promise<void> {
+      closing = true;
       if (timer) clearInterval(timer);
       await flush();
       stopped = true;

@@ -31,7 +31,7 @@ export interface ReplaySummary {
   inserted: number;
   skippedDuplicates: number;
   invalid: number;
-  /** Days of the window whose tables hold more than the offset ledger afterwards (each also logged). */
+  /** Days of the window whose tables hold more than the ledger afterwards (each also logged). */
   mismatches: DayAudit[];
   durationMs: number;
 }
@@ -55,7 +55,7 @@ function countingSink(): EventSink & { count: () => number } {
 
 /**
  * replay rebuilds projections by re-reading the log (Kafka or the embedded one) from a point in time into the tables, through the
- * same pipeline as ingest, in a fresh consumer group whose start offsets are set by time. Offsets
+ * same pipeline as ingest, in a fresh consumer group whose start offsets are set by time. Events
  * already stored in a table are skipped (the ledger), so a replay interrupted and run again, with or
  * without clearing, never inserts an event twice. Invalid events are counted, not dead-lettered again.
  */

@@ -3,13 +3,13 @@ import { type ClickHouse, identifier, joinSql, raw, type SqlFragment, sql } from
 import type { Logger } from '@tapwire/telemetry';
 import type { Rollup, Stream } from './rows.js';
 
-/** StoredBatch is the part of a failed insert that ClickHouse stored anyway: raw rows by position. */
+/** StoredBatch is the part of a failed insert that ClickHouse stored anyway: raw rows by ledger identity. */
 export interface StoredBatch {
   readonly stream: Stream;
   /** UTC day of the rows, in days since 1970-01-01 (rows.ts `dayOf`). */
   readonly day: number;
-  /** Per Kafka partition, the offsets of the stored rows. */
-  readonly offsets: ReadonlyMap<number, readonly string[]>;
+  /** Per source (source_id), the sequence numbers of the stored rows. */
+  readonly seqs: ReadonlyMap<string, readonly string[]>;
   /** Rollups still to check. */
   pending: Rollup[];
 }
@@ -21,10 +21,10 @@ const ATTEMPTS = 5;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function batchFilter(b: StoredBatch): SqlFragment {
-  const parts = [...b.offsets].map(
-    ([partition, offsets]) =>
-      sql`(kafka_partition = ${partition} AND kafka_offset IN (${joinSql(
-        offsets.map((o) => sql`${BigInt(o)}`),
+  const parts = [...b.seqs].map(
+    ([source, seqs]) =>
+      sql`(source_id = ${source} AND source_seq IN (${joinSql(
+        seqs.map((s) => sql`${BigInt(s)}`),
         ', ',
       )}))`,
   );

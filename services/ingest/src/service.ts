@@ -52,7 +52,7 @@ export interface RunningIngest {
 /**
  * runIngestProcess is what `tapwire ingest` runs: the pipeline on a heap-capped worker thread
  * (or on this thread when heapLimitMb is 0), stopped gracefully on SIGTERM/SIGINT; the process
- * exits non-zero if the worker dies, so a supervisor restarts it (the offset ledger makes that safe).
+ * exits non-zero if the worker dies, so a supervisor restarts it (the ledger makes that safe).
  */
 export async function runIngestProcess(config: IngestServiceConfig): Promise<void> {
   if (config.ingest.heapLimitMb === 0) {

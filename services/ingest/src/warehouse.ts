@@ -6,8 +6,10 @@ import { checkRollup, type RepairOutcome, type StoredBatch } from './rollup-repa
 import type { Rollup, Row, Stream } from './rows.js';
 
 /**
- * Warehouse is where ingest writes: the seam between the pipeline (batches, the offset ledger,
- * retention, replay) and a database. ClickHouse is the distributed one; DuckDB the embedded one.
+ * Warehouse is where ingest writes: the seam between the pipeline (batches, the per-event ledger,
+ * retention, replay) and a database. A raw row's ledger identity is (source_id, source_seq): the
+ * local log an event was first written to and its sequence there, or `partition:<p>` and the
+ * offset for a single-event record (rows.ts). ClickHouse is the distributed one; DuckDB the embedded one.
  * Day partitions are named YYYYMMDD (UTC) on both.
  */
 export interface Warehouse {
@@ -19,14 +21,16 @@ export interface Warehouse {
   insert(table: string, body: readonly (string | Uint8Array)[]): Promise<void>;
   /** insertRows writes bookkeeping rows (consumer lag, retention runs). */
   insertRows(table: string, rows: readonly Row[]): Promise<void>;
-  /** storedOffsets lists the log offsets of one partition that a raw table holds, from `from` (to `to`, inclusive). */
-  storedOffsets(table: string, partition: number, from: bigint, to?: bigint): Promise<string[]>;
+  /** storedSeqs lists the sequence numbers of one source that a raw table holds, from `from` (to `to`, inclusive). */
+  storedSeqs(table: string, source: string, from: bigint, to?: bigint): Promise<string[]>;
+  /** highestSeq is the highest sequence number of one source that a raw table holds at or above `from`, if any. */
+  highestSeq(table: string, source: string, from: bigint): Promise<string | undefined>;
   /**
    * checkRollup makes one rollup of a batch that a failed insert stored anyway agree with the raw
    * table (ClickHouse pushes to materialized views after storing the raw part; see rollup-repair.ts).
    */
   checkRollup(batch: StoredBatch, rollup: Rollup, logger: Logger): Promise<RepairOutcome>;
-  /** auditDay counts one day (days since 1970-01-01) of a raw table and its rollups against the offset ledger (day-audit.ts). */
+  /** auditDay counts one day (days since 1970-01-01) of a raw table and its rollups against the ledger (day-audit.ts). */
   auditDay(stream: Stream, day: number): Promise<DayAudit>;
   /** days lists a table's day partitions before `before` (YYYYMMDD); none for a table it does not have. */
   daysBefore(table: string, before: string): Promise<string[]>;
@@ -43,13 +47,18 @@ export function clickhouseWarehouse(ch: ClickHouse): Warehouse {
     kind: 'clickhouse',
     insert: (table, body) => ch.insertNdjson(table, body),
     insertRows: (table, rows) => ch.insert(table, rows),
-    async storedOffsets(table, partition, from, to) {
-      const rows = await ch.query<{ o: string }>(
-        to === undefined
-          ? sql`SELECT toString(kafka_offset) AS o FROM ${identifier(table)} WHERE kafka_partition = ${partition} AND kafka_offset >= ${from}`
-          : sql`SELECT toString(kafka_offset) AS o FROM ${identifier(table)} WHERE kafka_partition = ${partition} AND kafka_offset >= ${from} AND kafka_offset <= ${to}`,
+    async storedSeqs(table, source, from, to) {
+      const upper = to === undefined ? sql`1` : sql`source_seq <= ${to}`;
+      const rows = await ch.query<{ s: string }>(
+        sql`SELECT toString(source_seq) AS s FROM ${identifier(table)} WHERE source_id = ${source} AND source_seq >= ${from} AND ${upper}`,
       );
-      return rows.map((r) => r.o);
+      return rows.map((r) => r.s);
+    },
+    async highestSeq(table, source, from) {
+      const [r] = await ch.query<{ s: string; n: string | number }>(
+        sql`SELECT toString(max(source_seq)) AS s, count() AS n FROM ${identifier(table)} WHERE source_id = ${source} AND source_seq >= ${from}`,
+      );
+      return r && Number(r.n) > 0 ? r.s : undefined;
     },
     checkRollup: (batch, rollup, logger) => checkRollup(ch, batch, rollup, logger),
     auditDay: (stream, day) => auditDay(ch, stream, day),
@@ -85,12 +94,18 @@ export function duckdbWarehouse(db: DuckDb): Warehouse {
         rows.map((r) => JSON.stringify(r)),
       );
     },
-    async storedOffsets(table, partition, from, to) {
-      const upper = to === undefined ? duckSql`TRUE` : duckSql`kafka_offset <= ${to}`;
-      const rows = await db.query<{ o: string }>(
-        duckSql`SELECT CAST(kafka_offset AS VARCHAR) AS o FROM ${duckIdentifier(table)} WHERE kafka_partition = ${partition} AND kafka_offset >= ${from} AND ${upper}`,
+    async storedSeqs(table, source, from, to) {
+      const upper = to === undefined ? duckSql`TRUE` : duckSql`source_seq <= ${to}`;
+      const rows = await db.query<{ s: string }>(
+        duckSql`SELECT CAST(source_seq AS VARCHAR) AS s FROM ${duckIdentifier(table)} WHERE source_id = ${source} AND source_seq >= ${from} AND ${upper}`,
       );
-      return rows.map((r) => r.o);
+      return rows.map((r) => r.s);
+    },
+    async highestSeq(table, source, from) {
+      const [r] = await db.query<{ s: string | null }>(
+        duckSql`SELECT CAST(max(source_seq) AS VARCHAR) AS s FROM ${duckIdentifier(table)} WHERE source_id = ${source} AND source_seq >= ${from}`,
+      );
+      return r?.s ?? undefined;
     },
     async checkRollup() {
       return 'complete';
@@ -99,7 +114,7 @@ export function duckdbWarehouse(db: DuckDb): Warehouse {
     async auditDay(stream, day) {
       const time = duckIdentifier(tableSpec(stream.table)?.time ?? 'ts');
       const [r] = await db.query<{ n: number | bigint; ledger: number | bigint }>(
-        duckSql`SELECT count(*) AS n, count(DISTINCT (kafka_partition, kafka_offset)) AS ledger FROM ${duckIdentifier(stream.table)} WHERE ${time} >= ${day * 86_400} AND ${time} < ${(day + 1) * 86_400}`,
+        duckSql`SELECT count(*) AS n, count(DISTINCT (source_id, source_seq)) AS ledger FROM ${duckIdentifier(stream.table)} WHERE ${time} >= ${day * 86_400} AND ${time} < ${(day + 1) * 86_400}`,
       );
       return {
         table: stream.table,

@@ -24,7 +24,8 @@ function heldWarehouse() {
       inserts.push(rows);
     },
     insertRows: async () => {},
-    storedOffsets: async () => [],
+    storedSeqs: async () => [],
+    highestSeq: async () => undefined,
     checkRollup: async () => 'complete',
     auditDay: async () => ({ table: 'access_logs', day: '', rawRows: 0, ledgerRows: 0, rollups: [] }),
     daysBefore: async () => [],

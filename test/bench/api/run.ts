@@ -81,7 +81,9 @@ async function main(): Promise<void> {
         '' AS query,
         if(status = 503, 'upstream_refused', 'none') AS error_kind,
         toUInt32(0) AS kafka_partition,
-        toUInt64(number) AS kafka_offset
+        toUInt64(number) AS kafka_offset,
+        'partition:0' AS source_id,
+        toUInt64(number) AS source_seq
       FROM numbers(${offset}, ${n})`,
     );
   }
