@@ -377,7 +377,9 @@ describe('proxy → real Kafka', () => {
       await new Promise((r) => setTimeout(r, 250));
     const stats = emission.stats();
     await p.stop();
-    expect(stats).toMatchObject({ unshippedEvents: 0, writeDropped: 0, capacityDropped: 0, written: served });
+    expect(stats).toMatchObject({ unshippedEvents: 0, writeDropped: 0, capacityDropped: 0 });
+    // Written: an access log per request served, plus a saturation sample a second.
+    expect(stats.written).toBeGreaterThanOrEqual(served);
     const topic = p.prefix + TOPICS.accessLogs;
     const messages = await readTopics(kafka, [topic], (m) => m.length >= served, 120_000);
     // Exactly one access log per request: a batch resent after the outage may sit twice on Kafka
