@@ -1,13 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   createKafkaClient,
   createKafkaEventSink,
-  createThreadedKafkaEventSink,
   ensureTopics,
-  openDiskSpool,
   type TopicSpec,
   topicSpecs,
 } from '@tapwire/kafka';
@@ -227,70 +222,6 @@ describe('Kafka EventSink', () => {
     expect(sink.stats().dropped).toBe(50);
   });
 
-  it('spools to disk while Kafka is unreachable and drains in order after a restart', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tapwire-sink-spool-'));
-    const dead = createKafkaClient(
-      testKafkaConfig({ brokers: ['127.0.0.1:1'], connectionTimeoutMs: 200 }),
-      silentLogger,
-    );
-    const offline = createKafkaEventSink(
-      { kafka: dead, logger: silentLogger },
-      {
-        lingerMs: 10,
-        maxBatchEvents: 20,
-        maxBufferedEvents: 30,
-        retryBackoffMs: 50,
-        topicPrefix: prefix,
-        spool: openDiskSpool({ dir, maxBytes: 10_000_000, segmentBytes: 4096 }),
-      },
-    );
-    const traceId = 'd'.repeat(32); // one key → one partition → order is observable
-    const events = Array.from({ length: 200 }, (_, i) =>
-      exampleAccessLog({ trace_id: traceId, bytes_out: i }),
-    );
-    for (const e of events) expect(offline.emit(TOPICS.accessLogs, e)).toBe(true);
-    expect(offline.stats()).toMatchObject({ accepted: 200, buffered: 30, spooled: 170, dropped: 0 });
-    await offline.close(200);
-    expect(offline.stats()).toMatchObject({ spooled: 200, dropped: 0, delivered: 0 });
-
-    const online = createKafkaEventSink(
-      { kafka, logger: silentLogger },
-      {
-        lingerMs: 10,
-        maxBatchEvents: 20,
-        maxBufferedEvents: 30,
-        retryBackoffMs: 50,
-        topicPrefix: prefix,
-        spool: openDiskSpool({ dir, maxBytes: 10_000_000, segmentBytes: 4096 }),
-      },
-    );
-    const later = exampleAccessLog({ trace_id: traceId, bytes_out: 200 });
-    expect(online.emit(TOPICS.accessLogs, later)).toBe(true);
-    await online.flush();
-    expect(online.stats()).toMatchObject({ delivered: 201, spoolBytes: 0, dropped: 0 });
-    await online.close();
-
-    const consumer = kafka.consumer({ groupId: `tapwire-test-${randomUUID()}` });
-    await consumer.connect();
-    await consumer.subscribe({ topics: [prefix + TOPICS.accessLogs], fromBeginning: true });
-    const order: number[] = [];
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out with ${order.length} of 201`)), 60_000);
-      void consumer.run({
-        eachMessage: async ({ message }) => {
-          const decoded = accessLogCodec.decode(message.value ?? Buffer.alloc(0));
-          if (decoded.ok && decoded.event.trace_id === traceId) order.push(decoded.event.bytes_out);
-          if (order.length === 201) {
-            clearTimeout(timer);
-            resolve();
-          }
-        },
-      });
-    });
-    await consumer.disconnect();
-    expect(order).toEqual(Array.from({ length: 201 }, (_, i) => i));
-  });
-
   it('writes a batch once when its acknowledgement is lost and it is sent again', async () => {
     // Eight lost acks: more than kafkajs's own five retries, so the sink's resend after backoff
     // is exercised as well as kafkajs's. The broker writes every attempt it receives; only the
@@ -383,112 +314,5 @@ describe('Kafka EventSink', () => {
     await vi.waitFor(() => expect(sink.stats().delivered).toBe(15), { timeout: 5000, interval: 50 });
     expect(sink.stats().buffered).toBe(0);
     await sink.close();
-  });
-});
-
-describe('Kafka EventSink on a worker thread', () => {
-  const prefix = `${uniqueName('w')}.`;
-  const threaded = (brokers: string[], over: Record<string, unknown> = {}, spoolDir?: string) =>
-    createThreadedKafkaEventSink(
-      { logger: silentLogger },
-      {
-        kafka: testKafkaConfig({ brokers, connectionTimeoutMs: 300 }),
-        clientIdSuffix: 'test',
-        sink: { lingerMs: 10, maxBatchEvents: 20, maxBufferedEvents: 30, retryBackoffMs: 50, ...over },
-        topicPrefix: prefix,
-        ...(spoolDir ? { spool: { dir: spoolDir, maxBytes: 10_000_000, segmentBytes: 4096 } } : {}),
-      },
-    );
-
-  beforeAll(async () => {
-    const specs = topicSpecs(
-      { partitions: 3, replicationFactor: 1, retentionMs: 3_600_000, dlqRetentionMs: 3_600_000 },
-      prefix,
-    );
-    created.push(...specs.map((s) => s.topic));
-    await ensureTopics(kafka, specs);
-  });
-
-  it('delivers every event exactly as emitted, keyed by trace id', async () => {
-    const sink = threaded(config.brokers, { maxBufferedEvents: 10_000 });
-    const spans = Array.from({ length: 300 }, () => exampleSpan());
-    for (const s of spans) expect(sink.emit(TOPICS.spans, s)).toBe(true);
-    expect(sink.emit(TOPICS.spans, exampleSpan({ duration: -1 }))).toBe(false);
-    await sink.flush();
-    expect(sink.stats()).toMatchObject({
-      accepted: 300,
-      delivered: 300,
-      invalid: 1,
-      dropped: 0,
-      buffered: 0,
-    });
-    await sink.close();
-    const messages = await readTopics(kafka, [prefix + TOPICS.spans], (m) => m.length >= 300);
-    const got = messages.map((m) => {
-      const d = spanCodec.decode(m.value);
-      if (!d.ok) throw new Error(d.reason);
-      expect(m.key).toBe(d.event.trace_id);
-      return d.event;
-    });
-    const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : 1);
-    expect(got.sort(byId)).toEqual([...spans].sort(byId));
-  });
-
-  it('lowers the priority of its worker thread only (Linux nice, relative), and still delivers', async () => {
-    // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice value.
-    const niceOf = (stat: string) => Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-    const threadNices = () =>
-      readdirSync('/proc/self/task').map((tid) =>
-        niceOf(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')),
-      );
-    const callerNice = niceOf(readFileSync('/proc/thread-self/stat', 'utf8'));
-    const expected = Math.min(19, callerNice + 7);
-    const before = threadNices().filter((n) => n === expected).length;
-    const sink = createThreadedKafkaEventSink(
-      { logger: silentLogger },
-      {
-        kafka: testKafkaConfig({ brokers: config.brokers }),
-        clientIdSuffix: 'test',
-        sink: { lingerMs: 10, maxBatchEvents: 20, maxBufferedEvents: 1000, retryBackoffMs: 50 },
-        topicPrefix: prefix,
-        threadNice: 7,
-      },
-    );
-    for (let i = 0; i < 10; i++) sink.emit(TOPICS.spans, exampleSpan());
-    await sink.flush();
-    expect(sink.stats()).toMatchObject({ accepted: 10, delivered: 10, dropped: 0 });
-    expect(threadNices().filter((n) => n === expected).length).toBe(before + 1);
-    expect(niceOf(readFileSync('/proc/thread-self/stat', 'utf8'))).toBe(callerNice);
-    await sink.close();
-  });
-
-  it('counts as dropped what neither memory nor a spool could keep', async () => {
-    const sink = threaded(['127.0.0.1:1']);
-    for (let i = 0; i < 50; i++) sink.emit(TOPICS.spans, exampleSpan());
-    await vi.waitFor(() => expect(sink.stats()).toMatchObject({ buffered: 30, dropped: 20 }), {
-      timeout: 5000,
-    });
-    await sink.close(300);
-    expect(sink.stats()).toMatchObject({ accepted: 50, delivered: 0, dropped: 50 });
-  });
-
-  it('spools while Kafka is unreachable and drains in order after a restart', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tapwire-worker-spool-'));
-    const traceId = 'e'.repeat(32);
-    const offline = threaded(['127.0.0.1:1'], {}, dir);
-    for (let i = 0; i < 200; i++)
-      offline.emit(TOPICS.accessLogs, exampleAccessLog({ trace_id: traceId, bytes_out: i }));
-    await offline.close(300);
-    expect(offline.stats()).toMatchObject({ accepted: 200, spooled: 200, dropped: 0, delivered: 0 });
-
-    const online = threaded(config.brokers, {}, dir);
-    online.emit(TOPICS.accessLogs, exampleAccessLog({ trace_id: traceId, bytes_out: 200 }));
-    await online.flush();
-    expect(online.stats()).toMatchObject({ delivered: 201, spoolBytes: 0, dropped: 0 });
-    await online.close();
-    const messages = await readTopics(kafka, [prefix + TOPICS.accessLogs], (m) => m.length >= 201);
-    expect(messages.map((m) => JSON.parse(m.value.toString()).bytes_out)).toEqual(
-      Array.from({ length: 201 }, (_, i) => i),
-    );
   });
 });

@@ -21,6 +21,4 @@ export {
   type ShipperConfig,
   type ShipperStats,
 } from './shipper.js';
-export { type DiskSpool, openDiskSpool, type SpoolBatch, type SpoolConfig } from './spool.js';
-export { createThreadedKafkaEventSink, type ThreadedSinkConfig } from './threaded-sink.js';
 export { ensureTopics, type TopicBootstrapReport, type TopicSpec, topicSpecs } from './topics.js';

@@ -12,8 +12,9 @@ export interface KafkaEventSinkConfig extends RecordSinkConfig {
 }
 
 /**
- * createKafkaEventSink builds the in-thread Kafka EventSink: keyed, batched by size or linger time
- * into a bounded memory buffer, overflowing to a size-capped disk spool that drains in order.
+ * createKafkaEventSink builds the Kafka EventSink of the low-volume producers (alerter, ingest's
+ * DLQ, the API's silences): keyed, one record per event, batched by size or linger time in a
+ * bounded memory buffer.
  */
 export function createKafkaEventSink(
   deps: { kafka: Kafka; logger: KafkaLogger },

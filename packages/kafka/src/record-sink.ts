@@ -1,9 +1,9 @@
 import type { RecordSink, SpoolRecord } from '@tapwire/stream';
 import kafkajs, { type Kafka, type Producer } from 'kafkajs';
+import { isSequenceError } from './batch-producer.js';
 import type { KafkaLogger } from './client.js';
 import { TapwireKafkaError } from './errors.js';
 import { keyPartitioner } from './partitioner.js';
-import type { DiskSpool } from './spool.js';
 
 const { CompressionTypes } = kafkajs;
 
@@ -16,37 +16,19 @@ export interface RecordSinkConfig {
   readonly lingerMs: number;
   /** Most events sent in one produce request. */
   readonly maxBatchEvents: number;
-  /** Most events held in memory; beyond it events go to the spool, or are dropped and counted. */
+  /** Most events held in memory; beyond it events are dropped and counted. */
   readonly maxBufferedEvents: number;
   /** Delay before retrying a failed send, in ms; doubles up to 30 s. */
   readonly retryBackoffMs: number;
   /** Compression of produce requests (default gzip). */
   readonly compression?: 'gzip' | 'none';
-  /** Disk spool for when Kafka is slow or down; without one, overflow is dropped. */
-  readonly spool?: DiskSpool;
-}
-
-// The broker answers these when its record of the producer id or sequence no longer matches
-// this producer's (state expired on an older broker, or a resend that differs from what was
-// written): every resend under the same id gets the same answer, only a new id gets past them.
-const SEQUENCE_ERRORS = new Set([
-  'OUT_OF_ORDER_SEQUENCE_NUMBER',
-  'UNKNOWN_PRODUCER_ID',
-  'INVALID_PRODUCER_EPOCH',
-  'INVALID_PRODUCER_ID_MAPPING',
-]);
-
-function isSequenceError(err: unknown): boolean {
-  for (let e = err as { type?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
-    if (typeof e.type === 'string' && SEQUENCE_ERRORS.has(e.type)) return true;
-    if (e.cause === e) break;
-  }
-  return false;
 }
 
 /**
- * createKafkaRecordSink sends encoded records to Kafka: batched by size or linger time from a
- * bounded memory buffer, overflowing to a size-capped disk spool that drains in order.
+ * createKafkaRecordSink sends encoded records to Kafka, one record per event: batched by size or
+ * linger time from a bounded memory buffer. It serves the services whose events are few and can
+ * be derived again (the alerter's state, ingest's dead letters); the proxy writes its events to a
+ * local log first and ships them in batched records instead (shipper.ts).
  *
  * Sends are idempotent: the producer has a broker-assigned id and numbers its batches per
  * partition, and a batch whose acknowledgement was lost is sent again — by kafkajs's retries or,
@@ -65,13 +47,12 @@ export function createKafkaRecordSink(
       idempotent: true,
       maxInFlightRequests: 1,
       // Finite, unlike kafkajs's idempotent default (forever): after these the sink takes over
-      // with its own backoff, the spool and the counters, resending the same pinned batch.
+      // with its own backoff and the counters, resending the same pinned batch.
       retry: { retries: PRODUCER_RETRIES },
     });
   let producer = newProducer();
   const compression = config.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP;
-  const spool = config.spool;
-  const counters = { accepted: 0, delivered: 0, invalid: 0, dropped: 0, spooled: 0, sendErrors: 0 };
+  const counters = { accepted: 0, delivered: 0, invalid: 0, dropped: 0, sendErrors: 0 };
   // A FIFO as an array plus a head index: taking a batch is O(batch), not O(buffer).
   let buffer: SpoolRecord[] = [];
   let head = 0;
@@ -135,11 +116,9 @@ export function createKafkaRecordSink(
     }
   }
 
-  // Order: memory holds the oldest events; the spool is used only when memory is full or the
-  // spool already has data, so draining memory first and then the spool keeps emit order.
   function pump(): Promise<void> {
     if (inFlight) return inFlight;
-    if (buffered() === 0 && (!spool || spool.isEmpty())) return Promise.resolve();
+    if (buffered() === 0) return Promise.resolve();
     const run = (async () => {
       try {
         for (;;) {
@@ -153,12 +132,6 @@ export function createKafkaRecordSink(
               buffer = buffer.slice(head);
               head = 0;
             }
-          } else if (spool && !spool.isEmpty()) {
-            // Until committed, the spool hands out the same records again: resends stay identical.
-            const batch = await spool.nextBatch(config.maxBatchEvents);
-            if (!batch) break;
-            if (batch.records.length > 0) await send(batch.records);
-            await batch.commit();
           } else {
             break;
           }
@@ -181,13 +154,7 @@ export function createKafkaRecordSink(
       counters.dropped++;
       return false;
     }
-    if (spool && (buffered() >= config.maxBufferedEvents || !spool.isEmpty())) {
-      if (!spool.append(record)) {
-        counters.dropped++;
-        return false;
-      }
-      counters.spooled++;
-    } else if (buffered() >= config.maxBufferedEvents) {
+    if (buffered() >= config.maxBufferedEvents) {
       counters.dropped++;
       return false;
     } else {
@@ -204,7 +171,7 @@ export function createKafkaRecordSink(
       clearTimeout(timer);
       timer = undefined;
     }
-    while (!closing && (buffered() > 0 || (spool && !spool.isEmpty()))) {
+    while (!closing && buffered() > 0) {
       await pump();
       if (backoffMs > 0) await new Promise((r) => setTimeout(r, backoffMs));
     }
@@ -222,18 +189,12 @@ export function createKafkaRecordSink(
       if (timer) clearTimeout(timer);
       await Promise.race([inFlight, expired]);
       if (buffered() > 0) {
-        // Memory holds events older than anything spooled, so they go to the front of the spool.
-        const left = buffer.slice(head);
-        const kept = spool ? await spool.prepend(left) : 0;
-        counters.spooled += kept;
-        counters.dropped += left.length - kept;
-        if (left.length > kept)
-          deps.logger.error({ dropped: left.length - kept }, 'closing with undelivered events');
+        counters.dropped += buffered();
+        deps.logger.error({ dropped: buffered() }, 'closing with undelivered events');
         buffer = [];
         head = 0;
         pinned = undefined;
       }
-      if (spool) await spool.flush();
       await producer.disconnect().catch(() => {});
     })();
     return closed;
@@ -245,11 +206,8 @@ export function createKafkaRecordSink(
     close,
     stats: () => ({
       ...counters,
-      dropped: counters.dropped + (spool?.lostRecords() ?? 0),
       buffered: buffered(),
       bufferCapacity: config.maxBufferedEvents,
-      spoolBytes: spool?.bytes() ?? 0,
-      spoolCapacityBytes: spool?.capacityBytes ?? 0,
     }),
   };
 }

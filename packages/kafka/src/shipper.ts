@@ -362,6 +362,9 @@ export function createLogShipper(
   async function ship(round: Batch[]): Promise<void> {
     pinned = round;
     try {
+      // Only what is on disk leaves: a power loss must never lose events Kafka already has,
+      // or the log would give their sequence numbers to new events that ingest then skips.
+      await log.sync?.();
       await deps.producer.send(round.map((b) => b.record));
     } catch (err) {
       // Stopped past its deadline: the send was cut short, not refused by Kafka.

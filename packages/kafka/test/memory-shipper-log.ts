@@ -20,6 +20,8 @@ export interface MemoryShipperLog extends ShipperLog {
   readonly commits: Map<string, bigint>[];
   /** How many reads were made. */
   reads: number;
+  /** durableEnd is the offset below which a topic's records were synced to "disk" (sync()). */
+  durableEnd(topic: string): bigint;
 }
 
 /** createMemoryShipperLog opens an empty log whose segments close past `segmentBytes`. */
@@ -31,11 +33,16 @@ export function createMemoryShipperLog(
   const groups = new Map<string, Map<string, bigint>>();
   const appends = new EventEmitter();
   let commitFaults = 0;
+  const durable = new Map<string, bigint>();
 
   const log: MemoryShipperLog = {
     id: options.id ?? 'memory-log',
     commits: [],
     reads: 0,
+    durableEnd: (topic) => durable.get(topic) ?? 0n,
+    async sync() {
+      for (const [topic, t] of topics) durable.set(topic, t.next);
+    },
 
     append(topic, values, timestamp = Date.now()) {
       let t = topics.get(topic);

@@ -127,6 +127,32 @@ describe('log shipper', () => {
     });
   });
 
+  it('sends only events already synced to disk (a power loss cannot take back what Kafka has)', async () => {
+    const log = createMemoryShipperLog();
+    log.append(
+      'access',
+      range(30).map((i) => event(i)),
+    );
+    const producer = fakeProducer();
+    const notDurable: string[] = [];
+    const send = producer.send.bind(producer);
+    producer.send = async (records) => {
+      for (const b of batchesOf(records))
+        if (b.firstSeq + BigInt(b.events.length) > log.durableEnd('access'))
+          notDurable.push(`${b.firstSeq}+${b.events.length}`);
+      await send(records);
+    };
+    const { shipper: s } = shipper(log, producer, { maxBatchEvents: 10 });
+    s.start();
+    await vi.waitFor(() => expect(s.stats().shippedEvents).toBe(30));
+    log.append(
+      'access',
+      range(5, 30).map((i) => event(i)),
+    );
+    await vi.waitFor(() => expect(s.stats().shippedEvents).toBe(35));
+    expect(notDurable).toEqual([]);
+  });
+
   it('ends a batch before it would exceed maxBatchBytes, and sends an event larger than that alone', async () => {
     const log = createMemoryShipperLog();
     const values = [

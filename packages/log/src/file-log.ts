@@ -483,6 +483,21 @@ function openLocked(
     return first;
   }
 
+  /** syncNow forces what was written before the call to disk, off the calling thread. */
+  async function syncNow(): Promise<void> {
+    // A handle written while a sync of it runs needs one more, after that one: two rounds at most.
+    const again: Handle[] = [];
+    for (const p of partitions.values()) {
+      const h = p.handle;
+      if (!h?.dirty) continue;
+      if (h.syncing) again.push(h);
+      else startSync(h);
+    }
+    await Promise.all([...syncs]);
+    for (const h of again) if (h.dirty && !h.syncing && !h.retired) startSync(h);
+    await Promise.all([...syncs]);
+  }
+
   // Background fsync: fdatasync runs on libuv's pool, never on the appending thread.
   const syncTimer =
     fsync === 'interval'
@@ -530,6 +545,7 @@ function openLocked(
   }
 
   const log: FileLog = {
+    sync: syncNow,
     dir,
     id,
     appendSync,

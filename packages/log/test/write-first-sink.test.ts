@@ -79,9 +79,6 @@ describe('write-first sink', () => {
       dropped: 0,
       buffered: 0,
       bufferCapacity: 0,
-      spooled: 0,
-      spoolBytes: 0,
-      spoolCapacityBytes: 0,
       sendErrors: 0,
     });
   });

@@ -34,6 +34,11 @@ export interface ShipperLog {
   deleteBelow(topic: string, offset: bigint): Promise<number>;
   committed(group: string): Map<string, bigint>;
   commit(group: string, offsets: ReadonlyMap<string, bigint>): Promise<void>;
+  /**
+   * sync resolves once everything appended before the call is on disk (fdatasync). A shipper calls
+   * it before sending, so no event reaches Kafka that a power loss could take from the local log.
+   */
+  sync?(): Promise<void>;
   /** waitForAppend resolves at the next append to any of `topics`, or after `ms`. */
   waitForAppend(topics: readonly string[], ms: number, signal?: AbortSignal): Promise<void>;
 }

@@ -1,9 +1,6 @@
 import type { EventByTopic, TopicName } from '@tapwire/schema';
 
-/**
- * SpoolRecord is one encoded event: its topic, partition key and JSON value — what every sink
- * carries, whichever log it is written to (the name is the Kafka sink's disk spool's, which held it first).
- */
+/** SpoolRecord is one encoded event: its topic, partition key and JSON value — what every sink carries, whichever log it is written to. */
 export interface SpoolRecord {
   topic: string;
   key: string;
@@ -12,25 +9,19 @@ export interface SpoolRecord {
 
 /** SinkStats are the counters an EventSink exposes on /metrics. */
 export interface SinkStats {
-  /** Events accepted by emit() (into memory or the spool). */
+  /** Events accepted by emit(). */
   accepted: number;
   /** Events acknowledged by the log. */
   delivered: number;
   /** Events refused because they failed validation. */
   invalid: number;
-  /** Events dropped because memory and spool were full (or the sink was closed). */
+  /** Events dropped: memory full, the log unwritable, or the sink closed. */
   dropped: number;
   /** Events waiting in memory now. */
   buffered: number;
   /** Memory capacity, in events. */
   bufferCapacity: number;
-  /** Events ever written to the disk spool. */
-  spooled: number;
-  /** Bytes in the disk spool now. */
-  spoolBytes: number;
-  /** Disk spool capacity, in bytes (0 without a spool). */
-  spoolCapacityBytes: number;
-  /** Failed send attempts (each is retried). */
+  /** Failed send or write attempts. */
   sendErrors: number;
 }
 
@@ -40,11 +31,11 @@ export interface SinkStats {
  */
 export interface EventSink {
   emit<T extends TopicName>(topic: T, event: EventByTopic[T]): boolean;
-  /** flush resolves once memory and spool are empty (everything emitted so far is acknowledged). */
+  /** flush resolves once everything emitted so far is delivered (written, for a write-first sink). */
   flush(): Promise<void>;
   /**
-   * close stops accepting events, tries to deliver for up to `deadlineMs`, then moves what is left
-   * in memory to the disk spool (kept for the next start); calling it twice is harmless.
+   * close stops accepting events and tries to deliver for up to `deadlineMs`; what a write-first
+   * sink wrote stays in its log for the next start. Calling it twice is harmless.
    */
   close(deadlineMs?: number): Promise<void>;
   stats(): SinkStats;
@@ -52,7 +43,7 @@ export interface EventSink {
 
 /** RecordSink accepts already-encoded records; the EventSink implementations are built on it. */
 export interface RecordSink {
-  /** accept queues a record in memory or the spool; false when it was dropped (counted). */
+  /** accept queues a record; false when it was dropped (counted). */
   accept(record: SpoolRecord): boolean;
   flush(): Promise<void>;
   close(deadlineMs?: number): Promise<void>;
@@ -68,9 +59,6 @@ export function emptySinkStats(): SinkStats {
     dropped: 0,
     buffered: 0,
     bufferCapacity: 0,
-    spooled: 0,
-    spoolBytes: 0,
-    spoolCapacityBytes: 0,
     sendErrors: 0,
   };
 }

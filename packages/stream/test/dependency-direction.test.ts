@@ -12,7 +12,8 @@ function importsOf(pkg: string): string[] {
   for (const file of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
     if (!file.endsWith('.ts')) continue;
     const text = readFileSync(join(dir, file), 'utf8');
-    for (const m of text.matchAll(/(?<![.\w])(?:from|import)\s*\(?\s*'([^'.][^']*)'/g)) if (m[1]) found.add(m[1]);
+    for (const m of text.matchAll(/(?<![.\w])(?:from|import)\s*\(?\s*'([^'.][^']*)'/g))
+      if (m[1]) found.add(m[1]);
   }
   return [...found].sort();
 }

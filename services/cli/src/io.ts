@@ -32,7 +32,7 @@ export class CommandFailure extends Error {
 /** describeError renders an error with its code, for one line of CLI output. */
 export function describeError(err: unknown): string {
   const e = err as { code?: unknown; message?: string };
-  return typeof e?.code === 'string' && e.code.startsWith('TAPWIRE_')
+  return typeof e?.code === 'string' && e.code.startsWith('TAPWIRE_') && !e.message?.startsWith(e.code)
     ? `${e.code}: ${e.message}`
     : String(e?.message ?? err);
 }

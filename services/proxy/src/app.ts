@@ -12,6 +12,7 @@ import {
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ProxyConfig } from './config.js';
 import { createConsumerIdentifier } from './consumers.js';
+import { type EmissionStats, writtenOnly } from './emission.js';
 import { createProxyErrorLog } from './error-log.js';
 import { PROXY_ERRORS, type ProxyErrorCode, proxyErrorBody } from './errors.js';
 import { createExchangeHandler, type ExchangeHandler } from './exchange.js';
@@ -77,17 +78,19 @@ function rawRefusal(code: ProxyErrorCode, requestId: string, extraHeaders = ''):
 
 /**
  * buildProxy wires the proxy from its parts; nothing listens until start(). `now` (default
- * performance.now, in ms) paces the rate-limited log of errors the proxy answers itself.
+ * performance.now, in ms) paces the rate-limited log of errors the proxy answers itself;
+ * `emission` reports where the events are (default: the sink's own counters, nothing shipped).
  */
 export function buildProxy(
-  deps: { sink: EventSink; logger: Logger; now?: () => number },
+  deps: { sink: EventSink; logger: Logger; now?: () => number; emission?: () => EmissionStats },
   config: ProxyConfig,
 ): TapwireProxy {
+  const emission = deps.emission ?? writtenOnly(deps.sink);
   const table = createUpstreamTable(config);
   const refusals = createConnectionRefusals();
   const ids = createIdSource();
   let exchange: ExchangeHandler | undefined;
-  const metrics = createProxyMetrics(table.all, deps.sink, () => exchange?.inFlight ?? 0);
+  const metrics = createProxyMetrics(table.all, emission, () => exchange?.inFlight ?? 0);
   const errorLog = createProxyErrorLog({ logger: deps.logger, now: deps.now ?? (() => performance.now()) });
   const onAnswered = (code: ProxyErrorCode, cause: string, upstream = ''): void => {
     metrics.errorResponse(code);
@@ -120,7 +123,7 @@ export function buildProxy(
   const handler = exchange;
   const instance = config.instance ?? `${hostname()}:${process.pid}`;
   const sampler = createSaturationSampler(
-    { sink: deps.sink, upstreams: table.all, ids },
+    { sink: deps.sink, emission, upstreams: table.all, ids },
     {
       service: config.service,
       instance,

@@ -6,6 +6,7 @@ export {
   proxyConfigSchema,
   type UpstreamConfig,
 } from './config.js';
+export type { EmissionStats } from './emission.js';
 export { PROXY_ERRORS, type ProxyErrorCode } from './errors.js';
 export {
   createRouteResolver,
@@ -15,6 +16,8 @@ export {
   type RouteBudget,
 } from './routes.js';
 export {
+  type Emission,
+  openEmission,
   type ProxyServiceConfig,
   proxyServiceConfigSchema,
   type RunningProxy,

@@ -2,6 +2,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { type SaturationEvent, TOPICS } from '@tapwire/schema';
 import type { EventSink } from '@tapwire/stream';
+import type { EmissionStats } from './emission.js';
 import type { IdSource } from './trace-context.js';
 import type { Upstream } from './upstreams.js';
 
@@ -15,10 +16,10 @@ export interface SaturationSampler {
 
 /**
  * createSaturationSampler measures this process (event-loop utilization and delay, heap, RSS, CPU,
- * producer buffer and spool fill) and each upstream (in flight vs limit, connection pool).
+ * the local log's unshipped part) and each upstream (in flight vs limit, connection pool).
  */
 export function createSaturationSampler(
-  deps: { sink: EventSink; upstreams: readonly Upstream[]; ids: IdSource },
+  deps: { sink: EventSink; emission: () => EmissionStats; upstreams: readonly Upstream[]; ids: IdSource },
   config: { service: string; instance: string; defaultTenant: string; intervalMs: number },
 ): SaturationSampler {
   const histogram = monitorEventLoopDelay({ resolution: 10 });
@@ -40,7 +41,7 @@ export function createSaturationSampler(
     histogram.reset();
     const heap = getHeapStatistics();
     const mem = process.memoryUsage();
-    const stats = deps.sink.stats();
+    const stats = deps.emission();
     const ts = Math.round((performance.timeOrigin + now) * 1000);
     return tenants.map((tenant) => ({
       v: 1,
@@ -69,11 +70,13 @@ export function createSaturationSampler(
       heap_limit_bytes: heap.heap_size_limit,
       rss_bytes: mem.rss,
       cpu_ratio: Math.round(((cpuDelta.user + cpuDelta.system) / 1000 / elapsedMs) * 1000) / 1000,
-      producer_buffer_events: stats.buffered,
-      producer_buffer_capacity: stats.bufferCapacity,
-      spool_bytes: stats.spoolBytes,
-      spool_capacity_bytes: stats.spoolCapacityBytes,
-      producer_dropped_events: stats.dropped,
+      // The field names are the event schema's (v1); since the local log, "buffer" and "spool"
+      // are both the not-yet-shipped part of it.
+      producer_buffer_events: stats.unshippedEvents,
+      producer_buffer_capacity: 0,
+      spool_bytes: stats.unshippedBytes,
+      spool_capacity_bytes: stats.capacityBytes,
+      producer_dropped_events: stats.writeDropped + stats.capacityDropped,
     }));
   }
 

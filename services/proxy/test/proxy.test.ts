@@ -433,7 +433,10 @@ describe('admin endpoints, saturation and shutdown', () => {
     const text = await (await fetch(`${p.adminUrl}/metrics`)).text();
     expect(text).toMatch(/^tapwire_proxy_requests_total\{upstream="users",class="2xx"\} \d+$/m);
     expect(text).toMatch(/^tapwire_proxy_events_emitted_total \d+$/m);
-    expect(text).toMatch(/^tapwire_proxy_events_dropped_total 0$/m);
+    expect(text).toMatch(/^tapwire_proxy_events_dropped_total\{reason="write_failed"\} 0$/m);
+    expect(text).toMatch(/^tapwire_proxy_events_dropped_total\{reason="over_capacity"\} 0$/m);
+    for (const gauge of ['unshipped_events', 'unshipped_bytes', 'shipping_lag_seconds'])
+      expect(text).toMatch(new RegExp(`^tapwire_proxy_${gauge} 0$`, 'm'));
     expect(text).toMatch(/^tapwire_proxy_in_flight_requests\{upstream="all"\} \d+$/m);
   });
 

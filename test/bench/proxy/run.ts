@@ -207,7 +207,7 @@ http {
 proxy:
   listen: { host: 127.0.0.1, port: ${PORTS.tapwire} }
   admin: { host: 127.0.0.1, port: ${PORTS.tapwireAdmin} }
-  emit: { spoolDir: ${join(work, 'spool')} }
+  emit: { logDir: ${join(work, 'proxy-log')} }
   upstreams:
     - name: users
       url: ${upstreamUrl}
@@ -266,8 +266,9 @@ proxy:
       },
       tapwireEvents: {
         emitted: metric('tapwire_proxy_events_emitted_total'),
-        dropped: metric('tapwire_proxy_events_dropped_total'),
-        spooled: metric('tapwire_proxy_events_spooled_total'),
+        delivered: metric('tapwire_proxy_events_delivered_total'),
+        unshipped: metric('tapwire_proxy_unshipped_events'),
+        shippedBatches: metric('tapwire_proxy_shipped_batches_total'),
       },
       targets: {
         d_over_b_throughput_ge_1: d.requestsPerSecond >= b.requestsPerSecond,
