@@ -24,6 +24,10 @@ WORKDIR /app
 COPY --from=runtime-deps --chown=node:node /app ./
 COPY --chown=node:node migrations ./migrations
 COPY --chown=node:node examples ./examples
+# The proxy's local log (every event is written there first): mount a volume here so a restarted
+# container ships what the last one left.
+RUN mkdir -p /var/lib/tapwire/proxy-log && chown -R node:node /var/lib/tapwire
+ENV TAPWIRE_PROXY_EMIT_LOG_DIR=/var/lib/tapwire/proxy-log
 USER node
 EXPOSE 8080 8081 9464 9465 9466 9467
 # Each service's admin port answers /healthz; compose sets the port per service.
