@@ -245,9 +245,9 @@ function summarizeFixed(c: Contender, direct: Contender, rate: number) {
   return {
     name: c.name,
     achievedRequestsPerSecond: achieved,
-    // Within 2% of the rate asked for, no request waited for a connection, none failed.
-    sustained:
-      achieved >= 0.98 * rate && c.fixed.every((r) => r.queued === 0 && r.errors === 0 && r.non2xx === 0),
+    // Within 2% of the rate asked for, none failed (a request that waited for a free connection
+    // counts, its wait is in its latency).
+    sustained: achieved >= 0.98 * rate && c.fixed.every((r) => r.errors === 0 && r.non2xx === 0),
     latencyP50Ms: p50,
     latencyP99Ms: p99,
     p50AddedOverDirectMs: round3(p50 - median(direct.fixed.map((r) => r.latencyP50Ms))),
