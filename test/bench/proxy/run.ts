@@ -41,7 +41,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { infraConfigSchema, loadConfig } from '@tapwire/config';
+import { infraConfigSchema, kafkaConfigSchema, loadConfig } from '@tapwire/config';
+import { kafkaBrokers } from '@tapwire/infra';
+import { createKafkaClient, ensureTopics, topicSpecs } from '@tapwire/kafka';
 import autocannon from 'autocannon';
 import { z } from 'zod';
 import { type FixedRateResult, runAtRate } from './fixed-rate.js';
@@ -59,6 +61,11 @@ const FIXED_RATE = process.env.BENCH_FIXED_RATE ? Number(process.env.BENCH_FIXED
 const FIXED_DURATION_S = Number(process.env.BENCH_FIXED_DURATION_S ?? DURATION_S);
 const FIXED_ROUNDS = Number(process.env.BENCH_FIXED_ROUNDS ?? ROUNDS);
 const DRAIN_S = Number(process.env.BENCH_DRAIN_S ?? 30);
+const infra = loadConfig(z.object({ infra: infraConfigSchema }), {}).infra;
+// (d) ships to topics of its own, created here and deleted at the end: the shared broker's
+// default topics may not exist, and other runs read them.
+const TOPIC_PREFIX = `bench_proxy_${Date.now().toString(36)}.`;
+const quiet = { error() {}, warn() {}, info() {}, debug() {} };
 const PORTS = {
   upstream: 18_901,
   bare: 18_902,
@@ -160,8 +167,7 @@ function brokerPid(): { pid: number | undefined; how: string } {
     }
   };
   try {
-    const dir = loadConfig(z.object({ infra: infraConfigSchema }), {}).infra.dir;
-    const file = resolve(dir, 'kafka', 'kafka.pid');
+    const file = resolve(infra.dir, 'kafka', 'kafka.pid');
     const pid = Number(readFileSync(file, 'utf8').trim());
     if (pid > 0 && isBroker(pid)) return { pid, how: file };
   } catch {
@@ -284,6 +290,10 @@ function forkReady(script: string, env: Record<string, string>): Promise<ChildPr
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'tapwire-bench-proxy-'));
   const children: ChildProcess[] = [];
+  const kafkaConfig = kafkaConfigSchema.parse({ brokers: kafkaBrokers(infra) });
+  const kafka = createKafkaClient(kafkaConfig, quiet, 'bench');
+  const topics = topicSpecs(kafkaConfig.topics, TOPIC_PREFIX);
+  await ensureTopics(kafka, topics);
   const upstream = await forkReady(here('./upstream.mjs'), { PORT: String(PORTS.upstream) });
   children.push(upstream);
   const upstreamUrl = `http://127.0.0.1:${PORTS.upstream}`;
@@ -334,10 +344,11 @@ http {
     writeFileSync(
       config,
       `telemetry: { logLevel: warn }
+kafka: { brokers: ${JSON.stringify(kafkaConfig.brokers)} }
 proxy:
   listen: { host: 127.0.0.1, port: ${PORTS.tapwire} }
   admin: { host: 127.0.0.1, port: ${PORTS.tapwireAdmin} }
-  emit: { logDir: ${join(work, 'proxy-log')} }
+  emit: { logDir: ${join(work, 'proxy-log')}, topicPrefix: ${TOPIC_PREFIX} }
   upstreams:
     - name: users
       url: ${upstreamUrl}
@@ -505,6 +516,10 @@ proxy:
   } finally {
     for (const child of children.reverse()) await stop(child);
     rmSync(work, { recursive: true, force: true });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics: topics.map((t) => t.topic) }).catch(() => {});
+    await admin.disconnect();
   }
 }
 
