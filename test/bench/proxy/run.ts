@@ -27,8 +27,9 @@
  *    catch up: every event written must have been delivered to Kafka.
  *
  * The report gives every warm-up window and every round and, for the ratios and targets, each
- * contender's median. With the defaults a run takes 6–9 minutes (CI runs it with
- * BENCH_DURATION_S=5).
+ * contender's median. With the defaults a run takes 7–9 minutes (warm-up 100–200 s, 150 s
+ * saturated, 150 s at the fixed rate); CI runs it with BENCH_DURATION_S=5 (4.5–6 minutes).
+ * (d) ships to topics of its own (prefix bench_proxy_<time>.), created first and deleted at the end.
  *
  *   npm run bench:proxy            (needs `tapwire infra up` and Debian's nginx)
  *   BENCH_DURATION_S (10) per saturated round, BENCH_ROUNDS (3), BENCH_WARMUP_S (5),
@@ -245,8 +246,8 @@ function cpuUsPerRequest(c: Contender): number | null {
 }
 
 function summarizeFixed(c: Contender, direct: Contender, rate: number) {
-  const p50 = median(c.fixed.map((r) => r.latencyP50Ms));
-  const p99 = median(c.fixed.map((r) => r.latencyP99Ms));
+  const p50 = round3(median(c.fixed.map((r) => r.latencyP50Ms)));
+  const p99 = round3(median(c.fixed.map((r) => r.latencyP99Ms)));
   const achieved = Math.round(median(c.fixed.map((r) => r.achievedRequestsPerSecond)));
   return {
     name: c.name,
