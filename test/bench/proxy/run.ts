@@ -482,6 +482,8 @@ proxy:
         method:
           'utime+stime of all threads (/proc/<pid>/stat) over the fixed-rate windows / requests answered; telemetry = d - e; broker = its CPU in d windows minus its rate in the other contenders windows',
         requestsPerSecond: rate,
+        // Whether (d) and (e) both kept up with the rate (if not, their CPU is that of saturation).
+        sustained: fd.sustained && fe.sustained,
         d_cpu_us_per_request: fd.cpuUsPerRequest,
         e_cpu_us_per_request: fe.cpuUsPerRequest,
         proxy_telemetry_us_per_request: proxyTelemetryUs,
