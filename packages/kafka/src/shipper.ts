@@ -32,6 +32,12 @@ export interface ShipperConfig {
   readonly maxRetryBackoffMs?: number;
   /** Prefix prepended to a local topic's name to name its Kafka topic. */
   readonly topicPrefix?: string;
+  /**
+   * Shortest time between two saves of the shipped position, in ms (0: after every acknowledged
+   * send). A position saved late only makes a restart resend what Kafka already has, which ingest
+   * stores once; each save is a small file write and fsync.
+   */
+  readonly savePositionEveryMs?: number;
 }
 
 /** SHIPPER_DEFAULTS are the values of fields a ShipperConfig leaves out. */
@@ -45,6 +51,7 @@ export const SHIPPER_DEFAULTS = {
   retryBackoffMs: 200,
   maxRetryBackoffMs: 30_000,
   topicPrefix: '',
+  savePositionEveryMs: 1000,
 } as const satisfies Required<ShipperConfig>;
 
 /** ShipperStats is what the shipper has done and what waits. */
@@ -160,6 +167,14 @@ export function createLogShipper(
     retryBackoffMs,
   );
   const topicPrefix = config.topicPrefix ?? SHIPPER_DEFAULTS.topicPrefix;
+  const savePositionEveryMs = intAtLeast(
+    'savePositionEveryMs',
+    config.savePositionEveryMs ?? SHIPPER_DEFAULTS.savePositionEveryMs,
+    0,
+  );
+  /** When the position was last saved (performance.now()), and whether what was shipped since is saved. */
+  let savedAt = Number.NEGATIVE_INFINITY;
+  let unsaved = false;
   if (!SOURCE_ID.test(log.id))
     throw new TapwireKafkaError(
       'TAPWIRE_KAFKA_SHIPPER_CONFIG_INVALID',
@@ -321,6 +336,8 @@ export function createLogShipper(
     for (const s of states.values()) positions.set(s.topic, s.position);
     try {
       await log.commit(SHIPPER_GROUP, positions);
+      savedAt = performance.now();
+      unsaved = false;
       return true;
     } catch (err) {
       counters.commitErrors++;
@@ -385,7 +402,8 @@ export function createLogShipper(
       counters.shippedBytes += b.record.value.length;
       if (b.end > b.state.position) b.state.position = b.end;
     }
-    if (!(await savePositions())) return;
+    unsaved = true;
+    if ((draining || performance.now() - savedAt >= savePositionEveryMs) && !(await savePositions())) return;
     backoffMs = 0;
     await deleteShipped(round);
   }
@@ -502,6 +520,11 @@ export function createLogShipper(
     }
     if (lingerUntil !== Number.POSITIVE_INFINITY)
       return sleep(Math.min(lingerUntil - Date.now(), MAX_SLEEP_MS), signal);
+    // Idle: save what was shipped since the last save once it is due.
+    if (unsaved && performance.now() - savedAt >= savePositionEveryMs) {
+      await savePositions();
+      return;
+    }
     if (!signal.aborted) await log.waitForAppend(topicNames, MAX_SLEEP_MS, signal);
   }
 
@@ -565,6 +588,7 @@ export function createLogShipper(
         const closing = deps.producer.close();
         await loop;
         await closing;
+        if (unsaved) await savePositions();
         connected = false;
         if (dropsUnlogged > 0) {
           logger.warn(

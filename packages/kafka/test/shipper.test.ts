@@ -62,6 +62,7 @@ function shipper(log: MemoryShipperLog, producer: FakeProducer, config: ShipperC
     lingerMs: 0,
     retryBackoffMs: 5,
     maxRetryBackoffMs: 20,
+    savePositionEveryMs: 0,
     ...config,
   });
   running.push(s);
@@ -151,6 +152,36 @@ describe('log shipper', () => {
     );
     await vi.waitFor(() => expect(s.stats().shippedEvents).toBe(35));
     expect(notDurable).toEqual([]);
+  });
+
+  it('saves its position at most once per savePositionEveryMs while shipping, then when idle and at stop', async () => {
+    const log = createMemoryShipperLog();
+    const producer = fakeProducer();
+    const { shipper: s } = shipper(log, producer, { maxBatchEvents: 5, savePositionEveryMs: 2000 });
+    s.start();
+    log.append(
+      'access',
+      range(5).map((i) => event(i)),
+    );
+    await vi.waitFor(() => expect(s.stats().shippedEvents).toBe(5));
+    // The first acknowledged send saves at once (nothing was saved before).
+    expect(log.commits.map((c) => c.get('access'))).toEqual([5n]);
+    for (let i = 1; i <= 4; i++) {
+      log.append(
+        'access',
+        range(5, 5 * i).map((j) => event(j)),
+      );
+      await vi.waitFor(() => expect(s.stats().shippedEvents).toBe(5 * (i + 1)));
+    }
+    // Four more sends within 2 s: no save yet, then one once the interval is due.
+    expect(log.commits).toHaveLength(1);
+    await vi.waitFor(() => expect(log.commits.map((c) => c.get('access'))).toEqual([5n, 25n]), {
+      timeout: 2000,
+    });
+    log.append('access', [event(25)]);
+    await vi.waitFor(() => expect(s.stats().shippedEvents).toBe(26));
+    await s.stop(1000);
+    expect(log.committed('shipper')).toEqual(new Map([['access', 26n]]));
   });
 
   it('ends a batch before it would exceed maxBatchBytes, and sends an event larger than that alone', async () => {
