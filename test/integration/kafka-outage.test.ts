@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -68,6 +68,21 @@ async function rollups(): Promise<Record<string, number>> {
   );
   return Object.fromEntries(Object.entries(r ?? {}).map(([k, v]) => [k, Number(v)]));
 }
+
+/** segmentFiles lists, per topic of a local log, its segment files' sizes. */
+function segmentFiles(logDir: string): Record<string, number[]> {
+  const topics = join(logDir, 'topics');
+  return Object.fromEntries(
+    readdirSync(topics).map((t) => [
+      t,
+      readdirSync(join(topics, t))
+        .filter((f) => f.endsWith('.log'))
+        .map((f) => statSync(join(topics, t, f)).size),
+    ]),
+  );
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 /** Each of `n` events stored once, under one source, with the sequence numbers 0..n-1. */
 const onceEach = (n: number) => ({ rows: n, ids: n, sources: 1, seqs: n, min_seq: 0, max_seq: n - 1 });
@@ -146,6 +161,7 @@ describe('Kafka stopped for 60 s under load', () => {
   it('the proxy answers every request, its local log grows (unshipped bytes and lag on /metrics) then drains, and ClickHouse stores each request once, in source order', async () => {
     const [proxyPort, proxyAdmin, ingestAdmin] = await Promise.all([freePort(), freePort(), freePort()]);
     const config = join(dir, 'tapwire.yaml');
+    const logDir = join(dir, 'proxy-log');
     writeFileSync(
       config,
       `kafka: { brokers: [${kafkaBrokers(cfg).join(', ')}], clientId: tapwire-outage }
@@ -153,7 +169,7 @@ clickhouse: { url: ${testClickHouseConfig(database).url}, database: ${database} 
 proxy:
   listen: { host: 127.0.0.1, port: ${proxyPort} }
   admin: { host: 127.0.0.1, port: ${proxyAdmin} }
-  emit: { topicPrefix: ${prefix}, logDir: ${join(dir, 'proxy-log')} }
+  emit: { topicPrefix: ${prefix}, logDir: ${logDir} }
   upstreams:
     - { name: app, url: ${up.url}, routes: ['/orders/:id'] }
 ingest:
@@ -183,6 +199,7 @@ ingest:
     let downAt = 0;
     let answeredAtDown = 0;
     let upAt = 0;
+    let onDiskWhenBack: Record<string, number[]> = {};
     try {
       // The whole path works before the outage: events reach ClickHouse.
       await vi.waitFor(async () => expect((await ledger('access_logs')).rows).toBeGreaterThan(0), {
@@ -204,6 +221,7 @@ ingest:
         });
       }
       await sleep(Math.max(0, OUTAGE_MS - (Date.now() - downAt)));
+      onDiskWhenBack = segmentFiles(logDir);
       await kafkaUp(cfg, say);
       upAt = Date.now();
       // Load goes on until the shipper is sending again.
@@ -255,6 +273,17 @@ ingest:
     const m = await metrics();
     say(
       `drained ${Date.now() - drainStart} ms after the load stopped; ${m('tapwire_proxy_shipped_batches_total')} batches`,
+    );
+    // On disk: the log had grown past the last scrape's unshipped bytes; drained, the shipped
+    // segments are deleted and each topic keeps only the one being written.
+    const onDiskDrained = segmentFiles(logDir);
+    say(
+      `local log segments when Kafka came back ${JSON.stringify(onDiskWhenBack)}, drained ${JSON.stringify(onDiskDrained)}`,
+    );
+    expect(sum(Object.values(onDiskWhenBack).flat())).toBeGreaterThanOrEqual(scrapes.at(-1)!.bytes);
+    expect(Object.values(onDiskWhenBack).some((segments) => segments.length > 1)).toBe(true);
+    expect(Object.values(onDiskDrained).map((segments) => segments.length)).toEqual(
+      Object.values(onDiskDrained).map(() => 1),
     );
     expect(m('tapwire_proxy_events_dropped_total', { reason: 'write_failed' })).toBe(0);
     expect(m('tapwire_proxy_events_dropped_total', { reason: 'over_capacity' })).toBe(0);

@@ -118,7 +118,6 @@ proxy:
       connections: 8,
       request: (n) => ({ path: `/items/${n}` }),
     });
-    let writtenAtRecovery = 0;
     const phases: Record<string, number> = {};
     try {
       await vi.waitFor(
@@ -172,8 +171,7 @@ proxy:
         timeout: 2 * LOG_INTERVAL_MS,
         interval: 100,
       });
-      const m = await metrics();
-      writtenAtRecovery = m('tapwire_proxy_events_emitted_total');
+      const writtenAtRecovery = await emitted();
       await vi.waitFor(
         async () =>
           expect((await metrics())('tapwire_proxy_events_emitted_total')).toBeGreaterThan(
@@ -252,8 +250,12 @@ proxy:
     expect(ids.size).toBe(written);
 
     expect(await proxy.stop('SIGTERM')).toEqual({ code: 0, signal: null });
-    const others = lines().filter((l) => l.level !== 'info' && l.msg !== FAILURE_LINE && l.msg !== RECOVERY_LINE);
-    process.stdout.write(`[log-failure] other warnings: ${JSON.stringify(others.map((l) => l.msg))}\n`);
-    process.stdout.write(`[log-failure] other output: ${proxy.output().split('\n').filter((l) => !l.startsWith('{')).join('\n')}\n`);
+    // What else it said: the shipper, which could not read the moved segment meanwhile, retried.
+    const others = lines().filter(
+      (l) => l.level !== 'info' && l.msg !== FAILURE_LINE && l.msg !== RECOVERY_LINE,
+    );
+    process.stdout.write(
+      `[log-failure] ${others.length} other warnings: ${[...new Set(others.map((l) => l.msg))].join(' | ')}\n`,
+    );
   }, 180_000);
 });
