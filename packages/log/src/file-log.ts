@@ -637,9 +637,15 @@ function openLocked(
       const path = join(groupsDir, `${encodeURIComponent(group)}.json`);
       const tmp = `${path}.${process.pid}.tmp`;
       const h = await open(tmp, 'w');
-      await h.writeFile(JSON.stringify(Object.fromEntries([...current].map(([t, o]) => [t, o.toString()]))));
-      if (fsync !== 'never') await h.sync();
-      await h.close();
+      try {
+        await h.writeFile(
+          JSON.stringify(Object.fromEntries([...current].map(([t, o]) => [t, o.toString()]))),
+        );
+        if (fsync !== 'never') await h.sync();
+      } finally {
+        // A failed write (a full disk) must not leave the descriptor to the garbage collector.
+        await h.close();
+      }
       await rename(tmp, path);
     },
 

@@ -27,6 +27,7 @@ export interface ReplaySummary {
   fromMs: number;
   toMs: number;
   clearedPartitions: string[];
+  /** Per topic, the log records read (`events` counts records: a batched record holds many events). */
   topics: { topic: string; table: string; events: number }[];
   inserted: number;
   skippedDuplicates: number;

@@ -56,7 +56,7 @@ export function registerReplay(program: Command, io: CliIo): void {
             const width = 30;
             const filled = total === 0 ? width : Math.round((done / total) * width);
             process.stderr.write(
-              `\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${total} events`,
+              `\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${total} records`,
             );
           },
         });
@@ -64,7 +64,8 @@ export function registerReplay(program: Command, io: CliIo): void {
         io.out(
           `replayed ${new Date(summary.fromMs).toISOString()} .. ${new Date(summary.toMs).toISOString()} in ${summary.durationMs} ms\n`,
         );
-        for (const t of summary.topics) io.out(`  ${t.table}\t${t.events} events from ${t.topic}\n`);
+        // Kafka records, not events: a batched record (what a proxy's shipper writes) holds many.
+        for (const t of summary.topics) io.out(`  ${t.table}\t${t.events} records from ${t.topic}\n`);
         io.out(
           `inserted ${summary.inserted}, already stored ${summary.skippedDuplicates}, invalid ${summary.invalid}, cleared ${summary.clearedPartitions.length} partitions\n`,
         );
