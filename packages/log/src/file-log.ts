@@ -544,6 +544,7 @@ function openLocked(
     }
   }
 
+  const commitChains = new Map<string, Promise<unknown>>();
   const log: FileLog = {
     sync: syncNow,
     dir,
@@ -630,23 +631,32 @@ function openLocked(
 
     committed: (group) => new Map(groups.get(group) ?? []),
 
-    async commit(group, offsets) {
-      const current = new Map(groups.get(group) ?? []);
-      for (const [t, o] of offsets) current.set(t, o);
-      groups.set(group, current);
-      const path = join(groupsDir, `${encodeURIComponent(group)}.json`);
-      const tmp = `${path}.${process.pid}.tmp`;
-      const h = await open(tmp, 'w');
-      try {
-        await h.writeFile(
-          JSON.stringify(Object.fromEntries([...current].map(([t, o]) => [t, o.toString()]))),
-        );
-        if (fsync !== 'never') await h.sync();
-      } finally {
-        // A failed write (a full disk) must not leave the descriptor to the garbage collector.
-        await h.close();
-      }
-      await rename(tmp, path);
+    commit(group, offsets) {
+      // One save of a group at a time, in call order: each starts from what the previous saved.
+      const run = (commitChains.get(group) ?? Promise.resolve()).then(async () => {
+        const current = new Map(groups.get(group) ?? []);
+        for (const [t, o] of offsets) current.set(t, o);
+        const path = join(groupsDir, `${encodeURIComponent(group)}.json`);
+        const tmp = `${path}.${process.pid}.tmp`;
+        const h = await open(tmp, 'w');
+        try {
+          await h.writeFile(
+            JSON.stringify(Object.fromEntries([...current].map(([t, o]) => [t, o.toString()]))),
+          );
+          if (fsync !== 'never') await h.sync();
+        } finally {
+          // A failed write (a full disk) must not leave the descriptor to the garbage collector.
+          await h.close();
+        }
+        await rename(tmp, path);
+        // Only what is saved is committed: after a failed save, committed() still says what is on disk.
+        groups.set(group, current);
+      });
+      commitChains.set(
+        group,
+        run.catch(() => {}),
+      );
+      return run;
     },
 
     async deleteGroup(group) {

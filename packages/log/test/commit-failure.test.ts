@@ -27,10 +27,31 @@ describe('group commits on a full disk', () => {
         'ENOSPC: no space left on device, write',
       );
     expect(openFds()).toBe(before);
+    // What failed to save is not committed: a shipper that rewinds to committed() resends it.
+    expect(log.committed('shipper')).toEqual(new Map());
 
     rmSync(tmp, { force: true });
     await log.commit('shipper', new Map([['t', 42n]]));
     expect(JSON.parse(readFileSync(join(dir, 'groups', 'shipper.json'), 'utf8'))).toEqual({ t: '42' });
     expect(existsSync(tmp)).toBe(false);
+    expect(log.committed('shipper')).toEqual(new Map([['t', 42n]]));
+  });
+
+  it('commits of one group are saved in call order, each over what the previous saved', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tapwire-log-commit-'));
+    const log = await openFileLog({ dir });
+    opened.push(log);
+    await Promise.all([
+      log.commit('g', new Map([['a', 1n]])),
+      log.commit('g', new Map([['b', 2n]])),
+      log.commit('g', new Map([['a', 3n]])),
+    ]);
+    expect(log.committed('g')).toEqual(
+      new Map([
+        ['a', 3n],
+        ['b', 2n],
+      ]),
+    );
+    expect(JSON.parse(readFileSync(join(dir, 'groups', 'g.json'), 'utf8'))).toEqual({ a: '3', b: '2' });
   });
 });
