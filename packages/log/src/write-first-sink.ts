@@ -27,6 +27,10 @@ export interface WriteFirstSinkOptions {
  * with one appendSync, so the events a request emits together cost one write per topic and exist
  * on disk (page cache) before the thread moves on to other work. No memory buffer, no linger.
  *
+ * flush writes what is queued before it returns (its promise is already settled): a caller that
+ * must have its events on disk before its next step (the proxy, before the last byte of an
+ * answer) calls it without awaiting.
+ *
  * emit never throws: a failed append (disk full, directory gone) drops its events, counts them
  * (dropped, sendErrors), logs the cause at most once per errorLogIntervalMs, and the next emits
  * try again, so the sink recovers by itself once the cause is gone.

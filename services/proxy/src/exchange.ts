@@ -82,6 +82,8 @@ interface Exchange {
   /** performance.now() just before the last response byte was handed to the socket; 0 until then. */
   endMs: number;
   headersSent: boolean;
+  /** Its events are emitted (before the last response byte, or when it settled). */
+  recorded: boolean;
   settled: boolean;
   holdsSlot: boolean;
   controller: Dispatcher.DispatchController | undefined;
@@ -182,6 +184,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       clientEndMs: 0,
       endMs: 0,
       headersSent: false,
+      recorded: false,
       settled: false,
       holdsSlot: false,
       controller: undefined,
@@ -222,6 +225,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       ...extra,
     });
     ex.endMs = performance.now();
+    recordBeforeLastByte(ex);
     res.end(body);
   }
 
@@ -329,6 +333,27 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
     sink.emit(TOPICS.spans, client);
   }
 
+  function record(ex: Exchange, endMs: number): void {
+    if (ex.recorded) return;
+    ex.recorded = true;
+    try {
+      emit(ex, endMs);
+    } catch {
+      // Telemetry never throws into the request path.
+    }
+  }
+
+  /**
+   * recordBeforeLastByte writes the request's events to the local log (the write-first sink writes
+   * on flush, synchronously) before the last response byte is handed to the socket: a process
+   * killed after the client got its whole answer has written the events (issue #18). A client that
+   * goes away in that instant is recorded as answered.
+   */
+  function recordBeforeLastByte(ex: Exchange): void {
+    record(ex, ex.endMs);
+    void sink.flush().catch(() => {});
+  }
+
   function settle(ex: Exchange, res: ServerResponse): void {
     if (ex.settled) return;
     ex.settled = true;
@@ -346,11 +371,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       ex.upstream!.inFlight--;
     }
     inFlight--;
-    try {
-      emit(ex, endMs);
-    } catch {
-      // Telemetry never throws into the request path.
-    }
+    record(ex, endMs);
     deps.onSettled();
   }
 
@@ -437,6 +458,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
         const socket = res.socket;
         if (ex.endMs === 0 || res.chunkedEncoding || (socket !== null && socket.writableCorked > 0))
           ex.endMs = ex.clientEndMs;
+        if (!res.destroyed) recordBeforeLastByte(ex);
         res.end();
       },
       onResponseError(_controller, err) {
