@@ -117,7 +117,7 @@ clickhouse: { url: ${testClickHouseConfig(database).url}, database: ${database} 
 proxy:
   listen: { host: 127.0.0.1, port: ${proxyPort} }
   admin: { host: 127.0.0.1, port: ${proxyAdmin} }
-  emit: { topicPrefix: ${prefix} }
+  emit: { topicPrefix: ${prefix}, logDir: ${join(dir, 'proxy-log')} }
   upstreams:
     - { name: e2e, url: ${upstreamUrl}, routes: [/e2e/ok, /e2e/fail], maxConcurrency: 64 }
 ingest: { groupId: ${uniqueName('e2e-ingest')}, topicPrefix: ${prefix}, admin: { host: 127.0.0.1, port: ${ingestAdmin} }, heapLimitMb: 0 }

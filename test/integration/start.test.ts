@@ -23,7 +23,8 @@ describe.each([{ log: 'kafka' as const }, { log: 'embedded' as const }])(
   'tapwire start --demo on the $log event log',
   ({ log }) => {
     it('runs every service in one process and shows live demo data in the API within a minute', async () => {
-      const logDir = join(mkdtempSync(join(tmpdir(), 'tapwire-start-log-')), 'log');
+      const home = mkdtempSync(join(tmpdir(), 'tapwire-start-log-'));
+      const logDir = join(home, 'log');
       const database = uniqueName('tapwire_start');
       const prefix = `${uniqueName('start')}.`;
       databases.push(database);
@@ -46,6 +47,8 @@ describe.each([{ log: 'kafka' as const }, { log: 'embedded' as const }])(
         TAPWIRE_ALERTER_ADMIN_PORT: String(ports[5]),
         TAPWIRE_LOG_KIND: log,
         TAPWIRE_LOG_DIR: logDir,
+        // Its own local log: the default folder in the working directory outlives the test's topics.
+        TAPWIRE_PROXY_EMIT_LOG_DIR: join(home, 'proxy-log'),
       };
       const child = spawn(
         process.execPath,
