@@ -182,6 +182,9 @@ function ship(log: ShipperLog): Shipper {
     maxBatchEvents: BATCH,
     lingerMs: 20,
     retryBackoffMs: 50,
+    // A save after every acknowledged batch (the default saves at most once a second), so the
+    // fault lands between one batch's acknowledgement and its own save.
+    savePositionEveryMs: 0,
   });
   shipper.start();
   return shipper;
