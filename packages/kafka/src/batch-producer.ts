@@ -37,8 +37,8 @@ const SEQUENCE_ERRORS = new Set([
   'INVALID_PRODUCER_ID_MAPPING',
 ]);
 
-/** isSequenceError tells a broker refusal only a new producer id gets past (every producer here uses it). */
-export function isSequenceError(err: unknown): boolean {
+/** isSequenceError tells a broker refusal only a new producer id gets past. */
+function isSequenceError(err: unknown): boolean {
   for (let e = err as { type?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
     if (typeof e.type === 'string' && SEQUENCE_ERRORS.has(e.type)) return true;
     if (e.cause === e) break;

@@ -1,14 +1,8 @@
 import type { RecordSink, SpoolRecord } from '@tapwire/stream';
-import kafkajs, { type Kafka, type Producer } from 'kafkajs';
-import { isSequenceError } from './batch-producer.js';
+import type { Kafka } from 'kafkajs';
+import { createKafkaBatchProducer } from './batch-producer.js';
 import type { KafkaLogger } from './client.js';
 import { TapwireKafkaError } from './errors.js';
-import { keyPartitioner } from './partitioner.js';
-
-const { CompressionTypes } = kafkajs;
-
-/** Attempts kafkajs makes within one send before the sink's own backoff takes over. */
-const PRODUCER_RETRIES = 5;
 
 /** RecordSinkConfig bounds the sink's batching and memory. */
 export interface RecordSinkConfig {
@@ -40,18 +34,8 @@ export function createKafkaRecordSink(
   deps: { kafka: Kafka; logger: KafkaLogger },
   config: RecordSinkConfig,
 ): RecordSink {
-  const newProducer = (): Producer =>
-    deps.kafka.producer({
-      createPartitioner: keyPartitioner,
-      allowAutoTopicCreation: false,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      // Finite, unlike kafkajs's idempotent default (forever): after these the sink takes over
-      // with its own backoff and the counters, resending the same pinned batch.
-      retry: { retries: PRODUCER_RETRIES },
-    });
-  let producer = newProducer();
-  const compression = config.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP;
+  // The shipper's producer: idempotent, a new producer id after sequence errors (logged).
+  const producer = createKafkaBatchProducer(deps, { compression: config.compression ?? 'gzip' });
   const counters = { accepted: 0, delivered: 0, invalid: 0, dropped: 0, sendErrors: 0 };
   // A FIFO as an array plus a head index: taking a batch is O(batch), not O(buffer).
   let buffer: SpoolRecord[] = [];
@@ -61,7 +45,6 @@ export function createKafkaRecordSink(
   const buffered = () => buffer.length - head;
   let timer: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> | undefined;
-  let connected: Promise<void> | undefined;
   let backoffMs = 0;
   let closing = false;
   let closed: Promise<void> | undefined;
@@ -76,41 +59,19 @@ export function createKafkaRecordSink(
   }
 
   async function send(records: readonly SpoolRecord[]): Promise<void> {
-    const byTopic = new Map<string, { key: string; value: string }[]>();
-    for (const r of records) {
-      let list = byTopic.get(r.topic);
-      if (!list) {
-        list = [];
-        byTopic.set(r.topic, list);
-      }
-      list.push({ key: r.key, value: r.value });
-    }
     try {
-      connected ??= producer.connect();
-      await connected;
-      await producer.sendBatch({
-        acks: -1,
-        compression,
-        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-      });
+      await producer.send(
+        records.map((r) => ({ topic: r.topic, key: r.key, value: Buffer.from(r.value), headers: {} })),
+      );
       counters.delivered += records.length;
       backoffMs = 0;
     } catch (err) {
       counters.sendErrors++;
-      connected = undefined;
-      if (isSequenceError(err)) {
-        // Resending under a new id cannot be recognised as a duplicate: this batch may be kept
-        // twice if an earlier attempt was written. The alternative is never delivering again.
-        deps.logger.warn(
-          { code: 'TAPWIRE_KAFKA_PRODUCER_RESET', err: (err as Error).message },
-          'Kafka no longer knows the producer id; starting a new one (the batch being resent may be written twice)',
-        );
-        const old = producer;
-        producer = newProducer();
-        void old.disconnect().catch(() => {});
-      }
       backoffMs = Math.min(backoffMs === 0 ? config.retryBackoffMs : backoffMs * 2, 30_000);
-      const error = new TapwireKafkaError('TAPWIRE_KAFKA_SEND_FAILED', (err as Error).message, err);
+      const error =
+        err instanceof TapwireKafkaError
+          ? err
+          : new TapwireKafkaError('TAPWIRE_KAFKA_SEND_FAILED', (err as Error).message, err);
       deps.logger.warn({ code: error.code, err: error.message, retryInMs: backoffMs }, error.message);
       throw error;
     }
@@ -195,7 +156,7 @@ export function createKafkaRecordSink(
         head = 0;
         pinned = undefined;
       }
-      await producer.disconnect().catch(() => {});
+      await producer.close();
     })();
     return closed;
   }
