@@ -1,5 +1,6 @@
 import {
   type ClickHouse,
+  inline,
   joinSql,
   type QueryOptions,
   raw,
@@ -100,6 +101,8 @@ const STATUS_CLASS_DIGIT = { '1xx': 1, '2xx': 2, '3xx': 3, '4xx': 4, '5xx': 5 } 
 // newest rows reads minutes of data, not the whole range.
 const FIRST_WINDOW_S = 300;
 const WINDOW_GROWTH = 4;
+// LIMIT and OFFSET values are inline() literals in both renderings: a query-parameter placeholder
+// there is checked on ClickHouse 26.9 only, not on every release that has query parameters.
 
 function at(seconds: number): Date {
   return new Date(seconds * 1000);
@@ -238,7 +241,7 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
         WHERE ${where([...(scope.tenant !== null ? [sql`tenant = ${scope.tenant}`] : []), ...timeConditions('ts', { from: start, to: end }), ...extra])}
         ORDER BY ts_us DESC, id DESC
         LIMIT 1 BY id
-        LIMIT ${limit - rows.length}`);
+        LIMIT ${inline(limit - rows.length)}`);
       rows.push(...found);
       end = start;
       size *= WINDOW_GROWTH;
@@ -262,7 +265,7 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
         redSql(
           keys,
           redAggregation(keys, keys, source, where(conditions)),
-          sql`ORDER BY ${raw(OVERVIEW_ORDER_COLUMN[q.sort])} ${dir}, ${keys} LIMIT ${q.limit + 1} OFFSET ${q.offset}`,
+          sql`ORDER BY ${raw(OVERVIEW_ORDER_COLUMN[q.sort])} ${dir}, ${keys} LIMIT ${inline(q.limit + 1)} OFFSET ${inline(q.offset)}`,
         ),
       );
       return overviewResult(q, source, rows);
@@ -359,7 +362,7 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
         redSql(
           keys,
           redAggregation(keys, keys, 'raw', where(conditions)),
-          sql`ORDER BY ${raw(CONSUMER_ORDER_COLUMN[q.sort])} ${dir}, ${keys} LIMIT ${q.limit + 1} OFFSET ${q.offset}`,
+          sql`ORDER BY ${raw(CONSUMER_ORDER_COLUMN[q.sort])} ${dir}, ${keys} LIMIT ${inline(q.limit + 1)} OFFSET ${inline(q.offset)}`,
         ),
       );
       return consumersResult(q, rows);
@@ -494,7 +497,7 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
       const rows = await run<StoredAlertEvent>(
         sql`SELECT id, tenant, ts_us, rule_id, fingerprint, label_keys, label_values, state, value, has_value, threshold, since_us, receiver
         FROM alert_history WHERE ${where(conditions)}
-        ORDER BY ts_us DESC, id DESC LIMIT 1 BY id LIMIT ${q.limit}`,
+        ORDER BY ts_us DESC, id DESC LIMIT 1 BY id LIMIT ${inline(q.limit)}`,
       );
       return alertHistoryResult(rows);
     },

@@ -6,8 +6,9 @@ import {
   createClient,
 } from '@clickhouse/client';
 import type { ClickHouseConfig } from '@tapwire/config';
+import { capabilitiesOf, noCapabilities, type ServerCapabilities } from './capabilities.js';
 import { classifyError } from './errors.js';
-import { identifier, type SqlFragment } from './sql.js';
+import { identifier, parameterized, type SqlFragment } from './sql.js';
 
 /** QueryOptions are per-query limits; only settings that exist on 18.16 and on 24.x/25.x are allowed. */
 export interface QueryOptions {
@@ -25,9 +26,15 @@ export interface QueryOptions {
 /** ClickHouse is the narrow client every Tapwire component uses instead of @clickhouse/client. */
 export interface ClickHouse {
   readonly database: string;
-  /** query runs a SELECT and returns its rows (64-bit integers arrive as strings). */
+  /**
+   * query runs a SELECT and returns its rows (64-bit integers arrive as strings); its values go as
+   * server-side parameters when the server has them (capabilities().queryParams), else inline.
+   */
   query<T = Record<string, unknown>>(statement: SqlFragment, options?: QueryOptions): Promise<T[]>;
-  /** command runs DDL or any statement without a result. */
+  /**
+   * command runs DDL or any statement without a result, always with inline literals: DDL and
+   * mutations keep their text in table metadata, where a placeholder has no value.
+   */
   command(statement: SqlFragment, options?: QueryOptions): Promise<void>;
   /** insert writes rows as JSONEachRow; every column must be present in each row. */
   insert(table: string, rows: readonly Record<string, unknown>[], options?: QueryOptions): Promise<void>;
@@ -41,7 +48,19 @@ export interface ClickHouse {
   ping(): Promise<boolean>;
   /** serverVersion returns `SELECT version()`. */
   serverVersion(): Promise<string>;
+  /**
+   * capabilities reads the server's version once (again after a failed attempt) and says what it
+   * can do beyond 18.16's SQL (capabilities.ts); query() uses it to choose how values are sent.
+   */
+  capabilities(): Promise<ServerCapabilities>;
   close(): Promise<void>;
+}
+
+/** ClickHouseOverrides adjust one client: another database, or no capabilities whatever the server. */
+export interface ClickHouseOverrides {
+  readonly database?: string;
+  /** false: use none of the server's capabilities (inline literals, partition drops), as on 18.16. */
+  readonly capabilities?: boolean;
 }
 
 function settingsOf(options: QueryOptions | undefined): ClickHouseSettings {
@@ -60,10 +79,7 @@ function settingsOf(options: QueryOptions | undefined): ClickHouseSettings {
 }
 
 /** createClickHouse builds the ClickHouse client from validated config; `database` overrides the configured one. */
-export function createClickHouse(
-  config: ClickHouseConfig,
-  overrides: { database?: string } = {},
-): ClickHouse {
+export function createClickHouse(config: ClickHouseConfig, overrides: ClickHouseOverrides = {}): ClickHouse {
   const database = overrides.database ?? config.database;
   const client: ClickHouseClient = createClient({
     url: config.url,
@@ -81,12 +97,37 @@ export function createClickHouse(
     },
   });
 
+  async function serverVersion(): Promise<string> {
+    try {
+      const rs = await client.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' });
+      const rows = await rs.json<{ v: string }>();
+      return rows[0]?.v ?? '';
+    } catch (err) {
+      throw classifyError(err);
+    }
+  }
+  let detected: Promise<ServerCapabilities> | undefined;
+  function capabilities(): Promise<ServerCapabilities> {
+    detected ??= serverVersion().then(
+      (v) => (overrides.capabilities === false ? noCapabilities(v) : capabilitiesOf(v)),
+      (err: unknown) => {
+        detected = undefined;
+        throw err;
+      },
+    );
+    return detected;
+  }
+
   return {
     database,
     async query<T>(statement: SqlFragment, options?: QueryOptions): Promise<T[]> {
+      const { query, params } = (await capabilities()).queryParams
+        ? parameterized(statement)
+        : { query: statement.text, params: {} };
       try {
         const rs = await client.query({
-          query: statement.text,
+          query,
+          ...(Object.keys(params).length > 0 ? { query_params: params } : {}),
           format: 'JSONEachRow',
           clickhouse_settings: settingsOf(options),
           ...(options?.queryId ? { query_id: options.queryId } : {}),
@@ -156,15 +197,8 @@ export function createClickHouse(
       const r = await client.ping();
       return r.success;
     },
-    async serverVersion(): Promise<string> {
-      try {
-        const rs = await client.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' });
-        const rows = await rs.json<{ v: string }>();
-        return rows[0]?.v ?? '';
-      } catch (err) {
-        throw classifyError(err);
-      }
-    },
+    serverVersion,
+    capabilities,
     close: () => client.close(),
   };
 }

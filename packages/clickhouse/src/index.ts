@@ -1,4 +1,13 @@
-export { type ClickHouse, createClickHouse, type QueryOptions } from './client.js';
+export {
+  CAPABILITY_SINCE,
+  type CapabilityName,
+  capabilitiesOf,
+  type KnownCapabilities,
+  knownCapabilities,
+  noCapabilities,
+  type ServerCapabilities,
+} from './capabilities.js';
+export { type ClickHouse, type ClickHouseOverrides, createClickHouse, type QueryOptions } from './client.js';
 export { type DayDrop, type DropDayOptions, dropDayPartition } from './day-partition.js';
 export {
   CH_ERRORS,
@@ -16,5 +25,19 @@ export {
   migrate,
   readMigrations,
 } from './migrate.js';
-export { identifier, joinSql, literal, quoteString, raw, SqlFragment, type SqlValue, sql } from './sql.js';
+export {
+  identifier,
+  inline,
+  joinSql,
+  literal,
+  PARAMS_BUDGET,
+  type ParameterizedSql,
+  parameterized,
+  type QueryParamValue,
+  quoteString,
+  raw,
+  SqlFragment,
+  type SqlValue,
+  sql,
+} from './sql.js';
 export { splitStatements, stripComments } from './statements.js';
