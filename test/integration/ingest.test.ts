@@ -238,6 +238,14 @@ describe('ingest: Kafka → ClickHouse', () => {
       expect(metrics).toMatch(
         /^tapwire_ingest_consumer_lag\{topic="[^"]+tapwire\.access\.v1",partition="\d"\} 0$/m,
       );
+      // The server's version and what ingest uses of it: nothing beyond the portable SQL on 18.16.
+      expect(metrics).toMatch(
+        /^tapwire_ingest_clickhouse_info\{version="18\.16\.1",query_params="0",ttl="0"\} 1$/m,
+      );
+      expect(await (await fetch(`${await adminUrl(ingest)}/readyz`)).json()).toMatchObject({
+        status: 'ready',
+        clickhouse: { version: '18.16.1', queryParams: false, ttl: false },
+      });
       await vi.waitFor(
         async () => {
           const lagRows = await w.ch.query<{ topic: string; lag: string }>(

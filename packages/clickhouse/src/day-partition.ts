@@ -15,6 +15,11 @@ export type DayDrop = 'empty' | 'dropped' | 'deleted';
 
 const DAY = /^\d{8}$/;
 const DAY_KEY = /^toYYYYMMDD\(`?([A-Za-z_][A-Za-z0-9_]*)`?\)$/;
+
+/** dayKeyColumn names the column of a `toYYYYMMDD(column)` partition key, if that is the key. */
+export function dayKeyColumn(partitionKey: string): string | undefined {
+  return DAY_KEY.exec(partitionKey)?.[1];
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface PartState {
@@ -94,7 +99,7 @@ export async function dropDayPartition(
   const [t] = await ch.query<{ key: string }>(
     sql`SELECT partition_key AS key FROM system.tables WHERE database = ${ch.database} AND name = ${table}`,
   );
-  const column = DAY_KEY.exec(t?.key ?? '')?.[1];
+  const column = dayKeyColumn(t?.key ?? '');
   if (!column) {
     throw new TapwireClickHouseError(
       'TAPWIRE_CH_PARTITION_DROP_INCOMPLETE',

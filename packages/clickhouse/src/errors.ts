@@ -14,6 +14,10 @@ export const CH_ERRORS = {
   TAPWIRE_CH_MIGRATION_INVALID: { message: 'invalid migration file', retryable: false },
   TAPWIRE_CH_MIGRATION_FAILED: { message: 'a migration statement failed', retryable: false },
   TAPWIRE_CH_MIGRATION_LOCKED: { message: 'another process holds the migration lock', retryable: true },
+  TAPWIRE_CH_TTL_NOT_APPLICABLE: {
+    message: 'a table cannot take a day TTL',
+    retryable: false,
+  },
   TAPWIRE_CH_PARTITION_DROP_INCOMPLETE: {
     message: 'a dropped partition could still come back after a server restart',
     retryable: true,

@@ -9,6 +9,7 @@ export {
 } from './capabilities.js';
 export { type ClickHouse, type ClickHouseOverrides, createClickHouse, type QueryOptions } from './client.js';
 export { type DayDrop, type DropDayOptions, dropDayPartition } from './day-partition.js';
+export { type DayTtlChange, setDayTtl } from './day-ttl.js';
 export {
   CH_ERRORS,
   type ClickHouseErrorCode,

@@ -1,7 +1,7 @@
 import { watch } from 'node:fs';
 import { loadAlertingFile } from '@tapwire/alerting';
 import { createClickHouseStore, type Store } from '@tapwire/analytics';
-import { createClickHouse } from '@tapwire/clickhouse';
+import { createClickHouse, type KnownCapabilities, knownCapabilities } from '@tapwire/clickhouse';
 import {
   type ClickHouseConfig,
   clickhouseConfigSchema,
@@ -88,12 +88,16 @@ export async function runAlerterService(
     retryBackoffMs: 200,
     topicPrefix: config.alerter.topicPrefix,
   });
-  const store =
-    options.store ??
-    createClickHouseStore(createClickHouse(config.clickhouse), {
-      maxExecutionTimeS: 30,
-      maxResultRows: 100_000,
-    });
+  let store: Store;
+  let capabilities: KnownCapabilities | undefined;
+  if (options.store) store = options.store;
+  else {
+    const ch = createClickHouse(config.clickhouse);
+    store = createClickHouseStore(ch, { maxExecutionTimeS: 30, maxResultRows: 100_000 });
+    // The server version and capabilities go to the log now, to /readyz once known.
+    capabilities = knownCapabilities(ch, logger);
+    capabilities.current();
+  }
   const metrics = createAlerterMetrics();
   const alerter = buildAlerter({ store, sink, logger, metrics }, alerting, {
     apiUrl: config.alerter.apiUrl.replace(/\/$/, ''),
@@ -140,9 +144,11 @@ export async function runAlerterService(
     readiness: async () => {
       const clickhouse = await store.ping().catch(() => false);
       // Broken receivers (their last notification was refused with a 4xx) are shown, not fatal.
+      const c = capabilities?.current();
       return {
         ready: clickhouse,
         clickhouse,
+        ...(c ? { clickhouse_server: c } : {}),
         rules: alerter.config().groups.reduce((n, g) => n + g.rules.length, 0),
         broken_receivers: alerter.brokenReceivers(),
       };

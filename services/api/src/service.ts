@@ -1,5 +1,5 @@
 import { createClickHouseStore, type Store } from '@tapwire/analytics';
-import { createClickHouse } from '@tapwire/clickhouse';
+import { createClickHouse, type KnownCapabilities, knownCapabilities } from '@tapwire/clickhouse';
 import {
   type ClickHouseConfig,
   clickhouseConfigSchema,
@@ -55,13 +55,20 @@ export async function runApiService(
   });
   const tracing = await startTracing(config.telemetry, { serviceName: 'tapwire-api' });
   const metrics = createApiMetrics();
-  const store =
-    options.store ??
-    createClickHouseStore(createClickHouse(config.clickhouse), {
+  let store: Store;
+  let clickhouse: KnownCapabilities | undefined;
+  if (options.store) store = options.store;
+  else {
+    const ch = createClickHouse(config.clickhouse);
+    store = createClickHouseStore(ch, {
       maxExecutionTimeS: config.api.queryTimeoutS,
       maxResultRows: config.api.maxResultRows,
       maxMemoryBytes: config.api.maxQueryMemoryBytes,
     });
+    // The server version and capabilities go to the log now, to /readyz once known.
+    clickhouse = knownCapabilities(ch, logger);
+    clickhouse.current();
+  }
   // Silences live on a (compacted) topic of the event log that the alerter reads too.
   const log = options.log ?? kafkaSource({ kafka: createKafkaClient(config.kafka, logger, 'api'), logger });
   const silenceSink = log.sink({
@@ -86,7 +93,8 @@ export async function runApiService(
     registry: metrics.registry,
     readiness: async () => {
       const answers = await store.ping().catch(() => false);
-      return { ready: answers, store: answers };
+      const c = clickhouse?.current();
+      return { ready: answers, store: answers, ...(c ? { clickhouse: c } : {}) };
     },
   });
   const url = await api.app.listen({ host: config.api.listen.host, port: config.api.listen.port });

@@ -1,3 +1,4 @@
+import { knownCapabilities } from '@tapwire/clickhouse';
 import type { ConsumerRunner, EventSink, LogSource } from '@tapwire/stream';
 import { type AdminServer, createAdminServer, type Logger } from '@tapwire/telemetry';
 import type { IngestConfig } from './config.js';
@@ -24,12 +25,14 @@ export function buildIngest(
   let runnerRef: ConsumerRunner | undefined;
   let retentionRef: ReturnType<typeof createRetentionJob> | undefined;
   let pipelineRef: IngestPipeline | undefined;
+  const clickhouse = knownCapabilities(deps.warehouse, deps.logger);
   const metrics = createIngestMetrics({
     bufferedRows: () => pipelineRef?.stats().bufferedRows ?? 0,
     clickhouseUp: () => pipelineRef?.stats().clickhouseUp ?? false,
     paused: () => runnerRef?.paused ?? false,
     lag: () => runnerRef?.lag() ?? [],
     retention: () => retentionRef?.state() ?? { lastRunSeconds: 0, droppedPartitions: 0, failures: 0 },
+    clickhouse: () => clickhouse.current(),
   });
   const pipeline = createIngestPipeline(
     { warehouse: deps.warehouse, dlq: deps.dlq, logger: deps.logger, metrics },
@@ -54,7 +57,13 @@ export function buildIngest(
     registry: metrics.registry,
     readiness: () => {
       const s = pipeline.stats();
-      return { ready: started && s.clickhouseUp, clickhouseUp: s.clickhouseUp, paused: runner.paused };
+      const c = clickhouse.current();
+      return {
+        ready: started && s.clickhouseUp,
+        clickhouseUp: s.clickhouseUp,
+        paused: runner.paused,
+        ...(c ? { clickhouse: c } : {}),
+      };
     },
   });
 
@@ -83,6 +92,8 @@ export function buildIngest(
     admin,
     async start() {
       const adminUrl = await admin.listen();
+      // The server version and capabilities go to the log now, to /readyz and /metrics once known.
+      clickhouse.current();
       await runner.start();
       pipeline.start();
       retention.start();

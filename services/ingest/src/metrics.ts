@@ -1,3 +1,4 @@
+import type { ServerCapabilities } from '@tapwire/clickhouse';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** IngestMetrics are the instruments the pipeline updates. */
@@ -24,6 +25,7 @@ export function createDetachedIngestMetrics(): IngestMetrics {
     paused: () => false,
     lag: () => [],
     retention: () => ({ lastRunSeconds: 0, droppedPartitions: 0, failures: 0 }),
+    clickhouse: () => undefined,
   });
 }
 
@@ -34,6 +36,7 @@ export function createIngestMetrics(live: {
   paused: () => boolean;
   lag: () => { topic: string; partition: number; lag: number }[];
   retention: () => { lastRunSeconds: number; droppedPartitions: number; failures: number };
+  clickhouse: () => ServerCapabilities | undefined;
 }): IngestMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tapwire_ingest_process_' });
@@ -69,6 +72,18 @@ export function createIngestMetrics(live: {
     registers: [registry],
     collect() {
       this.set(live.clickhouseUp() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'tapwire_ingest_clickhouse_info',
+    help: 'Always 1: the ClickHouse server version and the capabilities in use (1/0), once the server has answered.',
+    labelNames: ['version', 'query_params', 'ttl'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const c = live.clickhouse();
+      if (c)
+        this.set({ version: c.version, query_params: c.queryParams ? '1' : '0', ttl: c.ttl ? '1' : '0' }, 1);
     },
   });
   new Gauge({

@@ -1,3 +1,4 @@
+import type { DayTtlChange } from '@tapwire/clickhouse';
 import type { Logger } from '@tapwire/telemetry';
 import { type IngestConfig, RETAINED_TABLES } from './config.js';
 import type { Warehouse } from './warehouse.js';
@@ -8,6 +9,8 @@ export interface RetentionRun {
   retentionDays: number;
   dropped: string[];
   error: string;
+  /** Where the database expires rows itself (a TTL): whether this run changed it; absent where the job drops days. */
+  ttl?: DayTtlChange;
 }
 
 /** RetentionState is what /metrics reports about the job. */
@@ -22,8 +25,11 @@ function yyyymmdd(ms: number): string {
 }
 
 /**
- * createRetentionJob drops day partitions older than each table's retention (18.16 has no TTL) and
- * records every run in retention_runs; partitions are named YYYYMMDD by the migrations.
+ * createRetentionJob keeps each table to its retention and records every run in retention_runs.
+ * Where the database has a native TTL (ClickHouse 21.10 and later) it sets each table's TTL from the
+ * configuration, again whenever that changes, and the database deletes old rows itself; elsewhere
+ * (18.16, DuckDB) it drops the day partitions older than the retention (named YYYYMMDD by the
+ * migrations).
  */
 export function createRetentionJob(
   deps: { warehouse: Warehouse; logger: Logger; now?: () => number; instance: string },
@@ -42,8 +48,11 @@ export function createRetentionJob(
       const cutoff = yyyymmdd(now() - days * 86_400_000);
       const run: RetentionRun = { table, retentionDays: days, dropped: [], error: '' };
       try {
-        for (const partition of await deps.warehouse.daysBefore(table, cutoff))
-          if (await deps.warehouse.dropDay(table, partition)) run.dropped.push(partition);
+        const ttl = await deps.warehouse.expireAfter(table, days);
+        if (ttl !== 'unsupported') run.ttl = ttl;
+        else
+          for (const partition of await deps.warehouse.daysBefore(table, cutoff))
+            if (await deps.warehouse.dropDay(table, partition)) run.dropped.push(partition);
       } catch (err) {
         run.error = (err as Error).message.slice(0, 2000);
         state.failures++;
@@ -68,6 +77,8 @@ export function createRetentionJob(
       .catch((err: Error) => deps.logger.warn({ err: err.message }, 'could not record the retention run'));
     const dropped = runs.flatMap((r) => r.dropped.map((p) => `${r.table}/${p}`));
     if (dropped.length > 0) deps.logger.info({ dropped }, 'retention dropped old partitions');
+    const ttlSet = runs.filter((r) => r.ttl === 'set').map((r) => `${r.table}: ${r.retentionDays} days`);
+    if (ttlSet.length > 0) deps.logger.info({ ttl: ttlSet }, 'retention set the tables’ TTL');
     return runs;
   }
 

@@ -1,4 +1,12 @@
-import { type ClickHouse, dropDayPartition, identifier, sql } from '@tapwire/clickhouse';
+import {
+  type ClickHouse,
+  type DayTtlChange,
+  dropDayPartition,
+  identifier,
+  type ServerCapabilities,
+  setDayTtl,
+  sql,
+} from '@tapwire/clickhouse';
 import { type DuckDb, identifier as duckIdentifier, sql as duckSql, tableSpec } from '@tapwire/duckdb';
 import type { Logger } from '@tapwire/telemetry';
 import { auditDay, type DayAudit, dayName } from './day-audit.js';
@@ -36,6 +44,15 @@ export interface Warehouse {
   daysBefore(table: string, before: string): Promise<string[]>;
   /** dropDay deletes one day partition of a table for good (no restart brings it back); resolves whether it held anything. */
   dropDay(table: string, day: string): Promise<boolean>;
+  /**
+   * expireAfter makes the database itself delete a table's rows `days` days after their day (a
+   * native TTL, ClickHouse 21.10 and later): 'set' when this changed the table, 'unchanged' when it
+   * already was so, 'unsupported' where there is no such TTL (18.16, DuckDB) and the caller drops
+   * old days itself.
+   */
+  expireAfter(table: string, days: number): Promise<DayTtlChange | 'unsupported'>;
+  /** capabilities are the ClickHouse server's version and capabilities; undefined for DuckDB. */
+  capabilities(): Promise<ServerCapabilities | undefined>;
   close(): Promise<void>;
 }
 
@@ -70,6 +87,10 @@ export function clickhouseWarehouse(ch: ClickHouse): Warehouse {
     },
     // A plain DROP PARTITION can come back after a restart on 18.16 (see day-partition.ts).
     dropDay: async (table, day) => (await dropDayPartition(ch, table, day)) !== 'empty',
+    async expireAfter(table, days) {
+      return (await ch.capabilities()).ttl ? setDayTtl(ch, table, days) : 'unsupported';
+    },
+    capabilities: () => ch.capabilities(),
     close: () => ch.close(),
   };
 }
@@ -142,6 +163,12 @@ export function duckdbWarehouse(db: DuckDb): Warehouse {
         duckSql`DELETE FROM ${duckIdentifier(table)} WHERE ${time} >= ${start} AND ${time} < ${start + 86_400}`,
       );
       return deleted > 0;
+    },
+    async expireAfter() {
+      return 'unsupported';
+    },
+    async capabilities() {
+      return undefined;
     },
     async close() {},
   };

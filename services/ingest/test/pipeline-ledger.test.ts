@@ -62,6 +62,8 @@ function memoryWarehouse(options: { storeThenFail?: number; held?: boolean } = {
     auditDay: async () => ({ table: 'access_logs', day: '', rawRows: 0, ledgerRows: 0, rollups: [] }),
     daysBefore: async () => [],
     dropDay: async () => false,
+    expireAfter: async () => 'unsupported' as const,
+    capabilities: async () => undefined,
     close: async () => {},
   } satisfies Warehouse;
   /** release lets the oldest held insert go on. */

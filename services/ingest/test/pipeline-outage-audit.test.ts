@@ -42,6 +42,8 @@ function restartingWarehouse(audit: (stream: Stream, day: number) => DayAudit) {
     },
     daysBefore: async () => [],
     dropDay: async () => false,
+    expireAfter: async () => 'unsupported' as const,
+    capabilities: async () => undefined,
     close: async () => {},
   } satisfies Warehouse;
   return { warehouse, audited };

@@ -30,6 +30,8 @@ function heldWarehouse() {
     auditDay: async () => ({ table: 'access_logs', day: '', rawRows: 0, ledgerRows: 0, rollups: [] }),
     daysBefore: async () => [],
     dropDay: async () => false,
+    expireAfter: async () => 'unsupported' as const,
+    capabilities: async () => undefined,
     close: async () => {},
   } satisfies Warehouse;
   const release = async () => {
