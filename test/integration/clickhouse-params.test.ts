@@ -113,7 +113,7 @@ const SCALARS: [string, SqlValue][] = [
   ['the epoch', new Date(0)],
   ['a date with milliseconds', new Date('2026-11-26T00:00:01.999Z')],
   ['the last DateTime', new Date(4_294_967_295_000)],
-  ['strings', ['a', "b'c", 'd\\e', 'f\ng', '']],
+  ['strings', NASTY_STRINGS],
   ['unsigned and signed', [1, -1]],
   ['UInt16 and Int8', [300, -1]],
   ['integers and fractions', [1, 0.5]],

@@ -299,12 +299,10 @@ function paramOf(value: SqlValue): TypedParam | undefined {
 const valueKey = (value: QueryParamValue) =>
   JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
 
+// As the client puts it in the URL (URLSearchParams, which also takes lone surrogates).
 function encodedLength(name: string, value: QueryParamValue): number {
-  return (
-    `param_${name}`.length +
-    encodeURIComponent(typeof value === 'string' ? value : valueKey(value)).length +
-    2
-  );
+  const text = typeof value === 'string' ? value : valueKey(value);
+  return new URLSearchParams({ [`param_${name}`]: text }).toString().length + 1;
 }
 
 /**

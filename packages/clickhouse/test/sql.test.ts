@@ -145,6 +145,10 @@ describe('parameterized', () => {
     });
   });
 
+  it('measures a string with a lone surrogate as the URL will carry it', () => {
+    expect(one('a\ud800b')).toEqual({ query: 'SELECT {p0:String} AS v', params: { p0: 'a\ud800b' } });
+  });
+
   it('renders a statement with no values as its text', () => {
     expect(parameterized(raw('SELECT 1'))).toEqual({ query: 'SELECT 1', params: {} });
   });
