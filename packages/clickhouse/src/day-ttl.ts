@@ -1,7 +1,7 @@
 import type { ClickHouse } from './client.js';
 import { dayKeyColumn } from './day-partition.js';
 import { TapwireClickHouseError } from './errors.js';
-import { identifier, sql } from './sql.js';
+import { identifier, raw, sql } from './sql.js';
 
 /** DayTtlChange says what setDayTtl did: changed the table, or found it as asked. */
 export type DayTtlChange = 'set' | 'unchanged';
@@ -53,11 +53,9 @@ export async function setDayTtl(ch: ClickHouse, table: string, days: number): Pr
   }
   let change: DayTtlChange = 'unchanged';
   const settings = settingsOf(t.engine);
-  const missing = Object.entries(MERGE_TREE_SETTINGS).filter(([name, value]) => settings.get(name) !== value);
-  if (missing.length > 0) {
-    await ch.command(
-      sql`ALTER TABLE ${identifier(table)} MODIFY SETTING ttl_only_drop_parts = 1, materialize_ttl_recalculate_only = 1`,
-    );
+  if (Object.entries(MERGE_TREE_SETTINGS).some(([name, value]) => settings.get(name) !== value)) {
+    const assignments = Object.entries(MERGE_TREE_SETTINGS).map(([name, value]) => `${name} = ${value}`);
+    await ch.command(sql`ALTER TABLE ${identifier(table)} MODIFY SETTING ${raw(assignments.join(', '))}`);
     change = 'set';
   }
   const current = compact(TTL_CLAUSE.exec(t.engine)?.[1] ?? '');
