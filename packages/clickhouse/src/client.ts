@@ -59,6 +59,12 @@ function settingsOf(options: QueryOptions | undefined): ClickHouseSettings {
   return s;
 }
 
+/** isStaleSocket is true for the reset a server's keep-alive close causes on a reused socket. */
+function isStaleSocket(err: unknown): boolean {
+  const e = err as { code?: string; message?: string } | undefined;
+  return e?.code === 'ECONNRESET' || /socket hang up/.test(e?.message ?? '');
+}
+
 /** createClickHouse builds the ClickHouse client from validated config; `database` overrides the configured one. */
 export function createClickHouse(
   config: ClickHouseConfig,
@@ -73,6 +79,9 @@ export function createClickHouse(
     request_timeout: config.requestTimeoutMs,
     max_open_connections: config.maxOpenConnections,
     application: 'tapwire',
+    // A socket idle longer than its TTL is dropped when it is next picked, not only by its timer:
+    // after an event-loop stall the timer has not run, and the server has already closed it.
+    keep_alive: { eagerly_destroy_stale_sockets: true },
     // Errors are classified and logged by the caller; the client's own console logger would duplicate them.
     log: { level: ClickHouseLogLevel.OFF },
     clickhouse_settings: {
@@ -84,7 +93,7 @@ export function createClickHouse(
   return {
     database,
     async query<T>(statement: SqlFragment, options?: QueryOptions): Promise<T[]> {
-      try {
+      const run = async () => {
         const rs = await client.query({
           query: statement.text,
           format: 'JSONEachRow',
@@ -93,8 +102,17 @@ export function createClickHouse(
           ...(options?.signal ? { abort_signal: options.signal } : {}),
         });
         return await rs.json<T>();
+      };
+      try {
+        return await run();
       } catch (err) {
-        throw classifyError(err);
+        // A read is safe to send again: once, when the server closed a kept-alive socket under it.
+        if (!isStaleSocket(err) || options?.signal?.aborted) throw classifyError(err);
+        try {
+          return await run();
+        } catch (again) {
+          throw classifyError(again);
+        }
       }
     },
     async command(statement: SqlFragment, options?: QueryOptions): Promise<void> {
