@@ -45,6 +45,8 @@ export interface ShapeReport {
   readonly ok: number;
   readonly diff: number;
   readonly error: number;
+  /** databases are the databases (random suffixes as `*`) that sent this shape: which workload part it came from. */
+  readonly databases: readonly string[];
   /** example is the first statement of this shape, in full (rows of an INSERT left out). */
   readonly example: string;
   /** notes count how ok statements of this shape still differed harmlessly (quoting, float digits, order among ties, failed on both). */
@@ -67,6 +69,8 @@ export interface DialectReport {
   readonly statements: number;
   readonly shapes: readonly ShapeReport[];
   readonly totals: Record<Verdict, number> & Record<StatementKind, number>;
+  /** byDatabase counts statements per database (random suffixes as `*`). */
+  readonly byDatabase: Readonly<Record<string, number>>;
   /** live is the workload run on the other server itself (runDialectCheck's `live` option). */
   readonly live?: LiveReport;
   readonly ok: boolean;
@@ -373,6 +377,7 @@ export function buildReport(
 ): DialectReport {
   const shapes = new Map<string, ShapeReport & { failures: ShapeReport['failures'][number][] }>();
   const totals = { ok: 0, diff: 0, error: 0, select: 0, 'server-state': 0, insert: 0, command: 0 };
+  const byDatabase: Record<string, number> = {};
   for (const r of results) {
     totals[r.verdict]++;
     totals[r.kind]++;
@@ -385,12 +390,16 @@ export function buildReport(
         ok: 0,
         diff: 0,
         error: 0,
+        databases: [],
         example: clip(r.text),
         notes: {},
         failures: [],
       };
       shapes.set(r.shape, s);
     }
+    const database = normalizeStatement(r.database);
+    byDatabase[database] = (byDatabase[database] ?? 0) + 1;
+    if (!s.databases.includes(database)) (s.databases as string[]).push(database);
     const counts = s as { count: number; ok: number; diff: number; error: number };
     counts.count++;
     counts[r.verdict]++;
@@ -415,6 +424,7 @@ export function buildReport(
     statements: results.length,
     shapes: [...shapes.values()],
     totals,
+    byDatabase,
     ok: totals.diff === 0 && totals.error === 0,
   };
 }
@@ -425,6 +435,11 @@ export function summarize(report: DialectReport): string {
     `ClickHouse dialect check: ${report.statements} statements in ${report.shapes.length} shapes, ${report.reference} vs ${report.other}`,
     `  ${report.totals.ok} ok, ${report.totals.diff} diff, ${report.totals.error} error; ${report.totals.select} selects compared, ${report.totals['server-state']} server-state (errors only), ${report.totals.insert} inserts, ${report.totals.command} commands`,
   ];
+  lines.push(
+    `  by database: ${Object.entries(report.byDatabase)
+      .map(([d, n]) => `${d} ${n}`)
+      .join(', ')}`,
+  );
   const notes = new Map<string, number>();
   for (const s of report.shapes)
     for (const [n, c] of Object.entries(s.notes)) notes.set(n, (notes.get(n) ?? 0) + c);
@@ -505,13 +520,14 @@ function liveReport(exchanges: readonly Exchange[], thrown: unknown, seen: Reado
 
 /**
  * runDialectCheck runs `workload` against `reference` through a recorder, replays what it sent on
- * `other` and compares the answers; with `live`, it then runs the workload on `other` itself too.
+ * `other` and compares the answers; then runs `live`, if given, on `other` itself.
  */
 export async function runDialectCheck(options: {
   reference: string;
   other: string;
   workload: (url: string) => Promise<void>;
-  live?: boolean;
+  /** live, when given, runs on `other` itself: it must throw nothing and every statement must succeed. */
+  live?: (url: string) => Promise<void>;
 }): Promise<DialectReport> {
   const recorded = await runRecorded(options.reference, options.workload);
   if (recorded.thrown !== undefined) throw recorded.thrown;
@@ -535,7 +551,7 @@ export async function runDialectCheck(options: {
     results,
   );
   if (!options.live) return report;
-  const live = await runRecorded(options.other, options.workload);
+  const live = await runRecorded(options.other, options.live);
   const seen = new Set(report.shapes.map((s) => s.shape));
   const lr = liveReport(live.exchanges, live.thrown, seen);
   return { ...report, live: lr, ok: report.ok && lr.errors === 0 && lr.thrown === '' };

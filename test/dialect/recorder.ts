@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 
 /**
  * A recording HTTP proxy in front of a ClickHouse server. Every Tapwire component reaches
@@ -17,12 +18,12 @@ export interface Exchange {
   readonly path: string;
   /** params are the URL parameters in order: query, database, query_id, settings, param_*. */
   readonly params: readonly (readonly [string, string])[];
-  /** body is the request body (the statement, or an INSERT's rows), decoded as UTF-8. */
+  /** body is the request body (the statement, or an INSERT's rows), decompressed and decoded as UTF-8. */
   readonly body: string;
   /** contentType of the request, kept for multipart bodies. */
   readonly contentType: string;
   readonly status: number;
-  /** response is the answer's body, decoded as UTF-8. */
+  /** response is the answer's body, decompressed and decoded as UTF-8. */
   readonly response: string;
 }
 
@@ -40,6 +41,20 @@ async function readAll(stream: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
+}
+
+/** decoded undoes a Content-Encoding, so the log holds text and a replay can send it plain. */
+function decoded(body: Buffer, encoding: string | string[] | undefined): string {
+  const e = String(encoding ?? '').toLowerCase();
+  const plain =
+    e === 'gzip'
+      ? gunzipSync(body)
+      : e === 'deflate'
+        ? inflateSync(body)
+        : e === 'br'
+          ? brotliDecompressSync(body)
+          : body;
+  return plain.toString('utf8');
 }
 
 /** forward sends one request to `upstream` and resolves its status, headers and whole body. */
@@ -82,17 +97,15 @@ export async function startRecorder(upstreamUrl: string): Promise<Recorder> {
       .then(async (body) => {
         const url = new URL(req.url ?? '/', 'http://recorder');
         const answer = await forward(upstream, req, body);
-        // A compressed answer is recorded decoded only if the client did not ask for compression.
-        const encoded = answer.headers['content-encoding'] !== undefined;
         log.push({
           seq: n,
           method: req.method ?? 'GET',
           path: url.pathname,
           params: [...url.searchParams.entries()],
-          body: req.headers['content-encoding'] ? '' : body.toString('utf8'),
+          body: decoded(body, req.headers['content-encoding']),
           contentType: String(req.headers['content-type'] ?? ''),
           status: answer.status,
-          response: encoded ? '' : answer.body.toString('utf8'),
+          response: decoded(answer.body, answer.headers['content-encoding']),
         });
         const headers: Record<string, string | string[]> = {};
         for (const [k, v] of Object.entries(answer.headers)) if (!HOP_BY_HOP.has(k)) headers[k] = v;

@@ -1,8 +1,8 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createClickHouseStore } from '@tapwire/analytics';
 import { type ClickHouse, createClickHouse, identifier, migrate, raw, sql } from '@tapwire/clickhouse';
 import type { ClickHouseConfig } from '@tapwire/config';
 import {
@@ -15,7 +15,6 @@ import {
 import { createLogEventSink, fileLogSource, openFileLog } from '@tapwire/log';
 import { TOPICS } from '@tapwire/schema';
 import { createLogger } from '@tapwire/telemetry';
-import { runDashboardQueries, seedDashboards } from '../support/dashboard-queries.js';
 import {
   exampleAccessLog,
   exampleAlertState,
@@ -24,26 +23,21 @@ import {
   exampleSpan,
 } from '../support/events.js';
 import { silentLogger, testClickHouseConfig } from '../support/infra.js';
-import { CALLS, seedRows } from '../support/store-contract-cases.js';
 
 /**
- * The workload of the ClickHouse dialect check: Tapwire's own code paths that send SQL, run
- * against the ClickHouse at `url` (a recording proxy in front of 18.16, see recorder.ts). Nothing
- * here writes SQL of its own except the seed inserts and a TRUNCATE that makes a rollup short:
- * every query comes from migrate, the ClickHouse Store, the ingest pipeline and warehouse, the
- * retention job, and the dashboards' panels.
+ * The workload of the ClickHouse dialect check, run against the ClickHouse at `url` (a recording
+ * proxy in front of 18.16, see recorder.ts): the store contract suite and the dashboards test as
+ * they are (every Store question, every dashboard query as Grafana sends it, migrations), and
+ * ingest's code paths, which need no Kafka here: the pipeline over an embedded log (ledger reads,
+ * inserts, day audits), the rollup repair, a clearing replay (dropDay) and the retention job
+ * (daysBefore, dropDay). SQL of its own: the events' inserts go through ingest; only a TRUNCATE
+ * and an OPTIMIZE set up the repair and the delete-mutation paths.
  */
 
-const MIGRATIONS = fileURLToPath(new URL('../../migrations', import.meta.url));
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const MIGRATIONS = join(REPO, 'migrations');
 const DAY_MS = 86_400_000;
 const logger = createLogger({ name: 'dialect-check', level: 'silent' });
-
-/** WorkloadDatabases names the database each part of the workload migrates and uses. */
-export interface WorkloadDatabases {
-  readonly contract: string;
-  readonly dashboards: string;
-  readonly ingest: string;
-}
 
 const configAt = (url: string, database: string): ClickHouseConfig => ({
   ...testClickHouseConfig(database),
@@ -55,32 +49,32 @@ async function migrated(url: string, database: string): Promise<ClickHouse> {
   return createClickHouse(configAt(url, database));
 }
 
-/** storeContract seeds the store contract suite's rows and asks the ClickHouse Store its whole battery. */
-async function storeContract(url: string, database: string): Promise<void> {
-  const ch = await migrated(url, database);
-  for (const [table, list] of Object.entries(seedRows())) {
-    for (let i = 0; i < list.length; i += 5000) await ch.insert(table, list.slice(i, i + 5000));
-  }
-  const store = createClickHouseStore(ch, { maxExecutionTimeS: 20, maxResultRows: 100_000 });
-  try {
-    for (const call of CALLS) await call.run(store);
-    await store.ping();
-  } finally {
-    await store.close();
-  }
-}
+/** SUITES are the integration test files whose ClickHouse traffic the check replays: every Store question and every dashboard query. */
+export const SUITES = ['test/integration/store-contract.test.ts', 'test/integration/dashboards.test.ts'];
 
-/** dashboards runs every panel and variable query of dashboards/ as the dashboards test does. */
-async function dashboards(url: string, database: string): Promise<void> {
-  const ch = await migrated(url, database);
-  try {
-    const to = Math.floor(Date.now() / 1000 / 60) * 60;
-    const window = { from: to - 3600, to };
-    await seedDashboards(ch, window);
-    await runDashboardQueries(ch, window);
-  } finally {
-    await ch.close();
-  }
+/**
+ * runSuites runs integration test files in a child vitest whose ClickHouse is the one at `url`
+ * (TAPWIRE_INFRA_CLICKHOUSE_HTTP_PORT: test/infra then finds its server running and answering
+ * there), so the check sees exactly what those suites send; rejects with their output if they fail.
+ */
+export async function runSuites(url: string, files: readonly string[]): Promise<void> {
+  const env: NodeJS.ProcessEnv = {};
+  // The parent vitest's worker variables would confuse the child's own pool.
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VITEST')) env[k] = v;
+  env.TAPWIRE_INFRA_CLICKHOUSE_HTTP_PORT = new URL(url).port;
+  const child = spawn(join(REPO, 'node_modules/.bin/vitest'), ['run', '--project', 'integration', ...files], {
+    cwd: REPO,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (b: Buffer) => {
+    output = (output + b.toString()).slice(-20_000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`${files.join(', ')} failed (exit ${code}) against ${url}:\n${output}`);
 }
 
 /**
@@ -159,16 +153,13 @@ async function ingest(url: string, database: string): Promise<void> {
   }
 }
 
-/** runWorkload runs every part of the workload against the ClickHouse at `url`, then drops its databases. */
-export async function runWorkload(url: string, databases: WorkloadDatabases): Promise<void> {
+/** runIngestWorkload runs `ingest` against the ClickHouse at `url` in a database named `database`, then drops it. */
+export async function runIngestWorkload(url: string, database: string): Promise<void> {
   try {
-    await storeContract(url, databases.contract);
-    await dashboards(url, databases.dashboards);
-    await ingest(url, databases.ingest);
+    await ingest(url, database);
   } finally {
     const root = createClickHouse(configAt(url, 'default'));
-    for (const db of Object.values(databases))
-      await root.command(sql`DROP DATABASE IF EXISTS ${identifier(db)}`).catch(() => {});
+    await root.command(sql`DROP DATABASE IF EXISTS ${identifier(database)}`).catch(() => {});
     await root.close();
   }
 }
