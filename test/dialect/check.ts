@@ -429,7 +429,7 @@ export function buildReport(
   };
 }
 
-/** summarize renders a report for stdout: one line per shape, failures in full. */
+/** summarize renders a report for stdout: totals, notes, and each failing shape with its first failures. */
 export function summarize(report: DialectReport): string {
   const lines = [
     `ClickHouse dialect check: ${report.statements} statements in ${report.shapes.length} shapes, ${report.reference} vs ${report.other}`,
@@ -444,8 +444,12 @@ export function summarize(report: DialectReport): string {
   for (const s of report.shapes)
     for (const [n, c] of Object.entries(s.notes)) notes.set(n, (notes.get(n) ?? 0) + c);
   for (const [n, c] of notes) lines.push(`  note: ${c} ok statements: ${n}`);
-  for (const s of report.shapes) {
-    const verdict = s.error > 0 ? 'ERROR' : s.diff > 0 ? 'DIFF' : 'ok';
+  const failing = report.shapes.filter((s) => s.diff + s.error > 0);
+  lines.push(
+    `  ${report.shapes.length - failing.length} shapes ok${failing.length > 0 ? `, ${failing.length} failing:` : ''} (every shape with its counts: the JSON report)`,
+  );
+  for (const s of failing) {
+    const verdict = s.error > 0 ? 'ERROR' : 'DIFF';
     lines.push(
       `  ${verdict.padEnd(5)} ${String(s.count).padStart(4)}× ${s.kind.padEnd(12)} ${clip(s.shape, 160)}`,
     );
@@ -455,7 +459,7 @@ export function summarize(report: DialectReport): string {
   if (report.live) {
     const l = report.live;
     lines.push(
-      `live on ${report.other}: the workload ran there itself, ${l.statements} statements, ${l.errors} errors${l.thrown ? `, threw: ${clip(l.thrown, 600)}` : ''}; ${l.onlyLive.length} shapes only there:`,
+      `live on ${report.other}: the workload ran there itself, ${l.statements} statements, ${l.errors} errors${l.thrown ? `, threw: ${clip(l.thrown, 600)}` : ''}; ${l.onlyLive.length} shapes only there${l.onlyLive.length > 0 ? ':' : ''}`,
     );
     for (const s of l.onlyLive)
       lines.push(
