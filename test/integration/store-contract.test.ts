@@ -17,13 +17,16 @@ import {
   spanRow,
   tenMinutesOfSamples,
 } from '../support/analytics-seed.js';
+import { type ChdbServer, startChdb } from '../support/chdb.js';
 import { silentLogger, testClickHouseConfig, uniqueName } from '../support/infra.js';
 
 /**
  * The analytics contract: the same rows written to ClickHouse and to the embedded DuckDB store
  * give the same answers — exact counts, error rates and pages, quantiles within 1% of the exact
- * value — for every question the Store answers. Each store is checked against values computed
- * from the samples, and the two stores against each other on a battery of queries.
+ * value — for every question the Store answers. ClickHouse runs twice: the 18.16 server of
+ * test/infra and ClickHouse 26.9 (chdb-core behind the chdb HTTP shim). Each store is checked
+ * against values computed from the samples, and each ClickHouse against DuckDB on a battery of
+ * queries.
  */
 
 const MIGRATIONS = fileURLToPath(new URL('../../migrations', import.meta.url));
@@ -192,34 +195,47 @@ function seedRows(): Record<string, Record<string, unknown>[]> {
 
 let database: string;
 let ch: ClickHouse;
+let ch26: ClickHouse;
+let chdb: ChdbServer | undefined;
 let duckDir: string;
 let duck: DuckDb;
-const stores: Record<'clickhouse' | 'duckdb', Store> = {} as never;
+/** clickhouse is the 18.16 server, clickhouse_26 ClickHouse 26.9 through the chdb shim. */
+const CLICKHOUSES = ['clickhouse', 'clickhouse_26'] as const;
+const stores: Record<(typeof CLICKHOUSES)[number] | 'duckdb', Store> = {} as never;
 
 beforeAll(async () => {
   const rows = seedRows();
   database = uniqueName('contract');
+  chdb = await startChdb();
+  const config26 = { ...testClickHouseConfig(database), url: chdb.url };
   await migrate(testClickHouseConfig(database), { dir: MIGRATIONS, logger: silentLogger });
+  await migrate(config26, { dir: MIGRATIONS, logger: silentLogger, lockSettleMs: 200 });
   ch = createClickHouse(testClickHouseConfig(database));
+  ch26 = createClickHouse(config26);
   duckDir = mkdtempSync(join(tmpdir(), 'tapwire-contract-'));
   duck = await openDuckDb({ path: join(duckDir, 'tapwire.duckdb') });
   for (const [table, list] of Object.entries(rows)) {
     for (let i = 0; i < list.length; i += 5000) {
       const chunk = list.slice(i, i + 5000);
       await ch.insert(table, chunk);
+      await ch26.insert(table, chunk);
       await duck.insertJsonLines(
         table,
         chunk.map((r) => JSON.stringify(r)),
       );
     }
   }
-  stores.clickhouse = createClickHouseStore(ch, { maxExecutionTimeS: 20, maxResultRows: 100_000 });
-  stores.duckdb = createDuckDbStore(duck, { maxExecutionTimeS: 20, maxResultRows: 100_000 });
-}, 120_000);
+  const limits = { maxExecutionTimeS: 20, maxResultRows: 100_000 };
+  stores.clickhouse = createClickHouseStore(ch, limits);
+  stores.clickhouse_26 = createClickHouseStore(ch26, limits);
+  stores.duckdb = createDuckDbStore(duck, limits);
+}, 300_000);
 
 afterAll(async () => {
   await ch?.command(sql`DROP DATABASE IF EXISTS ${identifier(database)}`).catch(() => {});
   await stores.clickhouse?.close();
+  await stores.clickhouse_26?.close();
+  await chdb?.stop();
   await duck?.close();
   if (duckDir) rmSync(duckDir, { recursive: true, force: true });
 });
@@ -250,7 +266,7 @@ const acme = { tenant: 'acme' };
 const everyone = { tenant: null };
 const noFilters = {};
 
-describe.each(['clickhouse', 'duckdb'] as const)('the %s store', (name) => {
+describe.each([...CLICKHOUSES, 'duckdb'] as const)('the %s store', (name) => {
   const store = () => stores[name];
 
   it('RED per route, raw and every rollup: exact counts, errors, bytes; p50/p90/p99 within 1%', async () => {
@@ -512,6 +528,18 @@ describe.each(['clickhouse', 'duckdb'] as const)('the %s store', (name) => {
     expect(
       (await store().signal(everyone, { kind: 'error_rate', range: empty, filters: {}, groupBy: [] })).series,
     ).toEqual([]);
+    // Regression: on 18.16 a signal without dimensions over no rows answered one series of zeros.
+    expect(
+      (
+        await store().signal(everyone, {
+          kind: 'saturation',
+          metric: 'heap_used_ratio',
+          range: empty,
+          filters: {},
+          groupBy: [],
+        })
+      ).series,
+    ).toEqual([]);
     const sat = await store().signal(acme, {
       kind: 'saturation',
       metric: 'upstream_in_flight_ratio',
@@ -704,10 +732,10 @@ function sameAnswer(a: unknown, b: unknown, path: string, quantile = false): voi
   expect(a, path).toEqual(b);
 }
 
-describe('ClickHouse and DuckDB give the same answers', () => {
+describe.each(CLICKHOUSES)('%s and DuckDB give the same answers', (clickhouse) => {
   it.each(CALLS.map((c) => [c.name, c] as const))('%s', async (_, call) => {
     const [fromClickHouse, fromDuckDb] = await Promise.all([
-      call.run(stores.clickhouse),
+      call.run(stores[clickhouse]),
       call.run(stores.duckdb),
     ]);
     sameAnswer(fromDuckDb, fromClickHouse, 'answer');
@@ -722,7 +750,7 @@ describe('ClickHouse and DuckDB give the same answers', () => {
       groupBy: ['route'],
     };
     const [a, b] = await Promise.all([
-      stores.clickhouse.signal(everyone, q),
+      stores[clickhouse].signal(everyone, q),
       stores.duckdb.signal(everyone, q),
     ]);
     const byRoute = (r: typeof a) => new Map(r.series.map((s) => [s.labels.route, s]));

@@ -76,10 +76,13 @@ export function classifyError(
   if ((errno && NETWORK_ERRNOS.has(errno)) || /socket hang up|ECONNREFUSED|ECONNRESET/.test(message)) {
     return new TapwireClickHouseError('TAPWIRE_CH_UNREACHABLE', message, { cause: err });
   }
-  if (/Timeout error|timed out/i.test(message) && serverCodeOf(message) === undefined) {
+  // @clickhouse/client parses a modern error body (`Code: N. DB::Exception: … (NAME)`) into an
+  // error whose message lacks the `Code: N` prefix and whose `code` is N; an 18.16 body (no
+  // `(NAME)`) stays whole in the message.
+  const serverCode = serverCodeOf(message) ?? (/^\d+$/.test(errno ?? '') ? Number(errno) : undefined);
+  if (/Timeout error|timed out/i.test(message) && serverCode === undefined) {
     return new TapwireClickHouseError('TAPWIRE_CH_TIMEOUT', message, { cause: err });
   }
-  const serverCode = serverCodeOf(message);
   if (serverCode !== undefined && TIMEOUT_CODES.has(serverCode)) {
     return new TapwireClickHouseError('TAPWIRE_CH_TIMEOUT', message, { cause: err, serverCode });
   }
