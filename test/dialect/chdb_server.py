@@ -94,6 +94,8 @@ HTTP_STATUS = {
 READ_STATEMENT = re.compile(r"^\s*(\(\s*)*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN)\b", re.I)
 INSERT_WITH_DATA = re.compile(r"^\s*INSERT\s+INTO\s+.*?\bFORMAT\s+\w+\s*\n", re.I | re.S)
 CODE = re.compile(r"Code: (\d+)[.,]")
+# chdb wraps some errors (e.g. of a SETTINGS clause) in a second "Code: N. DB::Exception:" layer.
+NESTED = re.compile(r"^Code: (\d+)\. DB::Exception: (Code: \1\. DB::Exception: .*?)(?: \(version [^)]*\))?\. \(\w+\)$", re.S)
 
 JSON_FORMATS = {"JSON", "JSONCompact", "JSONStrings", "JSONCompactStrings", "JSONObjectEachRow"}
 
@@ -287,6 +289,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send(200, out, headers)
         except Exception as err:  # every failure becomes a server-style error response
             message = str(err).strip()
+            nested = NESTED.match(message)
+            if nested:
+                message = nested.group(2)
             m = CODE.search(message)
             code = int(m.group(1)) if m else 1001
             if not m:

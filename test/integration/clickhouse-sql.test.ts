@@ -1,3 +1,4 @@
+import { type AddressInfo, connect, createServer } from 'node:net';
 import {
   type ClickHouse,
   createClickHouse,
@@ -78,6 +79,45 @@ describe('SQL literals on the real ClickHouse', () => {
       .query(raw('SELECT sleepEachRow(1) FROM numbers(3)'), { maxExecutionTimeS: 1 })
       .catch((e: unknown) => e);
     expect(timeout).toMatchObject({ code: 'TAPWIRE_CH_TIMEOUT', retryable: true });
+  });
+
+  it('sends a read again when the server closed the kept-alive socket it went out on', async () => {
+    // A proxy in front of the real server resets the first connection when its second request
+    // arrives: what a client sees when the server's keep-alive timeout closed a socket it reused.
+    const upstream = new URL(testClickHouseConfig(database).url);
+    let connections = 0;
+    const proxy = createServer((client) => {
+      const n = ++connections;
+      const server = connect(Number(upstream.port), upstream.hostname);
+      let requests = 0;
+      client.on('data', (chunk) => {
+        if (/^(GET|POST) /.test(chunk.toString('latin1')) && ++requests === 2 && n === 1) {
+          client.resetAndDestroy();
+          server.destroy();
+          return;
+        }
+        server.write(chunk);
+      });
+      server.pipe(client);
+      client.on('error', () => server.destroy());
+      server.on('error', () => client.destroy());
+      client.on('close', () => server.destroy());
+    });
+    await new Promise<void>((done) => proxy.listen(0, '127.0.0.1', done));
+    const port = (proxy.address() as AddressInfo).port;
+    const viaProxy = createClickHouse({
+      ...testClickHouseConfig(database),
+      url: `http://127.0.0.1:${port}`,
+      maxOpenConnections: 1,
+    });
+    try {
+      expect(await viaProxy.query(raw('SELECT 1 AS one'))).toEqual([{ one: 1 }]);
+      expect(await viaProxy.query(raw('SELECT 2 AS two'))).toEqual([{ two: 2 }]);
+      expect(connections).toBe(2);
+    } finally {
+      await viaProxy.close();
+      proxy.close();
+    }
   });
 
   it('reports an unreachable server as retryable', async () => {

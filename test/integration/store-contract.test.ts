@@ -528,6 +528,18 @@ describe.each([...CLICKHOUSES, 'duckdb'] as const)('the %s store', (name) => {
     expect(
       (await store().signal(everyone, { kind: 'error_rate', range: empty, filters: {}, groupBy: [] })).series,
     ).toEqual([]);
+    // Regression: on 18.16 a signal without dimensions over no rows answered one series of zeros.
+    expect(
+      (
+        await store().signal(everyone, {
+          kind: 'saturation',
+          metric: 'heap_used_ratio',
+          range: empty,
+          filters: {},
+          groupBy: [],
+        })
+      ).series,
+    ).toEqual([]);
     const sat = await store().signal(acme, {
       kind: 'saturation',
       metric: 'upstream_in_flight_ratio',

@@ -176,9 +176,10 @@ function redAggregation(
   names: SqlFragment,
   source: SourceUsed,
   conditions: SqlFragment,
+  having: SqlFragment = raw(''),
 ): SqlFragment {
   if (source === 'raw')
-    return sql`SELECT ${keys}, ${RED_RAW} FROM access_logs WHERE ${conditions} GROUP BY ${names}`;
+    return sql`SELECT ${keys}, ${RED_RAW} FROM access_logs WHERE ${conditions} GROUP BY ${names}${having}`;
 
   return sql`SELECT ${names}, sum(bn) AS n, sum(be5) AS e5, sum(be4) AS e4, sum(bdsum) AS dsum, sum(bbin) AS bin,
       sum(bbout) AS bout, arraySort(groupArray((bucket, bn))) AS pairs,
@@ -444,6 +445,10 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
       const dims = signalDimensions(q);
       const keyNames = raw(dims.length > 0 ? dims.join(', ') : '_all');
       const keyExprs = raw(dims.length > 0 ? dims.join(', ') : 'toUInt8(0) AS _all');
+      // Without dimensions the key is a constant: over no rows 18.16 still returns one group (of
+      // zeros) and ClickHouse 20.x+ none (empty_result_for_aggregation_by_constant_keys_on_empty_set).
+      // The HAVING makes both return none, as DuckDB does.
+      const nonEmpty = raw(' HAVING count() > 0');
       const conditions: SqlFragment[] = [...timeConditions('ts', q.range)];
       if (scope.tenant !== null) conditions.push(sql`tenant = ${scope.tenant}`);
       for (const [dim, value] of Object.entries(q.filters))
@@ -456,12 +461,12 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
           : raw('saturation');
         const rows = await run<Record<string, unknown> & { v: Num; n: Num }>(
           sql`SELECT ${keyExprs}, ${raw(metric.expr)} AS v, count() AS n FROM ${from}
-          WHERE ${where(conditions)} GROUP BY ${keyNames}`,
+          WHERE ${where(conditions)} GROUP BY ${keyNames}${nonEmpty}`,
         );
         return saturationSignal(dims, rows);
       }
       const rows = await run<RedAggregate & Record<string, unknown>>(
-        redSql(keyNames, redAggregation(keyExprs, keyNames, 'raw', where(conditions))),
+        redSql(keyNames, redAggregation(keyExprs, keyNames, 'raw', where(conditions), nonEmpty)),
       );
       return requestSignal(q, dims, rows);
     },

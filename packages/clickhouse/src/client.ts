@@ -8,7 +8,7 @@ import {
 import type { ClickHouseConfig } from '@tapwire/config';
 import { capabilitiesOf, noCapabilities, type ServerCapabilities } from './capabilities.js';
 import { classifyError } from './errors.js';
-import { identifier, parameterized, type SqlFragment } from './sql.js';
+import { identifier, parameterized, type QueryParamValue, type SqlFragment } from './sql.js';
 
 /** QueryOptions are per-query limits; only settings that exist on 18.16 and on 24.x/25.x are allowed. */
 export interface QueryOptions {
@@ -78,6 +78,12 @@ function settingsOf(options: QueryOptions | undefined): ClickHouseSettings {
   return s;
 }
 
+/** isStaleSocket is true for the reset a server's keep-alive close causes on a reused socket. */
+function isStaleSocket(err: unknown): boolean {
+  const e = err as { code?: string; message?: string } | undefined;
+  return e?.code === 'ECONNRESET' || /socket hang up/.test(e?.message ?? '');
+}
+
 /** createClickHouse builds the ClickHouse client from validated config; `database` overrides the configured one. */
 export function createClickHouse(config: ClickHouseConfig, overrides: ClickHouseOverrides = {}): ClickHouse {
   const database = overrides.database ?? config.database;
@@ -89,6 +95,9 @@ export function createClickHouse(config: ClickHouseConfig, overrides: ClickHouse
     request_timeout: config.requestTimeoutMs,
     max_open_connections: config.maxOpenConnections,
     application: 'tapwire',
+    // A socket idle longer than its TTL is dropped when it is next picked, not only by its timer:
+    // after an event-loop stall the timer has not run, and the server has already closed it.
+    keep_alive: { eagerly_destroy_stale_sockets: true },
     // Errors are classified and logged by the caller; the client's own console logger would duplicate them.
     log: { level: ClickHouseLogLevel.OFF },
     clickhouse_settings: {
@@ -97,14 +106,39 @@ export function createClickHouse(config: ClickHouseConfig, overrides: ClickHouse
     },
   });
 
-  async function serverVersion(): Promise<string> {
+  /** read runs a SELECT and parses its rows; sent once more when the server closed a kept-alive socket under it. */
+  async function read<T>(
+    query: string,
+    params: Readonly<Record<string, QueryParamValue>>,
+    options?: QueryOptions,
+  ): Promise<T[]> {
+    const run = async () => {
+      const rs = await client.query({
+        query,
+        ...(Object.keys(params).length > 0 ? { query_params: params } : {}),
+        format: 'JSONEachRow',
+        clickhouse_settings: settingsOf(options),
+        ...(options?.queryId ? { query_id: options.queryId } : {}),
+        ...(options?.signal ? { abort_signal: options.signal } : {}),
+      });
+      return await rs.json<T>();
+    };
     try {
-      const rs = await client.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' });
-      const rows = await rs.json<{ v: string }>();
-      return rows[0]?.v ?? '';
+      return await run();
     } catch (err) {
-      throw classifyError(err);
+      // A read is safe to send again: once, when the server closed a kept-alive socket under it.
+      if (!isStaleSocket(err) || options?.signal?.aborted) throw classifyError(err);
+      try {
+        return await run();
+      } catch (again) {
+        throw classifyError(again);
+      }
     }
+  }
+
+  async function serverVersion(): Promise<string> {
+    const rows = await read<{ v: string }>('SELECT version() AS v', {});
+    return rows[0]?.v ?? '';
   }
   let detected: Promise<ServerCapabilities> | undefined;
   function capabilities(): Promise<ServerCapabilities> {
@@ -124,19 +158,7 @@ export function createClickHouse(config: ClickHouseConfig, overrides: ClickHouse
       const { query, params } = (await capabilities()).queryParams
         ? parameterized(statement)
         : { query: statement.text, params: {} };
-      try {
-        const rs = await client.query({
-          query,
-          ...(Object.keys(params).length > 0 ? { query_params: params } : {}),
-          format: 'JSONEachRow',
-          clickhouse_settings: settingsOf(options),
-          ...(options?.queryId ? { query_id: options.queryId } : {}),
-          ...(options?.signal ? { abort_signal: options.signal } : {}),
-        });
-        return await rs.json<T>();
-      } catch (err) {
-        throw classifyError(err);
-      }
+      return read<T>(query, params, options);
     },
     async command(statement: SqlFragment, options?: QueryOptions): Promise<void> {
       try {
