@@ -84,7 +84,7 @@ function isStaleSocket(err: unknown): boolean {
   return e?.code === 'ECONNRESET' || /socket hang up/.test(e?.message ?? '');
 }
 
-/** createClickHouse builds the ClickHouse client from validated config; `database` overrides the configured one. */
+/** createClickHouse builds the ClickHouse client from validated config; overrides pick another database or turn capabilities off. */
 export function createClickHouse(config: ClickHouseConfig, overrides: ClickHouseOverrides = {}): ClickHouse {
   const database = overrides.database ?? config.database;
   const client: ClickHouseClient = createClient({
