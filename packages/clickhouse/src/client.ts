@@ -103,6 +103,9 @@ export function createClickHouse(config: ClickHouseConfig, overrides: ClickHouse
     clickhouse_settings: {
       // Without it a failure after streaming began still returns HTTP 200 (see clickhouse-compat.md).
       wait_end_of_query: 1,
+      // 64-bit integers arrive as strings (as the interface says): 25.8 made bare numbers the
+      // default, which lose precision above 2^53. 18.16 has the setting with this default.
+      output_format_json_quote_64bit_integers: 1,
     },
   });
 
