@@ -21,7 +21,8 @@ const PACKAGES: Record<string, string> = {
 };
 
 // Tests import workspace packages from source, so `npm test` needs no build step.
-const alias = {
+/** alias maps each workspace package to its source; vitest.kafka-compat.config.ts uses it too. */
+export const alias = {
   '@tapwire/proxy/config': here('./services/proxy/src/config.ts'),
   '@tapwire/ingest/config': here('./services/ingest/src/config.ts'),
   '@tapwire/api/config': here('./services/api/src/config.ts'),
@@ -29,6 +30,16 @@ const alias = {
   ...Object.fromEntries(
     Object.entries(PACKAGES).map(([name, dir]) => [`@tapwire/${name}`, here(`./${dir}/src/index.ts`)]),
   ),
+};
+
+/** integrationTest is how integration files run, here and in vitest.kafka-compat.config.ts. */
+export const integrationTest = {
+  globalSetup: ['test/integration/global-setup.ts'],
+  testTimeout: 120_000,
+  hookTimeout: 120_000,
+  // Integration suites share one Kafka and one ClickHouse; running files one at a time keeps
+  // a 2-core machine from timing out on broker rebalances.
+  fileParallelism: false,
 };
 
 export default defineConfig({
@@ -48,12 +59,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          globalSetup: ['test/integration/global-setup.ts'],
-          testTimeout: 120_000,
-          hookTimeout: 120_000,
-          // Integration suites share one Kafka and one ClickHouse; running files one at a time keeps
-          // a 2-core machine from timing out on broker rebalances.
-          fileParallelism: false,
+          ...integrationTest,
         },
       },
     ],

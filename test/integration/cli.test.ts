@@ -178,12 +178,14 @@ describe('tapwire command line', () => {
   it('reports infra status of the running servers', () => {
     const r = tapwire(['infra', 'status', '--json']);
     expect(r.code).toBe(0);
-    const status = JSON.parse(r.out) as { name: string; ready: boolean; address: string }[];
+    const status = JSON.parse(r.out) as { name: string; ready: boolean; address: string; version?: string }[];
     const infra = infraConfig();
     expect(status.map((s) => [s.name, s.ready, s.address])).toEqual([
       ['kafka', true, `127.0.0.1:${infra.kafkaPort}`],
       ['clickhouse', true, `http://127.0.0.1:${infra.clickhouseHttpPort}`],
     ]);
+    // The broker runs the configured version (with no settings, DEFAULT_KAFKA_VERSION).
+    expect(status[0]?.version).toBe(infra.kafkaVersion);
   });
 
   it('fails with exit 1 and a coded message when ClickHouse is unreachable', () => {

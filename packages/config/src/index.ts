@@ -1,5 +1,5 @@
 export { type ClickHouseConfig, clickhouseConfigSchema } from './components/clickhouse.js';
-export { type InfraConfig, infraConfigSchema } from './components/infra.js';
+export { DEFAULT_KAFKA_VERSION, type InfraConfig, infraConfigSchema } from './components/infra.js';
 export { type KafkaConfig, kafkaConfigSchema } from './components/kafka.js';
 export { type LogConfig, logConfigSchema } from './components/log.js';
 export { type StoreConfig, storeConfigSchema } from './components/store.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadAlertingFile } from '@tapwire/alerting';
-import { loadConfig } from '@tapwire/config';
+import { DEFAULT_KAFKA_VERSION, loadConfig } from '@tapwire/config';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { tapwireConfigSchema } from '../src/cli-config.js';
@@ -17,6 +17,8 @@ interface ComposeService {
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
   environment?: Record<string, string>;
+  volumes?: string[];
+  ports?: string[];
 }
 
 describe('deployment files', () => {
@@ -39,15 +41,39 @@ describe('deployment files', () => {
       'topics && node services/cli/dist/main.js migrate',
     );
     expect(compose.services.demo?.profiles).toEqual(['demo']);
-    expect(compose.services.kafka?.image).toMatch(/^apache\/kafka:3\.9\./);
-    expect(compose.services.clickhouse?.image).toMatch(/^clickhouse\/clickhouse-server:24\.8/);
-    expect(compose.services.grafana?.environment?.GF_INSTALL_PLUGINS).toBe('grafana-clickhouse-datasource');
     // Each service's admin port is what the image's health check asks.
     expect(tapwire.slice(0, 4).map((n) => compose.services[n]?.environment?.HEALTH_PORT)).toEqual([
       '9464',
       '9465',
       '9466',
       '9467',
+    ]);
+  });
+
+  it('docker-compose: current images — Kafka as `tapwire infra` runs it, ClickHouse LTS, Grafana 12 with the ClickHouse plugin', () => {
+    const { kafka, clickhouse, grafana } = compose.services;
+    expect(kafka?.image).toBe(`apache/kafka:${DEFAULT_KAFKA_VERSION}`);
+    // The broker's log dir is the one on the named volume, not the image's /tmp default.
+    expect(kafka?.environment?.KAFKA_LOG_DIRS).toBe('/var/lib/kafka/data');
+    expect(kafka?.volumes).toEqual(['kafka-data:/var/lib/kafka/data']);
+    expect(clickhouse?.image).toBe('clickhouse/clickhouse-server:25.8');
+    // Tapwire and Grafana connect as the passwordless default user, which the image otherwise
+    // confines to the container; so the host sees the port on loopback only.
+    expect(clickhouse?.environment?.CLICKHOUSE_SKIP_USER_SETUP).toBe('1');
+    expect(clickhouse?.ports).toEqual(['127.0.0.1:8123:8123']);
+    expect(grafana?.image).toMatch(/^grafana\/grafana:12\.\d+\.\d+$/);
+    expect(grafana?.environment?.GF_INSTALL_PLUGINS).toBeUndefined();
+    const datasources = parse(
+      readFileSync(root('dashboards/provisioning/datasources/clickhouse.yaml'), 'utf8'),
+    ) as { datasources: { type: string; uid: string }[] };
+    // The provisioned datasource's plugin is installed before Grafana starts.
+    expect(grafana?.environment?.GF_PLUGINS_PREINSTALL_SYNC).toBe(datasources.datasources[0]?.type);
+    expect(datasources.datasources.map((d) => [d.type, d.uid])).toEqual([
+      ['grafana-clickhouse-datasource', 'tapwire-clickhouse'],
+    ]);
+    expect(grafana?.volumes).toEqual([
+      './dashboards/provisioning:/etc/grafana/provisioning:ro',
+      './dashboards:/var/lib/grafana/dashboards/tapwire:ro',
     ]);
   });
 

@@ -2,6 +2,12 @@ import { z } from 'zod';
 
 const port = z.number().int().min(1).max(65_535);
 
+/** DEFAULT_KAFKA_VERSION is the broker `tapwire infra up` runs with no settings; docker-compose pins the same. */
+export const DEFAULT_KAFKA_VERSION = '4.4.0';
+
+// 4.x is the current major; 3.9.x is the last 3.x line (ZooKeeper and KRaft), still tested in CI.
+const KAFKA_VERSION_PATTERN = /^(?:4\.\d+|3\.9)\.\d+$/;
+
 /** infraConfigSchema configures the local Kafka and ClickHouse that `tapwire infra` runs for development and tests. */
 export const infraConfigSchema = z
   .strictObject({
@@ -14,10 +20,13 @@ export const infraConfigSchema = z
       ),
     kafkaVersion: z
       .string()
-      .regex(/^3\.9\.\d+$/, 'must be a 3.9.x version (kafkajs 2.2.4 needs the protocol versions 4.x removed)')
-      .default('3.9.1')
+      .regex(
+        KAFKA_VERSION_PATTERN,
+        'must be an Apache Kafka 4.x or 3.9.x release, such as 4.4.0 or 3.9.1 (older lines are not tested with Tapwire)',
+      )
+      .default(DEFAULT_KAFKA_VERSION)
       .describe(
-        'Apache Kafka version resolved from Maven Central (org.apache.kafka:kafka_2.13). Default: 3.9.1.',
+        `Apache Kafka version resolved from Maven Central (org.apache.kafka:kafka_2.13): a 4.x or 3.9.x release. Default: ${DEFAULT_KAFKA_VERSION}.`,
       ),
     kafkaLibsDir: z
       .string()

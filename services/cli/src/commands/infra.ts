@@ -30,7 +30,7 @@ export function registerInfra(program: Command, io: CliIo): void {
       else {
         for (const s of status) {
           io.out(
-            `${s.name}\t${s.ready ? 'ready' : s.pid ? 'not answering' : 'stopped'}\t${s.address}\tpid=${s.pid ?? '-'}\tlog=${s.log}\n`,
+            `${s.version ? `${s.name} ${s.version}` : s.name}\t${s.ready ? 'ready' : s.pid ? 'not answering' : 'stopped'}\t${s.address}\tpid=${s.pid ?? '-'}\tlog=${s.log}\n`,
           );
         }
       }
