@@ -3,7 +3,12 @@ export { DEFAULT_KAFKA_VERSION, type InfraConfig, infraConfigSchema } from './co
 export { type KafkaConfig, kafkaConfigSchema } from './components/kafka.js';
 export { type LogConfig, logConfigSchema } from './components/log.js';
 export { type StoreConfig, storeConfigSchema } from './components/store.js';
-export { LOG_LEVELS, type TelemetryConfig, telemetryConfigSchema } from './components/telemetry.js';
+export {
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type TelemetryConfig,
+  telemetryConfigSchema,
+} from './components/telemetry.js';
 export { ConfigError, type ConfigIssue } from './errors.js';
 export {
   CONFIG_FILE_ENV,

@@ -76,6 +76,7 @@ export async function runAlerterService(
   const logger = createLogger({
     name: config.telemetry.serviceName ?? 'tapwire-alerter',
     level: config.telemetry.logLevel,
+    format: config.telemetry.logFormat,
   });
   const tracing = await startTracing(config.telemetry, { serviceName: 'tapwire-alerter' });
   const alerting = loadAlertingFile(config.alerter.rulesFile);

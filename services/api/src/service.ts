@@ -52,6 +52,7 @@ export async function runApiService(
   const logger = createLogger({
     name: config.telemetry.serviceName ?? 'tapwire-api',
     level: config.telemetry.logLevel,
+    format: config.telemetry.logFormat,
   });
   const tracing = await startTracing(config.telemetry, { serviceName: 'tapwire-api' });
   const metrics = createApiMetrics();

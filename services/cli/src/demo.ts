@@ -119,8 +119,11 @@ export interface TrafficGenerator {
   stop(): Promise<void>;
 }
 
-/** startTraffic calls the proxy at about `ratePerSecond`: user reads, orders, searches, health checks. */
-export function startTraffic(proxyUrl: string, ratePerSecond: number): TrafficGenerator {
+/**
+ * startTraffic calls the proxy at about `ratePerSecond`: user reads, orders, searches, health
+ * checks; with `host`, as that Host (how the proxy tells the demo from the upstreams beside it).
+ */
+export function startTraffic(proxyUrl: string, ratePerSecond: number, host?: string): TrafficGenerator {
   const pool = new Pool(proxyUrl, { connections: 16 });
   let sent = 0;
   let running = true;
@@ -143,9 +146,11 @@ export function startTraffic(proxyUrl: string, ratePerSecond: number): TrafficGe
         .request({
           path,
           method,
-          ...(method === 'POST'
-            ? { body: '{"items":[1,2]}', headers: { 'content-type': 'application/json' } }
-            : {}),
+          headers: {
+            ...(host ? { host } : {}),
+            ...(method === 'POST' ? { 'content-type': 'application/json' } : {}),
+          },
+          ...(method === 'POST' ? { body: '{"items":[1,2]}' } : {}),
         })
         .then((r) => r.body.dump())
         .catch(() => undefined);

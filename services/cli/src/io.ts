@@ -1,9 +1,13 @@
+import { isatty } from 'node:tty';
+
 /** CliIo is where commands write and how they end, injectable so tests can run commands in-process. */
 export interface CliIo {
   out(text: string): void;
   err(text: string): void;
   /** readStdin returns all of standard input (tests pass their own). */
   readStdin?(): Promise<string>;
+  /** terminal says whether `out` is a terminal (then output may use ANSI emphasis). */
+  terminal?(): boolean;
 }
 
 /** readProcessStdin reads the process's standard input to its end. */
@@ -17,6 +21,7 @@ export async function readProcessStdin(): Promise<string> {
 export const processIo: CliIo = {
   out: (t) => process.stdout.write(t),
   err: (t) => process.stderr.write(t),
+  terminal: () => isatty(1),
 };
 
 /** CommandFailure ends a command with a message and exit code 1. */

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerAlerter } from './commands/alerter.js';
 import { registerApi } from './commands/api.js';
@@ -12,12 +13,21 @@ import { registerTopics } from './commands/topics.js';
 import { registerExport, registerImport } from './commands/transfer.js';
 import { type CliIo, CommandFailure, describeError, processIo, readProcessStdin } from './io.js';
 
+/** cliVersion is the version of the tapwire command, from its package.json (beside src/ and dist/). */
+export function cliVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
 /** buildProgram assembles the `tapwire` command line; every subcommand has --help. */
 export function buildProgram(io: CliIo = processIo): Command {
   const program = new Command('tapwire')
     .description(
-      'Tapwire: runtime observability for HTTP APIs (proxy → Kafka → ClickHouse → API, alerts, Grafana)',
+      'Tapwire: runtime observability for HTTP APIs (proxy → event log → store → API and alerts; on one machine, or on Kafka and ClickHouse)',
     )
+    .version(cliVersion(), '-V, --version', 'print the version')
     .option('-c, --config <file>', 'YAML or JSON config file (default: $TAPWIRE_CONFIG)')
     .showHelpAfterError()
     .configureOutput({ writeOut: io.out, writeErr: io.err });

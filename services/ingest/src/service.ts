@@ -96,6 +96,7 @@ export async function runIngestService(
   const logger = createLogger({
     name: config.telemetry.serviceName ?? 'tapwire-ingest',
     level: config.telemetry.logLevel,
+    format: config.telemetry.logFormat,
     // The host terminates the worker once it has stopped (worker-host.ts), which would drop
     // lines still queued for an asynchronous write, the last ones ('ingest stopped') among them.
     sync: options.inWorker ?? false,

@@ -148,6 +148,7 @@ export async function runProxyService(
   const logger = createLogger({
     name: config.telemetry.serviceName ?? 'tapwire-proxy',
     level: config.telemetry.logLevel,
+    format: config.telemetry.logFormat,
   });
   const tracing = await startTracing(config.telemetry, { serviceName: 'tapwire-proxy' });
   const topicPrefix = options.topicPrefix ?? config.proxy.emit.topicPrefix;

@@ -3,13 +3,22 @@ import { z } from 'zod';
 /** LOG_LEVELS are pino's levels, plus `silent`. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/** LOG_FORMATS are how log lines are written: JSON, human-readable, or pretty on a terminal and JSON elsewhere. */
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+
 /** telemetryConfigSchema configures logging and the service's own OpenTelemetry traces. */
 export const telemetryConfigSchema = z
   .strictObject({
     logLevel: z
       .enum(LOG_LEVELS)
       .default('info')
-      .describe('Minimum level of JSON log lines on stdout. Default: info.'),
+      .describe('Minimum level of log lines on stdout. Default: info.'),
+    logFormat: z
+      .enum(LOG_FORMATS)
+      .default('auto')
+      .describe(
+        'How log lines are written: json (one JSON object a line), pretty (human-readable), or auto: pretty when the output is a terminal, else json. Default: auto.',
+      ),
     serviceName: z
       .string()
       .min(1)

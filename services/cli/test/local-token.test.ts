@@ -1,0 +1,35 @@
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CommandFailure } from '../src/io.js';
+import { LOCAL_TOKEN_FILE, localToken } from '../src/local-token.js';
+
+const fresh = () => join(mkdtempSync(join(tmpdir(), 'tapwire-token-')), 'data');
+
+describe('the local API token of tapwire start', () => {
+  it('is made once per data directory, kept there with mode 0600, and the same on every start', () => {
+    const dir = fresh();
+    const first = localToken(dir);
+    expect(first).toMatchObject({ file: join(dir, LOCAL_TOKEN_FILE), created: true });
+    expect(first.token).toMatch(/^tw_[A-Za-z0-9_-]{32}$/);
+    expect(readFileSync(first.file, 'utf8')).toBe(`${first.token}\n`);
+    expect(statSync(first.file).mode & 0o777).toBe(0o600);
+    expect(localToken(dir)).toEqual({ token: first.token, file: first.file, created: false });
+  });
+
+  it('a new data directory gets a new token', () => {
+    expect(localToken(fresh()).token).not.toBe(localToken(fresh()).token);
+  });
+
+  it('tightens a token file others could read, and refuses a file that holds no token', () => {
+    const dir = fresh();
+    const { file, token } = localToken(dir);
+    chmodSync(file, 0o644);
+    expect(localToken(dir).token).toBe(token);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    writeFileSync(file, 'not a token\n');
+    expect(() => localToken(dir)).toThrow(CommandFailure);
+    expect(() => localToken(dir)).toThrow(`${file} does not hold an API token; remove it and start again`);
+  });
+});
