@@ -18,8 +18,8 @@ const SHUTDOWN_SLACK_MS = 20_000;
 /** DEMO_ALERTING_FILE is the demo's alerting file, written to the data directory on each start. */
 export const DEMO_ALERTING_FILE = 'demo-alerting.yaml';
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 function deploymentOf(config: TapwireConfig): { name: string; data: string[] } {
@@ -53,21 +53,17 @@ export function registerStart(program: Command, io: CliIo): void {
       '--upstream <[name=]url>',
       'proxy this API (repeatable): the first takes every request no configured upstream takes, each answers at Host <name>.localhost; name defaults to host-port',
       collect,
-      [],
     )
     .option(
       '--demo',
       `also start a demo API with realistic latency and errors, traffic through the proxy, and demo alert rules; beside other upstreams it answers at Host ${DEMO_UPSTREAM}.localhost`,
     )
     .option('--demo-rate <rps>', 'demo requests per second', '20')
-    .action(async (opts: { upstream: string[]; demo?: boolean; demoRate: string }) => {
+    .action(async (opts: { upstream?: string[]; demo?: boolean; demoRate: string }) => {
+      const flags = opts.upstream ?? [];
       const base = loadTapwireConfig(program.opts<{ config?: string }>().config);
       // Refuse bad flags before anything is opened; the demo's URL is known once it listens.
-      upstreamsForStart(
-        base.proxy.upstreams,
-        opts.upstream,
-        opts.demo ? { url: 'http://127.0.0.1' } : undefined,
-      );
+      upstreamsForStart(base.proxy.upstreams, flags, opts.demo ? { url: 'http://127.0.0.1' } : undefined);
       const demoRate = Number(opts.demoRate) || 20;
       const logger = createLogger({
         name: 'tapwire-start',
@@ -121,7 +117,7 @@ export function registerStart(program: Command, io: CliIo): void {
           const started = demo;
           stops.push(() => started.close());
         }
-        const upstreams = upstreamsForStart(base.proxy.upstreams, opts.upstream, demo);
+        const upstreams = upstreamsForStart(base.proxy.upstreams, flags, demo);
         // The API needs a token to be of use: with none configured (or for the demo), this data
         // directory's own, kept there so a restart keeps it; only its hash goes into the config.
         const { hashToken } = await import('@tapwire/api');
