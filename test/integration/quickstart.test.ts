@@ -5,6 +5,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
@@ -25,6 +26,14 @@ import { freePort, startUpstream, type TestUpstream } from '../support/upstream.
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const upstreams: TestUpstream[] = [];
 const running: ChildProcess[] = [];
+const homes: string[] = [];
+
+/** tempHome is a fresh directory under the system temp directory, removed after the file's tests. */
+function tempHome(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  homes.push(dir);
+  return dir;
+}
 
 beforeAll(() => {
   // What the README has a newcomer run before the quick start (tsc -b: nothing to do when built).
@@ -35,6 +44,7 @@ beforeAll(() => {
 afterAll(async () => {
   for (const child of running) if (child.exitCode === null && child.pid) killGroup(child, 'SIGKILL');
   for (const u of upstreams) await u.close();
+  for (const dir of homes) rmSync(dir, { recursive: true, force: true });
 });
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
@@ -151,7 +161,7 @@ describe('the quick start: npx tapwire start --upstream <your API>', () => {
     const { version } = JSON.parse(readFileSync(join(ROOT, 'services/cli/package.json'), 'utf8')) as {
       version: string;
     };
-    for (const cwd of [ROOT, mkdtempSync(join(tmpdir(), 'tapwire-npx-'))]) {
+    for (const cwd of [ROOT, tempHome('tapwire-npx-')]) {
       const args = cwd === ROOT ? ['tapwire', '--version'] : ['--prefix', ROOT, 'tapwire', '--version'];
       const r = spawnSync('npx', args, { cwd, encoding: 'utf8', timeout: 120_000 });
       expect(r.status, r.stderr).toBe(0);
@@ -162,7 +172,7 @@ describe('the quick start: npx tapwire start --upstream <your API>', () => {
   it('proxies the API, shows a request in the printed curl within 10 s, and keeps the token across a restart', async () => {
     const api = await startUpstream();
     upstreams.push(api);
-    const home = mkdtempSync(join(tmpdir(), 'tapwire-quickstart-'));
+    const home = tempHome('tapwire-quickstart-');
     const env = await bareEnv();
     const first = npxTapwire(['start', '--upstream', api.url], home, env);
     const b = await banner(first);
@@ -220,7 +230,7 @@ describe('npx tapwire -c tapwire.yaml start --demo', () => {
   it('keeps the configured upstream and adds the demo at Host demo-shop.localhost; the curl shows the demo’s real rate; nothing is left in the temp directory', async () => {
     const api = await startUpstream();
     upstreams.push(api);
-    const home = mkdtempSync(join(tmpdir(), 'tapwire-quickstart-demo-'));
+    const home = tempHome('tapwire-quickstart-demo-');
     const tmp = join(home, 'tmp');
     mkdirSync(tmp);
     writeFileSync(
@@ -279,7 +289,7 @@ describe('npx tapwire start on a terminal', () => {
   it('prints the banner with emphasis and human-readable log lines instead of JSON; Ctrl-C stops it cleanly', async () => {
     const api = await startUpstream();
     upstreams.push(api);
-    const home = mkdtempSync(join(tmpdir(), 'tapwire-quickstart-tty-'));
+    const home = tempHome('tapwire-quickstart-tty-');
     const env = await bareEnv();
     // `script` runs the command on a pseudo-terminal, as a user's shell does.
     const child = spawn(

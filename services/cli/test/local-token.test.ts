@@ -1,11 +1,20 @@
-import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { CommandFailure } from '../src/io.js';
 import { LOCAL_TOKEN_FILE, localToken } from '../src/local-token.js';
 
-const fresh = () => join(mkdtempSync(join(tmpdir(), 'tapwire-token-')), 'data');
+const made: string[] = [];
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+function fresh(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tapwire-token-'));
+  made.push(dir);
+  return join(dir, 'data');
+}
 
 describe('the local API token of tapwire start', () => {
   it('is made once per data directory, kept there with mode 0600, and the same on every start', () => {
