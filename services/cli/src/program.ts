@@ -16,7 +16,7 @@ import { type CliIo, CommandFailure, describeError, processIo, readProcessStdin 
 export function buildProgram(io: CliIo = processIo): Command {
   const program = new Command('tapwire')
     .description(
-      'Tapwire: runtime observability for HTTP APIs (proxy → Kafka → ClickHouse → API, alerts, Grafana)',
+      'Tapwire: runtime observability for HTTP APIs (proxy → event log → store → API, alerts, Grafana; on one machine or on Kafka and ClickHouse)',
     )
     .option('-c, --config <file>', 'YAML or JSON config file (default: $TAPWIRE_CONFIG)')
     .showHelpAfterError()
