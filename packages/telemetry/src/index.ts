@@ -5,5 +5,12 @@ export {
   REFUSAL_LINGER_MS,
 } from './connection-refusals.js';
 export { stopOnSignals } from './lifecycle.js';
+export {
+  explainListenError,
+  ListenError,
+  type ListenErrorCode,
+  type ListenerSetting,
+  listenAt,
+} from './listen.js';
 export { createLogger, type Logger, type LoggerOptions, REDACTED, REDACTED_KEYS } from './logger.js';
 export { startTracing, type Tracing, type TracingOptions } from './tracing.js';
