@@ -196,7 +196,12 @@ export const DASHBOARDS: Record<string, Dashboard> = {
       { title: 'Consumer lag by topic', query: 'pipelineLag', type: 'timeseries' },
       { title: 'Dead letters by source topic', query: 'pipelineDlq', type: 'timeseries' },
       { title: 'Events dropped by proxies', query: 'pipelineDrops', type: 'timeseries' },
-      { title: 'Proxy spool fill', query: 'pipelineSpool', type: 'timeseries', unit: 'percentunit' },
+      {
+        title: 'Proxy local log not yet shipped (share of logMaxBytes)',
+        query: 'pipelineSpool',
+        type: 'timeseries',
+        unit: 'percentunit',
+      },
     ],
   ),
 };

@@ -497,7 +497,11 @@ describe('alerter on real ClickHouse and Kafka', () => {
       for (let i = 0; i < 50 && threshold() !== 0.75; i++) await new Promise((r) => setTimeout(r, 100));
       expect(threshold()).toBe(0.75);
       const ready = await fetch(`${running.adminUrl}/readyz`);
-      expect(await ready.json()).toMatchObject({ ready: true, rules: 1 });
+      expect(await ready.json()).toMatchObject({
+        ready: true,
+        rules: 1,
+        store: { kind: 'clickhouse', ok: true },
+      });
       expect(await (await fetch(`${running.adminUrl}/metrics`)).text()).toContain(
         'tapwire_alerter_evaluations_total',
       );

@@ -1036,7 +1036,9 @@ describe('serving', () => {
       });
       expect(unreachable.statusCode).toBe(503);
       expect(unreachable.json().error.code).toBe('TAPWIRE_ANALYTICS_STORE_UNAVAILABLE');
-      expect((await down.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
+      const notReady = await down.app.inject({ method: 'GET', url: '/readyz' });
+      expect(notReady.statusCode).toBe(503);
+      expect(notReady.json()).toEqual({ status: 'not ready', store: { kind: 'clickhouse', ok: false } });
       const timeout = await slow.app.inject({
         method: 'GET',
         url: `/v1/overview?${RANGE}`,

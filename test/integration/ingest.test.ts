@@ -244,7 +244,7 @@ describe('ingest: Kafka → ClickHouse', () => {
       );
       expect(await (await fetch(`${await adminUrl(ingest)}/readyz`)).json()).toMatchObject({
         status: 'ready',
-        clickhouse: { version: '18.16.1', queryParams: false, ttl: false },
+        store: { kind: 'clickhouse', ok: true, version: '18.16.1', queryParams: false, ttl: false },
       });
       await vi.waitFor(
         async () => {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * The receiver formats, as the tests check them: Slack incoming webhooks with Block Kit, PagerDuty
- * Events API v2 and Alertmanager's version-4 webhook (see ../shared/reference/alerting.md).
+ * Events API v2 and Alertmanager's version-4 webhook, as each vendor documents them.
  */
 
 const text = (max: number) => z.string().min(1).max(max);

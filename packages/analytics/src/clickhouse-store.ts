@@ -251,6 +251,7 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
   }
 
   return {
+    kind: 'clickhouse',
     async overview(scope, q): Promise<OverviewResult> {
       const source = chooseSource(q.source, q.range, undefined, q.filters, { hourly: true });
       const byRoute = q.groupBy === 'route';

@@ -221,6 +221,7 @@ export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOption
   }
 
   return {
+    kind: 'duckdb',
     async overview(scope, q) {
       const source = chooseSource(q.source, q.range, undefined, q.filters, { hourly: true });
       const names = q.groupBy === 'route' ? 'tenant, service, route, method' : 'tenant, service';

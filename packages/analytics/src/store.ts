@@ -31,6 +31,8 @@ import type {
  * caller's tenant scope first and never returns another tenant's rows. Failures are AnalyticsErrors.
  */
 export interface Store {
+  /** kind names the database behind the store, for /readyz. */
+  readonly kind: 'clickhouse' | 'duckdb';
   overview(scope: Scope, query: OverviewQuery): Promise<OverviewResult>;
   series(scope: Scope, query: SeriesQuery): Promise<SeriesResult>;
   saturation(scope: Scope, query: SaturationQuery): Promise<SaturationResult>;

@@ -101,7 +101,8 @@ export function createClickHouse(config: ClickHouseConfig, overrides: ClickHouse
     // Errors are classified and logged by the caller; the client's own console logger would duplicate them.
     log: { level: ClickHouseLogLevel.OFF },
     clickhouse_settings: {
-      // Without it a failure after streaming began still returns HTTP 200 (see clickhouse-compat.md).
+      // Without it a failure after streaming began still returns HTTP 200: the server has already
+      // sent the status line when the error happens.
       wait_end_of_query: 1,
       // 64-bit integers arrive as strings (as the interface says): 25.8 made bare numbers the
       // default, which lose precision above 2^53. 18.16 has the setting with this default.

@@ -1,3 +1,4 @@
+export { closestName, editDistance } from './closest-name.js';
 export { type ClickHouseConfig, clickhouseConfigSchema } from './components/clickhouse.js';
 export { DEFAULT_KAFKA_VERSION, type InfraConfig, infraConfigSchema } from './components/infra.js';
 export { type KafkaConfig, kafkaConfigSchema } from './components/kafka.js';
@@ -14,9 +15,19 @@ export {
   CONFIG_FILE_ENV,
   ENV_PREFIX,
   type ExitFn,
+  envWarnings,
   givenSections,
   type LoadConfigOptions,
   loadConfig,
   loadConfigOrExit,
+  NON_SETTING_ENV_VARS,
 } from './load.js';
-export { type ConfigLeaf, configLeaves, envVarName, type LeafKind } from './schema-walk.js';
+export {
+  type ConfigLeaf,
+  configLeaves,
+  envVarName,
+  keysAt,
+  type LeafKind,
+  strictEnvPrefixes,
+} from './schema-walk.js';
+export { describeUnknownEnvVar, type UnknownEnvVar, unknownEnvVars } from './unknown-env.js';

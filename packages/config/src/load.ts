@@ -1,14 +1,22 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
+import { closestName } from './closest-name.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
-import { type ConfigLeaf, configLeaves } from './schema-walk.js';
+import { type ConfigLeaf, configLeaves, keysAt } from './schema-walk.js';
+import { describeUnknownEnvVar, unknownEnvVars } from './unknown-env.js';
 
 /** ENV_PREFIX starts every Tapwire environment variable. */
 export const ENV_PREFIX = 'TAPWIRE';
 
 /** CONFIG_FILE_ENV names the environment variable that points at the YAML/JSON config file. */
 export const CONFIG_FILE_ENV = 'TAPWIRE_CONFIG';
+
+/**
+ * NON_SETTING_ENV_VARS are the TAPWIRE_* variables Tapwire reads that are not settings; any other
+ * that names no setting is warned about (envWarnings). Add here a variable read for another purpose.
+ */
+export const NON_SETTING_ENV_VARS: readonly string[] = [CONFIG_FILE_ENV];
 
 /** LoadConfigOptions says where configuration comes from; later sources override earlier ones. */
 export interface LoadConfigOptions {
@@ -126,12 +134,31 @@ export function loadConfig<S extends z.ZodType>(schema: S, options: LoadConfigOp
     for (const i of result.error.issues) {
       const path = i.path.join('.') || '(root)';
       const source = sourceOf(sources, path) ?? (file ? file : undefined);
-      const message = i.code === 'unrecognized_keys' ? `unknown key(s) ${i.keys.join(', ')}` : i.message;
+      const message =
+        i.code === 'unrecognized_keys' ? unknownKeysMessage(i.keys, keysAt(schema, i.path)) : i.message;
       issues.push(source ? { path, message, source } : { path, message });
     }
   }
   if (issues.length > 0) throw new ConfigError(issues);
   return result.data as z.infer<S>;
+}
+
+function unknownKeysMessage(keys: readonly string[], accepted: readonly string[]): string {
+  const named = keys.map((key) => {
+    const meant = closestName(key, accepted);
+    return meant ? `${key} (did you mean ${meant}?)` : key;
+  });
+  return `unknown key${keys.length > 1 ? 's' : ''} ${named.join(', ')}`;
+}
+
+/**
+ * envWarnings lists, one line each, the TAPWIRE_* environment variables that name no setting of
+ * the schema (with the setting each most likely meant): a typo is otherwise silently ignored.
+ */
+export function envWarnings(schema: z.ZodType, options: LoadConfigOptions = {}): string[] {
+  return unknownEnvVars(schema, options.env ?? process.env, ENV_PREFIX, NON_SETTING_ENV_VARS).map(
+    describeUnknownEnvVar,
+  );
 }
 
 /**
@@ -162,13 +189,18 @@ function sourceOf(sources: Map<string, string>, path: string): string | undefine
 /** ExitFn ends the process; a parameter so tests can observe the exit code. */
 export type ExitFn = (code: number) => never;
 
-/** loadConfigOrExit loads configuration or prints every problem to stderr and exits with code 2. */
+/**
+ * loadConfigOrExit loads configuration or prints every problem to stderr and exits with code 2;
+ * TAPWIRE_* variables that name no setting are warned about on stderr (each process loads its
+ * configuration once, so once).
+ */
 export function loadConfigOrExit<S extends z.ZodType>(
   schema: S,
   options: LoadConfigOptions = {},
   exit: ExitFn = process.exit,
   write: (text: string) => void = (t) => process.stderr.write(t),
 ): z.infer<S> {
+  for (const warning of envWarnings(schema, options)) write(`tapwire: warning: ${warning}\n`);
   try {
     return loadConfig(schema, options);
   } catch (err) {

@@ -17,6 +17,9 @@ interface Def {
   type: string;
   innerType?: z.ZodType;
   shape?: Record<string, z.ZodType>;
+  catchall?: z.ZodType;
+  element?: z.ZodType;
+  valueType?: z.ZodType;
   defaultValue?: unknown;
   in?: z.ZodType;
 }
@@ -84,4 +87,56 @@ export function configLeaves(schema: z.ZodType, prefix = 'TAPWIRE', path: string
     return Object.entries(def.shape).flatMap(([key, child]) => configLeaves(child, prefix, [...path, key]));
   }
   return [{ path, envVar: envVarName(prefix, path), kind: leafKind(s), description, defaultValue, schema }];
+}
+
+/** unwrap looks through defaults, optionals and pipes to the schema that holds the value's shape. */
+function unwrap(schema: z.ZodType): z.ZodType {
+  let s = schema;
+  for (;;) {
+    const def = defOf(s);
+    if (['default', 'prefault', 'optional', 'nullable', 'readonly'].includes(def.type) && def.innerType)
+      s = def.innerType;
+    else if (def.type === 'pipe' && def.in) s = def.in;
+    else if (def.type === 'lazy') s = (def as Def & { getter: () => z.ZodType }).getter();
+    else return s;
+  }
+}
+
+/**
+ * keysAt lists the keys the object at `path` accepts (array indices and record keys step into
+ * their elements), or none when no object schema is there: what an unknown key could have meant.
+ */
+export function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  let s = unwrap(schema);
+  for (const key of path) {
+    const def = defOf(s);
+    const next =
+      def.type === 'object'
+        ? def.shape?.[String(key)]
+        : def.type === 'array'
+          ? def.element
+          : def.type === 'record'
+            ? def.valueType
+            : undefined;
+    if (!next) return [];
+    s = unwrap(next);
+  }
+  const def = defOf(s);
+  return def.type === 'object' && def.shape ? Object.keys(def.shape) : [];
+}
+
+/**
+ * strictEnvPrefixes lists the environment variable prefixes (with the trailing "_") of the schema's
+ * strict objects: below one of them, a variable that names no leaf is a mistake, as an unknown key
+ * in a file is. A non-strict object (a service that reads some sections of a shared environment)
+ * leaves the variables of other sections alone.
+ */
+export function strictEnvPrefixes(schema: z.ZodType, prefix = 'TAPWIRE', path: string[] = []): string[] {
+  const def = defOf(unwrap(schema));
+  if (def.type !== 'object' || !def.shape) return [];
+  const own = def.catchall && defOf(def.catchall).type === 'never' ? [`${envVarName(prefix, path)}_`] : [];
+  return [
+    ...own,
+    ...Object.entries(def.shape).flatMap(([key, child]) => strictEnvPrefixes(child, prefix, [...path, key])),
+  ];
 }

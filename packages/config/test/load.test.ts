@@ -121,11 +121,29 @@ describe('loadConfig', () => {
       source: 'env TAPWIRE_KAFKA_BROKERS',
     });
     expect(byPath['clickhouse.requestTimeoutMs']?.source).toBe('env TAPWIRE_CLICKHOUSE_REQUEST_TIMEOUT_MS');
-    expect(byPath.kafka?.message).toBe('unknown key(s) brokerz');
+    expect(byPath.kafka?.message).toBe('unknown key brokerz (did you mean brokers?)');
     expect(byPath['clickhouse.database']?.message).toBe(
       'must be letters, digits or "_", not starting with a digit',
     );
     expect(byPath['kafka.topics.partitions']?.source).toBe(file);
+  });
+
+  it('suggests the key an unknown one most likely meant, at any depth, and lists keys it cannot place', () => {
+    const file = tmpFile(
+      'typos.yaml',
+      'kafka:\n  topics:\n    partitons: 3\n    replication_factor: 2\n  colour: blue\nclickhous:\n  url: http://ch:8123\n',
+    );
+    const issues = issuesOf(() => loadConfig(schema, { file, env: {} }));
+    expect(issues).toEqual([
+      {
+        path: 'kafka.topics',
+        message:
+          'unknown keys partitons (did you mean partitions?), replication_factor (did you mean replicationFactor?)',
+        source: file,
+      },
+      { path: 'kafka', message: 'unknown key colour', source: file },
+      { path: '(root)', message: 'unknown key clickhous (did you mean clickhouse?)', source: file },
+    ]);
   });
 
   it('names an unreadable or unparsable file', () => {

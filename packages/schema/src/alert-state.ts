@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { envelopeShape } from './envelope.js';
 import { boundedString, epochMicrosSchema, LIMITS, nonEmptyBoundedString } from './primitives.js';
 
-/** ALERT_STATES are the states of one alert series (see shared/reference/alerting.md). */
+/** ALERT_STATES are the states of one alert series (the States item of docs/alerting.md). */
 export const ALERT_STATES = [
   'inactive',
   'pending',

@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
+import { listenAt } from './listen.js';
 
 /** Readiness is what /readyz reports: 200 when ready, 503 otherwise, with details either way. */
 export interface Readiness {
@@ -17,8 +18,11 @@ export interface AdminServer {
 /**
  * createAdminServer builds the admin endpoints every Tapwire service has: /healthz (the process
  * answers), /readyz (it can do its job: 503 with the reason otherwise) and /metrics (Prometheus text).
+ * A port that cannot be bound is a ListenError naming `section`'s settings.
  */
 export function createAdminServer(options: {
+  /** Dotted config path of the host and port settings, e.g. ingest.admin. */
+  section: string;
   host: string;
   port: number;
   registry: Registry;
@@ -36,7 +40,7 @@ export function createAdminServer(options: {
   });
   return {
     app,
-    listen: () => app.listen({ host: options.host, port: options.port }),
+    listen: () => listenAt(options, () => app.listen({ host: options.host, port: options.port })),
     close: () => app.close(),
   };
 }

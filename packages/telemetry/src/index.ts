@@ -6,6 +6,13 @@ export {
 } from './connection-refusals.js';
 export { stopOnSignals } from './lifecycle.js';
 export {
+  explainListenError,
+  ListenError,
+  type ListenErrorCode,
+  type ListenerSetting,
+  listenAt,
+} from './listen.js';
+export {
   createLogger,
   type Logger,
   type LoggerOptions,

@@ -139,23 +139,34 @@ export async function runAlerterService(
   silenceTimer.unref();
   alerter.start();
   const admin = createAdminServer({
+    section: 'alerter.admin',
     host: config.alerter.admin.host,
     port: config.alerter.admin.port,
     registry: metrics.registry,
     readiness: async () => {
-      const clickhouse = await store.ping().catch(() => false);
+      const ok = await store.ping().catch(() => false);
       // Broken receivers (their last notification was refused with a 4xx) are shown, not fatal.
-      const c = capabilities?.current();
       return {
-        ready: clickhouse,
-        clickhouse,
-        ...(c ? { clickhouse_server: c } : {}),
+        ready: ok,
+        // On ClickHouse, the server's version and what Tapwire uses of it, once known.
+        store: { kind: store.kind, ok, ...capabilities?.current() },
         rules: alerter.config().groups.reduce((n, g) => n + g.rules.length, 0),
         broken_receivers: alerter.brokenReceivers(),
       };
     },
   });
-  const adminUrl = await admin.listen();
+  let adminUrl: string;
+  try {
+    adminUrl = await admin.listen();
+  } catch (err) {
+    // The admin port is taken, say: let go of what was opened, so the process can exit with the reason.
+    clearInterval(silenceTimer);
+    await alerter.close();
+    await sink.close(0);
+    await store.close();
+    await tracing.shutdown();
+    throw err;
+  }
   const reload = reloader(config.alerter.rulesFile, alerter, logger);
   let debounce: NodeJS.Timeout | undefined;
   const watcher = watch(config.alerter.rulesFile, () => {

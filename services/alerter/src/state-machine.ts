@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Comparison, Rule } from '@tapwire/alerting';
 
 /**
- * The per-series alert state machine of ../shared/reference/alerting.md §7.2: inactive → pending →
+ * The per-series alert state machine (docs/alerting.md, States), as in Prometheus and Grafana: inactive → pending →
  * firing → (recovering) → resolved, with NoData and Error instances as separate series. Pure:
  * given the previous state, one evaluation outcome and the time, it returns the next state and
  * the transitions — no I/O, so restarts replay it exactly.

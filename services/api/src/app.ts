@@ -330,7 +330,9 @@ export async function buildApi(
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
     const ok = await store.ping().catch(() => false);
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', clickhouse: ok });
+    return reply
+      .code(ok ? 200 : 503)
+      .send({ status: ok ? 'ready' : 'not ready', store: { kind: store.kind, ok } });
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

@@ -11,7 +11,7 @@ import {
 import { createKafkaClient, kafkaSource } from '@tapwire/kafka';
 import { TOPICS } from '@tapwire/schema';
 import { type EventLog, readSilences } from '@tapwire/stream';
-import { createAdminServer, createLogger, startTracing, stopOnSignals } from '@tapwire/telemetry';
+import { createAdminServer, createLogger, listenAt, startTracing, stopOnSignals } from '@tapwire/telemetry';
 import { z } from 'zod';
 import { type Api, buildApi } from './app.js';
 import { type ApiConfig, apiConfigSchema } from './config.js';
@@ -89,17 +89,32 @@ export async function runApiService(
   };
   const api = await buildApi({ store, logger, metrics, silences }, config.api);
   const admin = createAdminServer({
+    section: 'api.admin',
     host: config.api.admin.host,
     port: config.api.admin.port,
     registry: metrics.registry,
     readiness: async () => {
-      const answers = await store.ping().catch(() => false);
-      const c = clickhouse?.current();
-      return { ready: answers, store: answers, ...(c ? { clickhouse: c } : {}) };
+      const ok = await store.ping().catch(() => false);
+      // On ClickHouse, the server's version and what Tapwire uses of it, once known.
+      return { ready: ok, store: { kind: store.kind, ok, ...clickhouse?.current() } };
     },
   });
-  const url = await api.app.listen({ host: config.api.listen.host, port: config.api.listen.port });
-  const adminUrl = await admin.listen();
+  let url: string;
+  let adminUrl: string;
+  try {
+    url = await listenAt({ section: 'api.listen', ...config.api.listen }, () =>
+      api.app.listen({ host: config.api.listen.host, port: config.api.listen.port }),
+    );
+    adminUrl = await admin.listen();
+  } catch (err) {
+    // A port is taken, say: let go of what was opened, so the process can exit with the reason.
+    await api.app.close();
+    await admin.close();
+    await silenceSink.close(0);
+    await store.close();
+    await tracing.shutdown();
+    throw err;
+  }
   if (config.api.tokens.length === 0) logger.warn('no api.tokens configured: every /v1 request will get 401');
   logger.info({ url, adminUrl, tokens: config.api.tokens.map((t) => t.name) }, 'api listening');
   let stopping: Promise<void> | undefined;

@@ -17,6 +17,7 @@ function fakeStore(overview: () => Promise<OverviewResult> = async () => EMPTY) 
       return answer();
     };
   const store: Store = {
+    kind: 'duckdb',
     overview: record('overview', overview),
     series: record('series', async () => ({ source: 'raw' as const, from: 0, to: 60, step: 60, points: [] })),
     saturation: record('saturation', async () => ({
@@ -99,7 +100,10 @@ describe('auth', () => {
     expect(pipeline.json().error.message).toBe('this endpoint needs the "admin" scope');
     expect((await get(api, '/v1/pipeline', 'o-token')).statusCode).toBe(200);
     expect((await get(api, '/healthz')).statusCode).toBe(200);
-    expect((await get(api, '/readyz')).json()).toEqual({ status: 'ready', clickhouse: true });
+    expect((await get(api, '/readyz')).json()).toEqual({
+      status: 'ready',
+      store: { kind: 'duckdb', ok: true },
+    });
   });
 });
 

@@ -25,7 +25,7 @@ export function cliVersion(): string {
 export function buildProgram(io: CliIo = processIo): Command {
   const program = new Command('tapwire')
     .description(
-      'Tapwire: runtime observability for HTTP APIs (proxy → event log → store → API and alerts; on one machine, or on Kafka and ClickHouse)',
+      'Tapwire: runtime observability for HTTP APIs (proxy → event log → store → API, alerts, Grafana; on one machine or on Kafka and ClickHouse)',
     )
     .version(cliVersion(), '-V, --version', 'print the version')
     .option('-c, --config <file>', 'YAML or JSON config file (default: $TAPWIRE_CONFIG)')

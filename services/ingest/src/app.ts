@@ -52,17 +52,17 @@ export function buildIngest(
   retentionRef = retention;
   let started = false;
   const admin = createAdminServer({
+    section: 'ingest.admin',
     host: config.admin.host,
     port: config.admin.port,
     registry: metrics.registry,
     readiness: () => {
       const s = pipeline.stats();
-      const c = clickhouse.current();
       return {
         ready: started && s.clickhouseUp,
-        clickhouseUp: s.clickhouseUp,
+        // On ClickHouse, the server's version and what ingest uses of it, once known.
+        store: { kind: deps.warehouse.kind, ok: s.clickhouseUp, ...clickhouse.current() },
         paused: runner.paused,
-        ...(c ? { clickhouse: c } : {}),
       };
     },
   });

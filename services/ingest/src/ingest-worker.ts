@@ -18,6 +18,7 @@ try {
     }
   });
 } catch (err) {
-  send({ type: 'failed', message: (err as Error).message });
+  const { message, code } = err as { message: string; code?: unknown };
+  send({ type: 'failed', message, ...(typeof code === 'string' ? { code } : {}) });
   process.exitCode = 1;
 }

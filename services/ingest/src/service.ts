@@ -113,7 +113,16 @@ export async function runIngestService(
     topicPrefix: config.ingest.topicPrefix,
   });
   const ingest = buildIngest({ source: log, warehouse, dlq, logger }, config.ingest);
-  const { adminUrl } = await ingest.start();
+  let adminUrl: string;
+  try {
+    ({ adminUrl } = await ingest.start());
+  } catch (err) {
+    // The admin port is taken, say: let go of what was opened, so the process can exit with the reason.
+    await dlq.close(0);
+    await warehouse.close();
+    await tracing.shutdown();
+    throw err;
+  }
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {

@@ -7,7 +7,7 @@ export type WorkerCommand = { type: 'stop' };
 export type WorkerReport =
   | { type: 'started'; adminUrl: string }
   | { type: 'stopped' }
-  | { type: 'failed'; message: string };
+  | { type: 'failed'; message: string; code?: string };
 
 function startWorker(config: IngestServiceConfig): Worker {
   // Events die young: an 8 MB young generation instead of V8's 48 saved ~35 MB of peak RSS under
@@ -69,7 +69,8 @@ export function hostIngest(config: IngestServiceConfig): Promise<HostedIngest> {
       } else if (m.type === 'stopped') {
         reportStopped();
       } else if (m.type === 'failed') {
-        reject(new Error(m.message));
+        // The code (TAPWIRE_PORT_IN_USE, say) crosses the thread boundary too: the CLI prints it.
+        reject(Object.assign(new Error(m.message), m.code ? { code: m.code } : {}));
       }
     });
     worker.once('error', reject);

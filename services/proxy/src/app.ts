@@ -8,6 +8,7 @@ import {
   createAdminServer,
   createConnectionRefusals,
   type Logger,
+  listenAt,
 } from '@tapwire/telemetry';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ProxyConfig } from './config.js';
@@ -222,6 +223,7 @@ export function buildProxy(
 
   let ready = false;
   const admin = createAdminServer({
+    section: 'proxy.admin',
     host: config.admin.host,
     port: config.admin.port,
     registry: metrics.registry,
@@ -237,8 +239,17 @@ export function buildProxy(
     metrics,
     sampler,
     async start() {
-      const proxyUrl = await server.listen({ host: config.listen.host, port: config.listen.port });
-      const adminUrl = await admin.listen();
+      const proxyUrl = await listenAt({ section: 'proxy.listen', ...config.listen }, () =>
+        server.listen({ host: config.listen.host, port: config.listen.port }),
+      );
+      let adminUrl: string;
+      try {
+        adminUrl = await admin.listen();
+      } catch (err) {
+        // Nothing was forwarded yet: release the proxy port so the caller can exit or retry.
+        await server.close();
+        throw err;
+      }
       sampler.start();
       ready = true;
       deps.logger.info({ proxyUrl, adminUrl, upstreams: table.all.map((u) => u.name) }, 'proxy listening');
