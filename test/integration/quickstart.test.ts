@@ -169,6 +169,15 @@ describe('the quick start: npx tapwire start --upstream <your API>', () => {
     }
   });
 
+  it('is what the README tells a newcomer to run', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    expect(readme).toMatch(/^npm ci && npm start\b/m);
+    expect(readme).toMatch(/^npx tapwire start --upstream http:\/\/localhost:3000\b/m);
+    expect(readme).toMatch(
+      /^npx tapwire -c examples\/tapwire\.yaml start\b|`npx\s+tapwire -c examples\/tapwire\.yaml start`/m,
+    );
+  });
+
   it('proxies the API, shows a request in the printed curl within 10 s, and keeps the token across a restart', async () => {
     const api = await startUpstream();
     upstreams.push(api);
