@@ -1,10 +1,17 @@
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 // Types only: the native library (~40 MB of RSS) loads in openDuckDb, so a process that imports
 // this package for its SQL helpers and never opens a database (distributed ingest) does not pay for it.
 import type { DuckDBConnection, DuckDBInstance, DuckDBType, DuckDBValue } from '@duckdb/node-api';
-import { ADDED_COLUMN_FILL, createTableSql, TABLES, type TableSpec, tableSpec } from './schema.js';
+import {
+  ADDED_COLUMN_FILL,
+  createTableSql,
+  type Rollup,
+  TABLES,
+  type TableSpec,
+  tableSpec,
+} from './schema.js';
 import { type DuckSql, type DuckValue, raw, sql } from './sql.js';
 
 /** DuckDbErrorCode names what went wrong with the embedded database. */
@@ -84,6 +91,75 @@ function bind(
   return { values: bound, types };
 }
 
+// DuckDB's JSON reader takes buffers of twice the longest row it accepts, counted against
+// memory_limit. An event is at most 1 MiB encoded (LIMITS.eventBytes in @tapwire/schema) and its
+// row about as long; 64 MiB took 128 MiB per read, more than a small memory limit.
+const MAX_ROW_BYTES = 8 * 1024 * 1024;
+
+/** CHUNK_BYTES is how much of a batch one statement reads (whole rows; a longer row is read alone). */
+const CHUNK_BYTES = 4 * 1024 * 1024;
+
+/** CHECKPOINT_BYTES of rows inserted (as NDJSON) lead to a checkpoint (DuckDB's own threshold is 16 MiB of WAL). */
+const CHECKPOINT_BYTES = 32 * 1024 * 1024;
+
+const NEWLINE = 0x0a;
+
+/**
+ * ndjsonChunks cuts NDJSON, given in pieces that may split rows anywhere, into chunks of whole
+ * rows of about `target` bytes.
+ */
+export function* ndjsonChunks(
+  body: readonly (string | Uint8Array)[],
+  target: number,
+): Generator<Uint8Array[]> {
+  let chunk: Uint8Array[] = [];
+  let size = 0;
+  for (const piece of body) {
+    let rest =
+      typeof piece === 'string'
+        ? Buffer.from(piece)
+        : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    while (rest.length > target - size) {
+      // The last row end that fits, else the first one after it.
+      const room = target - size;
+      let cut = room > 0 ? rest.lastIndexOf(NEWLINE, room - 1) : -1;
+      if (cut < 0) cut = rest.indexOf(NEWLINE, Math.max(room, 0));
+      if (cut < 0) break;
+      chunk.push(rest.subarray(0, cut + 1));
+      yield chunk;
+      chunk = [];
+      size = 0;
+      rest = rest.subarray(cut + 1);
+    }
+    if (rest.length > 0) {
+      chunk.push(rest);
+      size += rest.length;
+    }
+  }
+  if (size > 0) yield chunk;
+}
+
+function writeChunk(file: string, chunk: readonly Uint8Array[]): void {
+  const fd = openSync(file, 'w');
+  try {
+    for (const piece of chunk) {
+      let done = 0;
+      while (done < piece.length) done += writeSync(fd, piece, done);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** rollupMergeSql sums a rollup's rows staged in `staged` into one row per key. */
+function rollupMergeSql(rollup: Rollup, staged: string): string {
+  const target = tableSpec(rollup.table);
+  if (!target) throw new Error(`rollup of an unknown table ${rollup.table}`);
+  const keys = target.columns.map(([c]) => c).filter((c) => !rollup.measures.includes(c));
+  return `SELECT ${keys.map((c) => `"${c}"`).join(', ')}, ${rollup.measures.map((c) => `sum("${c}") AS "${c}"`).join(', ')}
+    FROM ${staged} GROUP BY ALL`;
+}
+
 /**
  * addMissingColumns brings a table of an older database file up to its spec: each column added
  * since is appended and, where ADDED_COLUMN_FILL says how, filled for the rows already stored.
@@ -114,7 +190,12 @@ async function addMissingColumns(writer: DuckDBConnection, t: TableSpec): Promis
 export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
   const memory = options.path === ':memory:';
   if (!memory) mkdirSync(dirname(options.path), { recursive: true });
-  const settings: Record<string, string> = {};
+  const settings: Record<string, string> = {
+    // Freed memory goes back to the system after each task instead of staying cached per thread
+    // (up to 128 MiB by default): resident memory follows what DuckDB holds.
+    allocator_flush_threshold: '16MB',
+    allocator_background_threads: 'true',
+  };
   if (options.threads) settings.threads = String(options.threads);
   if (options.memoryLimit) settings.memory_limit = options.memoryLimit;
   const duck = await import('@duckdb/node-api');
@@ -141,6 +222,7 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
   // Rows for a bulk insert pass through a file that DuckDB's JSON reader parses natively.
   const spoolDir = mkdtempSync(join(tmpdir(), 'tapwire-duckdb-'));
   let spoolSeq = 0;
+  let sinceCheckpoint = 0;
   let closed = false;
   let queue: Promise<unknown> = Promise.resolve();
   const open = new Set<DuckDBConnection>();
@@ -232,47 +314,67 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
         );
       if (body.every((piece) => piece.length === 0)) return Promise.resolve(0);
       return serial(async () => {
-        const file = join(spoolDir, `${++spoolSeq}.ndjson`);
-        const fd = openSync(file, 'w');
-        try {
-          for (const piece of body) writeFileSync(fd, piece);
-        } finally {
-          closeSync(fd);
-        }
         const name = raw(`"${spec.name}"`);
         const columns = raw(spec.columns.map(([c]) => `"${c}"`).join(', '));
         const types = raw(`{${spec.columns.map(([c, t]) => `'${c}': '${t}'`).join(', ')}}`);
-        const source = sql`read_ndjson(${file}, columns = ${types}, maximum_object_size = 67108864)`;
+        const rollups = (spec.rollups ?? []).map((rollup, i) => ({
+          staged: raw(`tapwire_rollup_${i}`),
+          merge: raw(rollupMergeSql(rollup, `tapwire_rollup_${i}`)),
+          ...rollup,
+        }));
+        const file = join(spoolDir, `${++spoolSeq}.ndjson`);
+        const source = sql`read_ndjson(${file}, columns = ${types}, maximum_object_size = ${raw(String(MAX_ROW_BYTES))})`;
+        let inserted = 0;
         try {
           await writer.run('BEGIN TRANSACTION');
-          let inserted: number;
-          if (!spec.uniqueId) {
-            inserted = await exec(
-              writer,
-              sql`INSERT INTO ${name} (${columns}) SELECT ${columns} FROM ${source}`,
-            );
-          } else {
+          for (const rollup of rollups)
             await exec(
               writer,
-              sql`CREATE OR REPLACE TEMP TABLE tapwire_stage AS SELECT DISTINCT ON (id) ${columns} FROM ${source}`,
+              sql`CREATE OR REPLACE TEMP TABLE ${rollup.staged} AS SELECT * FROM ${raw(`"${rollup.table}"`)} LIMIT 0`,
             );
-            // Duplicates carry the same event, so the same ts: only the batch's time span is searched.
-            await exec(
-              writer,
-              sql`CREATE OR REPLACE TEMP TABLE tapwire_new AS SELECT ${columns} FROM tapwire_stage s
-                WHERE s.id NOT IN (SELECT id FROM ${name} WHERE ts BETWEEN (SELECT min(ts) FROM tapwire_stage) AND (SELECT max(ts) FROM tapwire_stage))`,
-            );
-            inserted = await exec(
+          // A batch is read a few MiB at a time: what DuckDB holds while reading, de-duplicating and
+          // appending grows with the piece read, not with the batch.
+          for (const chunk of ndjsonChunks(body, CHUNK_BYTES)) {
+            writeChunk(file, chunk);
+            if (!spec.uniqueId) {
+              inserted += await exec(
+                writer,
+                sql`INSERT INTO ${name} (${columns}) SELECT ${columns} FROM ${source}`,
+              );
+              continue;
+            }
+            // Duplicates carry the same event, so the same ts: only the chunk's time span is
+            // searched; rows of earlier chunks count as stored (same transaction).
+            const fresh = sql`WITH s AS MATERIALIZED (SELECT DISTINCT ON (id) ${columns} FROM ${source})
+              SELECT ${columns} FROM s
+              WHERE id NOT IN (SELECT id FROM ${name} WHERE ts BETWEEN (SELECT min(ts) FROM s) AND (SELECT max(ts) FROM s))`;
+            if (rollups.length === 0) {
+              inserted += await exec(writer, sql`INSERT INTO ${name} (${columns}) ${fresh}`);
+              continue;
+            }
+            await exec(writer, sql`CREATE OR REPLACE TEMP TABLE tapwire_new AS ${fresh}`);
+            inserted += await exec(
               writer,
               sql`INSERT INTO ${name} (${columns}) SELECT ${columns} FROM tapwire_new`,
             );
-            // The rollups get exactly the rows added, in the same transaction: never more, never fewer.
-            for (const rollup of spec.rollups ?? [])
-              await exec(writer, sql`INSERT INTO ${raw(`"${rollup.table}"`)} BY NAME ${raw(rollup.select)}`);
-            await writer.run('DROP TABLE tapwire_stage');
+            for (const rollup of rollups)
+              await exec(writer, sql`INSERT INTO ${rollup.staged} BY NAME ${raw(rollup.select)}`);
             await writer.run('DROP TABLE tapwire_new');
           }
+          // The rollups get exactly the rows added, in the same transaction: never more, never
+          // fewer; one row per key and insert, however many chunks the batch was read in.
+          for (const rollup of rollups) {
+            await exec(writer, sql`INSERT INTO ${raw(`"${rollup.table}"`)} BY NAME ${rollup.merge}`);
+            await exec(writer, sql`DROP TABLE ${rollup.staged}`);
+          }
           await writer.run('COMMIT');
+          sinceCheckpoint += body.reduce((n, piece) => n + piece.length, 0);
+          if (sinceCheckpoint >= CHECKPOINT_BYTES) {
+            // Rows not yet checkpointed stay in memory, beyond memory_limit's reach, and DuckDB's own
+            // checkpoint at commit is skipped while a read is running (the API, ingest's lookups).
+            sinceCheckpoint = 0;
+            await writer.run('CHECKPOINT').catch(() => {});
+          }
           return inserted;
         } catch (err) {
           await writer.run('ROLLBACK').catch(() => {});

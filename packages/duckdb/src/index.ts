@@ -6,5 +6,12 @@ export {
   type QueryLimits,
   TapwireDuckDbError,
 } from './db.js';
-export { createTableSql, LATENCY_BUCKET_SQL, TABLES, type TableSpec, tableSpec } from './schema.js';
+export {
+  createTableSql,
+  LATENCY_BUCKET_SQL,
+  type Rollup,
+  TABLES,
+  type TableSpec,
+  tableSpec,
+} from './schema.js';
 export { DuckSql, DuckSqlError, type DuckValue, identifier, joinSql, raw, sql } from './sql.js';

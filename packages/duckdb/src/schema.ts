@@ -13,8 +13,17 @@ export interface TableSpec {
   readonly uniqueId: boolean;
   /** The column of UTC epoch seconds that retention and replay cut days by. Default: ts. */
   readonly time?: string;
-  /** Rollups filled from the rows an insert adds: per rollup table, its SELECT over `tapwire_new`. */
-  readonly rollups?: readonly { readonly table: string; readonly select: string }[];
+  /** Rollups filled from the rows an insert adds. */
+  readonly rollups?: readonly Rollup[];
+}
+
+/** Rollup is a table filled from the rows an insert adds to another. */
+export interface Rollup {
+  readonly table: string;
+  /** Its rows from the rows added, in `tapwire_new`. */
+  readonly select: string;
+  /** The columns summed when rows with the same key are merged; the others are the key. */
+  readonly measures: readonly string[];
 }
 
 /** LATENCY_BUCKET_SQL is a row's latency bucket k, holding (1.01^(k-1), 1.01^k] ms, as in migrations/0007. */
@@ -41,6 +50,15 @@ function routeHistogram(table: string, time: string): TableSpec {
     ],
   };
 }
+
+const HISTOGRAM_MEASURES = [
+  'requests',
+  'errors_5xx',
+  'errors_4xx',
+  'duration_ms_sum',
+  'bytes_in',
+  'bytes_out',
+];
 
 function routeHistogramSelect(time: string, seconds: number): string {
   return `SELECT tenant, service, route, method, ts // ${seconds} * ${seconds} AS ${time}, ${LATENCY_BUCKET_SQL} AS bucket,
@@ -71,8 +89,16 @@ export const TABLES: readonly TableSpec[] = [
     name: 'access_logs',
     uniqueId: true,
     rollups: [
-      { table: 'route_histogram_1m', select: routeHistogramSelect('minute', 60) },
-      { table: 'route_histogram_1h', select: routeHistogramSelect('hour', 3600) },
+      {
+        table: 'route_histogram_1m',
+        select: routeHistogramSelect('minute', 60),
+        measures: HISTOGRAM_MEASURES,
+      },
+      {
+        table: 'route_histogram_1h',
+        select: routeHistogramSelect('hour', 3600),
+        measures: HISTOGRAM_MEASURES,
+      },
     ],
     columns: [
       ...EVENT,

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ndjsonChunks } from '../src/db.js';
 import { type DuckDb, openDuckDb, sql, TapwireDuckDbError } from '../src/index.js';
 
 const dirs: string[] = [];
@@ -106,6 +107,68 @@ describe('embedded database', () => {
     expect(hours).toEqual([
       { hour: '0', n: '2' },
       { hour: '3600', n: '2' },
+    ]);
+  });
+
+  it('a batch read in several chunks stores each id once and one histogram row per key and insert', async () => {
+    const db = await fresh();
+    const access = (id: string, ts: number) =>
+      JSON.stringify({
+        tenant: 't1',
+        ts,
+        ts_us: ts * 1_000_000,
+        id,
+        trace_id: 'a'.repeat(32),
+        span_id: 'b'.repeat(16),
+        service: 'shop',
+        upstream: 'shop',
+        route: '/r',
+        method: 'GET',
+        status: 200,
+        duration_ms: 10,
+        upstream_ms: 10,
+        bytes_in: 1,
+        bytes_out: 2,
+        consumer: '',
+        client_address: '',
+        server_address: '',
+        user_agent: 'x'.repeat(2000),
+        path: '/r',
+        query: '',
+        error_kind: 'none',
+        kafka_partition: 0,
+        kafka_offset: '1',
+      });
+    // 5,000 rows of about 2.4 KB are 12 MB, three chunks; id 0 comes again at the end (a resend).
+    const lines = Array.from({ length: 5000 }, (_, i) => access(`e${i}`, 60 + (i % 120)));
+    lines.push(access('e0', 60));
+    const body = [Buffer.from(`${lines.join('\n')}\n`)];
+    expect([...ndjsonChunks(body, 4 * 1024 * 1024)].length).toBeGreaterThan(2);
+    expect(await db.insertNdjson('access_logs', body)).toBe(5000);
+    const [stored] = await db.query<{ n: string; ids: string }>(
+      sql`SELECT count(*) AS n, count(DISTINCT id) AS ids FROM access_logs`,
+    );
+    expect(stored).toEqual({ n: '5000', ids: '5000' });
+    const minutes = await db.query<Record<string, string>>(
+      sql`SELECT minute, count(*) AS keyrows, sum(requests) AS n, sum(bytes_out) AS out FROM route_histogram_1m GROUP BY minute ORDER BY minute`,
+    );
+    expect(minutes).toEqual([
+      { minute: '60', keyrows: '1', n: '2520', out: '5040' },
+      { minute: '120', keyrows: '1', n: '2480', out: '4960' },
+    ]);
+    expect(await db.insertNdjson('access_logs', body)).toBe(0);
+  });
+
+  it('ndjsonChunks cuts only between rows, wherever the pieces split them', () => {
+    const rows = ['{"a":1}', '{"b":22}', '{"c":333}', '{"d":4444}'];
+    const text = `${rows.join('\n')}\n`;
+    const pieces = [text.slice(0, 3), Buffer.from(text.slice(3, 20)), text.slice(20)];
+    const chunks = [...ndjsonChunks(pieces, 12)].map((c) => Buffer.concat(c).toString());
+    expect(chunks.join('')).toBe(text);
+    for (const c of chunks) expect(c.endsWith('\n')).toBe(true);
+    expect(chunks.length).toBeGreaterThan(2);
+    expect([...ndjsonChunks(['{"a":1}\n{"b":2}'], 1024)].map((c) => Buffer.concat(c).toString())).toEqual([
+      '{"a":1}\n{"b":2}',
     ]);
   });
 

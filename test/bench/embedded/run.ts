@@ -4,9 +4,13 @@
  * requests (1M by default) become their events — an access log, a SERVER and a CLIENT span each —
  * emitted through the deployment's EventSink while ingest runs, timed until every row is stored
  * (end-to-end events/s); then the analytics API is timed on the result (p50/p95 per question).
- * Each deployment runs in its own child process, so peak RSS is its own. Prints one JSON report.
+ * Each deployment runs in its own child process, so peak RSS is its own (with the JavaScript heap
+ * and, embedded, DuckDB's own count at that peak). DuckDB runs with the `store` settings as
+ * `tapwire start` would (defaults, or TAPWIRE_STORE_MEMORY_LIMIT / TAPWIRE_STORE_THREADS). Prints
+ * one JSON report.
  *
  *   npm run bench:embedded          (the distributed half needs `tapwire infra up`)
+ *   BENCH_REQUESTS=200000 npm run bench:embedded -- embedded     (one half, fewer requests)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,7 +20,13 @@ import { fileURLToPath } from 'node:url';
 import { createClickHouseStore, createDuckDbStore, type Store } from '@tapwire/analytics';
 import { apiConfigSchema, buildApi, hashToken } from '@tapwire/api';
 import { createClickHouse, identifier, migrate, raw, sql } from '@tapwire/clickhouse';
-import { clickhouseConfigSchema, infraConfigSchema, kafkaConfigSchema, loadConfig } from '@tapwire/config';
+import {
+  clickhouseConfigSchema,
+  infraConfigSchema,
+  kafkaConfigSchema,
+  loadConfig,
+  storeConfigSchema,
+} from '@tapwire/config';
 import { raw as duckRaw, openDuckDb } from '@tapwire/duckdb';
 import { clickhouseUrl, kafkaBrokers } from '@tapwire/infra';
 import {
@@ -50,6 +60,10 @@ interface Deployment {
   warehouse: Warehouse;
   store: Store;
   stored(): Promise<number>;
+  /** Bytes the embedded database says it holds (duckdb_memory()); undefined for ClickHouse. */
+  duckdbBytes?(): Promise<number>;
+  /** The store settings used, for the report. */
+  settings?: Record<string, unknown>;
   close(): Promise<void>;
 }
 
@@ -58,7 +72,12 @@ async function open(kind: Kind): Promise<Deployment> {
   if (kind === 'embedded') {
     const dir = mkdtempSync(join(tmpdir(), 'tapwire-bench-embedded-'));
     const fileLog = await openFileLog({ dir: join(dir, 'log') });
-    const db = await openDuckDb({ path: join(dir, 'tapwire.duckdb') });
+    const store = loadConfig(z.object({ store: storeConfigSchema }), {}).store;
+    const db = await openDuckDb({
+      path: join(dir, 'tapwire.duckdb'),
+      threads: store.threads,
+      memoryLimit: store.memoryLimit,
+    });
     return {
       log: fileLogSource(fileLog, quiet),
       prefix: '',
@@ -70,6 +89,13 @@ async function open(kind: Kind): Promise<Deployment> {
         );
         return Number(r?.n ?? 0);
       },
+      async duckdbBytes() {
+        const [r] = await db.query<{ b: string }>(
+          duckRaw('SELECT sum(memory_usage_bytes) AS b FROM duckdb_memory()'),
+        );
+        return Number(r?.b ?? 0);
+      },
+      settings: { memory_limit: store.memoryLimit, threads: store.threads },
       async close() {
         await db.close();
         await fileLog.close();
@@ -150,9 +176,18 @@ async function runOne(kind: Kind): Promise<void> {
   const routes = ['/users/:id', '/orders/:id', '/search', '/cart', '/login'];
   const now = Date.now() * 1000;
   const started = performance.now();
-  let rssPeak = 0;
+  const peak = { rss: 0, heap: 0, duckdb: 0 };
+  let sampling = false;
   const rssTimer = setInterval(() => {
-    rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+    if (sampling) return;
+    sampling = true;
+    void (async () => {
+      const duckdb = (await d.duckdbBytes?.().catch(() => 0)) ?? 0;
+      const m = process.memoryUsage();
+      if (m.rss > peak.rss) Object.assign(peak, { rss: m.rss, heap: m.heapUsed, duckdb });
+    })().finally(() => {
+      sampling = false;
+    });
   }, 200);
   const emit = async (topic: (typeof TOPICS)[keyof typeof TOPICS], event: unknown) => {
     while (!sink.emit(topic as typeof TOPICS.spans, event as never)) await sleep(2);
@@ -254,7 +289,13 @@ async function runOne(kind: Kind): Promise<void> {
       end_to_end_s: Math.round(endToEndMs / 100) / 10,
       api_p95_ms: percentile(all, 0.95),
       api: apiResult,
-      peak_rss_mb: Math.round(Math.max(rssPeak, process.memoryUsage().rss) / 1e5) / 10,
+      peak_rss_mb: Math.round(Math.max(peak.rss, process.memoryUsage().rss) / 1e5) / 10,
+      // At the RSS peak: the JavaScript heap in use and what DuckDB counts as its own.
+      at_peak: {
+        heap_used_mb: Math.round(peak.heap / 1e5) / 10,
+        ...(d.duckdbBytes ? { duckdb_mb: Math.round(peak.duckdb / 1e5) / 10 } : {}),
+      },
+      ...(d.settings ? { store: d.settings } : {}),
     })}\n`,
   );
 }

@@ -20,15 +20,19 @@ export const storeConfigSchema = z
     memoryLimit: z
       .string()
       .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'must be a size such as 512MB or 2GB')
-      .optional()
-      .describe("DuckDB's memory limit, e.g. 1GB. Default: DuckDB's own (80% of RAM)."),
+      .default('256MB')
+      .describe(
+        "DuckDB's memory limit: its cache of table blocks and the hash tables and sorts of queries and inserts (which spill to a .tmp folder beside the file beyond it), e.g. 256MB or 2GB. Rows not yet checkpointed, the allocator's slack and the rest of the process come on top. Default: 256MB (DuckDB's own default is 80% of RAM).",
+      ),
     threads: z
       .number()
       .int()
       .min(0)
       .max(256)
-      .default(0)
-      .describe('Threads DuckDB may use for one query; 0 for one per core. Default: 0.'),
+      .default(2)
+      .describe(
+        'Threads DuckDB may use for one query or insert; each needs memory of its own within memoryLimit. 0 for one per core. Default: 2.',
+      ),
   })
   .prefault({});
 
