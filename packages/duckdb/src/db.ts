@@ -64,6 +64,8 @@ export interface DuckDb {
   insertJsonLines(table: string, lines: readonly string[]): Promise<number>;
   /** insertNdjson is insertJsonLines for rows already joined: the pieces of `body`, concatenated, are NDJSON. */
   insertNdjson(table: string, body: readonly (string | Uint8Array)[]): Promise<number>;
+  /** memory is what DuckDB counts as its own (duckdb_memory()), in bytes per tag (BASE_TABLE, HASH_TABLE, …). */
+  memory(): Promise<{ tag: string; bytes: number; temporaryBytes: number }[]>;
   close(): Promise<void>;
 }
 
@@ -194,6 +196,9 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
     // Freed memory goes back to the system after each task instead of staying cached per thread
     // (up to 128 MiB by default): resident memory follows what DuckDB holds.
     allocator_flush_threshold: '16MB',
+    // A freed batch (an insert's parsed rows, a checkpoint's buffers) goes back to the system at
+    // once above 8 MiB instead of 512 MiB: measured 56 MB less resident after 16 inserts of 10k rows.
+    allocator_bulk_deallocation_flush_threshold: '8MB',
     allocator_background_threads: 'true',
   };
   if (options.threads) settings.threads = String(options.threads);
@@ -383,6 +388,13 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
           rmSync(file, { force: true });
         }
       });
+    },
+
+    async memory() {
+      const rows = await self.query<{ tag: string; b: string; t: string }>(
+        raw('SELECT tag, memory_usage_bytes AS b, temporary_storage_bytes AS t FROM duckdb_memory()'),
+      );
+      return rows.map((r) => ({ tag: r.tag, bytes: Number(r.b), temporaryBytes: Number(r.t) }));
     },
 
     async close(): Promise<void> {

@@ -37,6 +37,22 @@ const dlqLine = (id: string, ts: number, reason: string, offset: number) =>
   });
 
 describe('embedded database', () => {
+  it('reports the memory it holds per tag, the rows inserted among it', async () => {
+    const db = await fresh();
+    const lines = Array.from({ length: 2000 }, (_, i) =>
+      dlqLine(`e${i}`, 1_700_000_000 + i, 'x'.repeat(200), i),
+    );
+    expect(await db.insertJsonLines('dlq_events', lines)).toBe(2000);
+    const memory = await db.memory();
+    const tags = new Set(memory.map((m) => m.tag));
+    // duckdb_memory() lists every tag, held or not; the table's rows are held as BASE_TABLE or, not yet checkpointed, IN_MEMORY_TABLE.
+    expect(tags).toContain('BASE_TABLE');
+    expect(tags).toContain('HASH_TABLE');
+    const held = memory.filter((m) => m.tag === 'BASE_TABLE' || m.tag === 'IN_MEMORY_TABLE');
+    expect(held.reduce((n, m) => n + m.bytes, 0)).toBeGreaterThan(0);
+    for (const m of memory) expect(Number.isSafeInteger(m.bytes) && m.bytes >= 0).toBe(true);
+  });
+
   it('inserts JSON rows once per event id, skipping ids stored or repeated in the batch', async () => {
     const db = await fresh();
     expect(

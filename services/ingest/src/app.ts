@@ -33,6 +33,7 @@ export function buildIngest(
     lag: () => runnerRef?.lag() ?? [],
     retention: () => retentionRef?.state() ?? { lastRunSeconds: 0, droppedPartitions: 0, failures: 0 },
     clickhouse: () => clickhouse.current(),
+    storeMemory: () => deps.warehouse.memory(),
   });
   const pipeline = createIngestPipeline(
     { warehouse: deps.warehouse, dlq: deps.dlq, logger: deps.logger, metrics },

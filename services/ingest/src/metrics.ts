@@ -26,6 +26,7 @@ export function createDetachedIngestMetrics(): IngestMetrics {
     lag: () => [],
     retention: () => ({ lastRunSeconds: 0, droppedPartitions: 0, failures: 0 }),
     clickhouse: () => undefined,
+    storeMemory: async () => [],
   });
 }
 
@@ -37,6 +38,8 @@ export function createIngestMetrics(live: {
   lag: () => { topic: string; partition: number; lag: number }[];
   retention: () => { lastRunSeconds: number; droppedPartitions: number; failures: number };
   clickhouse: () => ServerCapabilities | undefined;
+  /** The embedded database's own memory per tag (none for ClickHouse). */
+  storeMemory: () => Promise<{ tag: string; bytes: number; temporaryBytes: number }[]>;
 }): IngestMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tapwire_ingest_process_' });
@@ -84,6 +87,20 @@ export function createIngestMetrics(live: {
       const c = live.clickhouse();
       if (c)
         this.set({ version: c.version, query_params: c.queryParams ? '1' : '0', ttl: c.ttl ? '1' : '0' }, 1);
+    },
+  });
+  const storeMemory = new Gauge({
+    name: 'tapwire_ingest_duckdb_memory_bytes',
+    help: 'Embedded deployment: what DuckDB holds in this process, by tag (BASE_TABLE, HASH_TABLE, …) and kind (memory, or temporary: spilled to disk); bounded by store.memoryLimit.',
+    labelNames: ['tag', 'kind'],
+    registers: [registry],
+    async collect() {
+      const tags = await live.storeMemory().catch(() => []);
+      storeMemory.reset();
+      for (const t of tags) {
+        if (t.bytes > 0) storeMemory.set({ tag: t.tag, kind: 'memory' }, t.bytes);
+        if (t.temporaryBytes > 0) storeMemory.set({ tag: t.tag, kind: 'temporary' }, t.temporaryBytes);
+      }
     },
   });
   new Gauge({

@@ -53,6 +53,8 @@ export interface Warehouse {
   expireAfter(table: string, days: number): Promise<DayTtlChange | 'unsupported'>;
   /** capabilities are the ClickHouse server's version and capabilities; undefined for DuckDB. */
   capabilities(): Promise<ServerCapabilities | undefined>;
+  /** memory is what an embedded database holds in this process, per tag; [] for ClickHouse (a server of its own). */
+  memory(): Promise<{ tag: string; bytes: number; temporaryBytes: number }[]>;
   close(): Promise<void>;
 }
 
@@ -63,6 +65,7 @@ export function clickhouseWarehouse(ch: ClickHouse): Warehouse {
   return {
     kind: 'clickhouse',
     insert: (table, body) => ch.insertNdjson(table, body),
+    memory: async () => [],
     insertRows: (table, rows) => ch.insert(table, rows),
     async storedSeqs(table, source, from, to) {
       const upper = to === undefined ? sql`1` : sql`source_seq <= ${to}`;
@@ -106,6 +109,7 @@ const dayNumber = (name: string) =>
 export function duckdbWarehouse(db: DuckDb): Warehouse {
   return {
     kind: 'duckdb',
+    memory: () => db.memory(),
     async insert(table, body) {
       await db.insertNdjson(table, body);
     },

@@ -32,6 +32,7 @@ function memoryWarehouse(options: { storeThenFail?: number; held?: boolean } = {
   let storeThenFail = options.storeThenFail ?? 0;
   const warehouse = {
     kind: 'clickhouse',
+    memory: async () => [],
     async insert(_table: string, body: readonly (string | Uint8Array)[]) {
       if (options.held) await new Promise<void>((resolve) => waiting.push(resolve));
       const text = body.map((p) => Buffer.from(p).toString('utf8')).join('');

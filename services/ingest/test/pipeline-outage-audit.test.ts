@@ -29,6 +29,7 @@ function restartingWarehouse(audit: (stream: Stream, day: number) => DayAudit) {
   let failures = 1;
   const warehouse = {
     kind: 'clickhouse',
+    memory: async () => [],
     async insert() {
       if (failures-- > 0) throw new Error('ECONNREFUSED');
     },

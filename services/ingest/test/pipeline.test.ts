@@ -15,6 +15,7 @@ function heldWarehouse() {
   const waiting: (() => void)[] = [];
   const warehouse = {
     kind: 'clickhouse',
+    memory: async () => [],
     async insert(_table: string, body: readonly (string | Uint8Array)[]) {
       const rows = body.reduce(
         (n, piece) => n + Buffer.from(piece).toString('utf8').split('\n').length - 1,
