@@ -1,4 +1,4 @@
-export { durationMs, durationText } from './duration.js';
+export { durationMs, durationText } from './fields.js';
 export { type ReceiverConfig, receiverSchema, receiversSchema } from './receivers.js';
 export {
   type AlertingConfig,

@@ -6,7 +6,7 @@ import {
 import { loadConfig } from '@tapwire/config';
 import { SILENCE_MATCHER } from '@tapwire/schema';
 import { z } from 'zod';
-import { DURATION, duration, durationMs, labelName, labelSet } from './duration.js';
+import { DURATION, duration, durationMs, labelName, labelSet } from './fields.js';
 import { receiversSchema } from './receivers.js';
 import { checkSloWindows, resolveSlo, type Slo, sloDefaultsSchema, slosSchema } from './slos.js';
 

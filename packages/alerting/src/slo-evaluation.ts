@@ -1,4 +1,4 @@
-import { durationText } from './duration.js';
+import { durationText } from './fields.js';
 import {
   SLO_COUNTS_MAX_WINDOWS,
   type SloCounter,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DURATION, duration, durationMs, durationText, labelSet } from './duration.js';
+import { DURATION, duration, durationMs, durationText, labelSet, uniqueNames } from './fields.js';
 
 /**
  * Service level objectives in the alerting file (`slos:`), and the multi-window, multi-burn-rate
@@ -228,14 +228,7 @@ export function checkSloWindows(
 }
 
 /** slosSchema is the `slos:` list; names are unique. */
-export const slosSchema = z.array(sloSchema).superRefine((list, ctx) => {
-  const seen = new Set<string>();
-  list.forEach((s, i) => {
-    if (seen.has(s.name))
-      ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate SLO ${s.name}` });
-    seen.add(s.name);
-  });
-});
+export const slosSchema = z.array(sloSchema).superRefine(uniqueNames('SLO'));
 
 /** resolveSlo applies the file's default burn-rate alerting under one SLO's overrides. */
 export function resolveSlo(slo: z.infer<typeof sloSchema>, defaults: SloDefaults): Slo {

@@ -54,11 +54,15 @@ function alertingFile(hookUrl: string, slo: Record<string, unknown> = {}): Alert
   });
 }
 
-async function setup(requests: FakeRequest[], slo: Record<string, unknown> = {}) {
-  const hook = await startReceiver({ status: 200, body: '' });
-  receivers.push(hook);
+async function setup(
+  requests: FakeRequest[],
+  slo: Record<string, unknown> = {},
+  restartOf?: { hook: TestReceiver; sink: ReturnType<typeof createMemorySink> },
+) {
+  const hook = restartOf?.hook ?? (await startReceiver({ status: 200, body: '' }));
+  if (!restartOf) receivers.push(hook);
   const counter = createFakeSloCounter(requests);
-  const sink = createMemorySink();
+  const sink = restartOf?.sink ?? createMemorySink();
   const clock = { t: NOW };
   const alerter = buildAlerter(
     { store: noSignals, slos: counter, sink, logger, metrics: createAlerterMetrics(), now: () => clock.t },
@@ -71,6 +75,7 @@ async function setup(requests: FakeRequest[], slo: Record<string, unknown> = {})
     },
   );
   alerters.push(alerter);
+  if (restartOf) alerter.restore(sink.of(TOPICS.alertState));
   const step = async (atMs: number) => {
     clock.t = atMs;
     await alerter.evaluateSlos(atMs);
@@ -188,6 +193,25 @@ describe('generated SLO burn-rate alerts', () => {
         ['6h', 'firing'],
       ]),
     );
+  });
+
+  it('a restarted alerter resumes from the alert-state events: no second page, and the resolve is sent', async () => {
+    const requests = traffic(1000, inLast(2 * HOUR, 20), HOUR);
+    const first = await setup(requests);
+    await first.step(NOW);
+    expect(first.bodies()).toHaveLength(1);
+    await first.alerter.close();
+    const second = await setup(requests, {}, { hook: first.hook, sink: first.sink });
+    expect(second.active()).toEqual(['slo:checkout:page:1h/5m', 'slo:checkout:page:6h/30m']);
+    await second.step(NOW + 30 * S);
+    expect(first.hook.requests).toHaveLength(1);
+    await second.step(NOW + 2 * MIN * S);
+    expect(
+      second.bodies().map((b) => b.alerts.map((a) => `${a.labels.long_window}:${a.status}`).sort()),
+    ).toEqual([
+      ['1h:firing', '6h:firing'],
+      ['1h:resolved', '6h:firing'],
+    ]);
   });
 
   it('a failed count keeps the alerts as they were; the next evaluation resumes', async () => {

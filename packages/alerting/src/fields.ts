@@ -1,5 +1,7 @@
 import { z } from 'zod';
 
+/* Field schemas shared by the parts of the alerting file: durations, labels, unique names. */
+
 /** DURATION is the text form of a duration in the alerting file: 500ms, 30s, 5m, 1h, 1d. */
 export const DURATION = /^(\d+)(ms|s|m|h|d)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -38,3 +40,15 @@ export const labelName = z
 
 /** labelSet is a map of label names to values. */
 export const labelSet = z.record(labelName, z.string().max(1024));
+
+/** uniqueNames refines a list so no two items share a `name` (the duplicate's name field is reported). */
+export function uniqueNames(what: string) {
+  return (list: readonly { name: string }[], ctx: z.RefinementCtx) => {
+    const seen = new Set<string>();
+    list.forEach((item, i) => {
+      if (seen.has(item.name))
+        ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate ${what} ${item.name}` });
+      seen.add(item.name);
+    });
+  };
+}
