@@ -54,7 +54,8 @@ export function createFakeSloCounter(requests: FakeRequest[] = []): SloCounter &
             if (sli.kind === 'availability' && sli.ignoredStatuses.includes(r.status)) continue;
             const n = r.count ?? 1;
             total += n;
-            const ok = sli.kind === 'availability' ? !isBad(r.status) : (r.durationMs ?? 0) < sli.thresholdMs;
+            const ok =
+              sli.kind === 'availability' ? !isBad(r.status) : (r.durationMs ?? 0) <= sli.thresholdMs;
             if (ok) good += n;
           }
           return { from: w.from, to: w.to, good, total };

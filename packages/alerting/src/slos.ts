@@ -42,7 +42,7 @@ export const sloSelectorSchema = z.strictObject({
   consumer: selectorValue.describe('API key id or JWT subject.'),
 });
 
-/** sloSliSchema is what counts as a good request: not answered a bad status, or faster than a threshold. */
+/** sloSliSchema is what counts as a good request: not answered a bad status, or taking at most a threshold. */
 export const sloSliSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('availability'),
@@ -62,7 +62,9 @@ export const sloSliSchema = z.discriminatedUnion('kind', [
       .number()
       .positive()
       .max(3_600_000)
-      .describe('A request is good when it took less than this, in ms.'),
+      .describe(
+        'A request is good when it took at most this, in ms (the store rounds it down to an edge of its 1 % latency histogram and reports the edge applied).',
+      ),
   }),
 ]);
 
