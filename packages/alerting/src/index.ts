@@ -1,9 +1,9 @@
+export { durationMs, durationText } from './fields.js';
 export { type ReceiverConfig, receiverSchema, receiversSchema } from './receivers.js';
 export {
   type AlertingConfig,
   alertingConfigSchema,
   type Comparison,
-  durationMs,
   loadAlertingFile,
   type Matcher,
   matches,
@@ -20,3 +20,54 @@ export {
   SATURATION_METRICS,
   SIGNAL_KINDS,
 } from './rules.js';
+export {
+  SLO_COUNTS_MAX_WINDOWS,
+  type SloCounter,
+  type SloCountsQuery,
+  type SloCountsResult,
+  type SloCountsSelector,
+  type SloCountsSli,
+  type SloWindow,
+} from './slo-counter.js';
+export {
+  burnRuleValue,
+  evaluateSlo,
+  REPORT_WINDOWS_MS,
+  SLO_SERIES_MAX_STEPS,
+  type SloEvaluation,
+  type SloSeriesPoint,
+  sloAlertWindowsMs,
+  sloCountsQueryBase,
+  sloSeries,
+  sloWindowEnd,
+} from './slo-evaluation.js';
+export {
+  burnRate,
+  errorBudget,
+  errorBudgetOf,
+  type ObjectiveFraction,
+  objectiveFraction,
+  type SloBudget,
+} from './slo-math.js';
+export {
+  type BurnRateAlerts,
+  type BurnWindowPair,
+  burnRateAlertsSchema,
+  resolveSlo,
+  SLO_ALERT_NAMES,
+  SLO_INHIBIT_RULE,
+  SLO_SELECTOR_FIELDS,
+  type Slo,
+  type SloBurnRule,
+  type SloDefaults,
+  type SloSli,
+  type SloTier,
+  STATUS_CLASSES,
+  type StatusClass,
+  sloBurnRules,
+  sloDefaultsSchema,
+  sloSchema,
+  sloSelectorSchema,
+  sloSliSchema,
+  slosSchema,
+} from './slos.js';

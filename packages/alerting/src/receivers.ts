@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { uniqueNames } from './fields.js';
 
 const httpUrl = z.url({ protocol: /^https?$/ });
 const timeoutMs = z
@@ -80,11 +81,4 @@ export const receiverSchema = z
 export type ReceiverConfig = z.infer<typeof receiverSchema>;
 
 /** receiversSchema is the receiver list; names must be unique. */
-export const receiversSchema = z.array(receiverSchema).superRefine((list, ctx) => {
-  const seen = new Set<string>();
-  list.forEach((r, i) => {
-    if (seen.has(r.name))
-      ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate receiver ${r.name}` });
-    seen.add(r.name);
-  });
-});
+export const receiversSchema = z.array(receiverSchema).superRefine(uniqueNames('receiver'));

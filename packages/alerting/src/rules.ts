@@ -6,35 +6,17 @@ import {
 import { loadConfig } from '@tapwire/config';
 import { SILENCE_MATCHER } from '@tapwire/schema';
 import { z } from 'zod';
+import { DURATION, duration, durationMs, labelName, labelSet } from './fields.js';
 import { receiversSchema } from './receivers.js';
+import { checkSloWindows, resolveSlo, type Slo, sloDefaultsSchema, slosSchema } from './slos.js';
 
 /**
  * The alerting configuration file: rule groups (Prometheus-like), the notification route tree,
- * inhibition rules and receivers (Alertmanager's names and meaning). Validated as a whole; every
+ * inhibition rules and receivers (Alertmanager's names and meaning), and SLOs (slos.ts). Validated as a whole; every
  * problem is reported with its path (groups.0.rules.2.for: …).
  */
 
-const DURATION = /^(\d+)(ms|s|m|h|d)$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** durationMs parses 500ms / 30s / 5m / 1h / 1d into milliseconds. */
-export function durationMs(text: string): number {
-  const m = DURATION.exec(text);
-  if (!m) throw new Error(`not a duration: ${text}`);
-  return Number(m[1]) * (UNIT_MS[m[2] ?? 's'] ?? 1000);
-}
-
-const duration = (fallback: string) =>
-  z
-    .string()
-    .regex(DURATION, 'must be a duration such as 30s, 5m or 1h')
-    .default(fallback)
-    .transform((s) => durationMs(s));
-
-const labelName = z
-  .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a label name ([A-Za-z_][A-Za-z0-9_]*)');
-const labels = z.record(labelName, z.string().max(1024));
+const labels = labelSet;
 
 /** SIGNAL_KINDS are what a rule measures (the analytics Store's signals). */
 export const SIGNAL_KINDS = ANALYTICS_SIGNAL_KINDS;
@@ -201,8 +183,13 @@ export const alertingConfigSchema = z
       )
       .default([]),
     receivers: receiversSchema,
+    slo_defaults: sloDefaultsSchema
+      .prefault({})
+      .describe('Evaluation interval, query offset and burn-rate alerting every SLO inherits.'),
+    slos: slosSchema.default([]).describe('Service level objectives; each gets burn-rate alerts.'),
   })
   .superRefine((c, ctx) => {
+    checkSloWindows(c.slos, c.slo_defaults, ctx);
     const names = new Set(c.receivers.map((r) => r.name));
     const ids = new Set<string>();
     for (const [gi, g] of c.groups.entries()) {
@@ -239,7 +226,11 @@ export const alertingConfigSchema = z
         message: 'the root route needs a receiver',
       });
     walk(c.route, ['route']);
-  });
+  })
+  .transform(({ slos, ...c }) => ({
+    ...c,
+    slos: slos.map((s): Slo => resolveSlo(s, c.slo_defaults)),
+  }));
 
 /** AlertingConfig is the validated alerting file. */
 export type AlertingConfig = z.infer<typeof alertingConfigSchema>;

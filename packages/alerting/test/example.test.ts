@@ -14,5 +14,9 @@ describe('examples/alerting.yaml', () => {
       'saturation',
     ]);
     expect(config.receivers.map((r) => r.name)).toEqual(['team-chat', 'on-call', 'audit']);
+    expect(config.slos.map((s) => [s.name, s.sli.kind, s.burn_rate_alerts.ticket.windows.length])).toEqual([
+      ['checkout-availability', 'availability', 1],
+      ['search-latency', 'latency', 0],
+    ]);
   });
 });

@@ -1,5 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { type AlertingConfig, type Rule, type RuleGroup, renderTemplate } from '@tapwire/alerting';
+import {
+  type AlertingConfig,
+  burnRuleValue,
+  evaluateSlo,
+  type Rule,
+  type RuleGroup,
+  renderTemplate,
+  type Slo,
+  type SloBurnRule,
+  type SloCounter,
+  sloBurnRules,
+} from '@tapwire/alerting';
 import type { SignalQuery, Store } from '@tapwire/analytics';
 import { type AlertStateEvent, TOPICS } from '@tapwire/schema';
 import type { EventSink } from '@tapwire/stream';
@@ -14,6 +25,7 @@ import {
   emptyRuleState,
   evaluateRule,
   type Instance,
+  type MachineRule,
   RESOLVED_RETENTION_MS,
   type RuleState,
   type Transition,
@@ -38,6 +50,8 @@ export interface Alerter {
   start(): void;
   /** evaluateGroup runs one evaluation of every rule of a group (the scheduler calls it; tests too). */
   evaluateGroup(group: RuleGroup, now?: number): Promise<void>;
+  /** evaluateSlos runs one evaluation of every SLO's burn-rate alerts (one sloCounts call per SLO). */
+  evaluateSlos(now?: number): Promise<void>;
   /** dispatch flushes every group that is due. */
   dispatch(now?: number): Promise<void>;
   /** reload swaps in a new alerting file, keeping the state of rules that still exist. */
@@ -51,15 +65,55 @@ export interface Alerter {
   close(): Promise<void>;
 }
 
-const UNIT_OF: Record<Rule['kind'], string> = {
+const UNIT_OF: Record<MachineRule['kind'], string> = {
   latency_quantile: 'ms',
   error_rate: 'ratio',
   request_rate: 'rps',
   absence: 'rps',
   saturation: 'ratio',
+  slo_burn_rate: '×',
 };
 
-function unitOf(rule: Rule): string {
+/** SloRule is a burn-rate condition of an SLO as the state machine runs it. */
+interface SloRule extends MachineRule {
+  readonly kind: 'slo_burn_rate';
+  readonly burn: SloBurnRule;
+}
+
+/** AlertRule is a rule of the file or one generated from an SLO. */
+type AlertRule = Rule | SloRule;
+
+/**
+ * sloRule makes a generated burn-rate condition a rule: it fires at the first evaluation where
+ * both windows burn faster than the factor (the value is the smaller burn rate) and resolves at the
+ * first where one does not — in practice the short window recovering. An evaluation that fails
+ * leaves the alert as it was.
+ */
+function sloRule(burn: SloBurnRule): SloRule {
+  return {
+    id: burn.id,
+    alert: burn.alert,
+    kind: 'slo_burn_rate',
+    burn,
+    filters: {},
+    group_by: [],
+    window: burn.pair.long,
+    op: '>',
+    threshold: burn.pair.factor,
+    clear_threshold: undefined,
+    for: 0,
+    keep_firing_for: 0,
+    min_samples: 0,
+    no_data: { state: 'ok', after: 0 },
+    on_error: { state: 'keep_last' },
+    missing_series_evals_to_resolve: 1,
+    severity: burn.severity,
+    labels: burn.labels,
+    annotations: burn.annotations,
+  };
+}
+
+function unitOf(rule: AlertRule): string {
   if (rule.kind === 'saturation' && rule.metric === 'event_loop_delay_ms') return 'ms';
   return UNIT_OF[rule.kind];
 }
@@ -74,13 +128,22 @@ function windowText(ms: number): string {
 
 /** buildAlerter wires the state machine, the dispatcher and the analytics Store. */
 export function buildAlerter(
-  deps: { store: Store; sink: EventSink; logger: Logger; metrics: AlerterMetrics; now?: () => number },
+  deps: {
+    store: Store;
+    sink: EventSink;
+    logger: Logger;
+    metrics: AlerterMetrics;
+    /** slos counts SLO requests (the Store, once it answers sloCounts); without it SLO evaluations fail. */
+    slos?: SloCounter;
+    now?: () => number;
+  },
   initial: AlertingConfig,
   options: AlerterOptions,
 ): Alerter {
   const now = deps.now ?? (() => Date.now());
   let config = initial;
-  let rulesById = new Map<string, Rule>();
+  let rulesById = new Map<string, AlertRule>();
+  let sloRules = new Map<string, { slo: Slo; rules: SloRule[] }>();
   const states = new Map<string, RuleState>();
   const notified = new Map<string, Record<string, number>>();
   const running = new Set<string>();
@@ -97,6 +160,12 @@ export function buildAlerter(
       t.unref();
       timers.push(t);
       void api.evaluateGroup(group);
+    }
+    if (sloRules.size > 0) {
+      const t = setInterval(() => void api.evaluateSlos(), config.slo_defaults.interval);
+      t.unref();
+      timers.push(t);
+      void api.evaluateSlos();
     }
     const tick = setInterval(() => void api.dispatch(), options.dispatchTickMs);
     tick.unref();
@@ -132,13 +201,27 @@ export function buildAlerter(
   }
 
   function index(c: AlertingConfig) {
-    rulesById = new Map(c.groups.flatMap((g) => g.rules.map((r) => [r.id, r] as const)));
+    sloRules = new Map(
+      c.slos
+        .map((slo) => ({ slo, rules: sloBurnRules(slo).map(sloRule) }))
+        .filter((s) => s.rules.length > 0)
+        .map((s) => [s.slo.name, s]),
+    );
+    rulesById = new Map<string, AlertRule>([
+      ...c.groups.flatMap((g) => g.rules.map((r) => [r.id, r] as const)),
+      ...[...sloRules.values()].flatMap((s) => s.rules.map((r) => [r.id, r] as const)),
+    ]);
+    if (sloRules.size > 0 && !deps.slos)
+      deps.logger.warn(
+        { slos: sloRules.size },
+        'SLOs are declared but the store cannot count them; their burn-rate alerts are not evaluated',
+      );
     for (const id of [...states.keys()]) if (!rulesById.has(id)) states.delete(id);
     for (const id of rulesById.keys()) if (!states.has(id)) states.set(id, emptyRuleState());
   }
   index(config);
 
-  function findInstance(fp: string): { rule: Rule; instance: Instance } | undefined {
+  function findInstance(fp: string): { rule: AlertRule; instance: Instance } | undefined {
     for (const [id, st] of states) {
       const instance = st.instances.get(fp);
       const rule = rulesById.get(id);
@@ -147,7 +230,7 @@ export function buildAlerter(
     return undefined;
   }
 
-  function emit(rule: Rule, i: Instance | Transition, at: number, receiver?: string) {
+  function emit(rule: AlertRule, i: Instance | Transition, at: number, receiver?: string) {
     const instance = 'state' in i ? i : undefined;
     const state = instance ? instance.state : (i as Transition).to;
     const event: AlertStateEvent = {
@@ -194,6 +277,10 @@ export function buildAlerter(
         const q = new URLSearchParams({ from: new Date(i.activeAt - 3_600_000).toISOString() });
         for (const dim of ['tenant', 'service', 'route', 'method'])
           if (i.labels[dim]) q.set(dim, i.labels[dim] ?? '');
+        const generatorUrl =
+          rule.kind === 'slo_burn_rate'
+            ? `${options.apiUrl}/v1/slos/${encodeURIComponent(rule.burn.slo)}`
+            : `${options.apiUrl}/v1/series?${q}`;
         out.push({
           status: i.state === 'resolved' ? 'resolved' : 'firing',
           labels: i.labels,
@@ -204,10 +291,10 @@ export function buildAlerter(
           value: i.value ?? Number.NaN,
           threshold: rule.threshold,
           unit: unitOf(rule),
-          generatorUrl: `${options.apiUrl}/v1/series?${q}`,
+          generatorUrl,
           firedAt: i.firedAt,
           notified: notified.get(i.fingerprint) ?? {},
-          ...(rule.receivers?.length ? { receivers: rule.receivers } : {}),
+          ...('receivers' in rule && rule.receivers?.length ? { receivers: rule.receivers } : {}),
         });
       }
     }
@@ -240,6 +327,11 @@ export function buildAlerter(
     } finally {
       running.delete(rule.id);
     }
+    advance(rule, state, outcome, at);
+  }
+
+  /** advance runs the state machine on one outcome and records each transition. */
+  function advance(rule: AlertRule, state: RuleState, outcome: EvaluationOutcome, at: number): void {
     for (const t of evaluateRule(rule, state, outcome, at)) {
       const instance = state.instances.get(t.fingerprint);
       emit(rule, instance ?? t, at);
@@ -252,6 +344,41 @@ export function buildAlerter(
     // Delivery records of series the state machine evicted (resolved long enough ago) go too.
     const live = new Set([...states.values()].flatMap((st) => [...st.instances.keys()]));
     for (const fp of notified.keys()) if (!live.has(fp)) notified.delete(fp);
+  }
+
+  /** evaluateSloRules counts one SLO's windows once and advances each of its burn-rate conditions. */
+  async function evaluateSloRules(slo: Slo, rules: readonly SloRule[], at: number): Promise<void> {
+    const key = `slo:${slo.name}`;
+    if (running.has(key)) return;
+    running.add(key);
+    const started = performance.now();
+    let outcomes: EvaluationOutcome[];
+    try {
+      if (!deps.slos) throw new Error('the store cannot count SLO requests (no sloCounts)');
+      const e = await evaluateSlo(deps.slos, { tenant: null }, slo, at - config.slo_defaults.query_offset);
+      outcomes = rules.map((r) => ({
+        ok: true,
+        series: [
+          {
+            labels: {},
+            value: burnRuleValue(r.burn, e),
+            samples: e.counts[r.burn.labels.short_window ?? '']?.total ?? 0,
+          },
+        ],
+      }));
+      deps.metrics.evaluation(key, 'ok', (performance.now() - started) / 1000);
+    } catch (err) {
+      outcomes = rules.map(() => ({ ok: false, error: (err as Error).message }));
+      deps.metrics.evaluation(key, 'error', (performance.now() - started) / 1000);
+      deps.logger.warn({ slo: slo.name, err }, 'SLO evaluation failed');
+    } finally {
+      running.delete(key);
+    }
+    rules.forEach((r, i) => {
+      const state = states.get(r.id);
+      const outcome = outcomes[i];
+      if (state && outcome) advance(r, state, outcome, at);
+    });
   }
 
   const api: Alerter = {
@@ -304,7 +431,18 @@ export function buildAlerter(
     },
     async evaluateGroup(group, at = now()) {
       // Rules of a group run side by side; a slow rule delays nobody else.
-      await Promise.all(group.rules.map((r) => evaluate(rulesById.get(r.id) ?? r, group, at)));
+      await Promise.all(
+        group.rules.map((r) => {
+          const current = rulesById.get(r.id);
+          return evaluate(current && current.kind !== 'slo_burn_rate' ? current : r, group, at);
+        }),
+      );
+      dispatcher.update(dispatchAlerts(), at);
+      deps.metrics.setAlerts(api.alerts().map((a) => a.instance.state));
+    },
+    async evaluateSlos(at = now()) {
+      // SLOs run side by side, one sloCounts call each.
+      await Promise.all([...sloRules.values()].map((s) => evaluateSloRules(s.slo, s.rules, at)));
       dispatcher.update(dispatchAlerts(), at);
       deps.metrics.setAlerts(api.alerts().map((a) => a.instance.state));
     },
@@ -320,7 +458,7 @@ export function buildAlerter(
       dispatcher.update(dispatchAlerts(), now());
       if (started) schedule();
       deps.logger.info(
-        { groups: config.groups.length, rules: rulesById.size },
+        { groups: config.groups.length, rules: rulesById.size, slos: config.slos.length },
         'alerting configuration loaded',
       );
     },

@@ -1,4 +1,11 @@
-import { type AlertingConfig, type Matcher, matches, parseMatcher, type Route } from '@tapwire/alerting';
+import {
+  type AlertingConfig,
+  type Matcher,
+  matches,
+  parseMatcher,
+  type Route,
+  SLO_INHIBIT_RULE,
+} from '@tapwire/alerting';
 import type { Logger } from '@tapwire/telemetry';
 import { notificationKey } from './notification-key.js';
 import { type DeliveryOutcome, deliver, type RetryPolicy } from './notify/deliver.js';
@@ -139,7 +146,12 @@ export function createDispatcher(
     for (const c of r.routes) index(c);
   };
   index(config.alerting.route);
-  const inhibitions = config.alerting.inhibit_rules.map((r) => ({
+  // Built in with SLOs: a page of an SLO mutes its ticket (the workbook's two severities of one burn).
+  const inhibitRules =
+    config.alerting.slos.length > 0
+      ? [...config.alerting.inhibit_rules, SLO_INHIBIT_RULE]
+      : config.alerting.inhibit_rules;
+  const inhibitions = inhibitRules.map((r) => ({
     source: r.source_matchers.map(parseMatcher),
     target: r.target_matchers.map(parseMatcher),
     equal: r.equal,

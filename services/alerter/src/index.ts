@@ -51,6 +51,7 @@ export {
   fingerprintOf,
   type Instance,
   type InstanceState,
+  type MachineRule,
   RESOLVED_RETENTION_MS,
   type RuleState,
   type SeriesValue,

@@ -1,5 +1,5 @@
 import { watch } from 'node:fs';
-import { loadAlertingFile } from '@tapwire/alerting';
+import { loadAlertingFile, type SloCounter } from '@tapwire/alerting';
 import { createClickHouseStore, type Store } from '@tapwire/analytics';
 import { createClickHouse, type KnownCapabilities, knownCapabilities } from '@tapwire/clickhouse';
 import {
@@ -65,6 +65,12 @@ function reloader(path: string, alerter: Alerter, logger: Logger): () => boolean
   };
 }
 
+/** sloCounterOf is the store as an SLO counter when it answers sloCounts (the analytics Stores do). */
+function sloCounterOf(store: Store): { slos?: SloCounter } {
+  const candidate = store as Store & Partial<SloCounter>;
+  return typeof candidate.sloCounts === 'function' ? { slos: candidate as SloCounter } : {};
+}
+
 /**
  * runAlerterService wires logger and tracing, the ClickHouse Store, the alert-state sink, restores
  * state from the compacted alert-state topic, then evaluates and notifies until stopped.
@@ -100,7 +106,7 @@ export async function runAlerterService(
     capabilities.current();
   }
   const metrics = createAlerterMetrics();
-  const alerter = buildAlerter({ store, sink, logger, metrics }, alerting, {
+  const alerter = buildAlerter({ store, sink, logger, metrics, ...sloCounterOf(store) }, alerting, {
     apiUrl: config.alerter.apiUrl.replace(/\/$/, ''),
     dashboardUrl: config.alerter.dashboardUrl,
     dispatchTickMs: config.alerter.dispatchTickMs,
@@ -151,6 +157,7 @@ export async function runAlerterService(
         // On ClickHouse, the server's version and what Tapwire uses of it, once known.
         store: { kind: store.kind, ok, ...capabilities?.current() },
         rules: alerter.config().groups.reduce((n, g) => n + g.rules.length, 0),
+        slos: alerter.config().slos.length,
         broken_receivers: alerter.brokenReceivers(),
       };
     },

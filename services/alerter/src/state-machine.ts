@@ -29,6 +29,12 @@ export interface Instance {
   lastNotified: number | null;
 }
 
+/**
+ * MachineRule is what the state machine reads of a rule: a rule of the file, or a burn-rate
+ * condition generated from an SLO (kind `slo_burn_rate`, whose value the alerter computes).
+ */
+export type MachineRule = Omit<Rule, 'kind'> & { readonly kind: Rule['kind'] | 'slo_burn_rate' };
+
 /** RuleState is everything the machine remembers about one rule. */
 export interface RuleState {
   readonly instances: Map<string, Instance>;
@@ -95,7 +101,7 @@ export function compare(value: number, op: Comparison, threshold: number): boole
 
 /** seriesLabels are the identifying labels of a series: the query's group labels plus the rule's. */
 export function seriesLabels(
-  rule: Rule,
+  rule: Pick<MachineRule, 'alert' | 'id' | 'labels' | 'severity'>,
   groupLabels: Readonly<Record<string, string>>,
   alertname = rule.alert,
 ): Record<string, string> {
@@ -109,7 +115,7 @@ type Verdict = 'breach' | 'clear' | 'hold';
  * NoData and Error policies follow Grafana's options (ok, alerting, nodata/error, keep_last).
  */
 export function evaluateRule(
-  rule: Rule,
+  rule: MachineRule,
   state: RuleState,
   outcome: EvaluationOutcome,
   now: number,

@@ -8,6 +8,7 @@ import { registerIngest } from './commands/ingest.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerProxy } from './commands/proxy.js';
 import { registerReplay } from './commands/replay.js';
+import { registerSlo } from './commands/slo.js';
 import { registerStart } from './commands/start.js';
 import { registerTopics } from './commands/topics.js';
 import { registerExport, registerImport } from './commands/transfer.js';
@@ -37,6 +38,7 @@ export function buildProgram(io: CliIo = processIo): Command {
   registerIngest(program);
   registerApi(program, io, io.readStdin ?? readProcessStdin);
   registerAlerter(program);
+  registerSlo(program, io);
   registerStart(program, io);
   registerDemo(program, io);
   registerReplay(program, io);

@@ -8,6 +8,7 @@ export {
 } from './config.js';
 export type { EmissionStats } from './emission.js';
 export { PROXY_ERRORS, type ProxyErrorCode } from './errors.js';
+export { REQUEST_DURATION_BUCKETS_S } from './metrics.js';
 export {
   createRouteResolver,
   normalizePath,

@@ -5,6 +5,11 @@ import type { Upstream } from './upstreams.js';
 
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
+/** REQUEST_DURATION_BUCKETS_S are the `le` edges of tapwire_proxy_request_duration_seconds (SLO export reads them). */
+export const REQUEST_DURATION_BUCKETS_S = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
 /** ProxyMetrics holds the pre-labelled instruments the request path increments. */
 export interface ProxyMetrics {
   readonly registry: Registry;
@@ -32,7 +37,7 @@ export function createProxyMetrics(
     name: 'tapwire_proxy_request_duration_seconds',
     help: 'Whole-request duration seen by the proxy, by upstream.',
     labelNames: ['upstream'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: REQUEST_DURATION_BUCKETS_S,
     registers: [registry],
   });
   const errorResponses = new Counter({
