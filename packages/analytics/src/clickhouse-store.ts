@@ -72,7 +72,7 @@ import {
   signalDimensions,
   TIME_COLUMN,
 } from './shape.js';
-import { badStatusParts, planSloRead, type SloLevel, type SloLevelRow, sloWindows } from './slo-windows.js';
+import { badStatusParts, countSlo, SLO_SOURCES, type SloLevel, type SloReadPlan } from './slo-windows.js';
 import type { Store } from './store.js';
 import { buildSpanTree, type StoredSpan } from './trace-tree.js';
 
@@ -194,8 +194,6 @@ function redAggregation(
     GROUP BY ${names}`;
 }
 
-const SLO_TABLE = { rollup_1h: 'slo_counts_1h', rollup_1m: 'slo_counts_1m' } as const;
-
 /** anyRange renders "column in one of the ranges" (sorted, disjoint) for a WHERE clause. */
 function anyRange(column: string, ranges: readonly TimeRange[]): SqlFragment {
   const col = raw(column);
@@ -220,11 +218,10 @@ function sloLevelSql(
   q: SloCountsQuery,
   level: SloLevel,
   ranges: readonly TimeRange[],
-  facet: number,
-  maxBucket: number | undefined,
+  { facet, maxBucket }: SloReadPlan,
 ): SqlFragment {
   const rollup = level !== 'raw';
-  const time = level === 'rollup_1h' ? 'hour' : level === 'rollup_1m' ? 'minute' : 'ts';
+  const { table, time } = SLO_SOURCES[level];
   const c: SqlFragment[] = [];
   if (scope.tenant !== null) c.push(sql`tenant = ${scope.tenant}`);
   const s = q.selector;
@@ -251,7 +248,7 @@ function sloLevelSql(
     good = sql`NOT (${joinSql(bad, ' OR ')})`;
   }
   return sql`SELECT toUInt32(${raw(time)}) AS t, sum(if(${good}, ${n}, toUInt64(0))) AS good, sum(${n}) AS total
-    FROM ${raw(rollup ? SLO_TABLE[level] : 'access_logs')} WHERE ${where(c)} GROUP BY t`;
+    FROM ${raw(table)} WHERE ${where(c)} GROUP BY t`;
 }
 
 /** createClickHouseStore answers the Store's questions with SQL over Tapwire's ClickHouse tables. */
@@ -572,19 +569,9 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
     },
 
     async sloCounts(scope, q): Promise<SloCountsResult> {
-      const plan = planSloRead(q);
-      const read = await Promise.all(
-        plan.reads.map(async (r) => {
-          const rows = await run<{ t: Num; good: Num; total: Num }>(
-            sloLevelSql(scope, q, r.level, r.ranges, plan.facet, plan.maxBucket),
-          );
-          return [
-            r.level,
-            rows.map((x) => ({ t: num(x.t), good: num(x.good), total: num(x.total) })),
-          ] as const;
-        }),
+      return countSlo(q, (level, ranges, plan) =>
+        run<{ t: Num; good: Num; total: Num }>(sloLevelSql(scope, q, level, ranges, plan)),
       );
-      return sloWindows(q, plan, Object.fromEntries(read) as Partial<Record<SloLevel, SloLevelRow[]>>);
     },
 
     async ping() {

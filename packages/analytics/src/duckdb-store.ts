@@ -48,7 +48,7 @@ import {
   signalDimensions,
   TIME_COLUMN,
 } from './shape.js';
-import { badStatusParts, planSloRead, type SloLevel, type SloLevelRow, sloWindows } from './slo-windows.js';
+import { badStatusParts, countSlo, SLO_SOURCES, type SloLevel, type SloReadPlan } from './slo-windows.js';
 import type { Store } from './store.js';
 import { buildSpanTree, type StoredSpan } from './trace-tree.js';
 
@@ -168,8 +168,6 @@ function upstreamSamples(columns: DuckSql, conditions: DuckSql): DuckSql {
     FROM saturation WHERE ${conditions})`;
 }
 
-const SLO_TABLE = { rollup_1h: 'slo_counts_1h', rollup_1m: 'slo_counts_1m' } as const;
-
 /**
  * sloLevelSql counts an SLO's good and total requests per time unit of one level, over `ranges`:
  * rollup rows carry the status or bucket in `value`; raw rows compute them as the rollup does.
@@ -179,11 +177,10 @@ function sloLevelSql(
   q: SloCountsQuery,
   level: SloLevel,
   ranges: readonly TimeRange[],
-  facet: number,
-  maxBucket: number | undefined,
+  { facet, maxBucket }: SloReadPlan,
 ): DuckSql {
   const rollup = level !== 'raw';
-  const time = raw(level === 'rollup_1h' ? 'hour' : level === 'rollup_1m' ? 'minute' : 'ts');
+  const time = raw(SLO_SOURCES[level].time);
   const c = tenantCondition(scope);
   const s = q.selector;
   if (s.tenant !== undefined) c.push(sql`tenant = ${s.tenant}`);
@@ -217,7 +214,7 @@ function sloLevelSql(
     good = sql`NOT (${joinSql(bad, ' OR ')})`;
   }
   return sql`SELECT ${time} AS t, sum(CASE WHEN ${good} THEN ${n} ELSE 0 END) AS good, sum(${n}) AS total
-    FROM ${raw(rollup ? SLO_TABLE[level] : 'access_logs')} WHERE ${where(c)} GROUP BY t`;
+    FROM ${raw(SLO_SOURCES[level].table)} WHERE ${where(c)} GROUP BY t`;
 }
 
 /**
@@ -489,21 +486,9 @@ export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOption
     },
 
     async sloCounts(scope, q) {
-      const plan = planSloRead(q);
-      const read = await Promise.all(
-        plan.reads.map(async (r) => {
-          const rows = await run<{ t: Num; good: Num; total: Num }>(
-            sloLevelSql(scope, q, r.level, r.ranges, plan.facet, plan.maxBucket),
-          );
-          const counts: SloLevelRow[] = rows.map((x) => ({
-            t: Number(x.t),
-            good: Number(x.good),
-            total: Number(x.total),
-          }));
-          return [r.level, counts] as const;
-        }),
+      return countSlo(q, (level, ranges, plan) =>
+        run<{ t: Num; good: Num; total: Num }>(sloLevelSql(scope, q, level, ranges, plan)),
       );
-      return sloWindows(q, plan, Object.fromEntries(read) as Partial<Record<SloLevel, SloLevelRow[]>>);
     },
 
     async ping() {

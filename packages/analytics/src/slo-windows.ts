@@ -17,6 +17,13 @@ export type SloLevel = 'rollup_1h' | 'rollup_1m' | 'raw';
 
 const UNIT_S: Record<SloLevel, number> = { rollup_1h: 3600, rollup_1m: 60, raw: 1 };
 
+/** SLO_SOURCES name each level's table and time column. */
+export const SLO_SOURCES = {
+  rollup_1h: { table: 'slo_counts_1h', time: 'hour' },
+  rollup_1m: { table: 'slo_counts_1m', time: 'minute' },
+  raw: { table: 'access_logs', time: 'ts' },
+} as const satisfies Record<SloLevel, { table: string; time: string }>;
+
 /** SloPiece is a part of a window answered by one level (aligned to that level's unit). */
 export interface SloPiece {
   readonly level: SloLevel;
@@ -145,6 +152,30 @@ function lowerBound(ts: readonly number[], x: number): number {
     else hi = mid;
   }
   return lo;
+}
+
+/** SloLevelRead reads one level's good and total counts per time unit over its ranges (one statement). */
+export type SloLevelRead = (
+  level: SloLevel,
+  ranges: readonly TimeRange[],
+  plan: SloReadPlan,
+) => Promise<readonly { t: unknown; good: unknown; total: unknown }[]>;
+
+/** countSlo plans an SLO count, reads every level it needs at once and sums each window. */
+export async function countSlo(query: SloCountsQuery, read: SloLevelRead): Promise<SloCountsResult> {
+  const plan = planSloRead(query);
+  const levels = await Promise.all(
+    plan.reads.map(async (r) => {
+      // Drivers return 64-bit integers as strings (ClickHouse) or bigints (DuckDB).
+      const rows = (await read(r.level, r.ranges, plan)).map((x) => ({
+        t: Number(x.t),
+        good: Number(x.good),
+        total: Number(x.total),
+      }));
+      return [r.level, rows] as const;
+    }),
+  );
+  return sloWindows(query, plan, Object.fromEntries(levels));
 }
 
 /** sloWindows sums each window's pieces from the rows read per level, in the order asked. */
