@@ -731,10 +731,10 @@ describe('replay and retention', () => {
       { table_name: 'access_logs', dropped_partitions: [dayId(now - 40 * day)] },
       { table_name: 'route_stats_1m', dropped_partitions: [dayId(now - 40 * day), dayId(now - 5 * day)] },
     ]);
-    // The latency histograms keep the default 30 days: only the 40-day-old partition goes.
-    for (const table of ['route_histogram_1m', 'route_histogram_1h'])
+    // The latency histograms and SLO counts keep the default 30 days: only the 40-day-old partition goes.
+    for (const table of ['route_histogram_1m', 'route_histogram_1h', 'slo_counts_1m', 'slo_counts_1h'])
       expect(runs.find((r) => r.table === table)?.dropped, table).toEqual([dayId(now - 40 * day)]);
-    expect(job.state()).toMatchObject({ droppedPartitions: 5, failures: 0 });
+    expect(job.state()).toMatchObject({ droppedPartitions: 7, failures: 0 });
     await w.sink.close();
   });
 });
