@@ -72,7 +72,7 @@ import {
   signalDimensions,
   TIME_COLUMN,
 } from './shape.js';
-import { badStatusParts, countSlo, SLO_SOURCES, type SloLevel, type SloReadPlan } from './slo-windows.js';
+import { badStatusParts, countSlo, type SloLevel, type SloReadPlan, sloSource } from './slo-windows.js';
 import type { Store } from './store.js';
 import { buildSpanTree, type StoredSpan } from './trace-tree.js';
 
@@ -211,35 +211,33 @@ const ints = (values: readonly number[]) =>
 
 /**
  * sloLevelSql counts an SLO's good and total requests per time unit of one level, over `ranges`:
- * rollup rows carry the status or bucket in `value`; raw rows compute them as the rollup's view does.
+ * rollup rows carry the status or bucket in a column; raw rows compute them as the views do.
  */
 function sloLevelSql(
   scope: Scope,
   q: SloCountsQuery,
   level: SloLevel,
   ranges: readonly TimeRange[],
-  { facet, maxBucket }: SloReadPlan,
+  plan: SloReadPlan,
 ): SqlFragment {
-  const rollup = level !== 'raw';
-  const { table, time } = SLO_SOURCES[level];
+  const source = sloSource(level, plan);
   const c: SqlFragment[] = [];
   if (scope.tenant !== null) c.push(sql`tenant = ${scope.tenant}`);
   const s = q.selector;
   if (s.tenant !== undefined) c.push(sql`tenant = ${s.tenant}`);
-  if (rollup) {
-    c.push(sql`facet = ${inline(facet)}`, sql`slo_consumer = ${s.consumer ?? ''}`);
-  } else if (s.consumer !== undefined) c.push(sql`consumer = ${s.consumer}`);
+  if (source.facet !== undefined)
+    c.push(sql`facet = ${inline(source.facet)}`, sql`slo_consumer = ${s.consumer ?? ''}`);
+  else if (s.consumer !== undefined) c.push(sql`consumer = ${s.consumer}`);
   if (s.service !== undefined) c.push(sql`service = ${s.service}`);
   if (s.route !== undefined) c.push(sql`route = ${s.route}`);
   if (s.method !== undefined) c.push(sql`method = ${s.method}`);
-  c.push(anyRange(time, ranges));
-  const n = raw(rollup ? 'requests' : 'toUInt64(1)');
+  c.push(anyRange(source.time, ranges));
+  const n = raw(source.value ? 'requests' : 'toUInt64(1)');
   let good: SqlFragment;
   if (q.sli.kind === 'latency') {
-    const bucket = raw(rollup ? 'value' : BUCKET);
-    good = sql`${bucket} <= ${inline(maxBucket ?? 0)}`;
+    good = sql`${raw(source.value ?? BUCKET)} <= ${inline(plan.maxBucket ?? 0)}`;
   } else {
-    const status = raw(rollup ? 'value' : 'status');
+    const status = raw(source.value ?? 'status');
     if (q.sli.ignoredStatuses.length > 0) c.push(sql`${status} NOT IN (${ints(q.sli.ignoredStatuses)})`);
     const { classes, codes } = badStatusParts(q.sli.badStatuses);
     const bad: SqlFragment[] = [];
@@ -247,8 +245,8 @@ function sloLevelSql(
     if (codes.length > 0) bad.push(sql`${status} IN (${ints(codes)})`);
     good = sql`NOT (${joinSql(bad, ' OR ')})`;
   }
-  return sql`SELECT toUInt32(${raw(time)}) AS t, sum(if(${good}, ${n}, toUInt64(0))) AS good, sum(${n}) AS total
-    FROM ${raw(table)} WHERE ${where(c)} GROUP BY t`;
+  return sql`SELECT toUInt32(${raw(source.time)}) AS t, sum(if(${good}, ${n}, toUInt64(0))) AS good, sum(${n}) AS total
+    FROM ${raw(source.table)} WHERE ${where(c)} GROUP BY t`;
 }
 
 /** createClickHouseStore answers the Store's questions with SQL over Tapwire's ClickHouse tables. */

@@ -3,26 +3,40 @@ import type { SloCountsResult } from './results.js';
 
 /**
  * How sloCounts answers every window exactly from one scan per data level: each window is cut
- * into its whole hours (slo_counts_1h), the whole minutes left at its edges (slo_counts_1m) and
+ * into its whole hours (hourly rollup), the whole minutes left at its edges (minute rollup) and
  * the seconds left at its edges (raw access_logs rows); each level is read once, grouped by its
  * time unit, over the union of the pieces every window needs from it; each window then sums its
- * own pieces. Every request of [from, to) is counted once whatever the alignment.
+ * own pieces. Every request of [from, to) is counted once whatever the alignment. The rollups:
+ * slo_counts_1m / _1h (migrations/0010) for statuses and per-consumer buckets, the route
+ * histograms (migrations/0007) for latency buckets over all consumers.
  */
 
-/** SLO_FACETS are the facets of slo_counts_1m / _1h (migrations/0010). */
-export const SLO_FACETS = { status: 0, latency: 1, consumerStatus: 2, consumerLatency: 3 } as const;
+/** SLO_FACETS are the facets of slo_counts_1m / _1h (migrations/0010); consumerLatency is hourly only. */
+export const SLO_FACETS = { status: 0, consumerStatus: 1, consumerLatency: 2 } as const;
 
 /** SloLevel is one data level of an SLO count: where it reads and its time unit in seconds. */
 export type SloLevel = 'rollup_1h' | 'rollup_1m' | 'raw';
 
 const UNIT_S: Record<SloLevel, number> = { rollup_1h: 3600, rollup_1m: 60, raw: 1 };
 
-/** SLO_SOURCES name each level's table and time column. */
-export const SLO_SOURCES = {
-  rollup_1h: { table: 'slo_counts_1h', time: 'hour' },
-  rollup_1m: { table: 'slo_counts_1m', time: 'minute' },
-  raw: { table: 'access_logs', time: 'ts' },
-} as const satisfies Record<SloLevel, { table: string; time: string }>;
+/**
+ * SloSource is where one level of an SLO count reads: its table and time column, and for a rollup
+ * the column holding the status or latency bucket and (slo_counts) the facet; raw rows have neither.
+ */
+export interface SloSource {
+  readonly table: string;
+  readonly time: string;
+  readonly value?: 'value' | 'bucket';
+  readonly facet?: number;
+}
+
+/** sloSource says where a level of a planned SLO count reads. */
+export function sloSource(level: SloLevel, plan: SloReadPlan): SloSource {
+  if (level === 'raw') return { table: 'access_logs', time: 'ts' };
+  const time = level === 'rollup_1h' ? 'hour' : 'minute';
+  if (plan.facet === undefined) return { table: `route_histogram_${level.slice(-2)}`, time, value: 'bucket' };
+  return { table: `slo_counts_${level.slice(-2)}`, time, value: 'value', facet: plan.facet };
+}
 
 /** SloPiece is a part of a window answered by one level (aligned to that level's unit). */
 export interface SloPiece {
@@ -33,8 +47,8 @@ export interface SloPiece {
 
 /** SloReadPlan says, per level, which time ranges to read, and per window which pieces it sums. */
 export interface SloReadPlan {
-  /** The facet of slo_counts_* the SLI reads. */
-  readonly facet: number;
+  /** The facet of slo_counts_* the SLI reads; undefined: the route histograms. */
+  readonly facet?: number;
   /** Latency SLIs: the largest bucket k whose upper edge 1.01^k is at most thresholdMs. */
   readonly maxBucket?: number;
   /** Latency SLIs: 1.01^maxBucket, the threshold applied. */
@@ -104,12 +118,10 @@ export function planSloRead(query: SloCountsQuery): SloReadPlan {
     }))
     .filter((r) => r.ranges.length > 0);
   if (sli.kind === 'latency') {
-    return {
-      facet: byConsumer ? SLO_FACETS.consumerLatency : SLO_FACETS.latency,
-      ...latencyEdge(sli.thresholdMs),
-      reads,
-      pieces,
-    };
+    const edge = latencyEdge(sli.thresholdMs);
+    return byConsumer
+      ? { facet: SLO_FACETS.consumerLatency, ...edge, reads, pieces }
+      : { ...edge, reads, pieces };
   }
   return { facet: byConsumer ? SLO_FACETS.consumerStatus : SLO_FACETS.status, reads, pieces };
 }
