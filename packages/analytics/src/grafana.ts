@@ -4,8 +4,9 @@ import { HISTOGRAM_WITH_SQL, quantileOfHistogram } from './histogram.js';
  * The SQL of the Grafana dashboards in dashboards/, for the official ClickHouse datasource
  * (grafana-clickhouse-datasource). It lives here because this package writes every analytical
  * query. Only macros and variables that work on ClickHouse 18.16 and 24.x are used:
- * `$__timeFilter(col)`, `$__interval_s`, and `${var:singlequote}` (a variable's "All" value is
- * `__all`). Time series return `time` first; series labels are string columns.
+ * `$__timeFilter(col)`, `$__fromTime`, `$__toTime`, `$__interval_s`, and `${var:singlequote}`
+ * (a variable's "All" value is `__all`). Time series return `time` first; series labels are
+ * string columns.
  */
 
 const ALL = "'__all'";
@@ -44,9 +45,10 @@ const routeFilter = `${tenantService} AND ${filter('route', 'route')}`;
  * field unpinned), `sli`, `objective` (percent), `window` (seconds), `threshold_ms`,
  * `bad_statuses` / `ignored_statuses` (comma-separated classes such as 5xx and codes such as 503)
  * and the burn-rate factors drawn as thresholds. Counts are exact, as the Store's sloCounts: a
- * window [end − w, end) ends at a whole minute and is summed from its whole hours
- * (slo_counts_1h), the minutes left at its edges (slo_counts_1m) and, for a per-consumer latency
- * SLI (no consumer × bucket facet per minute), those minutes from access_logs.
+ * window [end − w, end) ends at a whole minute and is summed from its whole hours and the minutes
+ * left at its edges — statuses from slo_counts_1h / _1m, latency buckets over all consumers from
+ * route_histogram_1h / _1m, a consumer's latency buckets from slo_counts_1h and, as there is no
+ * per-minute rollup of those, its edge minutes from access_logs (migrations/0007, 0010).
  */
 
 const sloVar = (name: string) => `\${${name}:singlequote}`;
@@ -57,10 +59,12 @@ const sloList = (name: string) => `splitByChar(',', replaceRegexpAll(lower(${slo
 // The latency bucket edge the threshold is rounded down to, as latencyEdge (slo-windows.ts) does.
 const SLO_MAX_BUCKET = `toInt32(floor(log(toFloat64OrZero(${sloVar('threshold_ms')})) / log(1.01) + 1e-9))`;
 const SLO_BUCKET_RAW = 'toInt32(ceil(log(greatest(duration_ms, 0.001)) / log(1.01)))';
-/** A rollup row's status or bucket `value` is good for the SLI. */
-const SLO_GOOD_VALUE = `if(${SLO_LATENCY}, value <= ${SLO_MAX_BUCKET}, NOT (has(${sloList('bad_statuses')}, concat(toString(intDiv(value, 100)), 'xx')) OR has(${sloList('bad_statuses')}, toString(value))))`;
+/** sloGood says whether a rollup row's status or latency bucket (`column`) is good for the SLI. */
+const sloGood = (column: string) =>
+  `if(${SLO_LATENCY}, ${column} <= ${SLO_MAX_BUCKET}, NOT (has(${sloList('bad_statuses')}, concat(toString(intDiv(${column}, 100)), 'xx')) OR has(${sloList('bad_statuses')}, toString(${column}))))`;
 const SLO_NOT_IGNORED = `(${SLO_LATENCY} OR NOT has(${sloList('ignored_statuses')}, toString(value)))`;
-const SLO_FACET = `if(${SLO_BY_CONSUMER}, if(${SLO_LATENCY}, 3, 2), if(${SLO_LATENCY}, 1, 0))`;
+/** SLO_FACET is the slo_counts facet of the SLI (migrations/0010): 0 status, 1 a consumer's status, 2 a consumer's latency buckets (hourly). */
+const SLO_FACET = `if(${SLO_BY_CONSUMER}, if(${SLO_LATENCY}, 2, 1), 0)`;
 const SLO_SELECTOR = `${filter('tenant', 'tenant')} AND ${filter('service', 'service')} AND ${filter('route', 'route')} AND ${filter('method', 'method')}`;
 /** SLO_END is where the windows end: the dashboard's end, floored to the minute (epoch seconds). */
 const SLO_END = 'toInt64(intDiv(toUInt32($__toTime), 60) * 60)';
@@ -96,10 +100,15 @@ function sloCounts(windows: readonly string[], ends: string): string {
       .join(' OR ');
   const span = (col: string) =>
     `${col} >= toDateTime(${first} - ${windows.map((w) => `${w}`).reduce((a, b) => `greatest(${a}, ${b})`)} - 3600) AND ${col} < toDateTime(${last})`;
-  const rollup = (table: string, col: string, unit: number, where: string) =>
-    `SELECT toInt64(toUInt32(${col})) AS t, toInt64(${unit}) AS unit, sum(if(${SLO_GOOD_VALUE}, requests, 0)) AS good, sum(requests) AS total
+  const counts = (table: string, col: string, unit: number, where: string) =>
+    `SELECT toInt64(toUInt32(${col})) AS t, toInt64(${unit}) AS unit, sum(if(${sloGood('value')}, requests, 0)) AS good, sum(requests) AS total
     FROM ${table}
     WHERE ${where} AND facet = ${SLO_FACET} AND slo_consumer = if(${SLO_BY_CONSUMER}, ${sloVar('consumer')}, '') AND ${SLO_SELECTOR} AND ${SLO_NOT_IGNORED} AND ${span(col)}
+    GROUP BY t`;
+  const histogram = (table: string, col: string, unit: number, where: string) =>
+    `SELECT toInt64(toUInt32(${col})) AS t, toInt64(${unit}) AS unit, sum(if(bucket <= ${SLO_MAX_BUCKET}, requests, 0)) AS good, sum(requests) AS total
+    FROM ${table}
+    WHERE ${where} AND ${SLO_LATENCY} AND NOT ${SLO_BY_CONSUMER} AND ${SLO_SELECTOR} AND ${span(col)}
     GROUP BY t`;
   // A row counts in window (w, at) when it is a whole hour of the window's whole hours, or a
   // minute of [at − w, at) outside them. 18.16 drops a subquery's columns that only a lambda
@@ -113,9 +122,13 @@ function sloCounts(windows: readonly string[], ends: string): string {
 FROM (
   SELECT t, unit, good, total, if(unit = 3600, arrayFilter(p -> ${inHours}, ${pairs}), arrayFilter(p -> ${inEdges}, ${pairs})) AS ps
   FROM (
-    ${rollup('slo_counts_1h', 'hour', 3600, '1')}
+    ${counts('slo_counts_1h', 'hour', 3600, `(${SLO_BY_CONSUMER} OR NOT ${SLO_LATENCY})`)}
     UNION ALL
-    ${rollup('slo_counts_1m', 'minute', 60, `NOT (${SLO_BY_CONSUMER} AND ${SLO_LATENCY}) AND (${near('minute')})`)}
+    ${counts('slo_counts_1m', 'minute', 60, `NOT ${SLO_LATENCY} AND (${near('minute')})`)}
+    UNION ALL
+    ${histogram('route_histogram_1h', 'hour', 3600, '1')}
+    UNION ALL
+    ${histogram('route_histogram_1m', 'minute', 60, `(${near('minute')})`)}
     UNION ALL
     SELECT toInt64(toUInt32(toStartOfMinute(ts))) AS t, toInt64(60) AS unit, sum(if(${SLO_BUCKET_RAW} <= ${SLO_MAX_BUCKET}, 1, 0)) AS good, count() AS total
     FROM access_logs
@@ -230,7 +243,7 @@ GROUP BY time, instance ORDER BY time`,
 
   // SLO (the SLO's selector variables read the SLO counts).
   varSloMethod: `SELECT DISTINCT method FROM slo_counts_1h WHERE $__timeFilter(hour) AND ${routeFilter} AND facet = 0 ORDER BY method`,
-  varSloConsumer: `SELECT DISTINCT slo_consumer FROM slo_counts_1h WHERE $__timeFilter(hour) AND ${routeFilter} AND facet = 2 ORDER BY slo_consumer LIMIT 1000`,
+  varSloConsumer: `SELECT DISTINCT slo_consumer FROM slo_counts_1h WHERE $__timeFilter(hour) AND ${routeFilter} AND facet = 1 ORDER BY slo_consumer LIMIT 1000`,
   ...SLO_SQL,
 } as const;
 
