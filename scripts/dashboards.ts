@@ -144,6 +144,7 @@ function dashboard(
 
 const tenant = variable('tenant', 'Tenant', 'varTenant');
 const service = variable('service', 'Service', 'varService');
+const route = variable('route', 'Route', 'varRoute');
 
 /** DASHBOARDS are the files written to dashboards/, by file name. */
 export const DASHBOARDS: Record<string, Dashboard> = {
@@ -171,12 +172,7 @@ export const DASHBOARDS: Record<string, Dashboard> = {
   'route-drilldown.json': dashboard(
     'tapwire-route',
     'Tapwire · Route drill-down',
-    [
-      tenant,
-      service,
-      variable('route', 'Route', 'varRoute'),
-      variable('consumer', 'Consumer', 'varConsumer'),
-    ],
+    [tenant, service, route, variable('consumer', 'Consumer', 'varConsumer')],
     [
       { title: 'Latency p50 / p90 / p99', query: 'routeLatency', type: 'timeseries', unit: 'ms' },
       { title: 'Requests per second by method', query: 'routeRps', type: 'timeseries', unit: 'reqps' },
@@ -259,7 +255,7 @@ DASHBOARDS['slo.json'] = dashboard(
   [
     tenant,
     service,
-    variable('route', 'Route', 'varRoute'),
+    route,
     variable('method', 'Method', 'varSloMethod'),
     variable('consumer', 'Consumer', 'varSloConsumer'),
     customVariable(

@@ -25,6 +25,8 @@ import { createLogger } from '@tapwire/telemetry';
 import { request } from 'undici';
 import { z } from 'zod';
 import { createMemorySink } from '../../support/memory-sink.js';
+import { generateAccessLogs } from '../generate-access-logs.js';
+import { latencySummary as summary } from '../latency-summary.js';
 
 const MIGRATIONS = fileURLToPath(new URL('../../../migrations', import.meta.url));
 const ROWS = Number(process.env.BENCH_ROWS ?? 10_000_000);
@@ -36,6 +38,15 @@ const EVALUATION_INTERVAL_S = 30;
 const TARGET_P95_MS = 150;
 const TARGET_CORE_SHARE = 0.1;
 const logger = createLogger({ name: 'bench-slo', level: 'silent' });
+// 5% 503, 1% 429 (ignored by some SLOs), 4% 404, the rest 200.
+const STATUS_SQL =
+  'toUInt16(multiIf(cityHash64(number, 5) % 100 < 5, 503, cityHash64(number, 5) % 100 < 6, 429, cityHash64(number, 5) % 100 < 10, 404, 200))';
+const ALERTER_OPTIONS = {
+  apiUrl: 'http://127.0.0.1:8081',
+  dashboardUrl: 'http://127.0.0.1:3000/d/tapwire-slo',
+  dispatchTickMs: 1000,
+  retry: { maxAttempts: 1, initialBackoffMs: 1, maxBackoffMs: 1 },
+};
 
 const infra = loadConfig(z.object({ infra: infraConfigSchema }), {}).infra;
 const database = `tapwire_bench_slo_${Date.now().toString(36)}`;
@@ -49,16 +60,6 @@ const SPAN_S = 4 * DAY_S;
 // The data ends at the last whole minute, so every window ending now reads all of it.
 const END = Math.floor(Date.now() / 60_000) * 60;
 const START = END - SPAN_S;
-
-function percentile(sorted: readonly number[], q: number): number {
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return Math.round((sorted[i] ?? 0) * 10) / 10;
-}
-
-function summary(ms: number[]) {
-  const sorted = [...ms].sort((a, b) => a - b);
-  return { p50_ms: percentile(sorted, 0.5), p95_ms: percentile(sorted, 0.95), max_ms: percentile(sorted, 1) };
-}
 
 /**
  * sloFile declares 50 SLOs, ten of each shape: a service's availability, a route's availability
@@ -130,44 +131,9 @@ async function main(): Promise<void> {
   await migrate(chConfig, { dir: MIGRATIONS, lockSettleMs: 100 });
   const ch = createClickHouse(chConfig);
 
-  // 1. Ten services × five routes, lognormal latency (median 20-200 ms by route), 5% 503, 1% 429,
-  //    4% 404, 200 consumers, rows evenly over 4 days. Generated server-side in chunks of 1M rows.
+  // 1. The API benchmark's traffic (generate-access-logs.ts) over 4 days, with 1% of it 429.
   const loadStarted = performance.now();
-  const CHUNK = 1_000_000;
-  for (let offset = 0; offset < ROWS; offset += CHUNK) {
-    const n = Math.min(CHUNK, ROWS - offset);
-    await ch.command(
-      sql`INSERT INTO access_logs
-      SELECT
-        'default' AS tenant,
-        toDateTime(intDiv(ts_us, 1000000), 'UTC') AS ts,
-        ${START} * 1000000 + intDiv(toUInt64(number) * ${SPAN_S * 1_000_000}, ${ROWS}) AS ts_us,
-        lower(hex(cityHash64(number, 1))) AS id,
-        concat(lower(hex(cityHash64(number, 2))), lower(hex(cityHash64(number, 3)))) AS trace_id,
-        lower(hex(cityHash64(number, 4))) AS span_id,
-        concat('svc-', toString(number % 10)) AS service,
-        concat('svc-', toString(number % 10), '-upstream') AS upstream,
-        concat('/api/v1/r', toString(intDiv(number, 10) % 5), '/:id') AS route,
-        if(number % 7 = 0, 'POST', 'GET') AS method,
-        toUInt16(multiIf(cityHash64(number, 5) % 100 < 5, 503, cityHash64(number, 5) % 100 < 6, 429, cityHash64(number, 5) % 100 < 10, 404, 200)) AS status,
-        round((20 + 40 * (number % 5)) * exp(0.6 * sqrt(-2 * log((cityHash64(number, 6) % 1000000 + 1) / 1000001)) * cos(2 * pi() * (cityHash64(number, 7) % 1000000) / 1000000)), 3) AS duration_ms,
-        round(duration_ms * 0.9, 3) AS upstream_ms,
-        cityHash64(number, 8) % 2000 AS bytes_in,
-        cityHash64(number, 9) % 20000 AS bytes_out,
-        concat('key-', toString(cityHash64(number, 10) % 200)) AS consumer,
-        '10.0.0.1' AS client_address,
-        'api.example.com' AS server_address,
-        'bench/1.0' AS user_agent,
-        '/api/v1/x/42' AS path,
-        '' AS query,
-        if(status = 503, 'upstream_refused', 'none') AS error_kind,
-        toUInt32(0) AS kafka_partition,
-        toUInt64(number) AS kafka_offset,
-        'partition:0' AS source_id,
-        toUInt64(number) AS source_seq
-      FROM numbers(${offset}, ${n})`,
-    );
-  }
+  await generateAccessLogs(ch, { rows: ROWS, start: START, spanS: SPAN_S, statusSql: STATUS_SQL });
   const loadS = (performance.now() - loadStarted) / 1000;
   // Background merges would have folded the days' parts by now; do it up front so runs compare.
   for (const table of ['route_histogram_1m', 'route_histogram_1h', 'slo_counts_1m', 'slo_counts_1h'])
@@ -260,12 +226,7 @@ async function main(): Promise<void> {
   const alerter = buildAlerter(
     { store, slos: store, sink: createMemorySink(), logger, metrics: createAlerterMetrics() },
     config,
-    {
-      apiUrl: 'http://127.0.0.1:8081',
-      dashboardUrl: 'http://127.0.0.1:3000/d/tapwire-slo',
-      dispatchTickMs: 1000,
-      retry: { maxAttempts: 1, initialBackoffMs: 1, maxBackoffMs: 1 },
-    },
+    ALERTER_OPTIONS,
   );
   const sloCpu = await cpuRounds(ROUNDS, async () => {
     await alerter.evaluateSlos();
@@ -294,12 +255,7 @@ async function main(): Promise<void> {
   const plain = buildAlerter(
     { store, sink: createMemorySink(), logger, metrics: createAlerterMetrics() },
     rules,
-    {
-      apiUrl: 'http://127.0.0.1:8081',
-      dashboardUrl: 'http://127.0.0.1:3000/d/x',
-      dispatchTickMs: 1000,
-      retry: { maxAttempts: 1, initialBackoffMs: 1, maxBackoffMs: 1 },
-    },
+    ALERTER_OPTIONS,
   );
   const ruleCpu = await cpuRounds(ROUNDS, async () => {
     await plain.evaluateGroup(rules.groups[0] as RuleGroup);
