@@ -72,7 +72,14 @@ import {
   signalDimensions,
   TIME_COLUMN,
 } from './shape.js';
-import { badStatusParts, countSlo, type SloLevel, type SloReadPlan, sloSource } from './slo-windows.js';
+import {
+  badStatusParts,
+  countSlos,
+  type SloLevel,
+  type SloLevelPart,
+  type SloReadPlan,
+  sloSource,
+} from './slo-windows.js';
 import type { Store } from './store.js';
 import { buildSpanTree, type StoredSpan } from './trace-tree.js';
 
@@ -247,6 +254,17 @@ function sloLevelSql(
   }
   return sql`SELECT toUInt32(${raw(source.time)}) AS t, sum(if(${good}, ${n}, toUInt64(0))) AS good, sum(${n}) AS total
     FROM ${raw(source.table)} WHERE ${where(c)} GROUP BY t`;
+}
+
+/** sloLevelsSql reads one level for several SLOs: a branch each, its rows tagged q (the part's index). */
+function sloLevelsSql(scope: Scope, level: SloLevel, parts: readonly SloLevelPart[]): SqlFragment {
+  return joinSql(
+    parts.map(
+      (p) =>
+        sql`SELECT toUInt16(${inline(p.index)}) AS q, t, good, total FROM (${sloLevelSql(scope, p.query, level, p.ranges, p.plan)})`,
+    ),
+    ' UNION ALL ',
+  );
 }
 
 /** createClickHouseStore answers the Store's questions with SQL over Tapwire's ClickHouse tables. */
@@ -567,9 +585,12 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
     },
 
     async sloCounts(scope, q): Promise<SloCountsResult> {
-      return countSlo(q, (level, ranges, plan) =>
-        run<{ t: Num; good: Num; total: Num }>(sloLevelSql(scope, q, level, ranges, plan)),
-      );
+      const [result] = await countSlos([q], (level, parts) => run(sloLevelsSql(scope, level, parts)));
+      return result as SloCountsResult;
+    },
+
+    async sloCountsMany(scope, queries): Promise<SloCountsResult[]> {
+      return countSlos(queries, (level, parts) => run(sloLevelsSql(scope, level, parts)));
     },
 
     async ping() {

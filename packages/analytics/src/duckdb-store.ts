@@ -18,7 +18,7 @@ import {
   type SloCountsQuery,
   type TimeRange,
 } from './queries.js';
-import type { SeriesPoint, TraceResult } from './results.js';
+import type { SeriesPoint, SloCountsResult, TraceResult } from './results.js';
 import {
   alertHistoryResult,
   alertsResult,
@@ -48,7 +48,14 @@ import {
   signalDimensions,
   TIME_COLUMN,
 } from './shape.js';
-import { badStatusParts, countSlo, type SloLevel, type SloReadPlan, sloSource } from './slo-windows.js';
+import {
+  badStatusParts,
+  countSlos,
+  type SloLevel,
+  type SloLevelPart,
+  type SloReadPlan,
+  sloSource,
+} from './slo-windows.js';
 import type { Store } from './store.js';
 import { buildSpanTree, type StoredSpan } from './trace-tree.js';
 
@@ -216,6 +223,17 @@ function sloLevelSql(
   }
   return sql`SELECT ${time} AS t, sum(CASE WHEN ${good} THEN ${n} ELSE 0 END) AS good, sum(${n}) AS total
     FROM ${raw(source.table)} WHERE ${where(c)} GROUP BY t`;
+}
+
+/** sloLevelsSql reads one level for several SLOs: a branch each, its rows tagged q (the part's index). */
+function sloLevelsSql(scope: Scope, level: SloLevel, parts: readonly SloLevelPart[]): DuckSql {
+  return joinSql(
+    parts.map(
+      (p) =>
+        sql`SELECT ${p.index} AS q, t, good, total FROM (${sloLevelSql(scope, p.query, level, p.ranges, p.plan)})`,
+    ),
+    ' UNION ALL ',
+  );
 }
 
 /**
@@ -486,10 +504,13 @@ export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOption
       return alertHistoryResult(rows);
     },
 
-    async sloCounts(scope, q) {
-      return countSlo(q, (level, ranges, plan) =>
-        run<{ t: Num; good: Num; total: Num }>(sloLevelSql(scope, q, level, ranges, plan)),
-      );
+    async sloCounts(scope, q): Promise<SloCountsResult> {
+      const [result] = await countSlos([q], (level, parts) => run(sloLevelsSql(scope, level, parts)));
+      return result as SloCountsResult;
+    },
+
+    async sloCountsMany(scope, queries): Promise<SloCountsResult[]> {
+      return countSlos(queries, (level, parts) => run(sloLevelsSql(scope, level, parts)));
     },
 
     async ping() {

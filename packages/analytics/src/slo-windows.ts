@@ -166,28 +166,66 @@ function lowerBound(ts: readonly number[], x: number): number {
   return lo;
 }
 
-/** SloLevelRead reads one level's good and total counts per time unit over its ranges (one statement). */
+/** SloLevelPart is one SLO's share of a level read: its index in the batch, its query, plan and ranges. */
+export interface SloLevelPart {
+  readonly index: number;
+  readonly query: SloCountsQuery;
+  readonly plan: SloReadPlan;
+  readonly ranges: readonly TimeRange[];
+}
+
+/**
+ * SloLevelRead reads one level's good and total counts per time unit for several SLOs in one
+ * statement (UNION ALL of one branch per part), each row tagged `q` with its part's index.
+ */
 export type SloLevelRead = (
   level: SloLevel,
-  ranges: readonly TimeRange[],
-  plan: SloReadPlan,
-) => Promise<readonly { t: unknown; good: unknown; total: unknown }[]>;
+  parts: readonly SloLevelPart[],
+) => Promise<readonly { q: unknown; t: unknown; good: unknown; total: unknown }[]>;
 
-/** countSlo plans an SLO count, reads every level it needs at once and sums each window. */
-export async function countSlo(query: SloCountsQuery, read: SloLevelRead): Promise<SloCountsResult> {
-  const plan = planSloRead(query);
-  const levels = await Promise.all(
-    plan.reads.map(async (r) => {
-      // Drivers return 64-bit integers as strings (ClickHouse) or bigints (DuckDB).
-      const rows = (await read(r.level, r.ranges, plan)).map((x) => ({
-        t: Number(x.t),
-        good: Number(x.good),
-        total: Number(x.total),
-      }));
-      return [r.level, rows] as const;
-    }),
-  );
-  return sloWindows(query, plan, Object.fromEntries(levels));
+/**
+ * SLO_BRANCHES_PER_STATEMENT bounds the SLOs one statement reads: 40 branches stay far below
+ * ClickHouse 18.16's 256 KiB max_query_size (a branch is under 1 KiB plus its ranges).
+ */
+export const SLO_BRANCHES_PER_STATEMENT = 40;
+
+/**
+ * countSlos plans the counts of many SLOs and reads each level they need once for all of them —
+ * one statement per level (per 40 SLOs), not one per SLO and level: 50 SLOs cost two or three
+ * round trips — then sums each SLO's windows. Answers in the order asked.
+ */
+export async function countSlos(
+  queries: readonly SloCountsQuery[],
+  read: SloLevelRead,
+): Promise<SloCountsResult[]> {
+  const plans = queries.map((q) => planSloRead(q));
+  const parts = new Map<SloLevel, SloLevelPart[]>();
+  plans.forEach((plan, index) => {
+    const query = queries[index] as SloCountsQuery;
+    for (const r of plan.reads) {
+      const list = parts.get(r.level) ?? [];
+      list.push({ index, query, plan, ranges: r.ranges });
+      parts.set(r.level, list);
+    }
+  });
+  const rows: Partial<Record<SloLevel, SloLevelRow[]>>[] = queries.map(() => ({}));
+  const statements: Promise<void>[] = [];
+  for (const [level, list] of parts)
+    for (let i = 0; i < list.length; i += SLO_BRANCHES_PER_STATEMENT)
+      statements.push(
+        read(level, list.slice(i, i + SLO_BRANCHES_PER_STATEMENT)).then((answer) => {
+          // Drivers return 64-bit integers as strings (ClickHouse) or bigints (DuckDB).
+          for (const x of answer) {
+            const byLevel = rows[Number(x.q)];
+            if (!byLevel) continue;
+            const list = byLevel[level] ?? [];
+            list.push({ t: Number(x.t), good: Number(x.good), total: Number(x.total) });
+            byLevel[level] = list;
+          }
+        }),
+      );
+  await Promise.all(statements);
+  return queries.map((q, i) => sloWindows(q, plans[i] as SloReadPlan, rows[i] ?? {}));
 }
 
 /** sloWindows sums each window's pieces from the rows read per level, in the order asked. */
