@@ -18,7 +18,7 @@ import { buildAlerter, createAlerterMetrics } from '@tapwire/alerter';
 import { alertingConfigSchema, evaluateSlo, evaluateSlos, type RuleGroup } from '@tapwire/alerting';
 import { createClickHouseStore } from '@tapwire/analytics';
 import { apiConfigSchema, buildApi, hashToken } from '@tapwire/api';
-import { createClickHouse, identifier, migrate, raw, sql } from '@tapwire/clickhouse';
+import { type ClickHouse, createClickHouse, identifier, migrate, raw, sql } from '@tapwire/clickhouse';
 import { clickhouseConfigSchema, infraConfigSchema, loadConfig } from '@tapwire/config';
 import { clickhouseUrl } from '@tapwire/infra';
 import { createLogger } from '@tapwire/telemetry';
@@ -106,26 +106,54 @@ function slos(): Record<string, unknown>[] {
   });
 }
 
-/** cpuRounds runs `round` n times after one warm-up and reports CPU and wall time per round. */
-async function cpuRounds(n: number, round: () => Promise<void>) {
+/** serverCpuMs is the CPU ClickHouse's query threads have used since it started (every client's). */
+async function serverCpuMs(ch: ClickHouse): Promise<number> {
+  const rows = await ch.query<{ us: string }>(
+    raw(
+      "SELECT sum(value) AS us FROM system.events WHERE event IN ('UserTimeMicroseconds', 'SystemTimeMicroseconds')",
+    ),
+  );
+  return Number(rows[0]?.us ?? 0) / 1000;
+}
+
+const coreShare = (cpuMsPerRound: number) =>
+  Math.round((cpuMsPerRound / (EVALUATION_INTERVAL_S * 1000)) * 10_000) / 10_000;
+
+/**
+ * cpuRounds runs `round` n times after one warm-up and reports, per round, wall time, the CPU
+ * this process used and the CPU ClickHouse's query threads used (server-wide: other clients
+ * count too, so run it on a quiet server), and each as a share of one core at one round per 30 s.
+ */
+async function cpuRounds(ch: ClickHouse, n: number, round: () => Promise<void>) {
   await round();
   const wall: number[] = [];
+  const server = await serverCpuMs(ch);
   const cpu = process.cpuUsage();
+  let statements = 0;
   for (let i = 0; i < n; i++) {
+    const before = statementCount;
     const started = performance.now();
     await round();
     wall.push(performance.now() - started);
+    statements = statementCount - before;
   }
   const used = process.cpuUsage(cpu);
   const cpuMsPerRound = (used.user + used.system) / 1000 / n;
+  const serverMsPerRound = ((await serverCpuMs(ch)) - server) / n;
   return {
     rounds: n,
+    statements_per_round: statements,
     wall: summary(wall),
     cpu_ms_per_round: Math.round(cpuMsPerRound * 10) / 10,
-    // One round every 30 s: the share of one core the process spends on it.
-    core_share_at_30s: Math.round((cpuMsPerRound / (EVALUATION_INTERVAL_S * 1000)) * 10_000) / 10_000,
+    core_share_at_30s: coreShare(cpuMsPerRound),
+    clickhouse_cpu_ms_per_round: Math.round(serverMsPerRound * 10) / 10,
+    clickhouse_core_share_at_30s: coreShare(serverMsPerRound),
   };
 }
+
+/** statementCount counts the statements the Store has sent; recent holds the last ones' times. */
+let statementCount = 0;
+const recent: { ms: number; sql: string }[] = [];
 
 async function main(): Promise<void> {
   await migrate(chConfig, { dir: MIGRATIONS, lockSettleMs: 100 });
@@ -160,6 +188,10 @@ async function main(): Promise<void> {
   const store = createClickHouseStore(createClickHouse(chConfig), {
     maxExecutionTimeS: 60,
     maxResultRows: 1_000_000,
+    onQuery: (e) => {
+      statementCount++;
+      recent.push({ ms: e.ms, sql: e.sql });
+    },
   });
 
   // 2. (a) The API over real HTTP, answer cache off (every request reaches ClickHouse).
@@ -201,6 +233,7 @@ async function main(): Promise<void> {
     },
     // All 50 in one sloCountsMany call (each data level read once for all), as the alerter does.
     slos_evaluate_slos_batched: async () => {
+      recent.length = 0;
       await evaluateSlos(store, { tenant: null }, config.slos, Date.now());
     },
     slos_evaluate_slo_x50_8_at_a_time: evaluateAll,
@@ -214,6 +247,7 @@ async function main(): Promise<void> {
       : {}),
   };
   const latency: Record<string, ReturnType<typeof summary>> = {};
+  const lastBatch: typeof recent = [];
   for (const [name, run] of Object.entries(scenarios)) {
     const ms: number[] = [];
     for (let i = 0; i < ITERATIONS + 2; i++) {
@@ -222,8 +256,15 @@ async function main(): Promise<void> {
       if (i >= 2) ms.push(performance.now() - started);
     }
     latency[name] = summary(ms);
+    if (name === 'slos_evaluate_slos_batched') lastBatch.push(...recent);
   }
   await api.app.close();
+  // The statements of the last batched count: which table each read and how long it took.
+  const batchedStatements = lastBatch.map((r) => ({
+    ms: Math.round(r.ms * 10) / 10,
+    table: /FROM\s+`?(\w+)/.exec(r.sql)?.[1] ?? '?',
+    branches: r.sql.split('UNION ALL').length,
+  }));
 
   // 3. (b) The alerter: one round evaluates every SLO's burn-rate alerts (one sloCounts call per
   //    SLO, all at once) and dispatches; the baseline round evaluates 50 ordinary rules.
@@ -232,7 +273,7 @@ async function main(): Promise<void> {
     config,
     ALERTER_OPTIONS,
   );
-  const sloCpu = await cpuRounds(ROUNDS, async () => {
+  const sloCpu = await cpuRounds(ch, ROUNDS, async () => {
     await alerter.evaluateSlos();
     await alerter.dispatch();
   });
@@ -261,7 +302,7 @@ async function main(): Promise<void> {
     rules,
     ALERTER_OPTIONS,
   );
-  const ruleCpu = await cpuRounds(ROUNDS, async () => {
+  const ruleCpu = await cpuRounds(ch, ROUNDS, async () => {
     await plain.evaluateGroup(rules.groups[0] as RuleGroup);
     await plain.dispatch();
   });
@@ -290,6 +331,7 @@ async function main(): Promise<void> {
           ? 'GET /v1/slos'
           : 'evaluateSlos of all 50 through the Store (no /v1/slos route)',
         latency,
+        batched_statements: batchedStatements,
         alerter_slo_rounds: sloCpu,
         alerter_baseline_50_rules: ruleCpu,
         targets: {
