@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClickHouse, identifier, migrate, raw, sql } from '@tapwire/clickhouse';
-import { type DuckDb, raw as duckRaw, sql as duckSql, openDuckDb } from '@tapwire/duckdb';
+import {
+  type DuckDb,
+  identifier as duckIdentifier,
+  raw as duckRaw,
+  sql as duckSql,
+  openDuckDb,
+} from '@tapwire/duckdb';
 import {
   buildIngest,
   clickhouseWarehouse,
@@ -35,7 +41,7 @@ const dbs: DuckDb[] = [];
 /** Backend is one store under ingest: its warehouse, and how the test reads and truncates it. */
 interface Backend {
   warehouse: Warehouse;
-  /** Rows per raw table, distinct access-log ids, and (ClickHouse) the requests its rollups hold. */
+  /** Rows per raw table, distinct access-log ids, and the requests its rollups hold (DuckDB: the SLO counts). */
   counts(): Promise<Record<string, number>>;
   accessLogs(): Promise<Record<string, unknown>[]>;
   truncateAccessLogs(): Promise<void>;
@@ -57,13 +63,15 @@ async function backend(kind: StoreKind): Promise<Backend> {
         const [r] = await db.query<Record<string, string>>(
           duckRaw(`SELECT (SELECT count(*) FROM access_logs) AS access_logs,
             (SELECT count(DISTINCT id) FROM access_logs) AS access_ids,
-            (SELECT count(*) FROM spans) AS spans, (SELECT count(*) FROM saturation) AS saturation`),
+            (SELECT count(*) FROM spans) AS spans, (SELECT count(*) FROM saturation) AS saturation,
+            (SELECT coalesce(sum(requests) FILTER (WHERE facet = 0), 0) FROM slo_counts_1h) AS slo_counts_1h`),
         );
         return numbers(r);
       },
       accessLogs: () => db.query(duckRaw(`SELECT ${ACCESS_FIELDS} FROM access_logs`)),
       async truncateAccessLogs() {
-        await db.run(duckSql`DELETE FROM access_logs`);
+        for (const t of ['access_logs', 'slo_counts_1m', 'slo_counts_1h'])
+          await db.run(duckSql`DELETE FROM ${duckIdentifier(t)}`);
       },
     };
   }
@@ -80,23 +88,32 @@ async function backend(kind: StoreKind): Promise<Backend> {
                 (SELECT count() FROM spans) AS spans,
                 (SELECT count() FROM saturation) AS saturation,
                 (SELECT countMerge(requests) FROM route_stats_1m) AS route_stats_1m,
-                (SELECT sum(requests) FROM route_histogram_1h) AS route_histogram_1h`),
+                (SELECT sum(requests) FROM route_histogram_1h) AS route_histogram_1h,
+                (SELECT sumIf(requests, facet = 0) FROM slo_counts_1h) AS slo_counts_1h`),
       );
       return numbers(r);
     },
     accessLogs: () => ch.query(raw(`SELECT ${ACCESS_FIELDS} FROM access_logs`)),
     async truncateAccessLogs() {
-      for (const t of ['access_logs', 'route_stats_1m', 'route_histogram_1m', 'route_histogram_1h'])
+      for (const t of [
+        'access_logs',
+        'route_stats_1m',
+        'route_histogram_1m',
+        'route_histogram_1h',
+        'slo_counts_1m',
+        'slo_counts_1h',
+      ])
         await ch.command(sql`TRUNCATE TABLE ${identifier(t)}`);
     },
   };
 }
 
-/** expected adds the rollups' request counts (which equal the access logs) where the store has rollups. */
+/** expected adds the rollups' request counts (which equal the access logs); the SLO counts are in both stores. */
 function expected(kind: StoreKind, c: { access_logs: number; spans: number; saturation: number }) {
   return {
     ...c,
     access_ids: c.access_logs,
+    slo_counts_1h: c.access_logs,
     ...(kind === 'clickhouse' ? { route_stats_1m: c.access_logs, route_histogram_1h: c.access_logs } : {}),
   };
 }
@@ -243,6 +260,17 @@ describe.each(['clickhouse', 'duckdb'] as const)('ingest from the embedded log i
     );
     expect(summary).toMatchObject({ inserted: 1000, skippedDuplicates: 0, invalid: 0 });
     expect(summary.topics).toEqual([{ topic: TOPICS.accessLogs, table: 'access_logs', events: 1000 }]);
+    expect(await w.store.counts()).toEqual(before);
+
+    // --clear drops the days of the raw table and of its rollups (the SLO counts included) first,
+    // then rebuilds them: the same counts again, nothing doubled.
+    const cleared = await replay(
+      { source: fileLogSource(w.log, silentLogger), warehouse: w.store.warehouse, logger },
+      w.config,
+      { fromMs: start - 3_600_000, tables: ['access_logs'], clear: true },
+    );
+    expect(cleared).toMatchObject({ inserted: 1000, skippedDuplicates: 0 });
+    expect(cleared.clearedPartitions.some((p) => p.startsWith('slo_counts_1h/'))).toBe(true);
     expect(await w.store.counts()).toEqual(before);
   }, 120_000);
 });

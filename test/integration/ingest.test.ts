@@ -115,7 +115,9 @@ async function rollupRequests(ch: ClickHouse): Promise<Record<string, number>> {
     raw(`SELECT
            (SELECT countMerge(requests) FROM route_stats_1m) AS route_stats_1m,
            (SELECT sum(requests) FROM route_histogram_1m) AS route_histogram_1m,
-           (SELECT sum(requests) FROM route_histogram_1h) AS route_histogram_1h`),
+           (SELECT sum(requests) FROM route_histogram_1h) AS route_histogram_1h,
+           (SELECT sumIf(requests, facet = 0) FROM slo_counts_1m) AS slo_counts_1m,
+           (SELECT sumIf(requests, facet = 0) FROM slo_counts_1h) AS slo_counts_1h`),
   );
   return Object.fromEntries(Object.entries(r ?? {}).map(([k, v]) => [k, Number(v)]));
 }
@@ -127,7 +129,13 @@ async function rollupRequests(ch: ClickHouse): Promise<Record<string, number>> {
  * doubled block) still fails.
  */
 async function expectRollupsAt(ch: ClickHouse, n: number): Promise<void> {
-  const want = { route_stats_1m: n, route_histogram_1m: n, route_histogram_1h: n };
+  const want = {
+    route_stats_1m: n,
+    route_histogram_1m: n,
+    route_histogram_1h: n,
+    slo_counts_1m: n,
+    slo_counts_1h: n,
+  };
   await vi.waitFor(async () => expect(await rollupRequests(ch)).toEqual(want), {
     timeout: 30_000,
     interval: 250,
@@ -267,6 +275,8 @@ describe('ingest: Kafka → ClickHouse', () => {
       route_stats_1m: 3000,
       route_histogram_1m: 3000,
       route_histogram_1h: 3000,
+      slo_counts_1m: 3000,
+      slo_counts_1h: 3000,
     });
   });
 
@@ -416,6 +426,8 @@ describe('ingest: Kafka → ClickHouse', () => {
         route_stats_1m: 500,
         route_histogram_1m: 500,
         route_histogram_1h: 500,
+        slo_counts_1m: 500,
+        slo_counts_1h: 500,
       });
     },
   );
@@ -469,6 +481,8 @@ describe('ingest: Kafka → ClickHouse', () => {
       route_stats_1m: produced,
       route_histogram_1m: produced,
       route_histogram_1h: produced,
+      slo_counts_1m: produced,
+      slo_counts_1h: produced,
     });
   }, 180_000);
 
@@ -536,6 +550,8 @@ describe('ingest: Kafka → ClickHouse', () => {
       route_stats_1m: produced,
       route_histogram_1m: produced,
       route_histogram_1h: produced,
+      slo_counts_1m: produced,
+      slo_counts_1h: produced,
     });
   }, 240_000);
 });
@@ -649,6 +665,34 @@ describe('replay and retention', () => {
     expect(cleared.clearedPartitions.some((p) => p.startsWith('route_stats_1m/'))).toBe(true);
     expect(cleared.inserted).toBe(2000);
     await expectRestored(w.ch, before);
+    // --clear rebuilt every rollup of the days it cleared, the SLO counts included: each request
+    // once per facet, per exact status as in the raw rows.
+    expect(cleared.clearedPartitions.some((p) => p.startsWith('slo_counts_1h/'))).toBe(true);
+    expect(await rollupRequests(w.ch)).toEqual({
+      route_stats_1m: 2000,
+      route_histogram_1m: 2000,
+      route_histogram_1h: 2000,
+      slo_counts_1m: 2000,
+      slo_counts_1h: 2000,
+    });
+    const facets = await w.ch.query<{ f: number; n: string }>(
+      raw(`SELECT toUInt16(facet) AS f, toString(sum(requests)) AS n FROM slo_counts_1m GROUP BY f
+           UNION ALL SELECT toUInt16(10 + facet) AS f, toString(sum(requests)) AS n FROM slo_counts_1h GROUP BY f`),
+    );
+    expect(facets.map((r) => [Number(r.f), r.n]).sort((a, b) => Number(a[0]) - Number(b[0]))).toEqual(
+      [0, 1, 2, 10, 11, 12, 13].map((f) => [f, '2000']),
+    );
+    const rawByStatus = await w.ch.query<{ s: number; n: string }>(
+      raw('SELECT toInt32(status) AS s, toString(count()) AS n FROM access_logs GROUP BY s ORDER BY s'),
+    );
+    expect(rawByStatus.map((r) => r.s)).toEqual([200, 500]);
+    expect(
+      await w.ch.query(
+        raw(
+          'SELECT toInt32(value) AS s, toString(sum(requests)) AS n FROM slo_counts_1h WHERE facet = 0 GROUP BY s ORDER BY s',
+        ),
+      ),
+    ).toEqual(rawByStatus);
     await w.sink.close();
   }, 120_000);
 
@@ -687,10 +731,10 @@ describe('replay and retention', () => {
       { table_name: 'access_logs', dropped_partitions: [dayId(now - 40 * day)] },
       { table_name: 'route_stats_1m', dropped_partitions: [dayId(now - 40 * day), dayId(now - 5 * day)] },
     ]);
-    // The latency histograms keep the default 30 days: only the 40-day-old partition goes.
-    for (const table of ['route_histogram_1m', 'route_histogram_1h'])
+    // The latency histograms and SLO counts keep the default 30 days: only the 40-day-old partition goes.
+    for (const table of ['route_histogram_1m', 'route_histogram_1h', 'slo_counts_1m', 'slo_counts_1h'])
       expect(runs.find((r) => r.table === table)?.dropped, table).toEqual([dayId(now - 40 * day)]);
-    expect(job.state()).toMatchObject({ droppedPartitions: 5, failures: 0 });
+    expect(job.state()).toMatchObject({ droppedPartitions: 7, failures: 0 });
     await w.sink.close();
   });
 });

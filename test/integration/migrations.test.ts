@@ -35,6 +35,10 @@ const EXPECTED_TABLES = [
   'saturation_1m_mv',
   'schema_migrations',
   'schema_migrations_lock',
+  'slo_counts_1h',
+  'slo_counts_1h_mv',
+  'slo_counts_1m',
+  'slo_counts_1m_mv',
   'spans',
   'trace_index',
   'trace_index_mv',
@@ -87,12 +91,13 @@ describe('tapwire migrate', () => {
       '7_route_histograms',
       '8_alert_history',
       '9_source_ledger',
+      '10_slo_counts',
     ]);
     expect(first.alreadyApplied).toBe(0);
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);
 
     const second = await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
-    expect(second).toEqual({ database: db, applied: [], alreadyApplied: 9 });
+    expect(second).toEqual({ database: db, applied: [], alreadyApplied: 10 });
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);
 
     const ch = createClickHouse(cfg);
@@ -112,11 +117,11 @@ describe('tapwire migrate', () => {
       migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK }),
       migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK }),
     ]);
-    expect([a.applied.length, b.applied.length].sort()).toEqual([0, 9]);
+    expect([a.applied.length, b.applied.length].sort()).toEqual([0, 10]);
     const ch = createClickHouse(cfg);
     const ledger = await ch.query<{ n: string }>(raw('SELECT count() AS n FROM schema_migrations'));
     await ch.close();
-    expect(ledger).toEqual([{ n: '9' }]);
+    expect(ledger).toEqual([{ n: '10' }]);
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);
   });
 
@@ -135,7 +140,7 @@ describe('tapwire migrate', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     const rerun = await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
-    expect(rerun.applied.map((a) => a.version)).toEqual([6, 7, 8, 9]);
+    expect(rerun.applied.map((a) => a.version)).toEqual([6, 7, 8, 9, 10]);
     const columns = await ch.query<{ name: string }>(
       sql`SELECT name FROM system.columns WHERE database = ${db} AND table = 'saturation' AND name = 'producer_dropped_events'`,
     );
@@ -148,6 +153,7 @@ describe('tapwire migrate', () => {
     const cfg = testClickHouseConfig(db);
     const dir = copyOfMigrations();
     rmSync(join(dir, '0009_source_ledger.sql'));
+    rmSync(join(dir, '0010_slo_counts.sql'));
     await migrate(cfg, { dir, ...FAST_LOCK });
     const ch = createClickHouse(cfg);
     try {
@@ -167,7 +173,7 @@ describe('tapwire migrate', () => {
       });
       await ch.insert('dlq_events', [old('a', 2, 17), old('b', 0, 3)]);
       const report = await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
-      expect(report.applied.map((a) => a.name)).toEqual(['source_ledger']);
+      expect(report.applied.map((a) => a.name)).toEqual(['source_ledger', 'slo_counts']);
       await ch.insert('dlq_events', [
         { ...old('c', 1, 5), source_id: 'proxy-a', source_seq: 41, source_index: 3 },
       ]);

@@ -39,7 +39,14 @@ const PID_FILE = join(resolve(infra.dir, 'clickhouse'), 'clickhouse.pid');
 const DATABASE = uniqueName('tapwire_resurrect');
 // The second test's database: a TRUNCATE between tests would itself leave parts a restart reloads.
 const DATABASE_ABOVE = uniqueName('tapwire_above');
-const ACCESS_TABLES = ['access_logs', 'route_stats_1m', 'route_histogram_1m', 'route_histogram_1h'];
+const ACCESS_TABLES = [
+  'access_logs',
+  'route_stats_1m',
+  'route_histogram_1m',
+  'route_histogram_1h',
+  'slo_counts_1m',
+  'slo_counts_1h',
+];
 const EVENTS = 3000;
 const DAY_MS = 86_400_000;
 const kafka = createKafkaClient(testKafkaConfig(), silentLogger, 'resurrect-test');
@@ -61,7 +68,9 @@ async function counts(db = ch): Promise<Record<string, number>> {
           (SELECT uniqExact(source_id, source_seq) FROM access_logs) AS ledger,
           (SELECT countMerge(requests) FROM route_stats_1m) AS route_stats_1m,
           (SELECT sum(requests) FROM route_histogram_1m) AS route_histogram_1m,
-          (SELECT sum(requests) FROM route_histogram_1h) AS route_histogram_1h`,
+          (SELECT sum(requests) FROM route_histogram_1h) AS route_histogram_1h,
+          (SELECT sumIf(requests, facet = 0) FROM slo_counts_1m) AS slo_counts_1m,
+          (SELECT sumIf(requests, facet = 0) FROM slo_counts_1h) AS slo_counts_1h`,
   );
   return Object.fromEntries(Object.entries(r ?? {}).map(([k, v]) => [k, Number(v)]));
 }
@@ -192,10 +201,13 @@ describe('dropped partitions after a ClickHouse restart', () => {
       route_stats_1m: EVENTS,
       route_histogram_1m: EVENTS,
       route_histogram_1h: EVENTS,
+      slo_counts_1m: EVENTS,
+      slo_counts_1h: EVENTS,
     };
     const cleared = await replayAll(true);
     expect(cleared).toMatchObject({ inserted: EVENTS, skippedDuplicates: 0 });
     expect(cleared.clearedPartitions).toContain(`route_histogram_1h/${dayId(now)}`);
+    expect(cleared.clearedPartitions).toContain(`slo_counts_1h/${dayId(now)}`);
     const retention = createRetentionJob(
       { warehouse: clickhouseWarehouse(ch), logger, instance: 'test' },
       ingestConfigSchema.parse({}).retention,
@@ -234,6 +246,8 @@ describe('dropped partitions after a ClickHouse restart', () => {
       route_stats_1m: 2 * n,
       route_histogram_1m: 2 * n,
       route_histogram_1h: 2 * n,
+      slo_counts_1m: 2 * n,
+      slo_counts_1h: 2 * n,
     };
     expect(await counts(above)).toEqual(doubled);
 
@@ -249,6 +263,8 @@ describe('dropped partitions after a ClickHouse restart', () => {
           { table: 'route_stats_1m', rows: 2 * n, expected: n },
           { table: 'route_histogram_1m', rows: 2 * n, expected: n },
           { table: 'route_histogram_1h', rows: 2 * n, expected: n },
+          { table: 'slo_counts_1m', rows: 2 * n, expected: n },
+          { table: 'slo_counts_1h', rows: 2 * n, expected: n },
         ],
       },
     ]);
@@ -283,7 +299,7 @@ describe('dropped partitions after a ClickHouse restart', () => {
       },
     );
     expect(cli.stdout).toContain(
-      `  ABOVE LEDGER access_logs/${day}: ${2 * n} rows for ${n} log positions, route_stats_1m ${2 * n} (expected ${n}), route_histogram_1m ${2 * n} (expected ${n}), route_histogram_1h ${2 * n} (expected ${n})\n`,
+      `  ABOVE LEDGER access_logs/${day}: ${2 * n} rows for ${n} log positions, route_stats_1m ${2 * n} (expected ${n}), route_histogram_1m ${2 * n} (expected ${n}), route_histogram_1h ${2 * n} (expected ${n}), slo_counts_1m ${2 * n} (expected ${n}), slo_counts_1h ${2 * n} (expected ${n})\n`,
     );
     expect(cli.stderr).toContain(
       '1 day(s) hold more than the offset ledger; rerun with --clear for those days',
@@ -298,6 +314,8 @@ describe('dropped partitions after a ClickHouse restart', () => {
       route_stats_1m: n,
       route_histogram_1m: n,
       route_histogram_1h: n,
+      slo_counts_1m: n,
+      slo_counts_1h: n,
     });
   }, 180_000);
 });

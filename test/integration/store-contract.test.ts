@@ -2,7 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createClickHouseStore, createDuckDbStore, type SignalQuery, type Store } from '@tapwire/analytics';
+import {
+  createClickHouseStore,
+  createDuckDbStore,
+  type SignalQuery,
+  type SloCountsQuery,
+  type SloSelector,
+  type Store,
+  sloCountsQuerySchema,
+} from '@tapwire/analytics';
 import { type ClickHouse, createClickHouse, identifier, migrate, sql } from '@tapwire/clickhouse';
 import { type DuckDb, openDuckDb } from '@tapwire/duckdb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +18,7 @@ import {
   accessLogRow,
   exactQuantile,
   generateLogs,
+  mulberry32,
   type SeedLog,
   type SeedSample,
   type SeedSpan,
@@ -92,6 +101,51 @@ const spans: SeedSpan[] = [];
 const samples: SeedSample[] = [];
 const NOW = Math.floor(Date.now() / 1000);
 
+// SLO traffic: three hours two days after RANGE (outside every other question's window), two
+// tenants, exact statuses beyond 200/404/503, latencies from 1 ms to seconds; plus requests on the
+// very first and last second of hours and minutes, where window edges fall.
+const SLO_FROM = FROM + 2 * 86_400;
+const SLO_SPAN_S = 3 * 3600;
+const SLO_STATUSES = [200, 200, 200, 200, 200, 201, 302, 404, 429, 500, 502, 503];
+const SLO_ROUTES = [
+  { tenant: 'slo-a', service: 'shop', route: '/cart', method: 'GET', consumers: ['k1', 'k2', ''] },
+  { tenant: 'slo-a', service: 'shop', route: '/cart', method: 'POST', consumers: ['k1'] },
+  { tenant: 'slo-a', service: 'pay', route: '/charge', method: 'POST', consumers: ['k2', "o'brien"] },
+  { tenant: 'slo-b', service: 'shop', route: '/cart', method: 'GET', consumers: ['k1'] },
+] as const;
+
+function sloSeed(): SeedLog[] {
+  const rand = mulberry32(21);
+  const edges = [0, 59, 60, 3599, 3600, 3601, 7199, 7200, SLO_SPAN_S - 1];
+  const out: SeedLog[] = [];
+  for (let i = 0; i < 6000; i++) {
+    const r = SLO_ROUTES[i % SLO_ROUTES.length]!;
+    const edge = i < edges.length * 8 ? edges[i % edges.length] : undefined;
+    const tsUs =
+      edge !== undefined
+        ? (SLO_FROM + edge) * 1_000_000 + (i % 2) * 999_999
+        : SLO_FROM * 1_000_000 + Math.floor(rand() * SLO_SPAN_S * 1_000_000);
+    const z = Math.sqrt(-2 * Math.log(Math.max(rand(), 1e-12))) * Math.cos(2 * Math.PI * rand());
+    out.push({
+      tenant: r.tenant,
+      tsUs,
+      id: `slo-${i}`,
+      traceId: i.toString(16).padStart(32, 'f'),
+      service: r.service,
+      route: r.route,
+      method: r.method,
+      status: SLO_STATUSES[Math.floor(rand() * SLO_STATUSES.length)]!,
+      durationMs: Math.round(80 * Math.exp(1.2 * z) * 1000) / 1000,
+      consumer: r.consumers[i % r.consumers.length]!,
+      bytesIn: 10,
+      bytesOut: 100,
+      errorKind: 'none',
+    });
+  }
+  return out;
+}
+const sloLogs = sloSeed();
+
 function seedRows(): Record<string, Record<string, unknown>[]> {
   for (const [t, tenant] of ['acme', 'acme', 'globex'].entries()) {
     const traceId = `${t}`.repeat(32);
@@ -172,7 +226,7 @@ function seedRows(): Record<string, Record<string, unknown>[]> {
     kafka_offset: atS,
   });
   return {
-    access_logs: logs.map((l, i) => ({ ...accessLogRow(l, i), ts: tsOf(l.tsUs) })),
+    access_logs: [...logs, ...sloLogs].map((l, i) => ({ ...accessLogRow(l, i), ts: tsOf(l.tsUs) })),
     spans: spans.map((s, i) => ({ ...spanRow(s, i), ts: tsOf(s.startUs) })),
     saturation: samples.map((s, i) => ({ ...saturationRow(s, i), ts: s.tsS })),
     dlq_events: [
@@ -265,6 +319,58 @@ function group(filter: (l: SeedLog) => boolean) {
 const acme = { tenant: 'acme' };
 const everyone = { tenant: null };
 const noFilters = {};
+const sloA = { tenant: 'slo-a' };
+
+/**
+ * expectedSlo counts good and total requests of each window from the seeded raw rows: what
+ * sloCounts must return exactly. A latency SLI counts duration ≤ the threshold the store applied.
+ */
+function expectedSlo(scope: { tenant: string | null }, q: SloCountsQuery, appliedMs?: number) {
+  const s: SloSelector = q.selector;
+  const rows = sloLogs.filter(
+    (l) =>
+      (scope.tenant === null || l.tenant === scope.tenant) &&
+      (s.tenant === undefined || l.tenant === s.tenant) &&
+      (s.service === undefined || l.service === s.service) &&
+      (s.route === undefined || l.route === s.route) &&
+      (s.method === undefined || l.method === s.method) &&
+      (s.consumer === undefined || l.consumer === s.consumer),
+  );
+  return q.windows.map((w) => {
+    const inWindow = rows.filter((l) => tsOf(l.tsUs) >= w.from && tsOf(l.tsUs) < w.to);
+    if (q.sli.kind === 'latency')
+      return {
+        ...w,
+        good: inWindow.filter((l) => l.durationMs <= (appliedMs as number)).length,
+        total: inWindow.length,
+      };
+    const sli = q.sli;
+    const counted = inWindow.filter((l) => !sli.ignoredStatuses.includes(l.status));
+    const bad = counted.filter((l) =>
+      sli.badStatuses.some((b) =>
+        typeof b === 'number' ? l.status === b : Math.floor(l.status / 100) === Number(b[0]),
+      ),
+    );
+    return { ...w, good: counted.length - bad.length, total: counted.length };
+  });
+}
+
+/** SLO_WINDOWS overlap, start and end off minutes and hours, on the seeded edges, and one is empty. */
+const SLO_WINDOWS = [
+  { from: SLO_FROM, to: SLO_FROM + SLO_SPAN_S },
+  { from: SLO_FROM + 17, to: SLO_FROM + SLO_SPAN_S - 43 },
+  { from: SLO_FROM + 59, to: SLO_FROM + 3601 },
+  { from: SLO_FROM + 3599, to: SLO_FROM + 7201 },
+  { from: SLO_FROM + 3600, to: SLO_FROM + 7200 },
+  { from: SLO_FROM + 1234, to: SLO_FROM + 1299 },
+  { from: SLO_FROM + 7199, to: SLO_FROM + 7200 },
+  { from: SLO_FROM - 3600, to: SLO_FROM + 60 },
+  { from: SLO_FROM + 5 * 3600, to: SLO_FROM + 6 * 3600 + 17 },
+];
+
+function sloQuery(selector: SloSelector, sli: unknown, windows = SLO_WINDOWS): SloCountsQuery {
+  return sloCountsQuerySchema.parse({ selector, sli, windows });
+}
 
 describe.each([...CLICKHOUSES, 'duckdb'] as const)('the %s store', (name) => {
   const store = () => stores[name];
@@ -598,6 +704,112 @@ describe.each([...CLICKHOUSES, 'duckdb'] as const)('the %s store', (name) => {
     ).toHaveLength(1);
   });
 
+  it('SLO availability: good and total per window exactly as the raw rows give them, 5xx by default', async () => {
+    const q = sloQuery({ service: 'shop' }, { kind: 'availability' });
+    const got = await store().sloCounts(sloA, q);
+    expect(got).toEqual({ windows: expectedSlo(sloA, q) });
+    // The seeded set is not trivial: every window with traffic has bad requests, the empty ones none.
+    expect(got.windows.map((w) => w.total > w.good)).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      false,
+    ]);
+    expect(got.windows.at(-1)).toEqual({ ...SLO_WINDOWS.at(-1), good: 0, total: 0 });
+  });
+
+  it('SLO availability with custom bad statuses (a class and exact codes) and ignored ones (they win)', async () => {
+    const q = sloQuery(
+      {},
+      { kind: 'availability', badStatuses: [429, '5xx', 302], ignoredStatuses: [404, 503] },
+    );
+    const got = await store().sloCounts(sloA, q);
+    expect(got).toEqual({ windows: expectedSlo(sloA, q) });
+    const everything = expectedSlo(sloA, sloQuery({}, { kind: 'availability' }));
+    expect(got.windows[0]!.total).toBeLessThan(everything[0]!.total);
+  });
+
+  it('SLO latency: the threshold is rounded down to a 1% bucket edge, returned, and good = duration ≤ it, exactly', async () => {
+    for (const thresholdMs of [100, 80, 12.5, 1500]) {
+      const q = sloQuery({ route: '/cart' }, { kind: 'latency', thresholdMs });
+      const got = await store().sloCounts(sloA, q);
+      const k = Math.floor(Math.log(thresholdMs) / Math.log(1.01) + 1e-9);
+      expect(got.thresholdMs).toBe(1.01 ** k);
+      expect(got.thresholdMs).toBeLessThanOrEqual(thresholdMs);
+      expect(got.thresholdMs! * 1.01).toBeGreaterThan(thresholdMs);
+      expect(got.windows).toEqual(expectedSlo(sloA, q, got.thresholdMs));
+      expect(got.windows[0]!.good).toBeGreaterThan(0);
+      expect(got.windows[0]!.good).toBeLessThan(got.windows[0]!.total);
+    }
+  });
+
+  it('SLO selectors on every field, alone and together, for both SLIs (per-consumer latency included)', async () => {
+    const selectors: SloSelector[] = [
+      { tenant: 'slo-a' },
+      { service: 'pay' },
+      { route: '/charge' },
+      { method: 'POST' },
+      { consumer: 'k1' },
+      { consumer: "o'brien" },
+      { consumer: 'k2', service: 'pay', route: '/charge', method: 'POST' },
+      { service: 'shop', route: '/cart', method: 'GET', consumer: 'k2' },
+      { route: '/nowhere' },
+    ];
+    for (const selector of selectors) {
+      for (const sli of [
+        { kind: 'availability', badStatuses: ['5xx', '4xx'] },
+        { kind: 'latency', thresholdMs: 95 },
+      ]) {
+        const q = sloQuery(selector, sli);
+        const got = await store().sloCounts(everyone, q);
+        expect(got.windows, JSON.stringify({ selector, sli })).toEqual(
+          expectedSlo(everyone, q, got.thresholdMs),
+        );
+      }
+    }
+  });
+
+  it("SLO counts never include another tenant's requests", async () => {
+    const sloB = { tenant: 'slo-b' };
+    const q = sloQuery({}, { kind: 'availability' });
+    const onlyB = await store().sloCounts(sloB, q);
+    expect(onlyB.windows).toEqual(expectedSlo(sloB, q));
+    expect(onlyB.windows[0]!.total).toBe(sloLogs.filter((l) => l.tenant === 'slo-b').length);
+    // Asking for another tenant in the selector from a tenant scope finds nothing.
+    const other = await store().sloCounts(
+      sloB,
+      sloQuery({ tenant: 'slo-a' }, { kind: 'latency', thresholdMs: 50 }),
+    );
+    expect(other.windows.every((w) => w.good === 0 && w.total === 0)).toBe(true);
+    const all = await store().sloCounts(everyone, q);
+    expect(all.windows[0]!.total).toBe(sloLogs.length);
+  });
+
+  it('SLO counts for 512 windows in one call: a window per 21-second step and the burn-rate windows ending at an odd second', async () => {
+    const end = SLO_FROM + SLO_SPAN_S - 7;
+    const steps = Array.from({ length: 500 }, (_, i) => ({
+      from: SLO_FROM + i * 21,
+      to: SLO_FROM + (i + 1) * 21,
+    }));
+    const burn = [300, 1800, 3600, 6 * 3600, 86_400, 3 * 86_400].map((s) => ({ from: end - s, to: end }));
+    const windows = [...steps, ...burn, ...steps.slice(0, 6)];
+    for (const sli of [{ kind: 'availability' }, { kind: 'latency', thresholdMs: 200 }]) {
+      const q = sloQuery({ tenant: 'slo-a', consumer: 'k1' }, sli, windows);
+      const got = await store().sloCounts(everyone, q);
+      expect(got.windows).toEqual(expectedSlo(everyone, q, got.thresholdMs));
+      expect(got.windows.reduce((n, w, i) => (i < 500 ? n + w.total : n), 0)).toBe(
+        sloLogs.filter(
+          (l) => l.tenant === 'slo-a' && l.consumer === 'k1' && tsOf(l.tsUs) < SLO_FROM + 500 * 21,
+        ).length,
+      );
+    }
+  });
+
   it('answers ping', async () => {
     expect(await store().ping()).toBe(true);
   });
@@ -698,6 +910,13 @@ const CALLS: Call[] = [
     name: 'alert history',
     run: (s) => s.alertHistory(everyone, { range: { from: 0, to: NOW + 1 }, limit: 100 }),
   },
+  ...[
+    { kind: 'availability', badStatuses: ['5xx', 429], ignoredStatuses: [404] },
+    { kind: 'latency', thresholdMs: 120 },
+  ].map((sli) => ({
+    name: `SLO counts, ${sli.kind}`,
+    run: (s: Store) => s.sloCounts(everyone, sloQuery({ service: 'shop' }, sli)),
+  })),
 ];
 
 // Quantiles are read from the same histogram by both stores; a sample on a bucket edge may land

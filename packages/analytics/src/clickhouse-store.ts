@@ -23,6 +23,7 @@ import {
   type Scope,
   type SeriesQuery,
   type SignalQuery,
+  type SloCountsQuery,
   type TimeRange,
   type TraceQuery,
 } from './queries.js';
@@ -38,6 +39,7 @@ import type {
   SeriesPoint,
   SeriesResult,
   SignalResult,
+  SloCountsResult,
   TraceResult,
 } from './results.js';
 import {
@@ -70,6 +72,7 @@ import {
   signalDimensions,
   TIME_COLUMN,
 } from './shape.js';
+import { badStatusParts, countSlo, SLO_SOURCES, type SloLevel, type SloReadPlan } from './slo-windows.js';
 import type { Store } from './store.js';
 import { buildSpanTree, type StoredSpan } from './trace-tree.js';
 
@@ -189,6 +192,63 @@ function redAggregation(
         sum(duration_ms_sum) AS bdsum, sum(bytes_in) AS bbin, sum(bytes_out) AS bbout
             FROM ${raw(HISTOGRAM_TABLE[source])} WHERE ${conditions} GROUP BY ${names}, bucket)
     GROUP BY ${names}`;
+}
+
+/** anyRange renders "column in one of the ranges" (sorted, disjoint) for a WHERE clause. */
+function anyRange(column: string, ranges: readonly TimeRange[]): SqlFragment {
+  const col = raw(column);
+  return sql`(${joinSql(
+    ranges.map((r) => sql`(${col} >= ${at(r.from)} AND ${col} < ${at(r.to)})`),
+    ' OR ',
+  )})`;
+}
+
+const ints = (values: readonly number[]) =>
+  joinSql(
+    values.map((v) => inline(v)),
+    ', ',
+  );
+
+/**
+ * sloLevelSql counts an SLO's good and total requests per time unit of one level, over `ranges`:
+ * rollup rows carry the status or bucket in `value`; raw rows compute them as the rollup's view does.
+ */
+function sloLevelSql(
+  scope: Scope,
+  q: SloCountsQuery,
+  level: SloLevel,
+  ranges: readonly TimeRange[],
+  { facet, maxBucket }: SloReadPlan,
+): SqlFragment {
+  const rollup = level !== 'raw';
+  const { table, time } = SLO_SOURCES[level];
+  const c: SqlFragment[] = [];
+  if (scope.tenant !== null) c.push(sql`tenant = ${scope.tenant}`);
+  const s = q.selector;
+  if (s.tenant !== undefined) c.push(sql`tenant = ${s.tenant}`);
+  if (rollup) {
+    c.push(sql`facet = ${inline(facet)}`, sql`slo_consumer = ${s.consumer ?? ''}`);
+  } else if (s.consumer !== undefined) c.push(sql`consumer = ${s.consumer}`);
+  if (s.service !== undefined) c.push(sql`service = ${s.service}`);
+  if (s.route !== undefined) c.push(sql`route = ${s.route}`);
+  if (s.method !== undefined) c.push(sql`method = ${s.method}`);
+  c.push(anyRange(time, ranges));
+  const n = raw(rollup ? 'requests' : 'toUInt64(1)');
+  let good: SqlFragment;
+  if (q.sli.kind === 'latency') {
+    const bucket = raw(rollup ? 'value' : BUCKET);
+    good = sql`${bucket} <= ${inline(maxBucket ?? 0)}`;
+  } else {
+    const status = raw(rollup ? 'value' : 'status');
+    if (q.sli.ignoredStatuses.length > 0) c.push(sql`${status} NOT IN (${ints(q.sli.ignoredStatuses)})`);
+    const { classes, codes } = badStatusParts(q.sli.badStatuses);
+    const bad: SqlFragment[] = [];
+    if (classes.length > 0) bad.push(sql`intDiv(${status}, 100) IN (${ints(classes)})`);
+    if (codes.length > 0) bad.push(sql`${status} IN (${ints(codes)})`);
+    good = sql`NOT (${joinSql(bad, ' OR ')})`;
+  }
+  return sql`SELECT toUInt32(${raw(time)}) AS t, sum(if(${good}, ${n}, toUInt64(0))) AS good, sum(${n}) AS total
+    FROM ${raw(table)} WHERE ${where(c)} GROUP BY t`;
 }
 
 /** createClickHouseStore answers the Store's questions with SQL over Tapwire's ClickHouse tables. */
@@ -506,6 +566,12 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
         ORDER BY ts_us DESC, id DESC LIMIT 1 BY id LIMIT ${inline(q.limit)}`,
       );
       return alertHistoryResult(rows);
+    },
+
+    async sloCounts(scope, q): Promise<SloCountsResult> {
+      return countSlo(q, (level, ranges, plan) =>
+        run<{ t: Num; good: Num; total: Num }>(sloLevelSql(scope, q, level, ranges, plan)),
+      );
     },
 
     async ping() {

@@ -10,7 +10,14 @@ import {
 } from '@tapwire/duckdb';
 import { AnalyticsError } from './errors.js';
 import { chooseSource, type SourceUsed } from './plan.js';
-import { type Filters, QUANTILES, type Scope, type SeriesQuery, type TimeRange } from './queries.js';
+import {
+  type Filters,
+  QUANTILES,
+  type Scope,
+  type SeriesQuery,
+  type SloCountsQuery,
+  type TimeRange,
+} from './queries.js';
 import type { SeriesPoint, TraceResult } from './results.js';
 import {
   alertHistoryResult,
@@ -41,6 +48,7 @@ import {
   signalDimensions,
   TIME_COLUMN,
 } from './shape.js';
+import { badStatusParts, countSlo, SLO_SOURCES, type SloLevel, type SloReadPlan } from './slo-windows.js';
 import type { Store } from './store.js';
 import { buildSpanTree, type StoredSpan } from './trace-tree.js';
 
@@ -158,6 +166,55 @@ function upstreamSamples(columns: DuckSql, conditions: DuckSql): DuckSql {
       unnest(upstream_concurrency_limit) AS one_limit, unnest(upstream_pool_size) AS one_pool_size,
       unnest(upstream_pool_busy) AS one_pool_busy, unnest(upstream_pool_pending) AS one_pool_pending
     FROM saturation WHERE ${conditions})`;
+}
+
+/**
+ * sloLevelSql counts an SLO's good and total requests per time unit of one level, over `ranges`:
+ * rollup rows carry the status or bucket in `value`; raw rows compute them as the rollup does.
+ */
+function sloLevelSql(
+  scope: Scope,
+  q: SloCountsQuery,
+  level: SloLevel,
+  ranges: readonly TimeRange[],
+  { facet, maxBucket }: SloReadPlan,
+): DuckSql {
+  const rollup = level !== 'raw';
+  const time = raw(SLO_SOURCES[level].time);
+  const c = tenantCondition(scope);
+  const s = q.selector;
+  if (s.tenant !== undefined) c.push(sql`tenant = ${s.tenant}`);
+  if (rollup) c.push(sql`facet = ${facet}`, sql`slo_consumer = ${s.consumer ?? ''}`);
+  else if (s.consumer !== undefined) c.push(sql`consumer = ${s.consumer}`);
+  if (s.service !== undefined) c.push(sql`service = ${s.service}`);
+  if (s.route !== undefined) c.push(sql`route = ${s.route}`);
+  if (s.method !== undefined) c.push(sql`method = ${s.method}`);
+  c.push(
+    sql`(${joinSql(
+      ranges.map((r) => sql`(${time} >= ${r.from} AND ${time} < ${r.to})`),
+      ' OR ',
+    )})`,
+  );
+  const n = raw(rollup ? 'requests' : '1');
+  let good: DuckSql;
+  if (q.sli.kind === 'latency') {
+    good = sql`${raw(rollup ? 'value' : LATENCY_BUCKET_SQL)} <= ${maxBucket ?? 0}`;
+  } else {
+    const status = raw(rollup ? 'value' : 'status');
+    const list = (values: readonly number[]) =>
+      joinSql(
+        values.map((v) => sql`${v}`),
+        ', ',
+      );
+    if (q.sli.ignoredStatuses.length > 0) c.push(sql`${status} NOT IN (${list(q.sli.ignoredStatuses)})`);
+    const { classes, codes } = badStatusParts(q.sli.badStatuses);
+    const bad: DuckSql[] = [];
+    if (classes.length > 0) bad.push(sql`${status} // 100 IN (${list(classes)})`);
+    if (codes.length > 0) bad.push(sql`${status} IN (${list(codes)})`);
+    good = sql`NOT (${joinSql(bad, ' OR ')})`;
+  }
+  return sql`SELECT ${time} AS t, sum(CASE WHEN ${good} THEN ${n} ELSE 0 END) AS good, sum(${n}) AS total
+    FROM ${raw(SLO_SOURCES[level].table)} WHERE ${where(c)} GROUP BY t`;
 }
 
 /**
@@ -426,6 +483,12 @@ export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOption
         FROM alert_history WHERE ${where(conditions)} ORDER BY ts_us DESC, id DESC LIMIT ${q.limit}`,
       );
       return alertHistoryResult(rows);
+    },
+
+    async sloCounts(scope, q) {
+      return countSlo(q, (level, ranges, plan) =>
+        run<{ t: Num; good: Num; total: Num }>(sloLevelSql(scope, q, level, ranges, plan)),
+      );
     },
 
     async ping() {

@@ -46,6 +46,9 @@ export {
   SIGNAL_KINDS,
   SIGNAL_SATURATION_METRICS,
   type SignalQuery,
+  type SloCountsQuery,
+  type SloSelector,
+  type SloSli,
   SOURCES,
   type Source,
   STATUS_CLASSES,
@@ -53,6 +56,9 @@ export {
   scopeSchema,
   seriesQuerySchema,
   signalQuerySchema,
+  sloCountsQuerySchema,
+  sloSelectorSchema,
+  sloSliSchema,
   type TimeRange,
   type TraceQuery,
   traceQuerySchema,
@@ -79,12 +85,22 @@ export {
   type SeriesPoint,
   type SeriesResult,
   type SignalResult,
+  type SloCountsResult,
   type SpanNode,
   saturationResultSchema,
   seriesResultSchema,
   signalResultSchema,
+  sloCountsResultSchema,
   type TraceResult,
   traceResultSchema,
 } from './results.js';
+export {
+  latencyEdge,
+  planSloRead,
+  SLO_FACETS,
+  type SloLevel,
+  type SloPiece,
+  type SloReadPlan,
+} from './slo-windows.js';
 export type { Store } from './store.js';
 export { buildSpanTree, type StoredSpan } from './trace-tree.js';

@@ -227,3 +227,49 @@ export const alertHistoryQuerySchema = z.object({
 
 /** AlertHistoryQuery lists alert history. */
 export type AlertHistoryQuery = z.infer<typeof alertHistoryQuerySchema>;
+
+/** sloSelectorSchema says which requests an SLO counts; every field optional, equality. */
+export const sloSelectorSchema = z.object({
+  tenant: tenantSchema.optional(),
+  service: label(LIMITS.serviceChars).optional(),
+  route: label(LIMITS.routeChars).optional(),
+  method: label(16).optional(),
+  consumer: label(LIMITS.nameChars).optional(),
+});
+
+/** SloSelector says which requests an SLO counts. */
+export type SloSelector = z.infer<typeof sloSelectorSchema>;
+
+/**
+ * sloSliSchema says what counts as a good request. availability: bad = a status in badStatuses
+ * (a class like '5xx' or an exact code like 429); statuses in ignoredStatuses count neither as
+ * good nor in total (they win over badStatuses). latency: good = duration at most the latency
+ * bucket edge at or below thresholdMs (the edge applied is returned, see slo-windows.ts).
+ */
+export const sloSliSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('availability'),
+    badStatuses: z
+      .array(z.union([z.enum(STATUS_CLASSES), z.number().int().min(100).max(599)]))
+      .min(1)
+      .default(['5xx']),
+    ignoredStatuses: z.array(z.number().int().min(100).max(599)).default([]),
+  }),
+  z.object({ kind: z.literal('latency'), thresholdMs: z.number().positive().max(3_600_000) }),
+]);
+
+/** SloSli says what counts as a good request. */
+export type SloSli = z.infer<typeof sloSliSchema>;
+
+/**
+ * sloCountsQuerySchema asks for the good and total requests of an SLO over each of a list of
+ * half-open windows (they may overlap; all are answered from one scan per data level).
+ */
+export const sloCountsQuerySchema = z.object({
+  selector: sloSelectorSchema,
+  sli: sloSliSchema,
+  windows: z.array(rangeSchema).min(1).max(512),
+});
+
+/** SloCountsQuery asks for an SLO's good and total requests per window. */
+export type SloCountsQuery = z.infer<typeof sloCountsQuerySchema>;

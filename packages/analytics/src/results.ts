@@ -350,3 +350,22 @@ export const alertHistoryResultSchema = z.object({
 
 /** AlertHistoryResult is alert history, newest first. */
 export type AlertHistoryResult = z.infer<typeof alertHistoryResultSchema>;
+
+/**
+ * sloCountsResultSchema is an SLO's good and total requests per asked window, in the order asked;
+ * `thresholdMs` (latency SLIs) is the latency bucket edge actually applied: good = duration ≤ it.
+ */
+export const sloCountsResultSchema = z.object({
+  windows: z.array(
+    z.object({
+      from: z.number().int(),
+      to: z.number().int(),
+      good: z.number().int(),
+      total: z.number().int(),
+    }),
+  ),
+  thresholdMs: z.number().positive().optional(),
+});
+
+/** SloCountsResult is an SLO's good and total requests per window. */
+export type SloCountsResult = z.infer<typeof sloCountsResultSchema>;

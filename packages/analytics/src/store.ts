@@ -10,6 +10,7 @@ import type {
   Scope,
   SeriesQuery,
   SignalQuery,
+  SloCountsQuery,
   TraceQuery,
 } from './queries.js';
 import type {
@@ -23,6 +24,7 @@ import type {
   SaturationResult,
   SeriesResult,
   SignalResult,
+  SloCountsResult,
   TraceResult,
 } from './results.js';
 
@@ -49,6 +51,11 @@ export interface Store {
   alerts(scope: Scope, query: AlertsQuery): Promise<AlertsResult>;
   /** alertHistory lists transitions and deliveries, newest first. */
   alertHistory(scope: Scope, query: AlertHistoryQuery): Promise<AlertHistoryResult>;
+  /**
+   * sloCounts counts an SLO's good and total requests in each window exactly (every request of
+   * the window, rollups for its whole hours and minutes, raw rows for the seconds at its edges).
+   */
+  sloCounts(scope: Scope, query: SloCountsQuery): Promise<SloCountsResult>;
   /** ping resolves true when the store answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -43,8 +43,9 @@ describe('readMigrations', () => {
       '0007_route_histograms.sql',
       '0008_alert_history.sql',
       '0009_source_ledger.sql',
+      '0010_slo_counts.sql',
     ]);
-    expect(migrations.map((m) => m.statements.length)).toEqual([3, 2, 2, 4, 3, 1, 4, 1, 11]);
+    expect(migrations.map((m) => m.statements.length)).toEqual([3, 2, 2, 4, 3, 1, 4, 1, 11, 4]);
     for (const m of migrations) expect(m.checksum).toMatch(/^[0-9a-f]{64}$/);
   });
 

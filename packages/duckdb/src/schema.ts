@@ -1,8 +1,8 @@
 /**
  * Tapwire's tables in DuckDB: the same raw tables and columns as the ClickHouse migrations, with
- * `ts` as UTC epoch seconds (BIGINT), and the route latency histograms per minute and hour
- * (migrations/0007), filled from each insert's new rows in the same transaction instead of by a
- * materialized view. Rows are written by `insertNdjson` / `insertJsonLines` (ingest's JSON rows).
+ * `ts` as UTC epoch seconds (BIGINT), the route latency histograms per minute and hour
+ * (migrations/0007) and the SLO counts per minute and hour (migrations/0010), filled from each
+ * insert's new rows in the same transaction instead of by a materialized view. Rows are written by `insertNdjson` / `insertJsonLines` (ingest's JSON rows).
  */
 
 /** TableSpec is one table: its columns and whether rows are unique by event id. */
@@ -68,6 +68,43 @@ function routeHistogramSelect(time: string, seconds: number): string {
   FROM tapwire_new GROUP BY ALL`;
 }
 
+function sloCounts(table: string, time: string): TableSpec {
+  return {
+    name: table,
+    uniqueId: false,
+    time,
+    columns: [
+      ['tenant', 'VARCHAR'],
+      ['facet', 'UTINYINT'],
+      ['slo_consumer', 'VARCHAR'],
+      ['service', 'VARCHAR'],
+      ['route', 'VARCHAR'],
+      ['method', 'VARCHAR'],
+      [time, 'BIGINT'],
+      ['value', 'SMALLINT'],
+      ['requests', 'UBIGINT'],
+    ],
+  };
+}
+
+/**
+ * sloCountsSelect fills slo_counts_1m / _1h as migrations/0010 does: each new row once per facet
+ * (0 status, 1 latency bucket, 2 status per consumer, 3 latency bucket per consumer: hourly only).
+ */
+function sloCountsSelect(time: string, seconds: number, perConsumerLatency: boolean): string {
+  const facet = (n: number, consumer: string, value: string) =>
+    `SELECT tenant, CAST(${n} AS UTINYINT) AS facet, ${consumer} AS slo_consumer, service, route, method, ts, CAST(${value} AS SMALLINT) AS value FROM tapwire_new`;
+  const facets = [
+    facet(0, "''", 'status'),
+    facet(1, "''", LATENCY_BUCKET_SQL),
+    facet(2, 'consumer', 'status'),
+    ...(perConsumerLatency ? [facet(3, 'consumer', LATENCY_BUCKET_SQL)] : []),
+  ];
+  return `SELECT tenant, facet, slo_consumer, service, route, method, ts // ${seconds} * ${seconds} AS ${time}, value,
+    count(*) AS requests
+  FROM (${facets.join(' UNION ALL ')}) GROUP BY ALL`;
+}
+
 // Where a row was read (Kafka partition and offset), then its identity in the per-event ledger:
 // its source (a proxy's local log, or `partition:<p>` for a single-event record) and sequence there.
 const KAFKA = [
@@ -99,6 +136,8 @@ export const TABLES: readonly TableSpec[] = [
         select: routeHistogramSelect('hour', 3600),
         measures: HISTOGRAM_MEASURES,
       },
+      { table: 'slo_counts_1m', select: sloCountsSelect('minute', 60, false), measures: ['requests'] },
+      { table: 'slo_counts_1h', select: sloCountsSelect('hour', 3600, true), measures: ['requests'] },
     ],
     columns: [
       ...EVENT,
@@ -209,6 +248,8 @@ export const TABLES: readonly TableSpec[] = [
   },
   routeHistogram('route_histogram_1m', 'minute'),
   routeHistogram('route_histogram_1h', 'hour'),
+  sloCounts('slo_counts_1m', 'minute'),
+  sloCounts('slo_counts_1h', 'hour'),
   {
     name: 'consumer_lag',
     uniqueId: false,

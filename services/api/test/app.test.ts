@@ -36,6 +36,7 @@ function fakeStore(overview: () => Promise<OverviewResult> = async () => EMPTY) 
     signal: record('signal', async () => ({ series: [] })),
     alerts: record('alerts', async () => ({ alerts: [] })),
     alertHistory: record('alertHistory', async () => ({ events: [] })),
+    sloCounts: record('sloCounts', async () => ({ windows: [] })),
     ping: async () => true,
     close: async () => {},
   };

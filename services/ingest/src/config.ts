@@ -11,6 +11,8 @@ export const RETAINED_TABLES = [
   'route_stats_1m',
   'route_histogram_1m',
   'route_histogram_1h',
+  'slo_counts_1m',
+  'slo_counts_1h',
   'saturation_1m',
   'upstream_saturation_1m',
   'dlq_events',

@@ -96,6 +96,14 @@ export const STREAMS: readonly Stream[] = [
       perMinute('route_stats_1m', 'countMerge(requests)'),
       perMinute('route_histogram_1m', 'sum(requests)'),
       { table: 'route_histogram_1h', count: 'sum(requests)', time: 'hour', bucket: 'toStartOfHour(ts)' },
+      // Every access-log row is counted once per facet; facet 0 (per status) counts each once.
+      perMinute('slo_counts_1m', 'sumIf(requests, facet = 0)'),
+      {
+        table: 'slo_counts_1h',
+        count: 'sumIf(requests, facet = 0)',
+        time: 'hour',
+        bucket: 'toStartOfHour(ts)',
+      },
     ],
     (e) => ({
       tenant: e.tenant,
