@@ -1,5 +1,5 @@
 import { watch } from 'node:fs';
-import { loadAlertingFile, type SloCounter } from '@tapwire/alerting';
+import { loadAlertingFile } from '@tapwire/alerting';
 import { createClickHouseStore, type Store } from '@tapwire/analytics';
 import { createClickHouse, type KnownCapabilities, knownCapabilities } from '@tapwire/clickhouse';
 import {
@@ -65,12 +65,6 @@ function reloader(path: string, alerter: Alerter, logger: Logger): () => boolean
   };
 }
 
-/** sloCounterOf is the store as an SLO counter when it answers sloCounts (the analytics Stores do). */
-function sloCounterOf(store: Store): { slos?: SloCounter } {
-  const candidate = store as Store & Partial<SloCounter>;
-  return typeof candidate.sloCounts === 'function' ? { slos: candidate as SloCounter } : {};
-}
-
 /**
  * runAlerterService wires logger and tracing, the ClickHouse Store, the alert-state sink, restores
  * state from the compacted alert-state topic, then evaluates and notifies until stopped.
@@ -106,7 +100,7 @@ export async function runAlerterService(
     capabilities.current();
   }
   const metrics = createAlerterMetrics();
-  const alerter = buildAlerter({ store, sink, logger, metrics, ...sloCounterOf(store) }, alerting, {
+  const alerter = buildAlerter({ store, sink, logger, metrics, slos: store }, alerting, {
     apiUrl: config.alerter.apiUrl.replace(/\/$/, ''),
     dashboardUrl: config.alerter.dashboardUrl,
     dispatchTickMs: config.alerter.dispatchTickMs,
