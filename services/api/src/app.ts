@@ -64,6 +64,8 @@ import {
   traceParams,
 } from './params.js';
 import type { SilenceStore } from './silences.js';
+import { createSloCatalog, type SloCatalog } from './slo-catalog.js';
+import { sloRoutes } from './slo-routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -78,6 +80,8 @@ declare module 'fastify' {
 export interface Api {
   readonly app: FastifyInstance;
   readonly metrics: ApiMetrics;
+  /** slos are the SLOs of the alerting file in effect (reload() re-reads it). */
+  readonly slos: SloCatalog;
 }
 
 const errorBody = z.object({
@@ -103,7 +107,14 @@ const ERROR_RESPONSES = {
 
 /** buildApi wires auth, validation, the answer cache, rate limits, compression, ETags and OpenAPI around a Store. */
 export async function buildApi(
-  deps: { store: Store; logger: Logger; metrics?: ApiMetrics; silences?: SilenceStore },
+  deps: {
+    store: Store;
+    logger: Logger;
+    metrics?: ApiMetrics;
+    silences?: SilenceStore;
+    /** now is the clock of the SLO answers, epoch ms (tests play it). Default: Date.now. */
+    now?: () => number;
+  },
   config: ApiConfig,
 ): Promise<Api> {
   const { store, logger } = deps;
@@ -612,6 +623,19 @@ export async function buildApi(
     },
   );
 
+  const slos = createSloCatalog({ file: config.alertingFile, logger });
+  app.addHook('onClose', async () => slos.close());
+  await app.register(sloRoutes, {
+    store,
+    catalog: slos,
+    answer,
+    now: deps.now ?? Date.now,
+    concurrency: config.sloConcurrency,
+    maxWindowS: config.maxWindowHours * 3600,
+    errorBody,
+    errorResponses: ERROR_RESPONSES,
+  });
+
   const silenceSchema = z.object({
     id: z.string(),
     tenant: z.string(),
@@ -756,7 +780,7 @@ export async function buildApi(
   }
 
   await app.ready();
-  return { app, metrics };
+  return { app, metrics, slos };
 }
 
 function filtersOf(q: {
