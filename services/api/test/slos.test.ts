@@ -1,0 +1,186 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { SloCountsQuery, Store } from '@tapwire/analytics';
+import { createLogger } from '@tapwire/telemetry';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Api, apiConfigSchema, buildApi, hashToken } from '../src/index.js';
+
+const NOW = Date.UTC(2026, 10, 20, 12, 0, 0);
+const HEAD = `route: { receiver: hook }
+receivers:
+  - name: hook
+    webhook: { url: "http://127.0.0.1:9/x" }
+`;
+const slo = (name: string, extra = '') =>
+  `  - name: ${name}\n    sli: { kind: availability }\n    objective: 99\n${extra}`;
+
+/**
+ * fakeCounter answers sloCounts with 1000 requests and 1 bad per minute of every window (a 0.1 %
+ * bad share: burn rate 0.1 against 99 %), after `delayMs`, counting the calls in flight at once.
+ */
+function fakeStore(delayMs = 0) {
+  const calls: { scope: unknown; query: SloCountsQuery }[] = [];
+  let inFlight = 0;
+  const stats = { maxInFlight: 0 };
+  const store = {
+    kind: 'duckdb',
+    async sloCounts(scope: unknown, query: SloCountsQuery) {
+      calls.push({ scope, query });
+      inFlight++;
+      stats.maxInFlight = Math.max(stats.maxInFlight, inFlight);
+      await new Promise((r) => setTimeout(r, delayMs));
+      inFlight--;
+      return {
+        windows: query.windows.map((w) => {
+          const minutes = (w.to - w.from) / 60;
+          return { ...w, good: 999 * minutes, total: 1000 * minutes };
+        }),
+      };
+    },
+    alerts: async () => ({ alerts: [] }),
+    ping: async () => true,
+    close: async () => {},
+  } as unknown as Store;
+  return { store, calls, stats };
+}
+
+const dirs: string[] = [];
+const apis: Api[] = [];
+afterEach(async () => {
+  await Promise.all(apis.splice(0).map((a) => a.app.close()));
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function captureLogger() {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(JSON.parse(String(chunk)));
+      done();
+    },
+  });
+  return { logger: createLogger({ name: 'api-unit', level: 'info', destination }), lines };
+}
+
+async function apiWith(store: Store, over: Record<string, unknown> = {}, logger = captureLogger().logger) {
+  const api = await buildApi(
+    { store, logger, now: () => NOW },
+    apiConfigSchema.parse({
+      tokens: [
+        { name: 'acme', sha256: hashToken('acme-token'), tenant: 'acme' },
+        { name: 'ops', sha256: hashToken('ops-token'), tenant: '*' },
+      ],
+      ...over,
+    }),
+  );
+  apis.push(api);
+  return api;
+}
+
+function alertingFile(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tapwire-api-slos-'));
+  dirs.push(dir);
+  const file = join(dir, 'alerting.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+const names = async (api: Api, token = 'ops-token') => {
+  const res = await api.app.inject({
+    method: 'GET',
+    url: '/v1/slos',
+    headers: { authorization: `Bearer ${token}` },
+  });
+  expect(res.statusCode).toBe(200);
+  return (res.json().slos as { name: string }[]).map((s) => s.name);
+};
+
+describe('SLO definitions', () => {
+  it('without an alerting file (or with none on disk) there are no SLOs and the Store is not asked', async () => {
+    const { store, calls } = fakeStore();
+    expect(await names(await apiWith(store))).toEqual([]);
+    expect(await names(await apiWith(store, { alertingFile: '/nonexistent/alerting.yaml' }))).toEqual([]);
+    expect(calls).toEqual([]);
+  });
+
+  it('a file that does not validate keeps the SLOs in use and logs the field; a fixed one is taken', async () => {
+    const file = alertingFile(`${HEAD}slos:\n${slo('a')}`);
+    const { logger, lines } = captureLogger();
+    const api = await apiWith(fakeStore().store, { alertingFile: file }, logger);
+    expect(await names(api)).toEqual(['a']);
+    writeFileSync(file, `${HEAD}slos:\n${slo('a').replace('99', '100')}`);
+    expect(api.slos.reload()).toBe(false);
+    expect(await names(api)).toEqual(['a']);
+    const rejected = lines.find((l) => l.msg === 'alerting file rejected; the API keeps the SLOs in use');
+    expect(rejected?.file).toBe(file);
+    expect(String(rejected?.problem)).toContain('slos.0.objective');
+    writeFileSync(file, `${HEAD}slos:\n${slo('a')}${slo('b')}`);
+    expect(api.slos.reload()).toBe(true);
+    expect(await names(api)).toEqual(['a', 'b']);
+  });
+
+  it('re-reads the file when it changes, as the alerter does', async () => {
+    const file = alertingFile(`${HEAD}slos:\n${slo('a')}`);
+    const api = await apiWith(fakeStore().store, { alertingFile: file });
+    writeFileSync(file, `${HEAD}slos:\n${slo('c')}`);
+    for (let i = 0; i < 50 && api.slos.list()[0]?.name !== 'c'; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(await names(api)).toEqual(['c']);
+  });
+});
+
+describe('GET /v1/slos', () => {
+  it('counts every SLO once, at most sloConcurrency at a time, and answers repeats from the cache', async () => {
+    const list = Array.from({ length: 20 }, (_, i) => slo(`s${i}`)).join('');
+    const { store, calls, stats } = fakeStore(20);
+    const api = await apiWith(store, {
+      alertingFile: alertingFile(`${HEAD}slos:\n${list}`),
+      sloConcurrency: 3,
+    });
+    expect(await names(api)).toHaveLength(20);
+    expect(calls).toHaveLength(20);
+    expect(stats.maxInFlight).toBe(3);
+    // Every window ends at the minute; each call asks the SLO window and 5m … 3d at once.
+    expect(calls[0]?.query.windows.every((w) => w.to === NOW / 1000)).toBe(true);
+    expect(await names(api)).toHaveLength(20);
+    expect(calls).toHaveLength(20);
+  });
+
+  it('a tenant token sees its SLOs and those naming no tenant, and counts in its tenant only', async () => {
+    const file = alertingFile(
+      `${HEAD}slos:\n${slo('open')}${slo('mine', '    selector: { tenant: acme }\n')}${slo('theirs', '    selector: { tenant: globex }\n')}`,
+    );
+    const { store, calls } = fakeStore();
+    const api = await apiWith(store, { alertingFile: file });
+    expect(await names(api, 'acme-token')).toEqual(['open', 'mine']);
+    expect(calls.map((c) => c.scope)).toEqual([{ tenant: 'acme' }, { tenant: 'acme' }]);
+    expect(await names(api, 'ops-token')).toEqual(['open', 'mine', 'theirs']);
+    expect(calls.slice(2).map((c) => c.scope)).toEqual([
+      { tenant: null },
+      { tenant: null },
+      { tenant: null },
+    ]);
+  });
+
+  it('is in the OpenAPI document with its parameters', async () => {
+    const api = await apiWith(fakeStore().store);
+    const doc = (await api.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    expect(Object.keys(doc.paths['/v1/slos'])).toEqual(['get']);
+    const detail = doc.paths['/v1/slos/{name}'].get;
+    expect(detail.parameters.map((p: { name: string }) => p.name).sort()).toEqual([
+      'burn_window',
+      'from',
+      'name',
+      'step',
+      'tenant',
+      'to',
+    ]);
+    expect(Object.keys(detail.responses)).toContain('404');
+    const item = doc.paths['/v1/slos'].get.responses['200'].content['application/json'].schema;
+    expect(Object.keys(item.properties.slos.items.properties)).toEqual(
+      expect.arrayContaining(['sli', 'budget', 'burn_rates', 'alerts', 'objective', 'window']),
+    );
+  });
+});
