@@ -8,7 +8,7 @@ import { type ClickHouse, createClickHouse, identifier, migrate, sql } from '@ta
 import { type DuckDb, openDuckDb } from '@tapwire/duckdb';
 import { createLogger } from '@tapwire/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { accessLogRow, type SeedLog } from '../support/analytics-seed.js';
+import { insertLogsInBoth, type SeedLog } from '../support/analytics-seed.js';
 import { silentLogger, testClickHouseConfig, uniqueName } from '../support/infra.js';
 
 /**
@@ -171,15 +171,7 @@ beforeAll(async () => {
   ch = createClickHouse(testClickHouseConfig(database));
   dir = mkdtempSync(join(tmpdir(), 'tapwire-api-slos-'));
   duck = await openDuckDb({ path: join(dir, 'tapwire.duckdb') });
-  const rows = logs.map((l, i) => ({ ...accessLogRow(l, i), ts: Math.floor(l.tsUs / 1_000_000) }));
-  for (let i = 0; i < rows.length; i += 5000) {
-    const chunk = rows.slice(i, i + 5000);
-    await ch.insert('access_logs', chunk);
-    await duck.insertJsonLines(
-      'access_logs',
-      chunk.map((r) => JSON.stringify(r)),
-    );
-  }
+  await insertLogsInBoth(ch, duck, logs);
   const file = join(dir, 'alerting.yaml');
   writeFileSync(file, ALERTING_YAML);
   const limits = { maxExecutionTimeS: 20, maxResultRows: 100_000 };
