@@ -1,14 +1,15 @@
--- Exact SLI counts for SLOs (issue #21): requests per exact status and per latency bucket, with
--- and without the consumer, per minute and per hour. A row counts the requests of one key in one
--- facet: 0 = per status over all consumers, 1 = per latency bucket over all consumers,
--- 2 = per status of one consumer, 3 = per latency bucket of one consumer (hourly only).
--- `value` is the status (facets 0, 2) or the bucket k holding (1.01^(k-1), 1.01^k] ms, computed as
--- in 0007 (facets 1, 3). A raw row lands once in every facet, so status and bucket never multiply
--- each other; a minute holds at most routes × (statuses + buckets + consumers × statuses) rows. The
--- consumer × bucket facet is kept per hour only (per minute it would be about as many rows as
--- access_logs); a per-consumer latency SLI reads raw rows for the parts of a window not in whole hours.
--- `slo_consumer` is the consumer in facets 2 and 3 and '' in the others (its own name: an alias
--- `consumer` over the column `consumer` is cyclic on 18.16). Rows before this migration: `tapwire replay --clear`.
+-- Exact SLI counts for SLOs (issue #21): requests per exact status, with and without the
+-- consumer, per minute and per hour, and per consumer and latency bucket per hour. A row counts
+-- the requests of one key in one facet: 0 = per status over all consumers, 1 = per status of one
+-- consumer, 2 = per latency bucket of one consumer (hourly only). `value` is the status (facets 0,
+-- 1) or the bucket k holding (1.01^(k-1), 1.01^k] ms, computed as in 0007 (facet 2). Latency over
+-- all consumers is route_histogram_1m / _1h (0007). A raw row lands once in every facet, so status
+-- and bucket never multiply each other; a minute holds at most routes × statuses × (consumers + 1)
+-- rows. Per-consumer buckets are kept per hour only (per minute they would be about as many rows
+-- as access_logs); a per-consumer latency SLI reads raw rows for the parts of a window that are
+-- not whole hours. `slo_consumer` is the consumer in facets 1 and 2 and '' in facet 0 (its own
+-- name: an alias `consumer` over the column `consumer` is cyclic on 18.16). Rows stored before
+-- this migration: `tapwire replay --clear`.
 
 CREATE TABLE IF NOT EXISTS slo_counts_1m (
   tenant String,
@@ -38,8 +39,7 @@ SELECT
 FROM access_logs
 ARRAY JOIN [
   (toUInt8(0), '', toInt16(status)),
-  (toUInt8(1), '', toInt16(ceil(log(greatest(duration_ms, 0.001)) / log(1.01)))),
-  (toUInt8(2), consumer, toInt16(status))
+  (toUInt8(1), consumer, toInt16(status))
 ] AS f
 GROUP BY tenant, facet, slo_consumer, service, route, method, minute, value;
 
@@ -71,8 +71,7 @@ SELECT
 FROM access_logs
 ARRAY JOIN [
   (toUInt8(0), '', toInt16(status)),
-  (toUInt8(1), '', toInt16(ceil(log(greatest(duration_ms, 0.001)) / log(1.01)))),
-  (toUInt8(2), consumer, toInt16(status)),
-  (toUInt8(3), consumer, toInt16(ceil(log(greatest(duration_ms, 0.001)) / log(1.01))))
+  (toUInt8(1), consumer, toInt16(status)),
+  (toUInt8(2), consumer, toInt16(ceil(log(greatest(duration_ms, 0.001)) / log(1.01))))
 ] AS f
 GROUP BY tenant, facet, slo_consumer, service, route, method, hour, value;

@@ -810,6 +810,37 @@ describe.each([...CLICKHOUSES, 'duckdb'] as const)('the %s store', (name) => {
     }
   });
 
+  it('SLO counts of many SLOs at once (sloCountsMany) equal each counted alone, in the order asked, over 40 a statement', async () => {
+    const selectors: SloSelector[] = [
+      {},
+      { service: 'shop' },
+      { route: '/cart' },
+      { consumer: 'k1' },
+      { consumer: 'k2', service: 'pay', route: '/charge', method: 'POST' },
+      { route: '/nowhere' },
+      { tenant: 'slo-b' }, // another tenant than the scope's: nothing
+    ];
+    const slis = [
+      { kind: 'availability' },
+      { kind: 'availability', badStatuses: [429, '5xx'], ignoredStatuses: [404] },
+      { kind: 'latency', thresholdMs: 95 },
+    ];
+    const end = SLO_FROM + SLO_SPAN_S - 7;
+    const windows = [300, 3600, 6 * 3600, 3 * 86_400].map((s) => ({ from: end - s, to: end }));
+    // 7 × 3 × 2 = 42 SLOs: two statements per level, the second with 2 branches.
+    const queries = [...selectors, ...selectors].flatMap((selector) =>
+      slis.map((sli) => sloQuery(selector, sli, windows)),
+    );
+    expect(queries).toHaveLength(42);
+    const many = await store().sloCountsMany(sloA, queries);
+    const alone = await Promise.all(queries.map((q) => store().sloCounts(sloA, q)));
+    expect(many).toEqual(alone);
+    expect(many.map((r) => r.windows.at(-1)!.total).filter((n) => n > 0).length).toBeGreaterThan(24);
+    for (const [i, q] of queries.entries())
+      expect(many[i]!.windows).toEqual(expectedSlo(sloA, q, many[i]!.thresholdMs));
+    expect(await store().sloCountsMany(sloA, [])).toEqual([]);
+  });
+
   it('answers ping', async () => {
     expect(await store().ping()).toBe(true);
   });

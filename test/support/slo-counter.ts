@@ -63,6 +63,9 @@ export function createFakeSloCounter(requests: FakeRequest[] = []): SloCounter &
         ...(sli.kind === 'latency' ? { thresholdMs: sli.thresholdMs } : {}),
       };
     },
+    async sloCountsMany(scope: { tenant: string | null }, queries: readonly SloCountsQuery[]) {
+      return Promise.all(queries.map((q) => fake.sloCounts(scope, q)));
+    },
   };
   return fake;
 }

@@ -32,6 +32,7 @@ export {
 export {
   burnRuleValue,
   evaluateSlo,
+  evaluateSlos,
   REPORT_WINDOWS_MS,
   SLO_SERIES_MAX_STEPS,
   type SloEvaluation,

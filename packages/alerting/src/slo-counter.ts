@@ -42,6 +42,11 @@ export interface SloCountsResult {
 /** SloCounter counts good and total requests for SLOs (the analytics Store implements it). */
 export interface SloCounter {
   sloCounts(scope: { tenant: string | null }, query: SloCountsQuery): Promise<SloCountsResult>;
+  /** sloCountsMany counts many SLOs at once, answered in the order asked. */
+  sloCountsMany(
+    scope: { tenant: string | null },
+    queries: readonly SloCountsQuery[],
+  ): Promise<SloCountsResult[]>;
 }
 
 /** SLO_COUNTS_MAX_WINDOWS is the most windows one sloCounts call accepts. */

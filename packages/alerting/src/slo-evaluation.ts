@@ -3,6 +3,7 @@ import {
   SLO_COUNTS_MAX_WINDOWS,
   type SloCounter,
   type SloCountsQuery,
+  type SloCountsResult,
   type SloCountsSelector,
   type SloWindow,
 } from './slo-counter.js';
@@ -76,20 +77,25 @@ export function sloAlertWindowsMs(slo: Slo): number[] {
   ]);
 }
 
-/**
- * evaluateSlo reads an SLO's counts over its window, the report windows and its alert windows in
- * one sloCounts call, and computes its SLI, budget and burn rates at `nowMs` (floored to the minute).
- */
-export async function evaluateSlo(
-  counter: SloCounter,
-  scope: { tenant: string | null },
+/** sloEvaluationQuery is the one count an evaluation needs: the SLO's window, the report windows and its alert windows. */
+function sloEvaluationQuery(
   slo: Slo,
   nowMs: number,
-): Promise<SloEvaluation> {
+): { query: SloCountsQuery; lengths: number[]; to: number } {
   const to = sloWindowEnd(nowMs);
   const lengths = [...new Set([slo.window, ...REPORT_WINDOWS_MS, ...sloAlertWindowsMs(slo)])];
   const windows: SloWindow[] = lengths.map((ms) => ({ from: to - ms / 1000, to }));
-  const result = await counter.sloCounts(scope, { ...sloCountsQueryBase(slo), windows });
+  return { query: { ...sloCountsQueryBase(slo), windows }, lengths, to };
+}
+
+/** sloEvaluationOf computes an SLO's SLI, budget and burn rates from the counts of its evaluation query. */
+function sloEvaluationOf(
+  slo: Slo,
+  asked: { query: SloCountsQuery; lengths: number[]; to: number },
+  result: SloCountsResult,
+): SloEvaluation {
+  const { lengths, to } = asked;
+  const windows = asked.query.windows;
   const counts: Record<string, { good: number; total: number }> = {};
   const burn: Record<string, number> = {};
   lengths.forEach((ms, i) => {
@@ -119,6 +125,41 @@ export async function evaluateSlo(
     burn_rates: burn,
     counts,
   };
+}
+
+/**
+ * evaluateSlo reads an SLO's counts over its window, the report windows and its alert windows in
+ * one sloCounts call, and computes its SLI, budget and burn rates at `nowMs` (floored to the minute).
+ */
+export async function evaluateSlo(
+  counter: SloCounter,
+  scope: { tenant: string | null },
+  slo: Slo,
+  nowMs: number,
+): Promise<SloEvaluation> {
+  const asked = sloEvaluationQuery(slo, nowMs);
+  return sloEvaluationOf(slo, asked, await counter.sloCounts(scope, asked.query));
+}
+
+/**
+ * evaluateSlos is evaluateSlo for many SLOs with one sloCountsMany call (the store reads each data
+ * level once for all of them), answered in the order given.
+ */
+export async function evaluateSlos(
+  counter: SloCounter,
+  scope: { tenant: string | null },
+  slos: readonly Slo[],
+  nowMs: number,
+): Promise<SloEvaluation[]> {
+  if (slos.length === 0) return [];
+  const asked = slos.map((slo) => sloEvaluationQuery(slo, nowMs));
+  const results = await counter.sloCountsMany(
+    scope,
+    asked.map((a) => a.query),
+  );
+  if (results.length !== slos.length)
+    throw new Error(`sloCountsMany answered ${results.length} SLOs, asked ${slos.length}`);
+  return slos.map((slo, i) => sloEvaluationOf(slo, asked[i]!, results[i]!));
 }
 
 /** SLO_SERIES_MAX_STEPS is the most steps a series answers (two windows per step in one sloCounts call). */

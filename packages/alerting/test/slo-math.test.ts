@@ -7,6 +7,7 @@ import {
   errorBudget,
   errorBudgetOf,
   evaluateSlo,
+  evaluateSlos,
   objectiveFraction,
   type Slo,
   sloBurnRules,
@@ -109,6 +110,36 @@ describe('evaluateSlo', () => {
       ['slo:checkout:page:6h/30m', 20 / 3, true],
       ['slo:checkout:ticket:3d/6h', 40 / 72, false],
     ]);
+  });
+
+  it('evaluateSlos: many SLOs in one sloCountsMany call, each equal to its own evaluation, in order', async () => {
+    const traffic = [
+      ...steadyTraffic(NOW_S - 3 * DAY, NOW_S, 100, (t) => (t >= NOW_S - HOUR ? 7 : 1), { route: '/pay' }),
+      ...steadyTraffic(NOW_S - DAY, NOW_S, 50, () => 0, { route: '/cart', durationMs: 120 }),
+    ];
+    const slos = [
+      slo({ name: 'pay', selector: { route: '/pay' } }),
+      slo({ name: 'cart-fast', selector: { route: '/cart' }, sli: { kind: 'latency', threshold_ms: 100 } }),
+      slo({ name: 'all', objective: 99 }),
+    ];
+    const counter = createFakeSloCounter(traffic);
+    let batches = 0;
+    const many = counter.sloCountsMany.bind(counter);
+    counter.sloCountsMany = async (scope, queries) => {
+      batches++;
+      return many(scope, queries);
+    };
+    const together = await evaluateSlos(counter, { tenant: null }, slos, NOW + 5_000);
+    expect(batches).toBe(1);
+    const alone = await Promise.all(
+      slos.map((s) => evaluateSlo(createFakeSloCounter(traffic), { tenant: null }, s, NOW)),
+    );
+    expect(together).toEqual(alone);
+    expect(together.map((e) => e.name)).toEqual(['pay', 'cart-fast', 'all']);
+    expect(together[0]?.burn_rates['1h']).toBe(70);
+    expect(together[1]?.sli.good).toBe(0);
+    expect(await evaluateSlos(counter, { tenant: null }, [], NOW)).toEqual([]);
+    expect(batches).toBe(1);
   });
 
   it('asks for whole-minute windows ending at now floored to the minute, in one call', async () => {

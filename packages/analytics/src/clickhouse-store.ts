@@ -72,7 +72,14 @@ import {
   signalDimensions,
   TIME_COLUMN,
 } from './shape.js';
-import { badStatusParts, countSlo, SLO_SOURCES, type SloLevel, type SloReadPlan } from './slo-windows.js';
+import {
+  badStatusParts,
+  countSlos,
+  type SloLevel,
+  type SloLevelPart,
+  type SloReadPlan,
+  sloSource,
+} from './slo-windows.js';
 import type { Store } from './store.js';
 import { buildSpanTree, type StoredSpan } from './trace-tree.js';
 
@@ -211,35 +218,33 @@ const ints = (values: readonly number[]) =>
 
 /**
  * sloLevelSql counts an SLO's good and total requests per time unit of one level, over `ranges`:
- * rollup rows carry the status or bucket in `value`; raw rows compute them as the rollup's view does.
+ * rollup rows carry the status or bucket in a column; raw rows compute them as the views do.
  */
 function sloLevelSql(
   scope: Scope,
   q: SloCountsQuery,
   level: SloLevel,
   ranges: readonly TimeRange[],
-  { facet, maxBucket }: SloReadPlan,
+  plan: SloReadPlan,
 ): SqlFragment {
-  const rollup = level !== 'raw';
-  const { table, time } = SLO_SOURCES[level];
+  const source = sloSource(level, plan);
   const c: SqlFragment[] = [];
   if (scope.tenant !== null) c.push(sql`tenant = ${scope.tenant}`);
   const s = q.selector;
   if (s.tenant !== undefined) c.push(sql`tenant = ${s.tenant}`);
-  if (rollup) {
-    c.push(sql`facet = ${inline(facet)}`, sql`slo_consumer = ${s.consumer ?? ''}`);
-  } else if (s.consumer !== undefined) c.push(sql`consumer = ${s.consumer}`);
+  if (source.facet !== undefined)
+    c.push(sql`facet = ${inline(source.facet)}`, sql`slo_consumer = ${s.consumer ?? ''}`);
+  else if (s.consumer !== undefined) c.push(sql`consumer = ${s.consumer}`);
   if (s.service !== undefined) c.push(sql`service = ${s.service}`);
   if (s.route !== undefined) c.push(sql`route = ${s.route}`);
   if (s.method !== undefined) c.push(sql`method = ${s.method}`);
-  c.push(anyRange(time, ranges));
-  const n = raw(rollup ? 'requests' : 'toUInt64(1)');
+  c.push(anyRange(source.time, ranges));
+  const n = raw(source.value ? 'requests' : 'toUInt64(1)');
   let good: SqlFragment;
   if (q.sli.kind === 'latency') {
-    const bucket = raw(rollup ? 'value' : BUCKET);
-    good = sql`${bucket} <= ${inline(maxBucket ?? 0)}`;
+    good = sql`${raw(source.value ?? BUCKET)} <= ${inline(plan.maxBucket ?? 0)}`;
   } else {
-    const status = raw(rollup ? 'value' : 'status');
+    const status = raw(source.value ?? 'status');
     if (q.sli.ignoredStatuses.length > 0) c.push(sql`${status} NOT IN (${ints(q.sli.ignoredStatuses)})`);
     const { classes, codes } = badStatusParts(q.sli.badStatuses);
     const bad: SqlFragment[] = [];
@@ -247,8 +252,19 @@ function sloLevelSql(
     if (codes.length > 0) bad.push(sql`${status} IN (${ints(codes)})`);
     good = sql`NOT (${joinSql(bad, ' OR ')})`;
   }
-  return sql`SELECT toUInt32(${raw(time)}) AS t, sum(if(${good}, ${n}, toUInt64(0))) AS good, sum(${n}) AS total
-    FROM ${raw(table)} WHERE ${where(c)} GROUP BY t`;
+  return sql`SELECT toUInt32(${raw(source.time)}) AS t, sum(if(${good}, ${n}, toUInt64(0))) AS good, sum(${n}) AS total
+    FROM ${raw(source.table)} WHERE ${where(c)} GROUP BY t`;
+}
+
+/** sloLevelsSql reads one level for several SLOs: a branch each, its rows tagged q (the part's index). */
+function sloLevelsSql(scope: Scope, level: SloLevel, parts: readonly SloLevelPart[]): SqlFragment {
+  return joinSql(
+    parts.map(
+      (p) =>
+        sql`SELECT toUInt16(${inline(p.index)}) AS q, t, good, total FROM (${sloLevelSql(scope, p.query, level, p.ranges, p.plan)})`,
+    ),
+    ' UNION ALL ',
+  );
 }
 
 /** createClickHouseStore answers the Store's questions with SQL over Tapwire's ClickHouse tables. */
@@ -569,9 +585,12 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
     },
 
     async sloCounts(scope, q): Promise<SloCountsResult> {
-      return countSlo(q, (level, ranges, plan) =>
-        run<{ t: Num; good: Num; total: Num }>(sloLevelSql(scope, q, level, ranges, plan)),
-      );
+      const [result] = await countSlos([q], (level, parts) => run(sloLevelsSql(scope, level, parts)));
+      return result as SloCountsResult;
+    },
+
+    async sloCountsMany(scope, queries): Promise<SloCountsResult[]> {
+      return countSlos(queries, (level, parts) => run(sloLevelsSql(scope, level, parts)));
     },
 
     async ping() {

@@ -18,7 +18,7 @@ import {
   type SloCountsQuery,
   type TimeRange,
 } from './queries.js';
-import type { SeriesPoint, TraceResult } from './results.js';
+import type { SeriesPoint, SloCountsResult, TraceResult } from './results.js';
 import {
   alertHistoryResult,
   alertsResult,
@@ -48,7 +48,14 @@ import {
   signalDimensions,
   TIME_COLUMN,
 } from './shape.js';
-import { badStatusParts, countSlo, SLO_SOURCES, type SloLevel, type SloReadPlan } from './slo-windows.js';
+import {
+  badStatusParts,
+  countSlos,
+  type SloLevel,
+  type SloLevelPart,
+  type SloReadPlan,
+  sloSource,
+} from './slo-windows.js';
 import type { Store } from './store.js';
 import { buildSpanTree, type StoredSpan } from './trace-tree.js';
 
@@ -170,21 +177,22 @@ function upstreamSamples(columns: DuckSql, conditions: DuckSql): DuckSql {
 
 /**
  * sloLevelSql counts an SLO's good and total requests per time unit of one level, over `ranges`:
- * rollup rows carry the status or bucket in `value`; raw rows compute them as the rollup does.
+ * rollup rows carry the status or bucket in a column; raw rows compute them as the rollups do.
  */
 function sloLevelSql(
   scope: Scope,
   q: SloCountsQuery,
   level: SloLevel,
   ranges: readonly TimeRange[],
-  { facet, maxBucket }: SloReadPlan,
+  plan: SloReadPlan,
 ): DuckSql {
-  const rollup = level !== 'raw';
-  const time = raw(SLO_SOURCES[level].time);
+  const source = sloSource(level, plan);
+  const time = raw(source.time);
   const c = tenantCondition(scope);
   const s = q.selector;
   if (s.tenant !== undefined) c.push(sql`tenant = ${s.tenant}`);
-  if (rollup) c.push(sql`facet = ${facet}`, sql`slo_consumer = ${s.consumer ?? ''}`);
+  if (source.facet !== undefined)
+    c.push(sql`facet = ${source.facet}`, sql`slo_consumer = ${s.consumer ?? ''}`);
   else if (s.consumer !== undefined) c.push(sql`consumer = ${s.consumer}`);
   if (s.service !== undefined) c.push(sql`service = ${s.service}`);
   if (s.route !== undefined) c.push(sql`route = ${s.route}`);
@@ -195,12 +203,12 @@ function sloLevelSql(
       ' OR ',
     )})`,
   );
-  const n = raw(rollup ? 'requests' : '1');
+  const n = raw(source.value ? 'requests' : '1');
   let good: DuckSql;
   if (q.sli.kind === 'latency') {
-    good = sql`${raw(rollup ? 'value' : LATENCY_BUCKET_SQL)} <= ${maxBucket ?? 0}`;
+    good = sql`${raw(source.value ?? LATENCY_BUCKET_SQL)} <= ${plan.maxBucket ?? 0}`;
   } else {
-    const status = raw(rollup ? 'value' : 'status');
+    const status = raw(source.value ?? 'status');
     const list = (values: readonly number[]) =>
       joinSql(
         values.map((v) => sql`${v}`),
@@ -214,7 +222,18 @@ function sloLevelSql(
     good = sql`NOT (${joinSql(bad, ' OR ')})`;
   }
   return sql`SELECT ${time} AS t, sum(CASE WHEN ${good} THEN ${n} ELSE 0 END) AS good, sum(${n}) AS total
-    FROM ${raw(SLO_SOURCES[level].table)} WHERE ${where(c)} GROUP BY t`;
+    FROM ${raw(source.table)} WHERE ${where(c)} GROUP BY t`;
+}
+
+/** sloLevelsSql reads one level for several SLOs: a branch each, its rows tagged q (the part's index). */
+function sloLevelsSql(scope: Scope, level: SloLevel, parts: readonly SloLevelPart[]): DuckSql {
+  return joinSql(
+    parts.map(
+      (p) =>
+        sql`SELECT ${p.index} AS q, t, good, total FROM (${sloLevelSql(scope, p.query, level, p.ranges, p.plan)})`,
+    ),
+    ' UNION ALL ',
+  );
 }
 
 /**
@@ -485,10 +504,13 @@ export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOption
       return alertHistoryResult(rows);
     },
 
-    async sloCounts(scope, q) {
-      return countSlo(q, (level, ranges, plan) =>
-        run<{ t: Num; good: Num; total: Num }>(sloLevelSql(scope, q, level, ranges, plan)),
-      );
+    async sloCounts(scope, q): Promise<SloCountsResult> {
+      const [result] = await countSlos([q], (level, parts) => run(sloLevelsSql(scope, level, parts)));
+      return result as SloCountsResult;
+    },
+
+    async sloCountsMany(scope, queries): Promise<SloCountsResult[]> {
+      return countSlos(queries, (level, parts) => run(sloLevelsSql(scope, level, parts)));
     },
 
     async ping() {

@@ -101,6 +101,8 @@ export {
   type SloLevel,
   type SloPiece,
   type SloReadPlan,
+  type SloSource,
+  sloSource,
 } from './slo-windows.js';
 export type { Store } from './store.js';
 export { buildSpanTree, type StoredSpan } from './trace-tree.js';

@@ -3,26 +3,40 @@ import type { SloCountsResult } from './results.js';
 
 /**
  * How sloCounts answers every window exactly from one scan per data level: each window is cut
- * into its whole hours (slo_counts_1h), the whole minutes left at its edges (slo_counts_1m) and
+ * into its whole hours (hourly rollup), the whole minutes left at its edges (minute rollup) and
  * the seconds left at its edges (raw access_logs rows); each level is read once, grouped by its
  * time unit, over the union of the pieces every window needs from it; each window then sums its
- * own pieces. Every request of [from, to) is counted once whatever the alignment.
+ * own pieces. Every request of [from, to) is counted once whatever the alignment. The rollups:
+ * slo_counts_1m / _1h (migrations/0010) for statuses and per-consumer buckets, the route
+ * histograms (migrations/0007) for latency buckets over all consumers.
  */
 
-/** SLO_FACETS are the facets of slo_counts_1m / _1h (migrations/0010). */
-export const SLO_FACETS = { status: 0, latency: 1, consumerStatus: 2, consumerLatency: 3 } as const;
+/** SLO_FACETS are the facets of slo_counts_1m / _1h (migrations/0010); consumerLatency is hourly only. */
+export const SLO_FACETS = { status: 0, consumerStatus: 1, consumerLatency: 2 } as const;
 
 /** SloLevel is one data level of an SLO count: where it reads and its time unit in seconds. */
 export type SloLevel = 'rollup_1h' | 'rollup_1m' | 'raw';
 
 const UNIT_S: Record<SloLevel, number> = { rollup_1h: 3600, rollup_1m: 60, raw: 1 };
 
-/** SLO_SOURCES name each level's table and time column. */
-export const SLO_SOURCES = {
-  rollup_1h: { table: 'slo_counts_1h', time: 'hour' },
-  rollup_1m: { table: 'slo_counts_1m', time: 'minute' },
-  raw: { table: 'access_logs', time: 'ts' },
-} as const satisfies Record<SloLevel, { table: string; time: string }>;
+/**
+ * SloSource is where one level of an SLO count reads: its table and time column, and for a rollup
+ * the column holding the status or latency bucket and (slo_counts) the facet; raw rows have neither.
+ */
+export interface SloSource {
+  readonly table: string;
+  readonly time: string;
+  readonly value?: 'value' | 'bucket';
+  readonly facet?: number;
+}
+
+/** sloSource says where a level of a planned SLO count reads. */
+export function sloSource(level: SloLevel, plan: SloReadPlan): SloSource {
+  if (level === 'raw') return { table: 'access_logs', time: 'ts' };
+  const time = level === 'rollup_1h' ? 'hour' : 'minute';
+  if (plan.facet === undefined) return { table: `route_histogram_${level.slice(-2)}`, time, value: 'bucket' };
+  return { table: `slo_counts_${level.slice(-2)}`, time, value: 'value', facet: plan.facet };
+}
 
 /** SloPiece is a part of a window answered by one level (aligned to that level's unit). */
 export interface SloPiece {
@@ -33,8 +47,8 @@ export interface SloPiece {
 
 /** SloReadPlan says, per level, which time ranges to read, and per window which pieces it sums. */
 export interface SloReadPlan {
-  /** The facet of slo_counts_* the SLI reads. */
-  readonly facet: number;
+  /** The facet of slo_counts_* the SLI reads; undefined: the route histograms. */
+  readonly facet?: number;
   /** Latency SLIs: the largest bucket k whose upper edge 1.01^k is at most thresholdMs. */
   readonly maxBucket?: number;
   /** Latency SLIs: 1.01^maxBucket, the threshold applied. */
@@ -104,12 +118,10 @@ export function planSloRead(query: SloCountsQuery): SloReadPlan {
     }))
     .filter((r) => r.ranges.length > 0);
   if (sli.kind === 'latency') {
-    return {
-      facet: byConsumer ? SLO_FACETS.consumerLatency : SLO_FACETS.latency,
-      ...latencyEdge(sli.thresholdMs),
-      reads,
-      pieces,
-    };
+    const edge = latencyEdge(sli.thresholdMs);
+    return byConsumer
+      ? { facet: SLO_FACETS.consumerLatency, ...edge, reads, pieces }
+      : { ...edge, reads, pieces };
   }
   return { facet: byConsumer ? SLO_FACETS.consumerStatus : SLO_FACETS.status, reads, pieces };
 }
@@ -154,28 +166,66 @@ function lowerBound(ts: readonly number[], x: number): number {
   return lo;
 }
 
-/** SloLevelRead reads one level's good and total counts per time unit over its ranges (one statement). */
+/** SloLevelPart is one SLO's share of a level read: its index in the batch, its query, plan and ranges. */
+export interface SloLevelPart {
+  readonly index: number;
+  readonly query: SloCountsQuery;
+  readonly plan: SloReadPlan;
+  readonly ranges: readonly TimeRange[];
+}
+
+/**
+ * SloLevelRead reads one level's good and total counts per time unit for several SLOs in one
+ * statement (UNION ALL of one branch per part), each row tagged `q` with its part's index.
+ */
 export type SloLevelRead = (
   level: SloLevel,
-  ranges: readonly TimeRange[],
-  plan: SloReadPlan,
-) => Promise<readonly { t: unknown; good: unknown; total: unknown }[]>;
+  parts: readonly SloLevelPart[],
+) => Promise<readonly { q: unknown; t: unknown; good: unknown; total: unknown }[]>;
 
-/** countSlo plans an SLO count, reads every level it needs at once and sums each window. */
-export async function countSlo(query: SloCountsQuery, read: SloLevelRead): Promise<SloCountsResult> {
-  const plan = planSloRead(query);
-  const levels = await Promise.all(
-    plan.reads.map(async (r) => {
-      // Drivers return 64-bit integers as strings (ClickHouse) or bigints (DuckDB).
-      const rows = (await read(r.level, r.ranges, plan)).map((x) => ({
-        t: Number(x.t),
-        good: Number(x.good),
-        total: Number(x.total),
-      }));
-      return [r.level, rows] as const;
-    }),
-  );
-  return sloWindows(query, plan, Object.fromEntries(levels));
+/**
+ * SLO_BRANCHES_PER_STATEMENT bounds the SLOs one statement reads: 40 branches stay far below
+ * ClickHouse 18.16's 256 KiB max_query_size (a branch is under 1 KiB plus its ranges).
+ */
+export const SLO_BRANCHES_PER_STATEMENT = 40;
+
+/**
+ * countSlos plans the counts of many SLOs and reads each level they need once for all of them —
+ * one statement per level (per 40 SLOs), not one per SLO and level: 50 SLOs cost two or three
+ * round trips — then sums each SLO's windows. Answers in the order asked.
+ */
+export async function countSlos(
+  queries: readonly SloCountsQuery[],
+  read: SloLevelRead,
+): Promise<SloCountsResult[]> {
+  const plans = queries.map((q) => planSloRead(q));
+  const parts = new Map<SloLevel, SloLevelPart[]>();
+  plans.forEach((plan, index) => {
+    const query = queries[index] as SloCountsQuery;
+    for (const r of plan.reads) {
+      const list = parts.get(r.level) ?? [];
+      list.push({ index, query, plan, ranges: r.ranges });
+      parts.set(r.level, list);
+    }
+  });
+  const rows: Partial<Record<SloLevel, SloLevelRow[]>>[] = queries.map(() => ({}));
+  const statements: Promise<void>[] = [];
+  for (const [level, list] of parts)
+    for (let i = 0; i < list.length; i += SLO_BRANCHES_PER_STATEMENT)
+      statements.push(
+        read(level, list.slice(i, i + SLO_BRANCHES_PER_STATEMENT)).then((answer) => {
+          // Drivers return 64-bit integers as strings (ClickHouse) or bigints (DuckDB).
+          for (const x of answer) {
+            const byLevel = rows[Number(x.q)];
+            if (!byLevel) continue;
+            const list = byLevel[level] ?? [];
+            list.push({ t: Number(x.t), good: Number(x.good), total: Number(x.total) });
+            byLevel[level] = list;
+          }
+        }),
+      );
+  await Promise.all(statements);
+  return queries.map((q, i) => sloWindows(q, plans[i] as SloReadPlan, rows[i] ?? {}));
 }
 
 /** sloWindows sums each window's pieces from the rows read per level, in the order asked. */

@@ -56,6 +56,11 @@ export interface Store {
    * the window, rollups for its whole hours and minutes, raw rows for the seconds at its edges).
    */
   sloCounts(scope: Scope, query: SloCountsQuery): Promise<SloCountsResult>;
+  /**
+   * sloCountsMany is sloCounts for many SLOs at once, answered in the order asked: each data level
+   * is read once for all of them (a statement per level, not per SLO and level).
+   */
+  sloCountsMany(scope: Scope, queries: readonly SloCountsQuery[]): Promise<SloCountsResult[]>;
   /** ping resolves true when the store answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { latencyEdge, planSloRead, SLO_FACETS, sloCountsQuerySchema } from '../src/index.js';
+import { latencyEdge, planSloRead, SLO_FACETS, sloCountsQuerySchema, sloSource } from '../src/index.js';
 
 const H = 1_795_600_800; // a whole hour (2026-11-26 08:00 UTC)
 const availability = { kind: 'availability' as const };
@@ -76,6 +76,34 @@ describe('planSloRead', () => {
       [{ level: 'raw', from: H + 10, to: H + 50 }],
       [{ level: 'rollup_1h', from: H, to: H + 7200 }],
     ]);
+  });
+
+  it('a latency SLI over all consumers reads the route histograms; availability and per-consumer SLIs the SLO counts', () => {
+    const windows = [{ from: H, to: H + 60 }];
+    const latency = planSloRead(
+      sloCountsQuerySchema.parse({ selector: {}, sli: { kind: 'latency', thresholdMs: 300 }, windows }),
+    );
+    expect(latency.facet).toBeUndefined();
+    expect(sloSource('rollup_1m', latency)).toEqual({
+      table: 'route_histogram_1m',
+      time: 'minute',
+      value: 'bucket',
+    });
+    expect(sloSource('rollup_1h', latency)).toEqual({
+      table: 'route_histogram_1h',
+      time: 'hour',
+      value: 'bucket',
+    });
+    expect(sloSource('raw', latency)).toEqual({ table: 'access_logs', time: 'ts' });
+    const byConsumer = planSloRead(
+      sloCountsQuerySchema.parse({ selector: { consumer: 'k' }, sli: availability, windows }),
+    );
+    expect(sloSource('rollup_1m', byConsumer)).toEqual({
+      table: 'slo_counts_1m',
+      time: 'minute',
+      value: 'value',
+      facet: SLO_FACETS.consumerStatus,
+    });
   });
 
   it('a per-consumer latency SLI has no minute level: whole hours, then raw seconds', () => {

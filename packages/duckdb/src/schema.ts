@@ -89,16 +89,15 @@ function sloCounts(table: string, time: string): TableSpec {
 
 /**
  * sloCountsSelect fills slo_counts_1m / _1h as migrations/0010 does: each new row once per facet
- * (0 status, 1 latency bucket, 2 status per consumer, 3 latency bucket per consumer: hourly only).
+ * (0 status, 1 status per consumer, 2 latency bucket per consumer: hourly only).
  */
 function sloCountsSelect(time: string, seconds: number, perConsumerLatency: boolean): string {
   const facet = (n: number, consumer: string, value: string) =>
     `SELECT tenant, CAST(${n} AS UTINYINT) AS facet, ${consumer} AS slo_consumer, service, route, method, ts, CAST(${value} AS SMALLINT) AS value FROM tapwire_new`;
   const facets = [
     facet(0, "''", 'status'),
-    facet(1, "''", LATENCY_BUCKET_SQL),
-    facet(2, 'consumer', 'status'),
-    ...(perConsumerLatency ? [facet(3, 'consumer', LATENCY_BUCKET_SQL)] : []),
+    facet(1, 'consumer', 'status'),
+    ...(perConsumerLatency ? [facet(2, 'consumer', LATENCY_BUCKET_SQL)] : []),
   ];
   return `SELECT tenant, facet, slo_consumer, service, route, method, ts // ${seconds} * ${seconds} AS ${time}, value,
     count(*) AS requests

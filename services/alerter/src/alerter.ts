@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import {
   type AlertingConfig,
   burnRuleValue,
-  evaluateSlo,
+  evaluateSlos,
   type Rule,
   type RuleGroup,
   renderTemplate,
   type Slo,
   type SloBurnRule,
   type SloCounter,
+  type SloEvaluation,
   sloBurnRules,
 } from '@tapwire/alerting';
 import type { SignalQuery, Store } from '@tapwire/analytics';
@@ -50,7 +51,7 @@ export interface Alerter {
   start(): void;
   /** evaluateGroup runs one evaluation of every rule of a group (the scheduler calls it; tests too). */
   evaluateGroup(group: RuleGroup, now?: number): Promise<void>;
-  /** evaluateSlos runs one evaluation of every SLO's burn-rate alerts (one sloCounts call per SLO). */
+  /** evaluateSlos runs one evaluation of every SLO's burn-rate alerts (one sloCountsMany call for all). */
   evaluateSlos(now?: number): Promise<void>;
   /** dispatch flushes every group that is due. */
   dispatch(now?: number): Promise<void>;
@@ -346,39 +347,59 @@ export function buildAlerter(
     for (const fp of notified.keys()) if (!live.has(fp)) notified.delete(fp);
   }
 
-  /** evaluateSloRules counts one SLO's windows once and advances each of its burn-rate conditions. */
-  async function evaluateSloRules(slo: Slo, rules: readonly SloRule[], at: number): Promise<void> {
-    const key = `slo:${slo.name}`;
-    if (running.has(key)) return;
-    running.add(key);
+  /**
+   * evaluateSloRules counts every SLO's windows in one sloCountsMany call (the store reads each
+   * level once for all of them) and advances each SLO's burn-rate conditions. An SLO whose last
+   * evaluation still runs is left out of this one.
+   */
+  async function evaluateSloRules(
+    entries: readonly { slo: Slo; rules: SloRule[] }[],
+    at: number,
+  ): Promise<void> {
+    const due = entries.filter((e) => !running.has(`slo:${e.slo.name}`));
+    if (due.length === 0) return;
+    for (const e of due) running.add(`slo:${e.slo.name}`);
     const started = performance.now();
-    let outcomes: EvaluationOutcome[];
+    let outcomes: EvaluationOutcome[][];
     try {
       if (!deps.slos) throw new Error('the store cannot count SLO requests (no sloCounts)');
-      const e = await evaluateSlo(deps.slos, { tenant: null }, slo, at - config.slo_defaults.query_offset);
-      outcomes = rules.map((r) => ({
-        ok: true,
-        series: [
-          {
-            labels: {},
-            value: burnRuleValue(r.burn, e),
-            samples: e.counts[r.burn.labels.short_window ?? '']?.total ?? 0,
-          },
-        ],
-      }));
-      deps.metrics.evaluation(key, 'ok', (performance.now() - started) / 1000);
+      const evaluations = await evaluateSlos(
+        deps.slos,
+        { tenant: null },
+        due.map((d) => d.slo),
+        at - config.slo_defaults.query_offset,
+      );
+      outcomes = due.map(({ rules }, i) =>
+        rules.map((r) => {
+          const e = evaluations[i] as SloEvaluation;
+          return {
+            ok: true,
+            series: [
+              {
+                labels: {},
+                value: burnRuleValue(r.burn, e),
+                samples: e.counts[r.burn.labels.short_window ?? '']?.total ?? 0,
+              },
+            ],
+          };
+        }),
+      );
+      for (const d of due)
+        deps.metrics.evaluation(`slo:${d.slo.name}`, 'ok', (performance.now() - started) / 1000);
     } catch (err) {
-      outcomes = rules.map(() => ({ ok: false, error: (err as Error).message }));
-      deps.metrics.evaluation(key, 'error', (performance.now() - started) / 1000);
-      deps.logger.warn({ slo: slo.name, err }, 'SLO evaluation failed');
+      outcomes = due.map(({ rules }) => rules.map(() => ({ ok: false, error: (err as Error).message })));
+      for (const d of due)
+        deps.metrics.evaluation(`slo:${d.slo.name}`, 'error', (performance.now() - started) / 1000);
+      deps.logger.warn({ slos: due.map((d) => d.slo.name), err }, 'SLO evaluation failed');
     } finally {
-      running.delete(key);
+      for (const d of due) running.delete(`slo:${d.slo.name}`);
     }
-    rules.forEach((r, i) => {
-      const state = states.get(r.id);
-      const outcome = outcomes[i];
-      if (state && outcome) advance(r, state, outcome, at);
-    });
+    for (const [i, { rules }] of due.entries())
+      for (const [j, r] of rules.entries()) {
+        const state = states.get(r.id);
+        const outcome = outcomes[i]?.[j];
+        if (state && outcome) advance(r, state, outcome, at);
+      }
   }
 
   const api: Alerter = {
@@ -441,8 +462,8 @@ export function buildAlerter(
       deps.metrics.setAlerts(api.alerts().map((a) => a.instance.state));
     },
     async evaluateSlos(at = now()) {
-      // SLOs run side by side, one sloCounts call each.
-      await Promise.all([...sloRules.values()].map((s) => evaluateSloRules(s.slo, s.rules, at)));
+      // Every SLO in one count: a statement per data level, not per SLO.
+      await evaluateSloRules([...sloRules.values()], at);
       dispatcher.update(dispatchAlerts(), at);
       deps.metrics.setAlerts(api.alerts().map((a) => a.instance.state));
     },

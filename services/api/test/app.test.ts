@@ -37,6 +37,7 @@ function fakeStore(overview: () => Promise<OverviewResult> = async () => EMPTY) 
     alerts: record('alerts', async () => ({ alerts: [] })),
     alertHistory: record('alertHistory', async () => ({ events: [] })),
     sloCounts: record('sloCounts', async () => ({ windows: [] })),
+    sloCountsMany: record('sloCountsMany', async () => []),
     ping: async () => true,
     close: async () => {},
   };
