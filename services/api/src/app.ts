@@ -630,7 +630,6 @@ export async function buildApi(
     catalog: slos,
     answer,
     now: deps.now ?? Date.now,
-    concurrency: config.sloConcurrency,
     maxWindowS: config.maxWindowHours * 3600,
     errorBody,
     errorResponses: ERROR_RESPONSES,

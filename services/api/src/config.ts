@@ -139,15 +139,6 @@ export const apiConfigSchema = z
       .describe(
         'The alerter’s alerting file, for GET /v1/rules (receivers are never shown) and the SLOs of GET /v1/slos (re-read on change and on SIGHUP; a file that does not validate keeps the SLOs in use). Default: none.',
       ),
-    sloConcurrency: z
-      .number()
-      .int()
-      .min(1)
-      .max(64)
-      .default(8)
-      .describe(
-        'SLOs of one GET /v1/slos request counted at the same time (one Store query each). Default: 8.',
-      ),
     rateLimit: z
       .strictObject({
         max: z.number().int().min(1).default(600).describe('Requests per token per window. Default: 600.'),

@@ -1,6 +1,7 @@
 import {
   durationText,
   evaluateSlo,
+  evaluateSlos,
   REPORT_WINDOWS_MS,
   SLO_SERIES_MAX_STEPS,
   type Slo,
@@ -19,7 +20,8 @@ import type { SloCatalog } from './slo-catalog.js';
 
 /**
  * GET /v1/slos and GET /v1/slos/:name: each SLO's SLI, error budget and burn rates now, computed
- * exactly from the Store's sloCounts (one call per SLO, cached like every answer), and a series
+ * exactly from the Store's counts (one sloCountsMany call for every SLO of a list, which reads
+ * each data level once for all of them; cached like every answer), and a series
  * of budget remaining and burn rate per step. Tenancy: a tenant's token sees the SLOs of its
  * tenant and those naming no tenant, and every count is restricted to its tenant.
  */
@@ -112,8 +114,6 @@ export interface SloRoutesOptions {
   readonly answer: <T>(name: string, scope: Scope, query: unknown, compute: () => Promise<T>) => Promise<T>;
   /** now is the clock, epoch ms. */
   readonly now: () => number;
-  /** concurrency bounds the SLOs of one request evaluated at the same time. */
-  readonly concurrency: number;
   /** maxWindowS bounds the series range, in seconds. */
   readonly maxWindowS: number;
   /** errorBody is the JSON error body; errorResponses the error statuses every /v1 route documents. */
@@ -133,10 +133,15 @@ export const sloRoutes: FastifyPluginAsyncZod<SloRoutesOptions> = async (app, op
   const visibleIn = (scope: Scope) => (slo: Slo) =>
     slo.selector.tenant === undefined || scope.tenant === null || slo.selector.tenant === scope.tenant;
 
+  // An evaluation depends on the definitions and the minute only: the cache keys on both.
   function evaluate(scope: Scope, slo: Slo, nowMs: number): Promise<SloEvaluation> {
-    // The evaluation depends on the definition and the minute only: key on both.
     return answer('slo', scope, { slo, at: sloWindowEnd(nowMs) }, () =>
       evaluateSlo(store, scope, slo, nowMs),
+    );
+  }
+  function evaluateAll(scope: Scope, slos: readonly Slo[], nowMs: number): Promise<SloEvaluation[]> {
+    return answer('slos', scope, { slos, at: sloWindowEnd(nowMs) }, () =>
+      evaluateSlos(store, scope, slos, nowMs),
     );
   }
 
@@ -204,7 +209,7 @@ export const sloRoutes: FastifyPluginAsyncZod<SloRoutesOptions> = async (app, op
       const nowMs = now();
       const slos = catalog.list().filter(visibleIn(scope));
       const [evaluations, alerts] = await Promise.all([
-        mapBounded(slos, options.concurrency, (slo) => evaluate(scope, slo, nowMs)),
+        evaluateAll(scope, slos, nowMs),
         slos.length > 0 ? sloAlerts(scope, nowMs) : Promise.resolve([]),
       ]);
       return { slos: slos.map((slo, i) => statusOf(slo, evaluations[i] as SloEvaluation, alerts)) };
@@ -286,22 +291,4 @@ function seriesRange(
       { field: 'step' },
     );
   return { from, to: from + (steps - 1) * step, step, burnWindow: q.burn_window };
-}
-
-/** mapBounded maps items with at most `limit` calls in flight, answers in input order. */
-async function mapBounded<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }

@@ -17,33 +17,32 @@ const slo = (name: string, extra = '') =>
   `  - name: ${name}\n    sli: { kind: availability }\n    objective: 99\n${extra}`;
 
 /**
- * fakeCounter answers sloCounts with 1000 requests and 1 bad per minute of every window (a 0.1 %
- * bad share: burn rate 0.1 against 99 %), after `delayMs`, counting the calls in flight at once.
+ * fakeStore answers SLO counts with 1000 requests and 1 bad per minute of every window (a 0.1 %
+ * bad share: burn rate 0.1 against 99 %), recording each call and the SLOs it asked for.
  */
-function fakeStore(delayMs = 0) {
-  const calls: { scope: unknown; query: SloCountsQuery }[] = [];
-  let inFlight = 0;
-  const stats = { maxInFlight: 0 };
+function fakeStore() {
+  const calls: { method: string; scope: unknown; queries: SloCountsQuery[] }[] = [];
+  const answer = (query: SloCountsQuery) => ({
+    windows: query.windows.map((w) => {
+      const minutes = (w.to - w.from) / 60;
+      return { ...w, good: 999 * minutes, total: 1000 * minutes };
+    }),
+  });
   const store = {
     kind: 'duckdb',
     async sloCounts(scope: unknown, query: SloCountsQuery) {
-      calls.push({ scope, query });
-      inFlight++;
-      stats.maxInFlight = Math.max(stats.maxInFlight, inFlight);
-      await new Promise((r) => setTimeout(r, delayMs));
-      inFlight--;
-      return {
-        windows: query.windows.map((w) => {
-          const minutes = (w.to - w.from) / 60;
-          return { ...w, good: 999 * minutes, total: 1000 * minutes };
-        }),
-      };
+      calls.push({ method: 'sloCounts', scope, queries: [query] });
+      return answer(query);
+    },
+    async sloCountsMany(scope: unknown, queries: SloCountsQuery[]) {
+      calls.push({ method: 'sloCountsMany', scope, queries });
+      return queries.map(answer);
     },
     alerts: async () => ({ alerts: [] }),
     ping: async () => true,
     close: async () => {},
   } as unknown as Store;
-  return { store, calls, stats };
+  return { store, calls };
 }
 
 const dirs: string[] = [];
@@ -132,20 +131,20 @@ describe('SLO definitions', () => {
 });
 
 describe('GET /v1/slos', () => {
-  it('counts every SLO once, at most sloConcurrency at a time, and answers repeats from the cache', async () => {
-    const list = Array.from({ length: 20 }, (_, i) => slo(`s${i}`)).join('');
-    const { store, calls, stats } = fakeStore(20);
-    const api = await apiWith(store, {
-      alertingFile: alertingFile(`${HEAD}slos:\n${list}`),
-      sloConcurrency: 3,
-    });
-    expect(await names(api)).toHaveLength(20);
-    expect(calls).toHaveLength(20);
-    expect(stats.maxInFlight).toBe(3);
-    // Every window ends at the minute; each call asks the SLO window and 5m … 3d at once.
-    expect(calls[0]?.query.windows.every((w) => w.to === NOW / 1000)).toBe(true);
-    expect(await names(api)).toHaveLength(20);
-    expect(calls).toHaveLength(20);
+  it('counts every SLO in one store call, and answers repeats within the minute from the cache', async () => {
+    const list = Array.from({ length: 50 }, (_, i) => slo(`s${i}`)).join('');
+    const { store, calls } = fakeStore();
+    const api = await apiWith(store, { alertingFile: alertingFile(`${HEAD}slos:\n${list}`) });
+    expect(await names(api)).toHaveLength(50);
+    expect(calls.map((c) => [c.method, c.queries.length])).toEqual([['sloCountsMany', 50]]);
+    // Every window ends at the minute; each SLO asks its window and 5m … 3d at once.
+    const windows = calls[0]?.queries[0]?.windows ?? [];
+    expect(windows.every((w) => w.to === NOW / 1000)).toBe(true);
+    expect(windows.map((w) => (w.to - w.from) / 60)).toEqual(
+      expect.arrayContaining([5, 30, 60, 360, 1440, 4320, 28 * 1440]),
+    );
+    expect(await names(api)).toHaveLength(50);
+    expect(calls).toHaveLength(1);
   });
 
   it('a tenant token sees its SLOs and those naming no tenant, and counts in its tenant only', async () => {
@@ -155,12 +154,10 @@ describe('GET /v1/slos', () => {
     const { store, calls } = fakeStore();
     const api = await apiWith(store, { alertingFile: file });
     expect(await names(api, 'acme-token')).toEqual(['open', 'mine']);
-    expect(calls.map((c) => c.scope)).toEqual([{ tenant: 'acme' }, { tenant: 'acme' }]);
     expect(await names(api, 'ops-token')).toEqual(['open', 'mine', 'theirs']);
-    expect(calls.slice(2).map((c) => c.scope)).toEqual([
-      { tenant: null },
-      { tenant: null },
-      { tenant: null },
+    expect(calls.map((c) => [c.scope, c.queries.map((q) => q.selector.tenant ?? '*')])).toEqual([
+      [{ tenant: 'acme' }, ['*', 'acme']],
+      [{ tenant: null }, ['*', 'acme', 'globex']],
     ]);
   });
 
