@@ -4,7 +4,6 @@ import fastifyEtag from '@fastify/etag';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import { loadAlertingFile } from '@tapwire/alerting';
 import {
   AnalyticsError,
   alertHistoryResultSchema,
@@ -329,6 +328,9 @@ export async function buildApi(
   }
 
   const read = { scope: 'read' as const };
+  // The alerting file's SLOs and rule groups, kept up to date as the alerter keeps its own.
+  const slos = createSloCatalog({ file: config.alertingFile, logger });
+  app.addHook('onClose', async () => slos.close());
 
   // --- health and the index (no token) ------------------------------------------------------
 
@@ -611,10 +613,8 @@ export async function buildApi(
       },
     },
     async () => {
-      if (!config.alertingFile) return { groups: [] };
-      const alerting = loadAlertingFile(config.alertingFile);
       return {
-        groups: alerting.groups.map((g) => ({
+        groups: slos.groups().map((g) => ({
           name: g.name,
           interval_ms: g.interval,
           rules: g.rules.map((r) => ({ ...r })),
@@ -623,8 +623,6 @@ export async function buildApi(
     },
   );
 
-  const slos = createSloCatalog({ file: config.alertingFile, logger });
-  app.addHook('onClose', async () => slos.close());
   await app.register(sloRoutes, {
     store,
     catalog: slos,

@@ -1,17 +1,20 @@
 import { existsSync, type FSWatcher, watch } from 'node:fs';
-import { loadAlertingFile, type Slo } from '@tapwire/alerting';
+import { type AlertingConfig, loadAlertingFile, type RuleGroup, type Slo } from '@tapwire/alerting';
 import type { Logger } from '@tapwire/telemetry';
 
 /**
- * The SLOs the API answers for: the `slos:` of the alerter's alerting file (`api.alertingFile`),
- * re-read when the file changes and on reload() (SIGHUP in the service), as the alerter does. A
- * file that does not validate keeps the last good SLOs and logs why, naming the field.
+ * The SLOs (and rule groups) the API answers for: those of the alerter's alerting file
+ * (`api.alertingFile`), re-read when the file changes and on reload() (SIGHUP in the service), as
+ * the alerter does. A file that does not validate keeps the last good one and logs why, naming
+ * the field; no file (or none on disk) has none.
  */
 
-/** SloCatalog holds the SLOs in effect. */
+/** SloCatalog holds the SLOs (and rule groups) of the alerting file in effect. */
 export interface SloCatalog {
   /** list is the SLOs of the last good alerting file ([] with no file). */
   list(): readonly Slo[];
+  /** groups is the rule groups of the last good alerting file ([] with no file). */
+  groups(): readonly RuleGroup[];
   /** reload re-reads the file; false (and the SLOs in use kept) when it does not validate. */
   reload(): boolean;
   /** close stops watching the file (idempotent). */
@@ -21,20 +24,20 @@ export interface SloCatalog {
 /** createSloCatalog reads the alerting file once now, then again whenever it changes. */
 export function createSloCatalog(options: { file?: string | undefined; logger: Logger }): SloCatalog {
   const { file, logger } = options;
-  let slos: readonly Slo[] = [];
+  let alerting: AlertingConfig | undefined;
   const reload = (): boolean => {
     if (!file) return true;
     if (!existsSync(file)) {
-      slos = [];
+      alerting = undefined;
       return true;
     }
     try {
-      slos = loadAlertingFile(file).slos;
+      alerting = loadAlertingFile(file);
       return true;
     } catch (err) {
       logger.error(
         { file, problem: (err as Error).message },
-        'alerting file rejected; the API keeps the SLOs in use',
+        'alerting file rejected; the API keeps the SLOs and rules in use',
       );
       return false;
     }
@@ -51,7 +54,8 @@ export function createSloCatalog(options: { file?: string | undefined; logger: L
     watcher.unref();
   }
   return {
-    list: () => slos,
+    list: () => alerting?.slos ?? [],
+    groups: () => alerting?.groups ?? [],
     reload,
     close() {
       clearTimeout(debounce);

@@ -97,10 +97,18 @@ const names = async (api: Api, token = 'ops-token') => {
 };
 
 describe('SLO definitions', () => {
-  it('without an alerting file (or with none on disk) there are no SLOs and the Store is not asked', async () => {
+  it('without an alerting file (or with none on disk) there are no SLOs nor rules, and the Store is not asked', async () => {
     const { store, calls } = fakeStore();
     expect(await names(await apiWith(store))).toEqual([]);
-    expect(await names(await apiWith(store, { alertingFile: '/nonexistent/alerting.yaml' }))).toEqual([]);
+    const missing = await apiWith(store, { alertingFile: '/nonexistent/alerting.yaml' });
+    expect(await names(missing)).toEqual([]);
+    // `tapwire start` points the API at the alerter's file, which need not exist: no rules either.
+    const rules = await missing.app.inject({
+      method: 'GET',
+      url: '/v1/rules',
+      headers: { authorization: 'Bearer ops-token' },
+    });
+    expect(rules.json()).toEqual({ groups: [] });
     expect(calls).toEqual([]);
   });
 
@@ -112,7 +120,9 @@ describe('SLO definitions', () => {
     writeFileSync(file, `${HEAD}slos:\n${slo('a').replace('99', '100')}`);
     expect(api.slos.reload()).toBe(false);
     expect(await names(api)).toEqual(['a']);
-    const rejected = lines.find((l) => l.msg === 'alerting file rejected; the API keeps the SLOs in use');
+    const rejected = lines.find(
+      (l) => l.msg === 'alerting file rejected; the API keeps the SLOs and rules in use',
+    );
     expect(rejected?.file).toBe(file);
     expect(String(rejected?.problem)).toContain('slos.0.objective');
     writeFileSync(file, `${HEAD}slos:\n${slo('a')}${slo('b')}`);
