@@ -1068,6 +1068,8 @@ describe('serving', () => {
       '/v1/series',
       '/v1/silences',
       '/v1/silences/{id}',
+      '/v1/slos',
+      '/v1/slos/{name}',
       '/v1/traces',
       '/v1/traces/{traceId}',
     ]);

@@ -198,6 +198,16 @@ describe('the embedded deployment (nothing but Node)', () => {
       });
       const alerts = await get<{ alerts: { state: string }[] }>('/v1/alerts?state=firing');
       expect(alerts.alerts.length).toBeGreaterThan(0);
+      // The demo's SLO, from the alerting file the alerter runs, counted on DuckDB from the live traffic.
+      type Slos = { slos: { name: string; sli: { total: number }; budget: { total: number } }[] };
+      await vi.waitFor(
+        async () => {
+          const slo = (await get<Slos>('/v1/slos')).slos.find((s) => s.name === 'demo-order-lookups');
+          expect(slo?.sli.total).toBeGreaterThan(0);
+          expect(slo?.budget.total).toBe((slo?.sli.total ?? 0) / 100);
+        },
+        { timeout: 70_000, interval: 1000 },
+      );
       run.child.kill('SIGTERM');
       expect(await exited(run.child)).toBe(0);
     } finally {
@@ -211,7 +221,7 @@ describe('the embedded deployment (nothing but Node)', () => {
       spans: after.logged.spans,
       spanIds: after.logged.spans,
     });
-  }, 240_000);
+  }, 300_000);
 
   it('kill -9 under load, then a restart: every event the log acknowledged is stored exactly once', async () => {
     const before = await stored();

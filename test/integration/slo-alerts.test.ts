@@ -10,7 +10,7 @@ import { type DuckDb, openDuckDb } from '@tapwire/duckdb';
 import { createLogger } from '@tapwire/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertmanagerV4Schema } from '../support/alert-formats.js';
-import { accessLogRow, type SeedLog } from '../support/analytics-seed.js';
+import { insertLogsInBoth, type SeedLog } from '../support/analytics-seed.js';
 import { silentLogger, testClickHouseConfig, uniqueName } from '../support/infra.js';
 import { createMemorySink } from '../support/memory-sink.js';
 import { startReceiver, type TestReceiver } from '../support/receiver.js';
@@ -117,16 +117,7 @@ beforeAll(async () => {
   ch = createClickHouse(testClickHouseConfig(database));
   duckDir = mkdtempSync(join(tmpdir(), 'tapwire-slo-alerts-'));
   duck = await openDuckDb({ path: join(duckDir, 'tapwire.duckdb') });
-  // ts as epoch seconds: both stores take it (the access-log ingest writes it so).
-  const rows = logs.map((l, i) => ({ ...accessLogRow(l, i), ts: Math.floor(l.tsUs / 1_000_000) }));
-  for (let i = 0; i < rows.length; i += 5000) {
-    const chunk = rows.slice(i, i + 5000);
-    await ch.insert('access_logs', chunk);
-    await duck.insertJsonLines(
-      'access_logs',
-      chunk.map((r) => JSON.stringify(r)),
-    );
-  }
+  await insertLogsInBoth(ch, duck, logs);
   const limits = { maxExecutionTimeS: 20, maxResultRows: 100_000 };
   stores.clickhouse = createClickHouseStore(ch, limits);
   stores.duckdb = createDuckDbStore(duck, limits);

@@ -94,6 +94,12 @@ describe.each([{ log: 'kafka' as const }, { log: 'embedded' as const }])(
         ]);
         const ready = await fetch(`http://127.0.0.1:${ports[5]}/readyz`);
         expect(ready.status).toBe(200);
+        // The API and the alerter share the demo's alerting file: the alerter evaluates its SLO and
+        // the API counts it from the live traffic (windows end at the last whole minute).
+        expect(((await ready.json()) as { slos: number }).slos).toBe(1);
+        const slo = await demoSloCounted(api, token ?? '');
+        expect(slo).toMatchObject({ name: 'demo-order-lookups', objective: 99, window: '1d' });
+        expect(Object.keys(slo.burn_rates).slice(0, 6)).toEqual(['5m', '30m', '1h', '6h', '1d', '3d']);
         // Silences go through the same event log the alerter reads.
         const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
         const created = await fetch(`${api}/v1/silences`, {
@@ -116,6 +122,23 @@ describe.each([{ log: 'kafka' as const }, { log: 'embedded' as const }])(
       } finally {
         child.kill('SIGKILL');
       }
-    }, 120_000);
+    }, 200_000);
   },
 );
+
+/** demoSloCounted waits (past the next whole minute) until GET /v1/slos counts the demo SLO's requests. */
+async function demoSloCounted(
+  api: string,
+  token: string,
+): Promise<{ name: string; objective: number; window: string; sli: { total: number }; burn_rates: object }> {
+  type Slo = Awaited<ReturnType<typeof demoSloCounted>>;
+  let slo: Slo | undefined;
+  for (const until = Date.now() + 90_000; Date.now() < until; await new Promise((r) => setTimeout(r, 1000))) {
+    const res = await fetch(`${api}/v1/slos`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    slo = ((await res.json()) as { slos: Slo[] }).slos.find((s) => s.name === 'demo-order-lookups');
+    if (slo && slo.sli.total > 0) break;
+  }
+  expect(slo?.sli.total).toBeGreaterThan(0);
+  return slo as Slo;
+}

@@ -132,6 +132,7 @@ describe('tapwire start on the embedded log and DuckDB', () => {
       ready: true,
       store: duckdb,
       rules: 1,
+      slos: 0,
       broken_receivers: {},
       status: 'ready',
     });

@@ -1,4 +1,5 @@
 import type { ClickHouse } from '@tapwire/clickhouse';
+import type { DuckDb } from '@tapwire/duckdb';
 
 /**
  * A seeded analytics world: access logs, spans, saturation samples, dead letters and lag rows
@@ -133,6 +134,26 @@ export async function insertLogs(ch: ClickHouse, logs: readonly SeedLog[]): Prom
     await ch.insert(
       'access_logs',
       logs.slice(i, i + 5000).map((l, j) => accessLogRow(l, i + j)),
+    );
+  }
+}
+
+/**
+ * insertLogsInBoth writes seeded logs into the access_logs of a ClickHouse database and of a
+ * DuckDB file alike (ts as epoch seconds, which both take, as the access-log ingest writes it).
+ */
+export async function insertLogsInBoth(
+  ch: ClickHouse,
+  duck: DuckDb,
+  logs: readonly SeedLog[],
+): Promise<void> {
+  const rows = logs.map((l, i) => ({ ...accessLogRow(l, i), ts: Math.floor(l.tsUs / 1_000_000) }));
+  for (let i = 0; i < rows.length; i += 5000) {
+    const chunk = rows.slice(i, i + 5000);
+    await ch.insert('access_logs', chunk);
+    await duck.insertJsonLines(
+      'access_logs',
+      chunk.map((r) => JSON.stringify(r)),
     );
   }
 }

@@ -4,7 +4,6 @@ import fastifyEtag from '@fastify/etag';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import { loadAlertingFile } from '@tapwire/alerting';
 import {
   AnalyticsError,
   alertHistoryResultSchema,
@@ -64,6 +63,8 @@ import {
   traceParams,
 } from './params.js';
 import type { SilenceStore } from './silences.js';
+import { createSloCatalog, type SloCatalog } from './slo-catalog.js';
+import { sloRoutes } from './slo-routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -78,6 +79,8 @@ declare module 'fastify' {
 export interface Api {
   readonly app: FastifyInstance;
   readonly metrics: ApiMetrics;
+  /** slos are the SLOs of the alerting file in effect (reload() re-reads it). */
+  readonly slos: SloCatalog;
 }
 
 const errorBody = z.object({
@@ -103,7 +106,14 @@ const ERROR_RESPONSES = {
 
 /** buildApi wires auth, validation, the answer cache, rate limits, compression, ETags and OpenAPI around a Store. */
 export async function buildApi(
-  deps: { store: Store; logger: Logger; metrics?: ApiMetrics; silences?: SilenceStore },
+  deps: {
+    store: Store;
+    logger: Logger;
+    metrics?: ApiMetrics;
+    silences?: SilenceStore;
+    /** now is the clock of the SLO answers, epoch ms (tests play it). Default: Date.now. */
+    now?: () => number;
+  },
   config: ApiConfig,
 ): Promise<Api> {
   const { store, logger } = deps;
@@ -318,6 +328,9 @@ export async function buildApi(
   }
 
   const read = { scope: 'read' as const };
+  // The alerting file's SLOs and rule groups, kept up to date as the alerter keeps its own.
+  const slos = createSloCatalog({ file: config.alertingFile, logger });
+  app.addHook('onClose', async () => slos.close());
 
   // --- health and the index (no token) ------------------------------------------------------
 
@@ -600,10 +613,8 @@ export async function buildApi(
       },
     },
     async () => {
-      if (!config.alertingFile) return { groups: [] };
-      const alerting = loadAlertingFile(config.alertingFile);
       return {
-        groups: alerting.groups.map((g) => ({
+        groups: slos.groups().map((g) => ({
           name: g.name,
           interval_ms: g.interval,
           rules: g.rules.map((r) => ({ ...r })),
@@ -611,6 +622,16 @@ export async function buildApi(
       };
     },
   );
+
+  await app.register(sloRoutes, {
+    store,
+    catalog: slos,
+    answer,
+    now: deps.now ?? Date.now,
+    maxWindowS: config.maxWindowHours * 3600,
+    errorBody,
+    errorResponses: ERROR_RESPONSES,
+  });
 
   const silenceSchema = z.object({
     id: z.string(),
@@ -756,7 +777,7 @@ export async function buildApi(
   }
 
   await app.ready();
-  return { app, metrics };
+  return { app, metrics, slos };
 }
 
 function filtersOf(q: {

@@ -136,7 +136,9 @@ export const apiConfigSchema = z
       .string()
       .min(1)
       .optional()
-      .describe('The alerter’s alerting file, for GET /v1/rules (receivers are never shown). Default: none.'),
+      .describe(
+        'The alerter’s alerting file, for GET /v1/rules (receivers are never shown) and the SLOs of GET /v1/slos (re-read on change and on SIGHUP; a file that does not validate keeps the SLOs in use). Default: none.',
+      ),
     rateLimit: z
       .strictObject({
         max: z.number().int().min(1).default(600).describe('Requests per token per window. Default: 600.'),

@@ -235,3 +235,32 @@ export const silenceBody = z
 export const silenceIdParams = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a silence id'),
 });
+
+const wholeMinutes = (what: string) =>
+  z
+    .string()
+    .regex(/^[1-9][0-9]{0,5}[mhd]$/, 'must be a whole number of minutes, hours or days such as 15m, 1h or 1d')
+    .transform((text) => Number.parseInt(text, 10) * (UNIT_S[text.slice(-1)] ?? 60))
+    .describe(what);
+
+/** sloListParams is the query string of GET /v1/slos. */
+export const sloListParams = z.strictObject({ tenant: filterShape.tenant });
+
+/** sloNameParams is the path of GET /v1/slos/:name. */
+export const sloNameParams = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,128}$/, 'must be an SLO name')
+    .describe('Name of the SLO.'),
+});
+
+/** sloSeriesParams is the query string of GET /v1/slos/:name. */
+export const sloSeriesParams = z.strictObject({
+  tenant: filterShape.tenant,
+  from: timeExpression('now-24h'),
+  to: timeExpression('now'),
+  step: wholeMinutes(
+    'Series resolution, whole minutes (15m, 1h, 1d). Default: the range / 96, rounded to a whole minute.',
+  ).optional(),
+  burn_window: wholeMinutes('Window of the burn rate reported at each step. Default: 1h.').default(3600),
+});

@@ -117,9 +117,13 @@ export async function runApiService(
   }
   if (config.api.tokens.length === 0) logger.warn('no api.tokens configured: every /v1 request will get 401');
   logger.info({ url, adminUrl, tokens: config.api.tokens.map((t) => t.name) }, 'api listening');
+  // The alerter re-reads the alerting file on SIGHUP; the API re-reads its SLOs with it.
+  const onHup = () => void api.slos.reload();
+  process.on('SIGHUP', onHup);
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
+      process.off('SIGHUP', onHup);
       await api.app.close();
       await admin.close();
       await silenceSink.close(5000);

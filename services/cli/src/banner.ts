@@ -10,6 +10,8 @@ export interface BannerFacts {
   /** Demo traffic, when the demo runs: requests per second sent through the proxy. */
   readonly demoRate?: number;
   readonly apiUrl: string;
+  /** What the demo's SLO does, when the demo's alerting file is loaded. */
+  readonly slo?: string;
   /** The local token and the file keeping it; undefined when the configured api.tokens are the only ones. */
   readonly token?: { readonly value: string; readonly file: string };
   /** `demo token` when the demo runs (what tests and CI read), else `token`. */
@@ -73,5 +75,6 @@ export function renderBanner(f: BannerFacts): string {
     ),
     line('data', f.data.join(', ')),
     line('try', `curl -H ${auth} '${f.apiUrl}/v1/overview?${query}'`),
+    ...(f.slo !== undefined ? [line('slo', f.slo)] : []),
   ].join('\n')}\n`;
 }

@@ -23,6 +23,22 @@ function lognormal(medianMs: number, sigma: number): number {
   return medianMs * Math.exp(sigma * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v));
 }
 
+/**
+ * DEMO_INCIDENT is the demo's recurring outage: order lookups (GET /api/orders/:id, otherwise
+ * always 200) fail with 503 for half the requests during `lastsMs`, `firstAfterMs` after the
+ * demo starts and every `everyMs` after that — what makes the demo SLO's page fire and resolve.
+ */
+export const DEMO_INCIDENT = { firstAfterMs: 60_000, everyMs: 300_000, lastsMs: 90_000, failureShare: 0.5 };
+
+/** DEMO_SLO is the name of the demo's SLO (see demoAlertingYaml). */
+export const DEMO_SLO = 'demo-order-lookups';
+
+/** inDemoIncident says whether the demo's outage is on `elapsedMs` after the demo started. */
+export function inDemoIncident(elapsedMs: number): boolean {
+  const t = elapsedMs - DEMO_INCIDENT.firstAfterMs;
+  return t >= 0 && t % DEMO_INCIDENT.everyMs < DEMO_INCIDENT.lastsMs;
+}
+
 /** DemoApi is the running demo upstream. */
 export interface DemoApi {
   readonly url: string;
@@ -46,6 +62,7 @@ export async function startDemoApi(
   listen: { host: string; port: number } = { host: '127.0.0.1', port: 0 },
 ): Promise<DemoApi> {
   const alerts: unknown[] = [];
+  const startedMs = Date.now();
   // Search calls a "dependency" that is slow and, one time in twenty, times out.
   const dependency = () => lognormal(180, 0.6) + (Math.random() < 0.05 ? 1500 : 0);
   const server: Server = createServer((req, res) => {
@@ -90,8 +107,12 @@ export async function startDemoApi(
           lognormal(120, 0.4),
         );
       }
-      if (/^\/api\/orders\/\d+$/.test(url.pathname))
-        return reply(200, { status: 'shipped' }, lognormal(40, 0.4));
+      if (/^\/api\/orders\/\d+$/.test(url.pathname)) {
+        const down = inDemoIncident(Date.now() - startedMs) && Math.random() < DEMO_INCIDENT.failureShare;
+        return down
+          ? reply(503, { error: 'orders database unavailable' }, lognormal(15, 0.3))
+          : reply(200, { status: 'shipped' }, lognormal(40, 0.4));
+      }
       if (url.pathname === '/api/search') {
         const t = dependency();
         return reply(t > 1000 ? 504 : 200, t > 1000 ? { error: 'search backend timed out' } : { hits: 3 }, t);
@@ -166,9 +187,28 @@ export function startTraffic(proxyUrl: string, ratePerSecond: number, host?: str
   };
 }
 
-/** demoAlertingYaml is the demo's alerting file: route p99, 5xx share and search latency, sent to the demo API. */
+/**
+ * demoAlertingYaml is the demo's alerting file, sent to the demo API: route p99 and 5xx share, and
+ * one SLO — order lookups 99 % available over a day — whose page (5m and 1m windows both burning
+ * above 10×, instead of the workbook's 1h and 5m, so it happens within a demo session) fires in
+ * each outage of DEMO_INCIDENT and resolves in the minute after it. A full outage minute burns
+ * 50× over 1m and, with the half minute beside it, 15× over 5m; no ticket (the outages alone
+ * spend more than a day's budget).
+ */
 export function demoAlertingYaml(receiverUrl: string): string {
-  return `groups:
+  return `slo_defaults:
+  interval: 15s
+slos:
+  - name: ${DEMO_SLO}
+    description: "Order lookups succeed (the demo's orders database fails half of them for 90 s every 5 minutes)"
+    selector: { service: demo-shop, route: "/api/orders/:id", method: GET }
+    sli: { kind: availability }
+    objective: 99
+    window: 1d
+    burn_rate_alerts:
+      page: { windows: [{ long: 5m, short: 1m, factor: 10 }] }
+      ticket: { windows: [] }
+groups:
   - name: demo
     interval: 15s
     rules:

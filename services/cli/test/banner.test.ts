@@ -52,6 +52,12 @@ describe('the banner of tapwire start', () => {
     expect(text).toContain('no upstream: give --upstream http://host:port');
   });
 
+  it("with the demo's SLO, one last line says what it does", () => {
+    const text = renderBanner({ ...facts, slo: 'demo-order-lookups pages in each demo outage' });
+    expect(text.endsWith('\n  slo:        demo-order-lookups pages in each demo outage\n')).toBe(true);
+    expect(renderBanner(facts)).not.toContain('slo:');
+  });
+
   it('on a terminal, labels are bold; off one, no escape codes at all', () => {
     expect(renderBanner({ ...facts, color: true })).toContain('\u001b[1mproxy:');
     expect(renderBanner(facts)).not.toContain('\u001b[');

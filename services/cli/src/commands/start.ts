@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { renderBanner } from '../banner.js';
 import { loadTapwireConfig, type TapwireConfig } from '../cli-config.js';
 import { dataDir } from '../data-dir.js';
-import { demoAlertingYaml, startDemoApi, startTraffic } from '../demo.js';
+import { DEMO_SLO, demoAlertingYaml, startDemoApi, startTraffic } from '../demo.js';
 import { openEmbedded } from '../deployment.js';
 import type { CliIo } from '../io.js';
 import { localToken } from '../local-token.js';
@@ -136,9 +136,16 @@ export function registerStart(program: Command, io: CliIo): void {
         let config: TapwireConfig = {
           ...base,
           proxy: { ...base.proxy, upstreams },
-          api: { ...base.api, topicPrefix: prefix, tokens },
+          // The API answers GET /v1/slos from the SLOs the alerter here alerts on, unless told otherwise.
+          api: {
+            ...base.api,
+            topicPrefix: prefix,
+            tokens,
+            alertingFile: base.api.alertingFile ?? base.alerter.rulesFile,
+          },
           alerter: { ...base.alerter, topicPrefix: prefix },
         };
+        let demoSlo = false;
         if (demo) {
           if (existsSync(base.alerter.rulesFile)) {
             io.err(`the demo's alert rules are not loaded: the alerter runs ${base.alerter.rulesFile}\n`);
@@ -151,6 +158,7 @@ export function registerStart(program: Command, io: CliIo): void {
               api: { ...config.api, alertingFile: rulesFile },
               alerter: { ...config.alerter, rulesFile },
             };
+            demoSlo = true;
           }
         }
 
@@ -212,6 +220,11 @@ export function registerStart(program: Command, io: CliIo): void {
             upstreams,
             ...(demo ? { demoRate } : {}),
             apiUrl: api.url,
+            ...(demoSlo
+              ? {
+                  slo: `${DEMO_SLO} pages in each demo outage (90 s every 5 min, the first 1 min in) and resolves about a minute after it (GET /v1/slos)`,
+                }
+              : {}),
             ...(token ? { token: { value: token.token, file: token.file } } : {}),
             tokenLabel: demo ? 'demo token' : 'token',
             data: deployment.data,
