@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Dashboard, Panel, VariableModel } from '@grafana/schema';
+import { type Dashboard, type Panel, ThresholdsMode, type VariableModel } from '@grafana/schema';
 import { GRAFANA_SQL, type GrafanaQueryName } from '../packages/analytics/src/grafana.js';
 
 const DATASOURCE = { type: 'grafana-clickhouse-datasource', uid: 'tapwire-clickhouse' };
@@ -15,10 +15,13 @@ const FORMAT = { timeseries: 0, table: 1 } as const;
 interface PanelSpec {
   title: string;
   query: GrafanaQueryName;
-  type: 'timeseries' | 'table' | 'state-timeline';
+  type: 'timeseries' | 'table' | 'state-timeline' | 'stat' | 'bargauge';
   unit?: string;
   description?: string;
   links?: { title: string; url: string }[];
+  decimals?: number;
+  /** Threshold steps (colours from the first value up), drawn by stat and bar gauge panels. */
+  thresholds?: { color: string; value: number | null }[];
 }
 
 function panels(specs: readonly PanelSpec[]): Panel[] {
@@ -43,6 +46,8 @@ function panels(specs: readonly PanelSpec[]): Panel[] {
       defaults: {
         ...(s.unit ? { unit: s.unit } : {}),
         ...(s.links ? { links: s.links } : {}),
+        ...(s.decimals !== undefined ? { decimals: s.decimals } : {}),
+        ...(s.thresholds ? { thresholds: { mode: ThresholdsMode.Absolute, steps: s.thresholds } } : {}),
       },
       overrides: [],
     },
@@ -63,6 +68,41 @@ function variable(name: string, label: string, query: GrafanaQueryName): Variabl
     allValue: '__all',
     multi: false,
     current: { text: 'All', value: '$__all' },
+  } as VariableModel;
+}
+
+/** textVariable is a free-text variable, e.g. an SLO's objective (Grafana cannot read the alerting file). */
+function textVariable(name: string, label: string, value: string, description: string): VariableModel {
+  return {
+    name,
+    label,
+    description,
+    type: 'textbox',
+    query: value,
+    current: { text: value, value },
+    options: [{ selected: true, text: value, value }],
+  } as VariableModel;
+}
+
+/** customVariable offers fixed choices, written `text : value`. */
+function customVariable(
+  name: string,
+  label: string,
+  choices: readonly (readonly [string, string])[],
+  description: string,
+): VariableModel {
+  const [first] = choices;
+  if (!first) throw new Error(`variable ${name} has no choices`);
+  return {
+    name,
+    label,
+    description,
+    type: 'custom',
+    query: choices.map(([text, value]) => (text === value ? value : `${text} : ${value}`)).join(','),
+    current: { text: first[0], value: first[1] },
+    options: choices.map(([text, value], i) => ({ selected: i === 0, text, value })),
+    includeAll: false,
+    multi: false,
   } as VariableModel;
 }
 
@@ -104,6 +144,7 @@ function dashboard(
 
 const tenant = variable('tenant', 'Tenant', 'varTenant');
 const service = variable('service', 'Service', 'varService');
+const route = variable('route', 'Route', 'varRoute');
 
 /** DASHBOARDS are the files written to dashboards/, by file name. */
 export const DASHBOARDS: Record<string, Dashboard> = {
@@ -131,12 +172,7 @@ export const DASHBOARDS: Record<string, Dashboard> = {
   'route-drilldown.json': dashboard(
     'tapwire-route',
     'Tapwire · Route drill-down',
-    [
-      tenant,
-      service,
-      variable('route', 'Route', 'varRoute'),
-      variable('consumer', 'Consumer', 'varConsumer'),
-    ],
+    [tenant, service, route, variable('consumer', 'Consumer', 'varConsumer')],
     [
       { title: 'Latency p50 / p90 / p99', query: 'routeLatency', type: 'timeseries', unit: 'ms' },
       { title: 'Requests per second by method', query: 'routeRps', type: 'timeseries', unit: 'reqps' },
@@ -205,6 +241,130 @@ export const DASHBOARDS: Record<string, Dashboard> = {
     ],
   ),
 };
+
+const BURN_COLOURS = [
+  { color: 'green', value: null },
+  { color: 'yellow', value: 1 },
+  { color: 'orange', value: 6 },
+  { color: 'red', value: 14.4 },
+];
+
+DASHBOARDS['slo.json'] = dashboard(
+  'tapwire-slo',
+  'Tapwire · SLO',
+  [
+    tenant,
+    service,
+    route,
+    variable('method', 'Method', 'varSloMethod'),
+    variable('consumer', 'Consumer', 'varSloConsumer'),
+    customVariable(
+      'sli',
+      'SLI',
+      [
+        ['availability', 'availability'],
+        ['latency', 'latency'],
+      ],
+      'sli.kind of the SLO.',
+    ),
+    textVariable('objective', 'Objective %', '99.9', 'objective of the SLO, in percent.'),
+    customVariable(
+      'window',
+      'Window',
+      [
+        ['28d', '2419200'],
+        ['30d', '2592000'],
+        ['7d', '604800'],
+        ['1d', '86400'],
+      ],
+      'window of the SLO (the value is in seconds; add yours as `14d : 1209600`).',
+    ),
+    textVariable(
+      'threshold_ms',
+      'Latency threshold (ms)',
+      '300',
+      'sli.threshold_ms of a latency SLO (rounded down to the 1 % histogram edge, as the API does).',
+    ),
+    textVariable(
+      'bad_statuses',
+      'Bad statuses',
+      '5xx',
+      'sli.bad_statuses of an availability SLO, comma-separated: classes (5xx) and codes (503).',
+    ),
+    textVariable(
+      'ignored_statuses',
+      'Ignored statuses',
+      '',
+      'sli.ignored_statuses of an availability SLO, comma-separated codes (429), left out of good and total.',
+    ),
+    textVariable(
+      'page_1h_5m',
+      'Page factor 1h/5m',
+      '14.4',
+      'Page when the 1h and 5m burn rates exceed this.',
+    ),
+    textVariable(
+      'page_6h_30m',
+      'Page factor 6h/30m',
+      '6',
+      'Page when the 6h and 30m burn rates exceed this.',
+    ),
+    textVariable(
+      'ticket_3d_6h',
+      'Ticket factor 3d/6h',
+      '1',
+      'Ticket when the 3d and 6h burn rates exceed this.',
+    ),
+  ],
+  [
+    {
+      title: 'SLI over the window',
+      query: 'sloSli',
+      type: 'stat',
+      unit: 'percent',
+      decimals: 3,
+      description:
+        'Share of good requests over the SLO window ending at the end of the time range (floored to the minute), exact.',
+    },
+    {
+      title: 'Error budget remaining',
+      query: 'sloBudgetRemaining',
+      type: 'stat',
+      unit: 'percent',
+      decimals: 2,
+      thresholds: [
+        { color: 'red', value: null },
+        { color: 'orange', value: 0 },
+        { color: 'yellow', value: 25 },
+        { color: 'green', value: 50 },
+      ],
+      description: '100 · (1 − bad / allowed bad) over the SLO window; negative once overspent.',
+    },
+    {
+      title: 'Burn rates now (5m, 30m, 1h, 6h, 1d, 3d)',
+      query: 'sloBurnRatesNow',
+      type: 'bargauge',
+      decimals: 2,
+      thresholds: BURN_COLOURS,
+      description:
+        "How many times faster than allowed the budget burns over each window. Colours mark the SRE workbook's factors (1, 6, 14.4); the alerts use the SLO's own.",
+    },
+    {
+      title: 'Error budget remaining over time',
+      query: 'sloBudgetSeries',
+      type: 'timeseries',
+      unit: 'percent',
+    },
+    {
+      title: 'Burn rates over time, with the page and ticket factors',
+      query: 'sloBurnSeries',
+      type: 'timeseries',
+      description:
+        'Page when both windows of a pair burn above its factor (1h and 5m, 6h and 30m), ticket when 3d and 6h do. The factors are the variables.',
+    },
+    { title: 'SLI over the window, over time', query: 'sloSliSeries', type: 'timeseries', unit: 'percent' },
+  ],
+);
 
 /** renderDashboard is a dashboard's file content. */
 export function renderDashboard(d: Dashboard): string {

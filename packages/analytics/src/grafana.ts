@@ -4,8 +4,9 @@ import { HISTOGRAM_WITH_SQL, quantileOfHistogram } from './histogram.js';
  * The SQL of the Grafana dashboards in dashboards/, for the official ClickHouse datasource
  * (grafana-clickhouse-datasource). It lives here because this package writes every analytical
  * query. Only macros and variables that work on ClickHouse 18.16 and 24.x are used:
- * `$__timeFilter(col)`, `$__interval_s`, and `${var:singlequote}` (a variable's "All" value is
- * `__all`). Time series return `time` first; series labels are string columns.
+ * `$__timeFilter(col)`, `$__fromTime`, `$__toTime`, `$__interval_s`, and `${var:singlequote}`
+ * (a variable's "All" value is `__all`). Time series return `time` first; series labels are
+ * string columns.
  */
 
 const ALL = "'__all'";
@@ -37,6 +38,141 @@ ORDER BY time`;
 
 const tenantService = `${filter('tenant', 'tenant')} AND ${filter('service', 'service')}`;
 const routeFilter = `${tenantService} AND ${filter('route', 'route')}`;
+
+/*
+ * The SLO dashboard. Grafana cannot read the alerting file, so the SLO comes from variables the
+ * user sets to its values: the selector (tenant, service, route, method, consumer; "All" leaves a
+ * field unpinned), `sli`, `objective` (percent), `window` (seconds), `threshold_ms`,
+ * `bad_statuses` / `ignored_statuses` (comma-separated classes such as 5xx and codes such as 503)
+ * and the burn-rate factors drawn as thresholds. Counts are exact, as the Store's sloCounts: a
+ * window [end − w, end) ends at a whole minute and is summed from its whole hours and the minutes
+ * left at its edges — statuses from slo_counts_1h / _1m, latency buckets over all consumers from
+ * route_histogram_1h / _1m, a consumer's latency buckets from slo_counts_1h and, as there is no
+ * per-minute rollup of those, its edge minutes from access_logs (migrations/0007, 0010).
+ */
+
+const sloVar = (name: string) => `\${${name}:singlequote}`;
+const SLO_LATENCY = `${sloVar('sli')} = 'latency'`;
+const SLO_BY_CONSUMER = `${sloVar('consumer')} != ${ALL}`;
+const SLO_OBJECTIVE = `toFloat64OrZero(${sloVar('objective')})`;
+const sloList = (name: string) => `splitByChar(',', replaceRegexpAll(lower(${sloVar(name)}), ' ', ''))`;
+// The latency bucket edge the threshold is rounded down to, as latencyEdge (slo-windows.ts) does.
+const SLO_MAX_BUCKET = `toInt32(floor(log(toFloat64OrZero(${sloVar('threshold_ms')})) / log(1.01) + 1e-9))`;
+const SLO_BUCKET_RAW = 'toInt32(ceil(log(greatest(duration_ms, 0.001)) / log(1.01)))';
+/** sloGood says whether a rollup row's status or latency bucket (`column`) is good for the SLI. */
+const sloGood = (column: string) =>
+  `if(${SLO_LATENCY}, ${column} <= ${SLO_MAX_BUCKET}, NOT (has(${sloList('bad_statuses')}, concat(toString(intDiv(${column}, 100)), 'xx')) OR has(${sloList('bad_statuses')}, toString(${column}))))`;
+const SLO_NOT_IGNORED = `(${SLO_LATENCY} OR NOT has(${sloList('ignored_statuses')}, toString(value)))`;
+/** SLO_FACET is the slo_counts facet of the SLI (migrations/0010): 0 status, 1 a consumer's status, 2 a consumer's latency buckets (hourly). */
+const SLO_FACET = `if(${SLO_BY_CONSUMER}, if(${SLO_LATENCY}, 2, 1), 0)`;
+const SLO_SELECTOR = `${filter('tenant', 'tenant')} AND ${filter('service', 'service')} AND ${filter('route', 'route')} AND ${filter('method', 'method')}`;
+/** SLO_END is where the windows end: the dashboard's end, floored to the minute (epoch seconds). */
+const SLO_END = 'toInt64(intDiv(toUInt32($__toTime), 60) * 60)';
+const SLO_STEP = 'toInt64(greatest(60, intDiv($__interval_s + 59, 60) * 60))';
+/** SLO_STEP_ENDS are the ends of the series' steps: every whole-minute step back from SLO_END to the dashboard's start (at most 1500). */
+const SLO_STEP_ENDS = `arrayMap(i -> ${SLO_END} - i * ${SLO_STEP}, range(toUInt64(least(1500, greatest(0, intDiv(${SLO_END} - toInt64(toUInt32($__fromTime)), ${SLO_STEP})) + 1))))`;
+const SLO_WINDOW = `toInt64(toUInt32OrZero(${sloVar('window')}))`;
+/** SLO_BURN_WINDOWS are the burn-rate windows reported (as REPORT_WINDOWS_MS), seconds and label. */
+const SLO_BURN_WINDOWS = [
+  [300, '5m'],
+  [1800, '30m'],
+  [3600, '1h'],
+  [21600, '6h'],
+  [86400, '1d'],
+  [259200, '3d'],
+] as const;
+
+/**
+ * sloCounts sums good and total requests of the SLO per window `w` (seconds) ending at `at`, for
+ * every window of `windows` and end of `ends` (a ClickHouse array of epoch seconds, newest first).
+ * Minute rows are read only around the window edges (an hour either side of each start and end).
+ */
+function sloCounts(windows: readonly string[], ends: string): string {
+  const pairs = `arrayMap(i -> (toInt64([${windows.join(', ')}][i % ${windows.length} + 1]), toInt64(${ends}[intDiv(i, ${windows.length}) + 1])), range(toUInt64(length(${ends}) * ${windows.length})))`;
+  const first = `arrayReduce('min', ${ends})`;
+  const last = `${ends}[1]`;
+  const near = (col: string) =>
+    [...windows, '0']
+      .map(
+        (w) =>
+          `(${col} >= toDateTime(${first} - ${w} - 3600) AND ${col} < toDateTime(${last} - ${w} + 3600))`,
+      )
+      .join(' OR ');
+  const span = (col: string) =>
+    `${col} >= toDateTime(${first} - ${windows.map((w) => `${w}`).reduce((a, b) => `greatest(${a}, ${b})`)} - 3600) AND ${col} < toDateTime(${last})`;
+  const counts = (table: string, col: string, unit: number, where: string) =>
+    `SELECT toInt64(toUInt32(${col})) AS t, toInt64(${unit}) AS unit, sum(if(${sloGood('value')}, requests, 0)) AS good, sum(requests) AS total
+    FROM ${table}
+    WHERE ${where} AND facet = ${SLO_FACET} AND slo_consumer = if(${SLO_BY_CONSUMER}, ${sloVar('consumer')}, '') AND ${SLO_SELECTOR} AND ${SLO_NOT_IGNORED} AND ${span(col)}
+    GROUP BY t`;
+  const histogram = (table: string, col: string, unit: number, where: string) =>
+    `SELECT toInt64(toUInt32(${col})) AS t, toInt64(${unit}) AS unit, sum(if(bucket <= ${SLO_MAX_BUCKET}, requests, 0)) AS good, sum(requests) AS total
+    FROM ${table}
+    WHERE ${where} AND ${SLO_LATENCY} AND NOT ${SLO_BY_CONSUMER} AND ${SLO_SELECTOR} AND ${span(col)}
+    GROUP BY t`;
+  // A row counts in window (w, at) when it is a whole hour of the window's whole hours, or a
+  // minute of [at − w, at) outside them. 18.16 drops a subquery's columns that only a lambda
+  // uses, or that the query above does not read: unit picks the lambda, and the outer WHERE
+  // reads t and unit to keep them.
+  const w = 'tupleElement(p, 1)';
+  const at = 'tupleElement(p, 2)';
+  const inHours = `t >= intDiv(${at} - ${w} + 3599, 3600) * 3600 AND t < intDiv(${at}, 3600) * 3600`;
+  const inEdges = `t >= ${at} - ${w} AND t < ${at} AND NOT (${inHours})`;
+  return `SELECT tupleElement(p, 1) AS w, tupleElement(p, 2) AS at, sum(good) AS good, sum(total) AS total
+FROM (
+  SELECT t, unit, good, total, if(unit = 3600, arrayFilter(p -> ${inHours}, ${pairs}), arrayFilter(p -> ${inEdges}, ${pairs})) AS ps
+  FROM (
+    ${counts('slo_counts_1h', 'hour', 3600, `(${SLO_BY_CONSUMER} OR NOT ${SLO_LATENCY})`)}
+    UNION ALL
+    ${counts('slo_counts_1m', 'minute', 60, `NOT ${SLO_LATENCY} AND (${near('minute')})`)}
+    UNION ALL
+    ${histogram('route_histogram_1h', 'hour', 3600, '1')}
+    UNION ALL
+    ${histogram('route_histogram_1m', 'minute', 60, `(${near('minute')})`)}
+    UNION ALL
+    SELECT toInt64(toUInt32(toStartOfMinute(ts))) AS t, toInt64(60) AS unit, sum(if(${SLO_BUCKET_RAW} <= ${SLO_MAX_BUCKET}, 1, 0)) AS good, count() AS total
+    FROM access_logs
+    WHERE ${SLO_BY_CONSUMER} AND ${SLO_LATENCY} AND consumer = ${sloVar('consumer')} AND ${SLO_SELECTOR} AND ${span('ts')} AND (${near('ts')})
+    GROUP BY t
+  )
+)
+ARRAY JOIN ps AS p
+WHERE t >= 0 AND unit > 0
+GROUP BY w, at`;
+}
+
+/** sloBurn is the burn rate of good/total against the objective: (bad/total)/(1 − objective); 0 without traffic. */
+const sloBurn = `if(total = 0, 0, (total - good) / total / (1 - ${SLO_OBJECTIVE} / 100))`;
+/** sloRemaining is the error budget remaining in percent, as errorBudgetOf: 100 without traffic, negative once overspent. */
+const sloRemaining = `if(total = 0, 100, 100 * (1 - (total - good) / (total * (1 - ${SLO_OBJECTIVE} / 100))))`;
+const burnLabel = `multiIf(${SLO_BURN_WINDOWS.map(([s, l]) => `w = ${s}, '${l}'`).join(', ')}, toString(w))`;
+const sloThresholds = (ends: string) =>
+  `SELECT toDateTime(e) AS time, tupleElement(x, 1) AS series, tupleElement(x, 2) AS burn_rate
+  FROM (SELECT arrayJoin(${ends}) AS e)
+  ARRAY JOIN [('page: 1h and 5m above', toFloat64OrZero(${sloVar('page_1h_5m')})), ('page: 6h and 30m above', toFloat64OrZero(${sloVar('page_6h_30m')})), ('ticket: 3d and 6h above', toFloat64OrZero(${sloVar('ticket_3d_6h')}))] AS x`;
+const burnSeconds = SLO_BURN_WINDOWS.map(([s]) => String(s));
+
+/** SLO_SQL holds the SLO dashboard's panel queries. */
+const SLO_SQL = {
+  sloSli: `SELECT 100 * good / total AS sli FROM (${sloCounts([SLO_WINDOW], `[${SLO_END}]`)})`,
+  sloBudgetRemaining: `SELECT ${sloRemaining} AS budget_remaining FROM (${sloCounts([SLO_WINDOW], `[${SLO_END}]`)})`,
+  sloBurnRatesNow: `SELECT ${SLO_BURN_WINDOWS.map(([s, l]) => `sumIf(${sloBurn}, w = ${s}) AS \`${l}\``).join(', ')}
+FROM (${sloCounts(burnSeconds, `[${SLO_END}]`)})`,
+  sloBudgetSeries: `SELECT toDateTime(at) AS time, ${sloRemaining} AS budget_remaining
+FROM (${sloCounts([SLO_WINDOW], SLO_STEP_ENDS)})
+ORDER BY time`,
+  sloSliSeries: `SELECT toDateTime(at) AS time, 100 * good / total AS sli
+FROM (${sloCounts([SLO_WINDOW], SLO_STEP_ENDS)})
+WHERE total > 0
+ORDER BY time`,
+  sloBurnSeries: `SELECT time, series, burn_rate FROM (
+  SELECT toDateTime(at) AS time, ${burnLabel} AS series, ${sloBurn} AS burn_rate
+  FROM (${sloCounts(burnSeconds, SLO_STEP_ENDS)})
+  UNION ALL
+  ${sloThresholds(SLO_STEP_ENDS)}
+)
+ORDER BY time, series`,
+} as const;
 
 /** GRAFANA_SQL holds every panel's and variable's query, by name. */
 export const GRAFANA_SQL = {
@@ -104,6 +240,11 @@ GROUP BY time, instance ORDER BY time`,
   pipelineSpool: `SELECT ${bucket('ts')} AS time, instance, max(spool_bytes / greatest(spool_capacity_bytes, 1)) AS spool_fill
 FROM saturation WHERE $__timeFilter(ts) AND ${filter('tenant', 'tenant')}
 GROUP BY time, instance ORDER BY time`,
+
+  // SLO (the SLO's selector variables read the SLO counts).
+  varSloMethod: `SELECT DISTINCT method FROM slo_counts_1h WHERE $__timeFilter(hour) AND ${routeFilter} AND facet = 0 ORDER BY method`,
+  varSloConsumer: `SELECT DISTINCT slo_consumer FROM slo_counts_1h WHERE $__timeFilter(hour) AND ${routeFilter} AND facet = 1 ORDER BY slo_consumer LIMIT 1000`,
+  ...SLO_SQL,
 } as const;
 
 /** GrafanaQueryName names one dashboard query. */

@@ -16,6 +16,8 @@ import { clickhouseUrl } from '@tapwire/infra';
 import { createLogger } from '@tapwire/telemetry';
 import { request } from 'undici';
 import { z } from 'zod';
+import { generateAccessLogs } from '../generate-access-logs.js';
+import { latencySummary as summary } from '../latency-summary.js';
 
 const MIGRATIONS = fileURLToPath(new URL('../../../migrations', import.meta.url));
 const ROWS = Number(process.env.BENCH_ROWS ?? 10_000_000);
@@ -35,16 +37,6 @@ const DAY_S = 86_400;
 const END = Math.floor(Date.now() / 60_000) * 60;
 const START = END - DAY_S;
 
-function percentile(sorted: readonly number[], q: number): number {
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return Math.round((sorted[i] ?? 0) * 10) / 10;
-}
-
-function summary(ms: number[]) {
-  const sorted = [...ms].sort((a, b) => a - b);
-  return { p50_ms: percentile(sorted, 0.5), p95_ms: percentile(sorted, 0.95), max_ms: percentile(sorted, 1) };
-}
-
 async function main(): Promise<void> {
   await migrate(chConfig, { dir: MIGRATIONS, lockSettleMs: 100 });
   const ch = createClickHouse(chConfig);
@@ -52,41 +44,7 @@ async function main(): Promise<void> {
   // 1. Ten services × five routes, lognormal latency (median 20-200 ms by route), 5% 5xx, 5% 4xx,
   //    200 consumers, rows evenly over the 24 h. Generated server-side in chunks of 1M rows.
   const loadStarted = performance.now();
-  const CHUNK = 1_000_000;
-  for (let offset = 0; offset < ROWS; offset += CHUNK) {
-    const n = Math.min(CHUNK, ROWS - offset);
-    await ch.command(
-      sql`INSERT INTO access_logs
-      SELECT
-        'default' AS tenant,
-        toDateTime(intDiv(ts_us, 1000000), 'UTC') AS ts,
-        ${START} * 1000000 + intDiv(toUInt64(number) * ${DAY_S * 1_000_000}, ${ROWS}) AS ts_us,
-        lower(hex(cityHash64(number, 1))) AS id,
-        concat(lower(hex(cityHash64(number, 2))), lower(hex(cityHash64(number, 3)))) AS trace_id,
-        lower(hex(cityHash64(number, 4))) AS span_id,
-        concat('svc-', toString(number % 10)) AS service,
-        concat('svc-', toString(number % 10), '-upstream') AS upstream,
-        concat('/api/v1/r', toString(intDiv(number, 10) % 5), '/:id') AS route,
-        if(number % 7 = 0, 'POST', 'GET') AS method,
-        toUInt16(multiIf(cityHash64(number, 5) % 100 < 5, 503, cityHash64(number, 5) % 100 < 10, 404, 200)) AS status,
-        round((20 + 40 * (number % 5)) * exp(0.6 * sqrt(-2 * log((cityHash64(number, 6) % 1000000 + 1) / 1000001)) * cos(2 * pi() * (cityHash64(number, 7) % 1000000) / 1000000)), 3) AS duration_ms,
-        round(duration_ms * 0.9, 3) AS upstream_ms,
-        cityHash64(number, 8) % 2000 AS bytes_in,
-        cityHash64(number, 9) % 20000 AS bytes_out,
-        concat('key-', toString(cityHash64(number, 10) % 200)) AS consumer,
-        '10.0.0.1' AS client_address,
-        'api.example.com' AS server_address,
-        'bench/1.0' AS user_agent,
-        '/api/v1/x/42' AS path,
-        '' AS query,
-        if(status = 503, 'upstream_refused', 'none') AS error_kind,
-        toUInt32(0) AS kafka_partition,
-        toUInt64(number) AS kafka_offset,
-        'partition:0' AS source_id,
-        toUInt64(number) AS source_seq
-      FROM numbers(${offset}, ${n})`,
-    );
-  }
+  await generateAccessLogs(ch, { rows: ROWS, start: START, spanS: DAY_S });
   const loadS = (performance.now() - loadStarted) / 1000;
   // Background merges would have folded a day's parts by now; do it up front so runs compare.
   for (const table of ['route_histogram_1m', 'route_histogram_1h'])
