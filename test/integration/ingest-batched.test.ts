@@ -297,7 +297,13 @@ describe.each(['clickhouse', 'duckdb'] as const)('ingest of batched records into
         expect(r.source_id).toBe(`partition:${r.kafka_partition}`);
         expect(r.source_seq).toBe(r.kafka_offset);
       }
-      expect(ingest.pipeline.stats()).toMatchObject({ inserted: 100, skippedDuplicates: 0, deadLettered: 0 });
+      await vi.waitFor(() =>
+        expect(ingest.pipeline.stats()).toMatchObject({
+          inserted: 100,
+          skippedDuplicates: 0,
+          deadLettered: 0,
+        }),
+      );
     } finally {
       await ingest.close();
     }
@@ -321,7 +327,13 @@ describe.each(['clickhouse', 'duckdb'] as const)('ingest of batched records into
       await sendSingles(w, accessLogs(3));
       await sendBatch(w, 'proxy-r', 26, events.slice(26, 40));
       await expectExactly(kind, w.store, 43);
-      expect(ingest.pipeline.stats()).toMatchObject({ inserted: 43, skippedDuplicates: 22, deadLettered: 0 });
+      await vi.waitFor(() =>
+        expect(ingest.pipeline.stats()).toMatchObject({
+          inserted: 43,
+          skippedDuplicates: 22,
+          deadLettered: 0,
+        }),
+      );
     } finally {
       await ingest.close();
     }
@@ -352,7 +364,9 @@ describe.each(['clickhouse', 'duckdb'] as const)('ingest of batched records into
     await second.start();
     try {
       await expectExactly(kind, w.store, 65);
-      expect(second.pipeline.stats()).toMatchObject({ inserted: 25, skippedDuplicates: 40 });
+      await vi.waitFor(() =>
+        expect(second.pipeline.stats()).toMatchObject({ inserted: 25, skippedDuplicates: 40 }),
+      );
     } finally {
       await second.close();
     }
@@ -392,7 +406,9 @@ describe.each(['clickhouse', 'duckdb'] as const)('ingest of batched records into
     await second.start();
     try {
       await expectExactly(kind, w.store, 20);
-      expect(second.pipeline.stats()).toMatchObject({ inserted: 10, skippedDuplicates: 10 });
+      await vi.waitFor(() =>
+        expect(second.pipeline.stats()).toMatchObject({ inserted: 10, skippedDuplicates: 10 }),
+      );
     } finally {
       await second.close();
     }
@@ -452,7 +468,7 @@ describe.each(['clickhouse', 'duckdb'] as const)('ingest of batched records into
           [good[2]!.id, '4'],
         ].sort(),
       );
-      expect(ingest.pipeline.stats()).toMatchObject({ deadLettered: 4 });
+      await vi.waitFor(() => expect(ingest.pipeline.stats()).toMatchObject({ deadLettered: 4 }));
     } finally {
       await ingest.close();
     }

@@ -240,7 +240,13 @@ describe('ingest: Kafka → ClickHouse', () => {
         expect(Object.fromEntries(r.attr_keys.map((k, i) => [k, r.attr_values[i]]))).toEqual(s.attributes);
         expect(Number(r.duration_us)).toBe(s.duration);
       }
-      expect(ingest.pipeline.stats()).toMatchObject({ inserted: 4550, deadLettered: 0, clickhouseUp: true });
+      await vi.waitFor(() =>
+        expect(ingest.pipeline.stats()).toMatchObject({
+          inserted: 4550,
+          deadLettered: 0,
+          clickhouseUp: true,
+        }),
+      );
       // Lag is on /metrics and, for dashboards, in the consumer_lag table.
       const metrics = await (await fetch(`${await adminUrl(ingest)}/metrics`)).text();
       expect(metrics).toMatch(

@@ -254,11 +254,13 @@ describe('shipper fault between Kafka’s acknowledgement and the position save,
     expectSentTwice(await seqsOnKafka(w, log.id, onKafka), EVENTS, RESENT.from, RESENT.to);
 
     await expectStoredOnce(w, log.id, ids);
-    expect(w.ingest.pipeline.stats()).toMatchObject({
-      inserted: EVENTS,
-      skippedDuplicates: RESENT.to - RESENT.from,
-      deadLettered: 0,
-    });
+    await vi.waitFor(() =>
+      expect(w.ingest.pipeline.stats()).toMatchObject({
+        inserted: EVENTS,
+        skippedDuplicates: RESENT.to - RESENT.from,
+        deadLettered: 0,
+      }),
+    );
   });
 
   it('the process dies after Kafka acknowledged, before the save: a new shipper on the same directory sends the batch again; every event stored once', async () => {
@@ -303,10 +305,12 @@ describe('shipper fault between Kafka’s acknowledgement and the position save,
     expectSentTwice(await seqsOnKafka(w, log.id, onKafka), total, RESENT.from, RESENT.to);
 
     await expectStoredOnce(w, log.id, [...ids, ...more]);
-    expect(w.ingest.pipeline.stats()).toMatchObject({
-      inserted: total,
-      skippedDuplicates: RESENT.to - RESENT.from,
-      deadLettered: 0,
-    });
+    await vi.waitFor(() =>
+      expect(w.ingest.pipeline.stats()).toMatchObject({
+        inserted: total,
+        skippedDuplicates: RESENT.to - RESENT.from,
+        deadLettered: 0,
+      }),
+    );
   });
 });
