@@ -9,12 +9,14 @@ const PACKAGES: Record<string, string> = {
   telemetry: 'packages/telemetry',
   kafka: 'packages/kafka',
   log: 'packages/log',
+  emission: 'packages/emission',
   duckdb: 'packages/duckdb',
   clickhouse: 'packages/clickhouse',
   analytics: 'packages/analytics',
   alerting: 'packages/alerting',
   infra: 'test/infra',
   proxy: 'services/proxy',
+  'otlp-service': 'services/otlp',
   ingest: 'services/ingest',
   api: 'services/api',
   alerter: 'services/alerter',
@@ -24,6 +26,7 @@ const PACKAGES: Record<string, string> = {
 /** alias maps each workspace package to its source; vitest.kafka-compat.config.ts uses it too. */
 export const alias = {
   '@tapwire/proxy/config': here('./services/proxy/src/config.ts'),
+  '@tapwire/otlp-service/config': here('./services/otlp/src/config.ts'),
   '@tapwire/ingest/config': here('./services/ingest/src/config.ts'),
   '@tapwire/api/config': here('./services/api/src/config.ts'),
   '@tapwire/alerter/config': here('./services/alerter/src/config.ts'),
