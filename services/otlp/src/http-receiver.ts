@@ -82,7 +82,11 @@ export function createHttpReceiver(deps: {
     return reply
       .code(status)
       .header('content-type', CONTENT_TYPE[format])
-      .send(typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+      .send(
+        typeof body === 'string'
+          ? Buffer.from(body)
+          : Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+      );
   }
 
   function refuse(

@@ -104,7 +104,12 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
               throw new OtlpRequestError(`more than ${config.limits.maxSpansPerRequest} spans`);
             const traceId = hex(s.traceId);
             const spanId = hex(s.spanId);
-            if (!/^[0-9a-f]{32}$/.test(traceId) || /^0+$/.test(traceId) || !/^[0-9a-f]{16}$/.test(spanId)) {
+            if (
+              !/^[0-9a-f]{32}$/.test(traceId) ||
+              /^0+$/.test(traceId) ||
+              !/^[0-9a-f]{16}$/.test(spanId) ||
+              /^0+$/.test(spanId)
+            ) {
               rejected++;
               errorMessage ||= `span ${s.name ?? ''}: invalid trace or span id`;
               continue;
