@@ -7,6 +7,7 @@ const PACKAGES: Record<string, string> = {
   stream: 'packages/stream',
   config: 'packages/config',
   telemetry: 'packages/telemetry',
+  otlp: 'packages/otlp',
   kafka: 'packages/kafka',
   log: 'packages/log',
   emission: 'packages/emission',

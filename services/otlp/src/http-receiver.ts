@@ -1,12 +1,12 @@
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
+import { encodeStatus, encodeTraceResponse, type OtlpFormat } from '@tapwire/otlp';
 import type { Logger } from '@tapwire/telemetry';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Exporter, TokenLookup } from './auth.js';
 import type { ExportPath } from './export-path.js';
 import type { OtlpMetrics, Outcome } from './metrics.js';
-import { encodeStatus, encodeTraceResponse, type OtlpFormat } from './protocol.js';
 import { encodeRetryStatus, retryStatusJson } from './retry-status.js';
 import type { Throttle } from './throttle.js';
 

@@ -1,28 +1,12 @@
 import { emitConfigShape } from '@tapwire/emission';
 import { DEFAULT_TENANT, tenantSchema } from '@tapwire/schema';
+import { DEFAULT_REDACTED_QUERY_PARAMS } from '@tapwire/telemetry';
 import { z } from 'zod';
 
 const port = z.number().int().min(0).max(65_535);
 
-/** DEFAULT_REDACTED_QUERY_PARAMS are query parameters whose values never leave the process. */
-export const DEFAULT_REDACTED_QUERY_PARAMS = [
-  'token',
-  'access_token',
-  'api_key',
-  'apikey',
-  'key',
-  'password',
-  'secret',
-  'signature',
-] as const;
-
-/** ALWAYS_REDACTED_HEADERS are never recorded in clear, whatever the configuration says. */
-export const ALWAYS_REDACTED_HEADERS = [
-  'authorization',
-  'proxy-authorization',
-  'cookie',
-  'set-cookie',
-] as const;
+// Shared with the OTLP receiver; re-exported so the proxy's public API keeps them.
+export { ALWAYS_REDACTED_HEADERS, DEFAULT_REDACTED_QUERY_PARAMS } from '@tapwire/telemetry';
 
 const routeTemplate = z
   .string()
