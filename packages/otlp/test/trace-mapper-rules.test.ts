@@ -393,6 +393,43 @@ describe('OTLP/JSON field names and empty requests', () => {
     expect(mapper().map(jsonBody(snake), 'json', 'acme')).toEqual(fromCamel);
   });
 
+  it('accepts snake_case names mixed into a camelCase body', () => {
+    const body = jsonBody({
+      resourceSpans: [
+        {
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  trace_id: TRACE_ID,
+                  span_id: SPAN_ID,
+                  name: 'x',
+                  start_time_unix_nano: '1700000000000000000',
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    const out = mapper().map(body, 'json', 'acme');
+    expect(out.spans.map((s) => [s.trace_id, s.span_id, s.start])).toEqual([
+      [TRACE_ID, SPAN_ID, 1_700_000_000_000_000],
+    ]);
+  });
+
+  it('refuses an attribute value nested deeper than 16 levels, naming where', () => {
+    let value: object = { stringValue: 'leaf' };
+    for (let i = 0; i < 17; i++) value = { arrayValue: { values: [value] } };
+    const body = jsonBody({
+      resourceSpans: [{ resource: { attributes: [{ key: 'deep', value }] } }],
+    });
+    const err = requestError(() => mapper().map(body, 'json', 'acme'));
+    expect(err.message).toBe(
+      `invalid OTLP/JSON request: resourceSpans.0.resource.attributes.0.value${'.arrayValue.values.0'.repeat(17)}: nests more than 16 levels`,
+    );
+  });
+
   it('accepts an empty request as zero spans', () => {
     const empty = { spans: [], rejected: 0, errorMessage: '' };
     expect(mapper().map(new Uint8Array(0), 'protobuf', 'acme')).toEqual(empty);
