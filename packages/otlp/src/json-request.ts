@@ -18,7 +18,16 @@ const int64 = z.union(
   [z.string().regex(/^-?\d{1,19}$/), wholeNumber],
   'must be an integer, as a string or a number',
 );
-const uint32 = z.number().int().nonnegative().max(4_294_967_295);
+const uint32 = z.union(
+  [
+    z.number().int().nonnegative().max(4_294_967_295),
+    z
+      .string()
+      .regex(/^\d{1,10}$/)
+      .transform(Number),
+  ],
+  'must be an unsigned 32-bit integer',
+);
 const double = z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity'])], 'must be a number');
 const enumValue = z.union([z.number().int(), z.string()], 'must be an enum number or name');
 const id = z.string();

@@ -94,12 +94,15 @@ function setOwn(into: Record<string, string>, key: string, value: string): void 
 
 function kindOf(kind: number | string | null | undefined): OtlpSpanEvent['kind'] {
   if (typeof kind === 'number') return SPAN_KIND_BY_NUMBER[kind] ?? 'INTERNAL';
-  return (kind != null && SPAN_KIND_BY_NAME[kind]) || 'INTERNAL';
+  if (kind == null) return 'INTERNAL';
+  // OTLP/JSON senders write enum numbers; proto3 JSON parsers also take names and quoted numbers.
+  return SPAN_KIND_BY_NAME[kind] ?? SPAN_KIND_BY_NUMBER[Number(kind)] ?? 'INTERNAL';
 }
 
 function statusOf(code: number | string | null | undefined): OtlpSpanEvent['status'] {
   if (typeof code === 'number') return STATUS_BY_NUMBER[code] ?? 'UNSET';
-  return (code != null && STATUS_BY_NAME[code]) || 'UNSET';
+  if (code == null) return 'UNSET';
+  return STATUS_BY_NAME[code] ?? STATUS_BY_NUMBER[Number(code)] ?? 'UNSET';
 }
 
 function countSpans(request: WireExportRequest): number {

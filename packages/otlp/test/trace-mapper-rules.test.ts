@@ -130,6 +130,18 @@ describe('attribute values', () => {
     expect(span?.attributes['db.statement']).toHaveLength(100);
   });
 
+  it('does not split a surrogate pair when cutting', () => {
+    const [span] = mapProtobuf(
+      handRequest([
+        handSpan({
+          attributes: [{ key: 'emoji', value: { stringValue: `${'x'.repeat(83)}😀${'y'.repeat(200)}` } }],
+        }),
+      ]),
+      { maxAttributeValueChars: 100 },
+    ).spans;
+    expect(span?.attributes.emoji).toBe(`${'x'.repeat(83)}…[cut 202 chars]`);
+  });
+
   it('drops empty and over-long keys and counts them as dropped attributes', () => {
     const [span] = mapProtobuf(
       handRequest([
@@ -428,6 +440,32 @@ describe('OTLP/JSON field names and empty requests', () => {
     expect(err.message).toBe(
       `invalid OTLP/JSON request: resourceSpans.0.resource.attributes.0.value${'.arrayValue.values.0'.repeat(17)}: nests more than 16 levels`,
     );
+  });
+
+  it('reads enum names and quoted numbers as proto3 JSON parsers do', () => {
+    const span = { traceId: TRACE_ID, spanId: SPAN_ID, name: 'x', startTimeUnixNano: '1700000000000000000' };
+    const out = mapper().map(
+      jsonBody({
+        resourceSpans: [
+          {
+            scopeSpans: [
+              {
+                spans: [
+                  { ...span, kind: '3', droppedAttributesCount: '2', status: { code: '2' } },
+                  { ...span, kind: 'SPAN_KIND_PRODUCER', status: { code: 'STATUS_CODE_OK' } },
+                ],
+              },
+            ],
+          },
+        ],
+      }),
+      'json',
+      'acme',
+    );
+    expect(out.spans.map((s) => [s.kind, s.status, s.attributes])).toEqual([
+      ['CLIENT', 'ERROR', { 'otel.dropped_attributes_count': '2' }],
+      ['PRODUCER', 'OK', {}],
+    ]);
   });
 
   it('accepts an empty request as zero spans', () => {
