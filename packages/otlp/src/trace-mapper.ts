@@ -69,9 +69,17 @@ const DROPPED_ATTRIBUTES = 'otel.dropped_attributes_count';
 const DROPPED_EVENTS = 'otel.dropped_events_count';
 const DROPPED_LINKS = 'otel.dropped_links_count';
 
-/** A span the mapper refuses; the message says why. */
-class SpanRejection {
-  constructor(readonly reason: string) {}
+/** A span the mapper refuses; `reason` says why. Internal: map() turns it into partial success. */
+class SpanRejection extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'SpanRejection';
+  }
+}
+
+function rejectionReason(err: unknown): string {
+  // Anything other than a SpanRejection is input this code cannot read (e.g. absurd nesting).
+  return err instanceof SpanRejection ? err.reason : `cannot be mapped: ${(err as Error).message}`;
 }
 
 /** idHex renders an id as lower hex: '' when absent, null when not `bytes` long. */
@@ -184,8 +192,7 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
       const attributes = attributeMap(others, rs.resource?.droppedAttributesCount, 'its resource');
       return { service: cutText(service, LIMITS.serviceChars), attributes, rejection: '' };
     } catch (err) {
-      if (!(err instanceof SpanRejection)) throw err;
-      return { service, attributes: {}, rejection: err.reason };
+      return { service, attributes: {}, rejection: rejectionReason(err) };
     }
   };
 
@@ -334,13 +341,9 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
             try {
               spans.push(mapSpan(span, resource, scopeName, scopeVersion, tenant));
             } catch (err) {
-              // Anything else thrown here is a span this code cannot read (e.g. absurd nesting):
-              // reject that span, keep the rest of the request.
               rejected++;
               if (messages.length < MESSAGES_SHOWN) {
-                const reason =
-                  err instanceof SpanRejection ? err.reason : `cannot be mapped: ${(err as Error).message}`;
-                messages.push(`${spanLabel(r, spanIndex, span.name ?? '')}: ${reason}`);
+                messages.push(`${spanLabel(r, spanIndex, span.name ?? '')}: ${rejectionReason(err)}`);
               }
             }
             spanIndex++;
