@@ -26,6 +26,7 @@ export interface OtlpLimits {
 
 /** MappedExport is what one export request maps to. */
 export interface MappedExport {
+  /** The mapped spans; those of one resource share one `resource` object, so treat them as read-only. */
   spans: OtlpSpanEvent[];
   /** Spans of the request that were not mapped. */
   rejected: number;
