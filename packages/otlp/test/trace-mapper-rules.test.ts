@@ -35,7 +35,10 @@ describe('attribute values', () => {
         kvlistValue: {
           values: [
             { key: 'x', value: { intValue: 5 } },
-            { key: 'y', value: { arrayValue: { values: [{ stringValue: 's' }, { bytesValue: Buffer.from('hi') }] } } },
+            {
+              key: 'y',
+              value: { arrayValue: { values: [{ stringValue: 's' }, { bytesValue: Buffer.from('hi') }] } },
+            },
             { key: 'big', value: { intValue: '9007199254740993' } },
           ],
         },
@@ -82,7 +85,12 @@ describe('attribute values', () => {
                         kvlistValue: {
                           values: [
                             { key: 'x', value: { intValue: '5' } },
-                            { key: 'y', value: { arrayValue: { values: [{ stringValue: 's' }, { bytesValue: 'aGk=' }] } } },
+                            {
+                              key: 'y',
+                              value: {
+                                arrayValue: { values: [{ stringValue: 's' }, { bytesValue: 'aGk=' }] },
+                              },
+                            },
                             { key: 'big', value: { intValue: '9007199254740993' } },
                           ],
                         },
@@ -113,11 +121,25 @@ describe('attribute values', () => {
 
   it('cuts a value over maxAttributeValueChars and marks how much was cut, within the limit', () => {
     const [span] = mapProtobuf(
-      handRequest([handSpan({ attributes: [{ key: 'db.statement', value: { stringValue: 'x'.repeat(250) } }] })]),
+      handRequest([
+        handSpan({ attributes: [{ key: 'db.statement', value: { stringValue: 'x'.repeat(250) } }] }),
+      ]),
       { maxAttributeValueChars: 100 },
     ).spans;
     expect(span?.attributes['db.statement']).toBe(`${'x'.repeat(84)}…[cut 166 chars]`);
     expect(span?.attributes['db.statement']).toHaveLength(100);
+  });
+
+  it('does not split a surrogate pair when cutting', () => {
+    const [span] = mapProtobuf(
+      handRequest([
+        handSpan({
+          attributes: [{ key: 'emoji', value: { stringValue: `${'x'.repeat(83)}😀${'y'.repeat(200)}` } }],
+        }),
+      ]),
+      { maxAttributeValueChars: 100 },
+    ).spans;
+    expect(span?.attributes.emoji).toBe(`${'x'.repeat(83)}…[cut 202 chars]`);
   });
 
   it('drops empty and over-long keys and counts them as dropped attributes', () => {
@@ -143,7 +165,9 @@ describe('span fields', () => {
       resourceSpans: [
         {
           scopeSpans: [
-            { spans: [handSpan({ kind: 0, parentSpanId: Buffer.alloc(8), status: { code: 0, message: '' } })] },
+            {
+              spans: [handSpan({ kind: 0, parentSpanId: Buffer.alloc(8), status: { code: 0, message: '' } })],
+            },
           ],
         },
       ],
@@ -189,7 +213,10 @@ describe('span fields', () => {
 
   it('keeps at most maxEventsPerSpan events and maxLinksPerSpan valid links, counting the rest as dropped', () => {
     const event = (n: number) => ({ timeUnixNano: `${1_700_000_000_000_000_000 + n * 1000}`, name: `e${n}` });
-    const link = (spanId: string) => ({ traceId: Buffer.from(TRACE_ID, 'hex'), spanId: Buffer.from(spanId, 'hex') });
+    const link = (spanId: string) => ({
+      traceId: Buffer.from(TRACE_ID, 'hex'),
+      spanId: Buffer.from(spanId, 'hex'),
+    });
     const [span] = mapProtobuf(
       handRequest([
         handSpan({
@@ -210,7 +237,8 @@ describe('span fields', () => {
 
 describe('rejected spans', () => {
   it('rejects a span with more than maxAttributesPerSpan attributes and keeps the others', () => {
-    const attrs = (n: number) => Array.from({ length: n }, (_, i) => ({ key: `a${i}`, value: { intValue: i } }));
+    const attrs = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ key: `a${i}`, value: { intValue: i } }));
     const out = mapProtobuf(
       handRequest([
         handSpan({ attributes: attrs(4) }),
@@ -248,7 +276,20 @@ describe('rejected spans', () => {
   it('rejects an OTLP/JSON span whose trace id is not hex, keeping the rest', () => {
     const span = { spanId: SPAN_ID, name: 'x', startTimeUnixNano: '1700000000000000000' };
     const out = mapper().map(
-      jsonBody({ resourceSpans: [{ scopeSpans: [{ spans: [{ ...span, traceId: 'W4753/eYA4ED0mm2M4E/xg==' }, { ...span, traceId: TRACE_ID }] }] }] }),
+      jsonBody({
+        resourceSpans: [
+          {
+            scopeSpans: [
+              {
+                spans: [
+                  { ...span, traceId: 'W4753/eYA4ED0mm2M4E/xg==' },
+                  { ...span, traceId: TRACE_ID },
+                ],
+              },
+            ],
+          },
+        ],
+      }),
       'json',
       'acme',
     );
@@ -282,24 +323,32 @@ describe('rejected spans', () => {
 
 describe('refused requests', () => {
   it('refuses more spans than maxSpansPerRequest', () => {
-    const err = requestError(() => mapProtobuf(handRequest([handSpan(), handSpan(), handSpan()]), { maxSpansPerRequest: 2 }));
+    const err = requestError(() =>
+      mapProtobuf(handRequest([handSpan(), handSpan(), handSpan()]), { maxSpansPerRequest: 2 }),
+    );
     expect(err.code).toBe('TAPWIRE_OTLP_BAD_REQUEST');
     expect(err.message).toBe('the request holds 3 spans, more than maxSpansPerRequest 2');
   });
 
   it('refuses malformed protobuf', () => {
-    const err = requestError(() => mapper().map(new Uint8Array([0x0a, 0xff, 0xff, 0x01]), 'protobuf', 'acme'));
+    const err = requestError(() =>
+      mapper().map(new Uint8Array([0x0a, 0xff, 0xff, 0x01]), 'protobuf', 'acme'),
+    );
     expect(err.message).toMatch(/^invalid OTLP protobuf request: index out of range/);
   });
 
   it('refuses invalid JSON', () => {
-    const err = requestError(() => mapper().map(new TextEncoder().encode('{"resourceSpans": ['), 'json', 'acme'));
+    const err = requestError(() =>
+      mapper().map(new TextEncoder().encode('{"resourceSpans": ['), 'json', 'acme'),
+    );
     expect(err.message).toMatch(/^invalid OTLP\/JSON request: .*JSON/);
   });
 
   it('refuses OTLP/JSON with a wrong type, naming the field path', () => {
     const body = jsonBody({
-      resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: TRACE_ID, spanId: 7, startTimeUnixNano: true }] }] }],
+      resourceSpans: [
+        { scopeSpans: [{ spans: [{ traceId: TRACE_ID, spanId: 7, startTimeUnixNano: true }] }] },
+      ],
     });
     const err = requestError(() => mapper().map(body, 'json', 'acme'));
     expect(err.message).toBe(
@@ -338,7 +387,10 @@ describe('OTLP/JSON field names and empty requests', () => {
       ],
     };
     const snake = JSON.parse(
-      JSON.stringify(camel).replace(/"([a-z]+[A-Z][A-Za-z]*)":/g, (_, k: string) => `"${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}":`),
+      JSON.stringify(camel).replace(
+        /"([a-z]+[A-Z][A-Za-z]*)":/g,
+        (_, k: string) => `"${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}":`,
+      ),
     );
     expect(JSON.stringify(snake)).toContain('"start_time_unix_nano"');
     const fromCamel = mapper().map(jsonBody(camel), 'json', 'acme');
@@ -351,6 +403,69 @@ describe('OTLP/JSON field names and empty requests', () => {
       scope_name: 'manual',
     });
     expect(mapper().map(jsonBody(snake), 'json', 'acme')).toEqual(fromCamel);
+  });
+
+  it('accepts snake_case names mixed into a camelCase body', () => {
+    const body = jsonBody({
+      resourceSpans: [
+        {
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  trace_id: TRACE_ID,
+                  span_id: SPAN_ID,
+                  name: 'x',
+                  start_time_unix_nano: '1700000000000000000',
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    const out = mapper().map(body, 'json', 'acme');
+    expect(out.spans.map((s) => [s.trace_id, s.span_id, s.start])).toEqual([
+      [TRACE_ID, SPAN_ID, 1_700_000_000_000_000],
+    ]);
+  });
+
+  it('refuses an attribute value nested deeper than 16 levels, naming where', () => {
+    let value: object = { stringValue: 'leaf' };
+    for (let i = 0; i < 17; i++) value = { arrayValue: { values: [value] } };
+    const body = jsonBody({
+      resourceSpans: [{ resource: { attributes: [{ key: 'deep', value }] } }],
+    });
+    const err = requestError(() => mapper().map(body, 'json', 'acme'));
+    expect(err.message).toBe(
+      `invalid OTLP/JSON request: resourceSpans.0.resource.attributes.0.value${'.arrayValue.values.0'.repeat(17)}: nests more than 16 levels`,
+    );
+  });
+
+  it('reads enum names and quoted numbers as proto3 JSON parsers do', () => {
+    const span = { traceId: TRACE_ID, spanId: SPAN_ID, name: 'x', startTimeUnixNano: '1700000000000000000' };
+    const out = mapper().map(
+      jsonBody({
+        resourceSpans: [
+          {
+            scopeSpans: [
+              {
+                spans: [
+                  { ...span, kind: '3', droppedAttributesCount: '2', status: { code: '2' } },
+                  { ...span, kind: 'SPAN_KIND_PRODUCER', status: { code: 'STATUS_CODE_OK' } },
+                ],
+              },
+            ],
+          },
+        ],
+      }),
+      'json',
+      'acme',
+    );
+    expect(out.spans.map((s) => [s.kind, s.status, s.attributes])).toEqual([
+      ['CLIENT', 'ERROR', { 'otel.dropped_attributes_count': '2' }],
+      ['PRODUCER', 'OK', {}],
+    ]);
   });
 
   it('accepts an empty request as zero spans', () => {
