@@ -19,8 +19,8 @@ const T0 = 1_795_651_200_000_000; // 2026-11-26T00:00:00Z in µs
 export function exampleSpan(over: Partial<SpanEvent> = {}): SpanEvent {
   const { v: _v, ...v1 } = exampleSpanV1({ ...(over.ts === undefined ? {} : { ts: over.ts }) });
   return {
-    ...v1,
     v: 2,
+    ...v1,
     resource: {},
     scope_name: '',
     scope_version: '',
