@@ -458,7 +458,8 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
       const startS = Math.floor(num(found.s) / 1_000_000);
       const endS = Math.floor(num(found.e) / 1_000_000) + 1;
       const spans = await run<StoredSpan>(
-        sql`SELECT id, span_id, parent_span_id, name, kind, service, status, status_message, ts_us, duration_us, attr_keys, attr_values
+        sql`SELECT id, span_id, parent_span_id, name, kind, service, status, status_message, ts_us, duration_us, attr_keys, attr_values,
+          resource_keys, resource_values, scope_name, scope_version, events_json, links_json
         FROM spans
         WHERE tenant = ${found.tenant} AND trace_id = ${q.traceId} AND ts >= ${at(startS)} AND ts < ${at(endS)}
         ORDER BY ts_us, span_id

@@ -391,7 +391,8 @@ export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOption
       );
       if (!found) return null;
       const spans = await run<StoredSpan>(
-        sql`SELECT id, span_id, parent_span_id, name, kind, service, status, status_message, ts_us, duration_us, attr_keys, attr_values
+        sql`SELECT id, span_id, parent_span_id, name, kind, service, status, status_message, ts_us, duration_us, attr_keys, attr_values,
+          resource_keys, resource_values, scope_name, scope_version, events_json, links_json
         FROM spans WHERE tenant = ${found.tenant} AND trace_id = ${q.traceId} ORDER BY ts_us, span_id`,
       );
       if (spans.length === 0) return null;
