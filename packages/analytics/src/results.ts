@@ -37,6 +37,17 @@ export const redRowSchema = z.object({
   avg_ms: z.number().nullable(),
   bytes_in: z.number().int(),
   bytes_out: z.number().int(),
+  /**
+   * basis is 'spans' on a per-service row of a service that reports spans but no access logs (an
+   * app sending OTLP): requests, errors and latency come from its SERVER spans, bytes are unknown
+   * and read 0. Absent on rows from access logs.
+   */
+  basis: z
+    .literal('spans')
+    .optional()
+    .describe(
+      "'spans': computed from the service's SERVER spans (it has no access logs); bytes_in and bytes_out are unknown and read 0",
+    ),
 });
 
 /** RedRow is one group of the RED overview. */
