@@ -1,11 +1,13 @@
-import { LIMITS } from '@tapwire/schema';
+import { LIMITS, type SpanEvent } from '@tapwire/schema';
 import { OtlpRequestError } from './errors.js';
 import { parseJsonExportRequest } from './json-request.js';
 import { otlpProtos } from './protos.js';
 import { createAttributeRedactor, type OtlpRedaction } from './redaction.js';
-import type { OtlpSpanEvent, OtlpSpanEventEvent, OtlpSpanLink } from './span-event.js';
 import { anyValueText, cutText, type Nanos, splitNanos } from './values.js';
 import type { WireExportRequest, WireKeyValue, WireResourceSpans, WireSpan } from './wire.js';
+
+type SpanEventEvent = SpanEvent['events'][number];
+type SpanLink = SpanEvent['links'][number];
 
 /** OtlpFormat is the encoding of an OTLP/HTTP body: binary protobuf or OTLP/JSON. */
 export type OtlpFormat = 'protobuf' | 'json';
@@ -27,7 +29,7 @@ export interface OtlpLimits {
 /** MappedExport is what one export request maps to. */
 export interface MappedExport {
   /** The mapped spans; those of one resource share one `resource` object, so treat them as read-only. */
-  spans: OtlpSpanEvent[];
+  spans: SpanEvent[];
   /** Spans of the request that were not mapped. */
   rejected: number;
   /** '' when none were rejected; otherwise names the first few rejected spans and why. */
@@ -47,7 +49,7 @@ export const UNKNOWN_SERVICE = 'unknown_service';
 export const UNNAMED_SPAN = '(unnamed)';
 
 const SPAN_KIND_BY_NUMBER = ['INTERNAL', 'INTERNAL', 'SERVER', 'CLIENT', 'PRODUCER', 'CONSUMER'] as const;
-const SPAN_KIND_BY_NAME: Record<string, OtlpSpanEvent['kind']> = {
+const SPAN_KIND_BY_NAME: Record<string, SpanEvent['kind']> = {
   SPAN_KIND_UNSPECIFIED: 'INTERNAL',
   SPAN_KIND_INTERNAL: 'INTERNAL',
   SPAN_KIND_SERVER: 'SERVER',
@@ -56,7 +58,7 @@ const SPAN_KIND_BY_NAME: Record<string, OtlpSpanEvent['kind']> = {
   SPAN_KIND_CONSUMER: 'CONSUMER',
 };
 const STATUS_BY_NUMBER = ['UNSET', 'OK', 'ERROR'] as const;
-const STATUS_BY_NAME: Record<string, OtlpSpanEvent['status']> = {
+const STATUS_BY_NAME: Record<string, SpanEvent['status']> = {
   STATUS_CODE_UNSET: 'UNSET',
   STATUS_CODE_OK: 'OK',
   STATUS_CODE_ERROR: 'ERROR',
@@ -101,14 +103,14 @@ function setOwn(into: Record<string, string>, key: string, value: string): void 
   }
 }
 
-function kindOf(kind: number | string | null | undefined): OtlpSpanEvent['kind'] {
+function kindOf(kind: number | string | null | undefined): SpanEvent['kind'] {
   if (typeof kind === 'number') return SPAN_KIND_BY_NUMBER[kind] ?? 'INTERNAL';
   if (kind == null) return 'INTERNAL';
   // OTLP/JSON senders write enum numbers; proto3 JSON parsers also take names and quoted numbers.
   return SPAN_KIND_BY_NAME[kind] ?? SPAN_KIND_BY_NUMBER[Number(kind)] ?? 'INTERNAL';
 }
 
-function statusOf(code: number | string | null | undefined): OtlpSpanEvent['status'] {
+function statusOf(code: number | string | null | undefined): SpanEvent['status'] {
   if (typeof code === 'number') return STATUS_BY_NUMBER[code] ?? 'UNSET';
   if (code == null) return 'UNSET';
   return STATUS_BY_NAME[code] ?? STATUS_BY_NUMBER[Number(code)] ?? 'UNSET';
@@ -203,7 +205,7 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
     scopeName: string,
     scopeVersion: string,
     tenant: string,
-  ): OtlpSpanEvent => {
+  ): SpanEvent => {
     if (resource.rejection !== '') throw new SpanRejection(resource.rejection);
     const traceId = idHex(span.traceId, 16);
     if (traceId === null || traceId === '' || traceId === ZERO_TRACE_ID) {
@@ -231,7 +233,7 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
 
     const wireEvents = span.events ?? [];
     const keptEvents = Math.min(wireEvents.length, limits.maxEventsPerSpan);
-    const events: OtlpSpanEventEvent[] = new Array(keptEvents);
+    const events: SpanEventEvent[] = new Array(keptEvents);
     for (let i = 0; i < keptEvents; i++) {
       const e = wireEvents[i]!;
       events[i] = {
@@ -243,7 +245,7 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
     const droppedEvents = (span.droppedEventsCount ?? 0) + wireEvents.length - keptEvents;
 
     const wireLinks = span.links ?? [];
-    const links: OtlpSpanLink[] = [];
+    const links: SpanLink[] = [];
     let droppedLinks = span.droppedLinksCount ?? 0;
     for (let i = 0; i < wireLinks.length; i++) {
       const l = wireLinks[i]!;
@@ -327,7 +329,7 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
           `the request holds ${total} spans, more than maxSpansPerRequest ${limits.maxSpansPerRequest}`,
         );
       }
-      const spans: OtlpSpanEvent[] = [];
+      const spans: SpanEvent[] = [];
       const messages: string[] = [];
       let rejected = 0;
       const resourceSpans = request.resourceSpans ?? [];

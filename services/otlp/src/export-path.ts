@@ -1,5 +1,5 @@
 import { type MappedExport, type OtlpFormat, OtlpRequestError } from '@tapwire/otlp';
-import { type SpanEvent, TOPICS } from '@tapwire/schema';
+import { TOPICS } from '@tapwire/schema';
 import type { EventSink } from '@tapwire/stream';
 import type { Logger } from '@tapwire/telemetry';
 import type { Exporter } from './auth.js';
@@ -54,8 +54,7 @@ export function createExportPath(deps: {
       }
       const before = deps.sink.stats();
       let refused = 0;
-      // OtlpSpanEvent is span event version 2; the cast goes once @tapwire/schema's SpanEvent is v2 (i22-span-v2).
-      for (const span of mapped.spans) if (!deps.sink.emit(topic, span as unknown as SpanEvent)) refused++;
+      for (const span of mapped.spans) if (!deps.sink.emit(topic, span)) refused++;
       await deps.sink.flush();
       const after = deps.sink.stats();
       const lost = refused + (after.dropped - before.dropped);
