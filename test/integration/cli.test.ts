@@ -71,6 +71,20 @@ describe('tapwire command line', () => {
     });
   });
 
+  it('token --otlp prints the otlp.tokens entry for one tenant, and refuses one for every tenant', () => {
+    const r = tapwire(['token', '--otlp', '--name', 'orders-api', '--tenant', 'shop']);
+    expect(r.code).toBe(0);
+    const token = /^token: (tw_[A-Za-z0-9_-]{32})$/m.exec(r.out)?.[1] ?? '';
+    const sha = createHash('sha256').update(token).digest('hex');
+    expect(r.out).toContain('under otlp.tokens');
+    expect(r.out).toContain(`- name: orders-api\n  sha256: ${sha}\n  tenant: "shop"\n`);
+    expect(r.out).not.toContain('scopes');
+    expect(tapwire(['token', '--otlp'])).toMatchObject({
+      code: 1,
+      err: 'tapwire: --otlp needs --tenant <tenant>: the tenant its spans belong to\n',
+    });
+  });
+
   it('api serves /v1 with a configured token and stops cleanly on SIGTERM', async () => {
     const [port, admin] = [await freePort(), await freePort()];
     const env = {

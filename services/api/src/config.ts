@@ -17,7 +17,7 @@ export const apiTokenSchema = z.strictObject({
     .describe('Name of the token (logged and used as its rate-limit key; never the token itself).'),
   sha256: z
     .string()
-    .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters (`tapwire api hash-token` prints it)')
+    .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters (`tapwire token --hash` prints it)')
     .describe('SHA-256 of the token text, hex. The token itself never appears in config.'),
   tenant: z
     .union([z.literal('*'), tenantSchema])

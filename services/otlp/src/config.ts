@@ -13,7 +13,7 @@ export const otlpTokenSchema = z.strictObject({
     .describe('Name of the token (logged and in metrics; never the token itself).'),
   sha256: z
     .string()
-    .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters (`tapwire api hash-token` prints it)')
+    .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters (`tapwire token --hash` prints it)')
     .describe('SHA-256 of the token text, hex. The token itself never appears in config.'),
   tenant: tenantSchema.describe('Tenant the spans sent with this token belong to.'),
 });

@@ -24,25 +24,44 @@ export function registerApi(program: Command, io: CliIo, readStdin: () => Promis
     .option('--name <name>', 'name of the token in config', 'my-token')
     .option('--tenant <tenant>', 'tenant the token reads, or * for all', '*')
     .option('--admin', 'also grant the admin scope')
-    .action(async (opts: { hash?: boolean; name: string; tenant: string; admin?: boolean }) => {
-      const { hashToken } = await import('@tapwire/api');
-      if (opts.hash) {
-        const token = (await readStdin()).trim();
-        if (!token) throw new CommandFailure('no token on stdin');
-        io.out(`${hashToken(token)}\n`);
-        return;
-      }
-      const token = `tw_${randomBytes(24).toString('base64url')}`;
-      io.out(
-        [
-          `token: ${token}`,
-          '# add to the config file under api.tokens:',
-          `- name: ${opts.name}`,
-          `  sha256: ${hashToken(token)}`,
-          `  tenant: "${opts.tenant}"`,
-          `  scopes: [read${opts.admin ? ', admin' : ''}]`,
-          '',
-        ].join('\n'),
-      );
-    });
+    .option('--otlp', 'print the otlp.tokens entry instead: apps send their spans with it (needs --tenant)')
+    .action(
+      async (opts: { hash?: boolean; name: string; tenant: string; admin?: boolean; otlp?: boolean }) => {
+        const { hashToken } = await import('@tapwire/api');
+        if (opts.hash) {
+          const token = (await readStdin()).trim();
+          if (!token) throw new CommandFailure('no token on stdin');
+          io.out(`${hashToken(token)}\n`);
+          return;
+        }
+        const token = `tw_${randomBytes(24).toString('base64url')}`;
+        if (opts.otlp) {
+          // An app's spans belong to one tenant: the receiver never lets a token pick another.
+          if (opts.tenant === '*')
+            throw new CommandFailure('--otlp needs --tenant <tenant>: the tenant its spans belong to');
+          io.out(
+            [
+              `token: ${token}`,
+              '# add to the config file under otlp.tokens; apps send it as "Authorization: Bearer <token>":',
+              `- name: ${opts.name}`,
+              `  sha256: ${hashToken(token)}`,
+              `  tenant: "${opts.tenant}"`,
+              '',
+            ].join('\n'),
+          );
+          return;
+        }
+        io.out(
+          [
+            `token: ${token}`,
+            '# add to the config file under api.tokens:',
+            `- name: ${opts.name}`,
+            `  sha256: ${hashToken(token)}`,
+            `  tenant: "${opts.tenant}"`,
+            `  scopes: [read${opts.admin ? ', admin' : ''}]`,
+            '',
+          ].join('\n'),
+        );
+      },
+    );
 }
