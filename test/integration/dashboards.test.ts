@@ -195,6 +195,11 @@ beforeAll(async () => {
       spanRow(x, i),
     ),
   );
+  // An app's retried export: the same spans again, in another part, before any merge.
+  await ch.insert(
+    'spans',
+    traceSpans(FAST_TRACE, NOW - 900, 20_000).map((x, i) => spanRow(x, 100 + i)),
+  );
   const samples = Array.from({ length: 120 }, (_, i) =>
     saturationRow(
       {
@@ -324,7 +329,7 @@ describe('the trace panel', () => {
     return String((('targets' in panel ? panel.targets : []) as { rawSql: string }[])[0]!.rawSql);
   };
 
-  it("shows a trace across services: the proxy's spans and the app's OTLP spans, with their parents", async () => {
+  it("shows a trace across services: the proxy's spans and the app's OTLP spans, with their parents, each once though the app sent them twice", async () => {
     const rows = await ch.query(raw(expand(panelSql(), { trace_id: FAST_TRACE })));
     const start = (NOW - 900) * 1_000_000;
     expect(rows).toEqual([

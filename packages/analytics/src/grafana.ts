@@ -218,7 +218,7 @@ FROM spans
 WHERE $__timeFilter(ts) AND ${filter('tenant', 'tenant')} AND trace_id = if(\${trace_id:singlequote} != '', \${trace_id:singlequote}, (
   SELECT argMax(trace_id, duration_us) FROM spans
   WHERE $__timeFilter(ts) AND kind = 'SERVER' AND ${tenantService} AND ${filter("attr_values[indexOf(attr_keys, 'http.route')]", 'route')}))
-ORDER BY ts_us, span_id LIMIT 1000`,
+ORDER BY ts_us, span_id LIMIT 1 BY id LIMIT 1000`,
 
   // Saturation.
   saturationEventLoop: `SELECT ${bucket('minute')} AS time, instance, avgMerge(event_loop_utilization_avg) AS utilization

@@ -70,8 +70,13 @@ function linksOf(text: string): SpanNodeLink[] {
  * ordered by start time, so the tree reads like a waterfall.
  */
 export function buildSpanTree(traceId: string, tenant: string, spans: readonly StoredSpan[]): TraceResult {
-  const start = Math.min(...spans.map((s) => Number(s.ts_us)));
-  const end = Math.max(...spans.map((s) => Number(s.ts_us) + Number(s.duration_us)));
+  // A loop, not Math.min(...spread): an app's trace can hold more spans than a call takes arguments.
+  let start = Number.POSITIVE_INFINITY;
+  let end = Number.NEGATIVE_INFINITY;
+  for (const s of spans) {
+    start = Math.min(start, Number(s.ts_us));
+    end = Math.max(end, Number(s.ts_us) + Number(s.duration_us));
+  }
   const nodes = new Map<string, SpanNode>();
   for (const s of spans) {
     nodes.set(s.span_id, {
@@ -98,6 +103,26 @@ export function buildSpanTree(traceId: string, tenant: string, spans: readonly S
     const parent = node.parent_span_id ? nodes.get(node.parent_span_id) : undefined;
     if (parent && parent !== node) parent.children.push(node);
     else roots.push(node);
+  }
+  // Parent ids come from apps: spans that name each other as parents (a cycle) are reached from no
+  // root. Each such span is cut from its parent and shown as a root, so nothing disappears and the
+  // answer stays a tree.
+  const reached = new Set<SpanNode>();
+  const reach = (from: SpanNode) => {
+    const stack = [from];
+    for (let n = stack.pop(); n; n = stack.pop()) {
+      if (reached.has(n)) continue;
+      reached.add(n);
+      for (const child of n.children) stack.push(child);
+    }
+  };
+  for (const root of roots) reach(root);
+  for (const node of nodes.values()) {
+    if (reached.has(node)) continue;
+    const siblings = nodes.get(node.parent_span_id)?.children;
+    siblings?.splice(siblings.indexOf(node), 1);
+    roots.push(node);
+    reach(node);
   }
   const byStart = (a: SpanNode, b: SpanNode) => a.start_us - b.start_us || a.span_id.localeCompare(b.span_id);
   for (const node of nodes.values()) node.children.sort(byStart);

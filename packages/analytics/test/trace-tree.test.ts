@@ -81,4 +81,31 @@ describe('buildSpanTree', () => {
     const old = buildSpanTree('t', 'acme', [{ ...span('x', '', 1, 1), events_json: '', links_json: '' }]);
     expect(old.roots[0]).toMatchObject({ events: [], links: [] });
   });
+
+  it('spans whose parents form a cycle (ids from apps) are cut from it and shown as roots, so none disappears', () => {
+    const t = buildSpanTree('t', 'acme', [
+      span('root', '', 1_000_000, 500),
+      span('a', 'b', 1_000_100, 10),
+      span('b', 'a', 1_000_200, 10),
+      span('c', 'b', 1_000_300, 10),
+      span('self', 'self', 1_000_400, 10),
+    ]);
+    expect(t.span_count).toBe(5);
+    expect(t.roots.map((r) => r.span_id)).toEqual(['root', 'a', 'self']);
+    const a = t.roots[1]!;
+    expect(a.children.map((n) => n.span_id)).toEqual(['b']);
+    expect(a.children[0]!.children.map((n) => n.span_id)).toEqual(['c']);
+    // The answer is a tree: it serializes, every span once.
+    expect(JSON.stringify(t).match(/"span_id"/g)).toHaveLength(5);
+  });
+
+  it('a trace of 200,000 spans builds (no argument-count limit on its time range)', () => {
+    const spans = Array.from({ length: 200_000 }, (_, i) =>
+      span(`s${i}`, i === 0 ? '' : 's0', 1_000_000 + i, 5),
+    );
+    const t = buildSpanTree('t', 'acme', spans);
+    expect(t).toMatchObject({ start_us: 1_000_000, duration_us: 200_004, span_count: 200_000 });
+    expect(t.roots).toHaveLength(1);
+    expect(t.roots[0]!.children).toHaveLength(199_999);
+  });
 });
