@@ -84,8 +84,9 @@ export const MAX_RESOURCE_BYTES = 65_536;
 const BYTES_PER_CHAR = 6;
 // `"key":"value",` around an attribute's characters.
 const BYTES_PER_ATTRIBUTE = 6;
-// Every field name, punctuation, the ids, numbers, kind, status and the three otel.dropped_* attributes.
-const SPAN_SKELETON_BYTES = 1024;
+// Every field name, punctuation, the ids, numbers, kind and status (test/trace-mapper-limits.test.ts
+// measures the largest skeleton).
+const SPAN_SKELETON_BYTES = 512;
 // `{"time":<16 digits>,"name":"","attributes":{}},`
 const BYTES_PER_EVENT = 64;
 // `{"trace_id":"<32>","span_id":"<16>","attributes":{}},`
@@ -193,6 +194,13 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
     return dropped;
   };
 
+  /** Sets an attribute of the mapper's own (a dropped count), counted in the byte bounds. */
+  const countedSet = (into: Record<string, string>, key: string, value: string): void => {
+    into[key] = value;
+    chars += key.length + value.length;
+    attributeCount++;
+  };
+
   /** Builds one attribute map with its dropped count; throws SpanRejection over the count limit. */
   const attributeMap = (
     kvs: WireKeyValue[] | null | undefined,
@@ -201,7 +209,7 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
   ): Record<string, string> => {
     const into: Record<string, string> = {};
     const dropped = (droppedBefore ?? 0) + addAttributes(kvs, into);
-    if (dropped > 0) into[DROPPED_ATTRIBUTES] = String(dropped);
+    if (dropped > 0) countedSet(into, DROPPED_ATTRIBUTES, String(dropped));
     checkCount(into, (kvs?.length ?? 0) + 1, what);
     return into;
   };
@@ -237,8 +245,7 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
       chars = 0;
       attributeCount = 0;
       const attributes = attributeMap(others, rs.resource?.droppedAttributesCount, 'its resource');
-      // +1 for otel.dropped_attributes_count, whose few characters the per-attribute bytes cover.
-      let bytes = 2 + BYTES_PER_CHAR * (chars + 32) + BYTES_PER_ATTRIBUTE * (attributeCount + 1);
+      let bytes = 2 + BYTES_PER_CHAR * chars + BYTES_PER_ATTRIBUTE * attributeCount;
       if (bytes > MAX_RESOURCE_BYTES) bytes = Buffer.byteLength(JSON.stringify(attributes));
       if (bytes > MAX_RESOURCE_BYTES) {
         throw new SpanRejection(
@@ -335,9 +342,9 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
       });
     }
 
-    if (droppedAttributes > 0) attributes[DROPPED_ATTRIBUTES] = String(droppedAttributes);
-    if (droppedEvents > 0) attributes[DROPPED_EVENTS] = String(droppedEvents);
-    if (droppedLinks > 0) attributes[DROPPED_LINKS] = String(droppedLinks);
+    if (droppedAttributes > 0) countedSet(attributes, DROPPED_ATTRIBUTES, String(droppedAttributes));
+    if (droppedEvents > 0) countedSet(attributes, DROPPED_EVENTS, String(droppedEvents));
+    if (droppedLinks > 0) countedSet(attributes, DROPPED_LINKS, String(droppedLinks));
     checkCount(attributes, (span.attributes?.length ?? 0) + 3, 'it');
 
     const wireName = span.name ?? '';

@@ -35,6 +35,65 @@ describe('span byte budget', () => {
     expect(MAX_RESOURCE_BYTES).toBe(65_536);
   });
 
+  it("leaves room for the largest span skeleton in the mapper's bound (SPAN_SKELETON_BYTES = 512)", () => {
+    // Everything of a span event the bound does not count per character: field names, quotes,
+    // ids, the longest kind and status, 16-digit times; empty strings, maps and lists.
+    const skeleton = {
+      v: 2,
+      id: 'f'.repeat(48),
+      ts: 4_102_444_799_999_999,
+      tenant: '',
+      trace_id: 'f'.repeat(32),
+      span_id: 'f'.repeat(16),
+      parent_span_id: 'f'.repeat(16),
+      name: '',
+      kind: 'CONSUMER',
+      service: '',
+      start: 4_102_444_799_999_999,
+      duration: 4_102_444_799_999_999,
+      status: 'ERROR',
+      status_message: '',
+      attributes: {},
+      resource: {},
+      scope_name: '',
+      scope_version: '',
+      events: [],
+      links: [],
+    };
+    expect(JSON.stringify(skeleton).length).toBeLessThanOrEqual(512);
+    // And one event and one link beyond their characters and attributes: 64 and 128 bytes.
+    const event = { time: 4_102_444_799_999_999, name: '', attributes: {} };
+    const link = { trace_id: 'f'.repeat(32), span_id: 'f'.repeat(16), attributes: {} };
+    expect(`${JSON.stringify(event)},`.length).toBeLessThanOrEqual(64);
+    expect(`${JSON.stringify(link)},`.length).toBeLessThanOrEqual(128);
+  });
+
+  it('accepts a span of exactly MAX_SPAN_EVENT_BYTES and rejects one a byte larger', () => {
+    const sized = (extra: number) => {
+      const probe = mapper.map(
+        protobufBody(handRequest([handSpan({ attributes: attrs(1, '') })])),
+        'protobuf',
+        'acme',
+      );
+      const base = Buffer.byteLength(JSON.stringify(probe.spans[0]));
+      return handSpan({ attributes: attrs(1, 'x'.repeat(MAX_SPAN_EVENT_BYTES - base + extra)) });
+    };
+    const big = createTraceMapper({
+      limits: { ...LIMITS, maxAttributeValueChars: 2_000_000 },
+      redaction: { attributeKeys: [], queryParams: [] },
+    });
+    const fits = big.map(protobufBody(handRequest([sized(0)])), 'protobuf', 'acme');
+    expect(fits.rejected).toBe(0);
+    expect(Buffer.byteLength(JSON.stringify(fits.spans[0]))).toBe(MAX_SPAN_EVENT_BYTES);
+    const over = big.map(protobufBody(handRequest([sized(1)])), 'protobuf', 'acme');
+    expect(over).toEqual({
+      spans: [],
+      rejected: 1,
+      errorMessage:
+        'span 0 of resource 0 (name "GET /orders"): it takes 1044481 bytes as JSON with its resource, more than the limit of 1044480 bytes of one span',
+    });
+  });
+
   it('rejects a span whose control-character values escape past the event size limit, keeping the other spans', () => {
     // 64 × 4096 \u0001 = 256 KiB of protobuf, 1.5 MiB of JSON: ingest would dead-letter it after a 200.
     const out = mapper.map(
