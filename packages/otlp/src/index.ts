@@ -1,9 +1,19 @@
 export { OTLP_ERRORS, type OtlpErrorCode, OtlpRequestError } from './errors.js';
 export { type OtlpRedaction, secretHeaderKeys } from './redaction.js';
-export { encodeStatus, encodeTraceResponse, TRACE_EXPORT_PATH } from './responses.js';
+export {
+  encodeRetryStatus,
+  encodeStatus,
+  encodeTraceResponse,
+  RETRY_INFO_TYPE_URL,
+  TRACE_EXPORT_PATH,
+} from './responses.js';
 export {
   createTraceMapper,
+  MAX_RESOURCE_BYTES,
+  MAX_SPAN_EVENT_BYTES,
+  MAX_TIME_MICROS,
   type MappedExport,
+  MIN_TIME_MICROS,
   type OtlpFormat,
   type OtlpLimits,
   type TraceMapper,

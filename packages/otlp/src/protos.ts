@@ -6,6 +6,7 @@ export interface OtlpProtos {
   readonly exportRequest: protobuf.Type;
   readonly exportResponse: protobuf.Type;
   readonly status: protobuf.Type;
+  readonly retryInfo: protobuf.Type;
 }
 
 let loaded: OtlpProtos | undefined;
@@ -18,6 +19,7 @@ export function otlpProtos(): OtlpProtos {
       exportRequest: root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest'),
       exportResponse: root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse'),
       status: root.lookupType('google.rpc.Status'),
+      retryInfo: root.lookupType('google.rpc.RetryInfo'),
     };
   }
   return loaded;

@@ -20,9 +20,23 @@ export function secretHeaderKeys(): string[] {
   return ALWAYS_REDACTED_HEADERS.flatMap((h) => [`http.request.header.${h}`, `http.response.header.${h}`]);
 }
 
+function secretKeys(config: OtlpRedaction): Set<string> {
+  return new Set([...secretHeaderKeys(), ...config.attributeKeys].map((k) => k.toLowerCase()));
+}
+
+/**
+ * createNestedKeyTest says which keys inside a key-value list value are secret: the redacted
+ * attribute keys and the bare secret header names (`{"authorization": …}`), case-insensitively.
+ */
+export function createNestedKeyTest(config: OtlpRedaction): (key: string) => boolean {
+  const keys = secretKeys(config);
+  for (const h of ALWAYS_REDACTED_HEADERS) keys.add(h);
+  return (key) => keys.has(key.toLowerCase());
+}
+
 /** createAttributeRedactor precomputes the redaction of attribute values once per configuration. */
 export function createAttributeRedactor(config: OtlpRedaction): AttributeRedactor {
-  const keys = new Set([...secretHeaderKeys(), ...config.attributeKeys].map((k) => k.toLowerCase()));
+  const keys = secretKeys(config);
   const redactQuery = createQueryRedactor(config.queryParams);
 
   const redactUrl = (url: string): string => {
@@ -52,9 +66,11 @@ export function createAttributeRedactor(config: OtlpRedaction): AttributeRedacto
   };
 
   return (key, text) => {
-    if (keys.has(key.toLowerCase())) return REDACTED;
-    if (URL_KEYS.has(key)) return redactUrl(text);
-    if (QUERY_KEYS.has(key))
+    // Keys compare case-insensitively throughout: `URL.FULL` carries the same URL as `url.full`.
+    const lower = key.toLowerCase();
+    if (keys.has(lower)) return REDACTED;
+    if (URL_KEYS.has(lower)) return redactUrl(text);
+    if (QUERY_KEYS.has(lower))
       return text.startsWith('?') ? `?${redactQuery(text.slice(1))}` : redactQuery(text);
     return text;
   };

@@ -34,3 +34,30 @@ export function encodeStatus(s: { code: number; message: string }, format: OtlpF
   if (format === 'json') return JSON.stringify({ code: s.code, message: s.message });
   return otlpProtos().status.encode({ code: s.code, message: s.message }).finish();
 }
+
+/** RETRY_INFO_TYPE_URL is the google.protobuf.Any type URL of google.rpc.RetryInfo. */
+export const RETRY_INFO_TYPE_URL = 'type.googleapis.com/google.rpc.RetryInfo';
+
+/**
+ * encodeRetryStatus renders a google.rpc.Status whose details hold one google.rpc.RetryInfo: the
+ * OTLP throttling answer (RESOURCE_EXHAUSTED is retryable only with it), the body of an OTLP/HTTP
+ * 429 or a gRPC `grpc-status-details-bin` trailer. In JSON, proto3's mapping: the Any with
+ * `@type`, the Duration as "<n>s". https://opentelemetry.io/docs/specs/otlp/#failures
+ */
+export function encodeRetryStatus(
+  s: { code: number; message: string; retryAfterS: number },
+  format: OtlpFormat,
+): Uint8Array | string {
+  if (format === 'json') {
+    return JSON.stringify({
+      code: s.code,
+      message: s.message,
+      details: [{ '@type': RETRY_INFO_TYPE_URL, retryDelay: `${s.retryAfterS}s` }],
+    });
+  }
+  const { status, retryInfo } = otlpProtos();
+  const detail = retryInfo.encode({ retryDelay: { seconds: s.retryAfterS } }).finish();
+  return status
+    .encode({ code: s.code, message: s.message, details: [{ type_url: RETRY_INFO_TYPE_URL, value: detail }] })
+    .finish();
+}

@@ -2,7 +2,7 @@ import { LIMITS, type SpanEvent } from '@tapwire/schema';
 import { OtlpRequestError } from './errors.js';
 import { parseJsonExportRequest } from './json-request.js';
 import { otlpProtos } from './protos.js';
-import { createAttributeRedactor, type OtlpRedaction } from './redaction.js';
+import { createAttributeRedactor, createNestedKeyTest, type OtlpRedaction } from './redaction.js';
 import { anyValueText, cutText, type Nanos, splitNanos } from './values.js';
 import type { WireExportRequest, WireKeyValue, WireResourceSpans, WireSpan } from './wire.js';
 
@@ -49,25 +49,54 @@ export const UNKNOWN_SERVICE = 'unknown_service';
 export const UNNAMED_SPAN = '(unnamed)';
 
 const SPAN_KIND_BY_NUMBER = ['INTERNAL', 'INTERNAL', 'SERVER', 'CLIENT', 'PRODUCER', 'CONSUMER'] as const;
-const SPAN_KIND_BY_NAME: Record<string, SpanEvent['kind']> = {
-  SPAN_KIND_UNSPECIFIED: 'INTERNAL',
-  SPAN_KIND_INTERNAL: 'INTERNAL',
-  SPAN_KIND_SERVER: 'SERVER',
-  SPAN_KIND_CLIENT: 'CLIENT',
-  SPAN_KIND_PRODUCER: 'PRODUCER',
-  SPAN_KIND_CONSUMER: 'CONSUMER',
-};
+// Maps, not object literals: a sender's enum name must never reach Object.prototype ("constructor").
+const SPAN_KIND_BY_NAME = new Map<string, SpanEvent['kind']>([
+  ['SPAN_KIND_UNSPECIFIED', 'INTERNAL'],
+  ['SPAN_KIND_INTERNAL', 'INTERNAL'],
+  ['SPAN_KIND_SERVER', 'SERVER'],
+  ['SPAN_KIND_CLIENT', 'CLIENT'],
+  ['SPAN_KIND_PRODUCER', 'PRODUCER'],
+  ['SPAN_KIND_CONSUMER', 'CONSUMER'],
+]);
 const STATUS_BY_NUMBER = ['UNSET', 'OK', 'ERROR'] as const;
-const STATUS_BY_NAME: Record<string, SpanEvent['status']> = {
-  STATUS_CODE_UNSET: 'UNSET',
-  STATUS_CODE_OK: 'OK',
-  STATUS_CODE_ERROR: 'ERROR',
-};
+const STATUS_BY_NAME = new Map<string, SpanEvent['status']>([
+  ['STATUS_CODE_UNSET', 'UNSET'],
+  ['STATUS_CODE_OK', 'OK'],
+  ['STATUS_CODE_ERROR', 'ERROR'],
+]);
+
+/** MIN_TIME_MICROS is the earliest span time accepted: 2000-01-01T00:00:00Z. */
+export const MIN_TIME_MICROS = 946_684_800_000_000;
+/** MAX_TIME_MICROS is the first span time refused: 2100-01-01T00:00:00Z. */
+export const MAX_TIME_MICROS = 4_102_444_800_000_000;
+/**
+ * MAX_SPAN_EVENT_BYTES bounds one mapped span encoded as JSON, its resource included: the log's
+ * LIMITS.eventBytes less 4 KiB of slack, so ingest never dead-letters a span the exporter saw accepted.
+ */
+export const MAX_SPAN_EVENT_BYTES = LIMITS.eventBytes - 4096;
+/** MAX_RESOURCE_BYTES bounds a resource's attributes encoded as JSON; each of its spans carries a copy. */
+export const MAX_RESOURCE_BYTES = 65_536;
+
+// Upper bounds of encoded JSON sizes, from character counts the mapper has anyway: JSON.stringify
+// writes at most 6 bytes per UTF-16 unit (\u0001 and lone surrogates as \uXXXX; anything else
+// 1-3 bytes of UTF-8, a surrogate pair 4 for its two units). Only a span whose bound exceeds the
+// budget pays for an exact JSON.stringify.
+const BYTES_PER_CHAR = 6;
+// `"key":"value",` around an attribute's characters.
+const BYTES_PER_ATTRIBUTE = 6;
+// Every field name, punctuation, the ids, numbers, kind and status (test/trace-mapper-limits.test.ts
+// measures the largest skeleton).
+const SPAN_SKELETON_BYTES = 512;
+// `{"time":<16 digits>,"name":"","attributes":{}},`
+const BYTES_PER_EVENT = 64;
+// `{"trace_id":"<32>","span_id":"<16>","attributes":{}},`
+const BYTES_PER_LINK = 128;
 
 const ZERO_TRACE_ID = '0'.repeat(32);
 const ZERO_SPAN_ID = '0'.repeat(16);
 const HEX = /^[0-9a-fA-F]*$/;
 const MESSAGES_SHOWN = 3;
+const OUTSIDE_WINDOW = 'is outside 2000-01-01 to 2100-01-01';
 const DROPPED_ATTRIBUTES = 'otel.dropped_attributes_count';
 const DROPPED_EVENTS = 'otel.dropped_events_count';
 const DROPPED_LINKS = 'otel.dropped_links_count';
@@ -103,17 +132,22 @@ function setOwn(into: Record<string, string>, key: string, value: string): void 
   }
 }
 
+function inTimeWindow(micros: number): boolean {
+  // Written so that NaN (an unreadable time) is out of the window too.
+  return micros >= MIN_TIME_MICROS && micros < MAX_TIME_MICROS;
+}
+
 function kindOf(kind: number | string | null | undefined): SpanEvent['kind'] {
   if (typeof kind === 'number') return SPAN_KIND_BY_NUMBER[kind] ?? 'INTERNAL';
   if (kind == null) return 'INTERNAL';
   // OTLP/JSON senders write enum numbers; proto3 JSON parsers also take names and quoted numbers.
-  return SPAN_KIND_BY_NAME[kind] ?? SPAN_KIND_BY_NUMBER[Number(kind)] ?? 'INTERNAL';
+  return SPAN_KIND_BY_NAME.get(kind) ?? SPAN_KIND_BY_NUMBER[Number(kind)] ?? 'INTERNAL';
 }
 
 function statusOf(code: number | string | null | undefined): SpanEvent['status'] {
   if (typeof code === 'number') return STATUS_BY_NUMBER[code] ?? 'UNSET';
   if (code == null) return 'UNSET';
-  return STATUS_BY_NAME[code] ?? STATUS_BY_NUMBER[Number(code)] ?? 'UNSET';
+  return STATUS_BY_NAME.get(code) ?? STATUS_BY_NUMBER[Number(code)] ?? 'UNSET';
 }
 
 function countSpans(request: WireExportRequest): number {
@@ -132,10 +166,14 @@ function spanLabel(resourceIndex: number, spanIndex: number, name: string): stri
 export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpRedaction }): TraceMapper {
   const { limits } = config;
   const redact = createAttributeRedactor(config.redaction);
+  const nestedSecret = createNestedKeyTest(config.redaction);
   const { exportRequest } = otlpProtos();
   const start: Nanos = { micros: 0, nanos: 0 };
   const end: Nanos = { micros: 0, nanos: 0 };
   const eventTime: Nanos = { micros: 0, nanos: 0 };
+  // Characters and attributes written since the last reset: the input of the byte bounds.
+  let chars = 0;
+  let attributeCount = 0;
 
   /** Fills `into` with the attributes; returns how many were dropped for an empty or too long key. */
   const addAttributes = (kvs: WireKeyValue[] | null | undefined, into: Record<string, string>): number => {
@@ -148,9 +186,19 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
         dropped++;
         continue;
       }
-      setOwn(into, key, cutText(redact(key, anyValueText(kv.value)), limits.maxAttributeValueChars));
+      const value = cutText(redact(key, anyValueText(kv.value, nestedSecret)), limits.maxAttributeValueChars);
+      chars += key.length + value.length;
+      setOwn(into, key, value);
     }
+    attributeCount += kvs.length;
     return dropped;
+  };
+
+  /** Sets an attribute of the mapper's own (a dropped count), counted in the byte bounds. */
+  const countedSet = (into: Record<string, string>, key: string, value: string): void => {
+    into[key] = value;
+    chars += key.length + value.length;
+    attributeCount++;
   };
 
   /** Builds one attribute map with its dropped count; throws SpanRejection over the count limit. */
@@ -161,7 +209,7 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
   ): Record<string, string> => {
     const into: Record<string, string> = {};
     const dropped = (droppedBefore ?? 0) + addAttributes(kvs, into);
-    if (dropped > 0) into[DROPPED_ATTRIBUTES] = String(dropped);
+    if (dropped > 0) countedSet(into, DROPPED_ATTRIBUTES, String(dropped));
     checkCount(into, (kvs?.length ?? 0) + 1, what);
     return into;
   };
@@ -179,6 +227,8 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
   interface MappedResource {
     service: string;
     attributes: Record<string, string>;
+    /** An upper bound of `attributes` encoded as JSON, in bytes. */
+    bytes: number;
     rejection: string;
   }
 
@@ -192,10 +242,19 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
     }
     if (service === '') service = UNKNOWN_SERVICE;
     try {
+      chars = 0;
+      attributeCount = 0;
       const attributes = attributeMap(others, rs.resource?.droppedAttributesCount, 'its resource');
-      return { service: cutText(service, LIMITS.serviceChars), attributes, rejection: '' };
+      let bytes = 2 + BYTES_PER_CHAR * chars + BYTES_PER_ATTRIBUTE * attributeCount;
+      if (bytes > MAX_RESOURCE_BYTES) bytes = Buffer.byteLength(JSON.stringify(attributes));
+      if (bytes > MAX_RESOURCE_BYTES) {
+        throw new SpanRejection(
+          `its resource's attributes take ${bytes} bytes as JSON, more than the limit of ${MAX_RESOURCE_BYTES}`,
+        );
+      }
+      return { service: cutText(service, LIMITS.serviceChars), attributes, bytes, rejection: '' };
     } catch (err) {
-      return { service, attributes: {}, rejection: rejectionReason(err) };
+      return { service, attributes: {}, bytes: 0, rejection: rejectionReason(err) };
     }
   };
 
@@ -223,26 +282,39 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
     splitNanos(span.startTimeUnixNano, start);
     splitNanos(span.endTimeUnixNano, end);
     if (start.micros === 0 && start.nanos === 0) throw new SpanRejection('start_time_unix_nano must be set');
-    if (start.micros > Number.MAX_SAFE_INTEGER)
-      throw new SpanRejection('start_time_unix_nano is out of range');
-    let duration = end.micros - start.micros - (end.nanos < start.nanos ? 1 : 0);
-    if (!(duration >= 0)) duration = 0;
+    if (!inTimeWindow(start.micros)) throw new SpanRejection(`start_time_unix_nano ${OUTSIDE_WINDOW}`);
+    let duration = 0;
+    // An unset end (0) is a zero duration, as an end before the start is.
+    if (end.micros !== 0 || end.nanos !== 0) {
+      if (!inTimeWindow(end.micros)) throw new SpanRejection(`end_time_unix_nano ${OUTSIDE_WINDOW}`);
+      duration = end.micros - start.micros - (end.nanos < start.nanos ? 1 : 0);
+      if (duration < 0) duration = 0;
+    }
 
+    chars = 0;
+    attributeCount = 0;
     const attributes: Record<string, string> = {};
     const droppedAttributes = (span.droppedAttributesCount ?? 0) + addAttributes(span.attributes, attributes);
 
     const wireEvents = span.events ?? [];
-    const keptEvents = Math.min(wireEvents.length, limits.maxEventsPerSpan);
-    const events: SpanEventEvent[] = new Array(keptEvents);
-    for (let i = 0; i < keptEvents; i++) {
+    const events: SpanEventEvent[] = [];
+    let droppedEvents = span.droppedEventsCount ?? 0;
+    for (let i = 0; i < wireEvents.length; i++) {
       const e = wireEvents[i]!;
-      events[i] = {
-        time: splitNanos(e.timeUnixNano, eventTime).micros,
-        name: cutText(e.name ?? '', LIMITS.nameChars),
+      const time = splitNanos(e.timeUnixNano, eventTime).micros;
+      // An event without a time in the window could not be stored; it is dropped, not the span.
+      if (events.length >= limits.maxEventsPerSpan || !inTimeWindow(time)) {
+        droppedEvents++;
+        continue;
+      }
+      const name = cutText(e.name ?? '', LIMITS.nameChars);
+      chars += name.length;
+      events.push({
+        time,
+        name,
         attributes: attributeMap(e.attributes, e.droppedAttributesCount, `its event ${i}`),
-      };
+      });
     }
-    const droppedEvents = (span.droppedEventsCount ?? 0) + wireEvents.length - keptEvents;
 
     const wireLinks = span.links ?? [];
     const links: SpanLink[] = [];
@@ -270,15 +342,17 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
       });
     }
 
-    if (droppedAttributes > 0) attributes[DROPPED_ATTRIBUTES] = String(droppedAttributes);
-    if (droppedEvents > 0) attributes[DROPPED_EVENTS] = String(droppedEvents);
-    if (droppedLinks > 0) attributes[DROPPED_LINKS] = String(droppedLinks);
+    if (droppedAttributes > 0) countedSet(attributes, DROPPED_ATTRIBUTES, String(droppedAttributes));
+    if (droppedEvents > 0) countedSet(attributes, DROPPED_EVENTS, String(droppedEvents));
+    if (droppedLinks > 0) countedSet(attributes, DROPPED_LINKS, String(droppedLinks));
     checkCount(attributes, (span.attributes?.length ?? 0) + 3, 'it');
 
-    const name = span.name ?? '';
+    const wireName = span.name ?? '';
+    const name = wireName === '' ? UNNAMED_SPAN : cutText(wireName, LIMITS.nameChars);
     const status = span.status;
+    const statusMessage = cutText(status?.message ?? '', LIMITS.reasonChars);
     const startMicros = start.micros;
-    return {
+    const event: SpanEvent = {
       v: 2,
       id: traceId + spanId,
       ts: startMicros,
@@ -286,13 +360,13 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
       trace_id: traceId,
       span_id: spanId,
       parent_span_id: parent,
-      name: name === '' ? UNNAMED_SPAN : cutText(name, LIMITS.nameChars),
+      name,
       kind: kindOf(span.kind),
       service: resource.service,
       start: startMicros,
       duration,
       status: statusOf(status?.code),
-      status_message: cutText(status?.message ?? '', LIMITS.reasonChars),
+      status_message: statusMessage,
       attributes,
       resource: resource.attributes,
       scope_name: scopeName,
@@ -300,6 +374,22 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
       events,
       links,
     };
+    chars += tenant.length + name.length + resource.service.length + statusMessage.length;
+    chars += scopeName.length + scopeVersion.length;
+    let bytes =
+      SPAN_SKELETON_BYTES +
+      BYTES_PER_CHAR * chars +
+      BYTES_PER_ATTRIBUTE * attributeCount +
+      BYTES_PER_EVENT * events.length +
+      BYTES_PER_LINK * links.length +
+      resource.bytes;
+    if (bytes > MAX_SPAN_EVENT_BYTES) bytes = Buffer.byteLength(JSON.stringify(event));
+    if (bytes > MAX_SPAN_EVENT_BYTES) {
+      throw new SpanRejection(
+        `it takes ${bytes} bytes as JSON with its resource, more than the limit of ${MAX_SPAN_EVENT_BYTES} bytes of one span`,
+      );
+    }
+    return event;
   };
 
   const decode = (body: Uint8Array, format: OtlpFormat): WireExportRequest => {

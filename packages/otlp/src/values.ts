@@ -1,4 +1,8 @@
+import { REDACTED } from '@tapwire/telemetry';
 import type { WireAnyValue, WireInt64 } from './wire.js';
+
+/** SecretKeyTest says whether a key inside a key-value list value holds a secret. */
+export type SecretKeyTest = (key: string) => boolean;
 
 const hasOwn = Object.hasOwn;
 
@@ -16,7 +20,7 @@ function doubleText(v: number | string): string {
   return typeof v === 'number' ? String(v) : v;
 }
 
-function jsonValue(v: WireAnyValue | null | undefined): unknown {
+function jsonValue(v: WireAnyValue | null | undefined, secret: SecretKeyTest | undefined): unknown {
   if (v == null) return null;
   if (hasOwn(v, 'stringValue')) return v.stringValue ?? '';
   if (hasOwn(v, 'boolValue')) return v.boolValue === true;
@@ -30,12 +34,13 @@ function jsonValue(v: WireAnyValue | null | undefined): unknown {
     return typeof d === 'number' && Number.isFinite(d) ? d : doubleText(d);
   }
   if (hasOwn(v, 'bytesValue')) return base64(v.bytesValue ?? '');
-  if (hasOwn(v, 'arrayValue')) return (v.arrayValue?.values ?? []).map(jsonValue);
+  if (hasOwn(v, 'arrayValue')) return (v.arrayValue?.values ?? []).map((x) => jsonValue(x, secret));
   if (hasOwn(v, 'kvlistValue')) {
     const out: Record<string, unknown> = {};
     for (const kv of v.kvlistValue?.values ?? []) {
-      Object.defineProperty(out, kv.key ?? '', {
-        value: jsonValue(kv.value),
+      const key = kv.key ?? '';
+      Object.defineProperty(out, key, {
+        value: secret?.(key) === true ? REDACTED : jsonValue(kv.value, secret),
         enumerable: true,
         writable: true,
       });
@@ -47,15 +52,16 @@ function jsonValue(v: WireAnyValue | null | undefined): unknown {
 
 /**
  * anyValueText renders an OTLP AnyValue as attribute text: strings as is, booleans and numbers
- * as text, arrays and key-value lists as JSON, bytes as base64, an empty value as ''.
+ * as text, arrays and key-value lists as JSON, bytes as base64, an empty value as ''. Inside a
+ * key-value list, the value of a key `secret` names is written as [REDACTED].
  */
-export function anyValueText(v: WireAnyValue | null | undefined): string {
+export function anyValueText(v: WireAnyValue | null | undefined, secret?: SecretKeyTest): string {
   if (v == null) return '';
   if (hasOwn(v, 'stringValue')) return v.stringValue ?? '';
   if (hasOwn(v, 'intValue')) return v.intValue == null ? '0' : int64Text(v.intValue);
   if (hasOwn(v, 'boolValue')) return v.boolValue === true ? 'true' : 'false';
   if (hasOwn(v, 'doubleValue')) return doubleText(v.doubleValue ?? 0);
-  if (hasOwn(v, 'arrayValue') || hasOwn(v, 'kvlistValue')) return JSON.stringify(jsonValue(v));
+  if (hasOwn(v, 'arrayValue') || hasOwn(v, 'kvlistValue')) return JSON.stringify(jsonValue(v, secret));
   if (hasOwn(v, 'bytesValue')) return base64(v.bytesValue ?? '');
   return '';
 }

@@ -115,4 +115,75 @@ describe('redaction of values that are not strings', () => {
     );
     expect(out.spans[0]?.attributes['url.full']).toBe(url);
   });
+
+  it('redacts URL attributes whose key is not lower case (URL.FULL) as it does url.full', () => {
+    const out = mapper.map(
+      protobufBody(
+        handRequest([
+          handSpan({
+            attributes: [
+              {
+                key: 'URL.FULL',
+                value: { stringValue: `https://u:${CANARY}@shop.example/?token=${CANARY}-t&x=1` },
+              },
+              { key: 'Http.Target', value: { stringValue: `/cart?api_key=${CANARY}-k` } },
+              { key: 'URL.Query', value: { stringValue: `?access_token=${CANARY}-q` } },
+            ],
+          }),
+        ]),
+      ),
+      'protobuf',
+      'acme',
+    );
+    expect(out.spans[0]?.attributes).toEqual({
+      'URL.FULL': 'https://[REDACTED]@shop.example/?token=[REDACTED]&x=1',
+      'Http.Target': '/cart?api_key=[REDACTED]',
+      'URL.Query': '?access_token=[REDACTED]',
+    });
+  });
+
+  it('redacts a secret key nested inside a key-value list value', () => {
+    const out = mapper.map(
+      protobufBody(
+        handRequest([
+          handSpan({
+            attributes: [
+              {
+                key: 'app.request',
+                value: {
+                  kvlistValue: {
+                    values: [
+                      { key: 'Authorization', value: { stringValue: `Bearer ${CANARY}-nested` } },
+                      {
+                        key: 'headers',
+                        value: {
+                          kvlistValue: {
+                            values: [
+                              { key: 'http.request.header.cookie', value: { stringValue: `${CANARY}-deep` } },
+                              { key: 'app.session_secret', value: { intValue: 42 } },
+                              { key: 'accept', value: { stringValue: 'text/html' } },
+                            ],
+                          },
+                        },
+                      },
+                    ],
+                  },
+                },
+              },
+            ],
+          }),
+        ]),
+      ),
+      'protobuf',
+      'acme',
+    );
+    expect(JSON.parse(out.spans[0]?.attributes['app.request'] ?? '')).toEqual({
+      Authorization: '[REDACTED]',
+      headers: {
+        'http.request.header.cookie': '[REDACTED]',
+        'app.session_secret': '[REDACTED]',
+        accept: 'text/html',
+      },
+    });
+  });
 });

@@ -1,11 +1,18 @@
 import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { describe, expect, it } from 'vitest';
-import { encodeStatus, encodeTraceResponse, TRACE_EXPORT_PATH } from '../src/index.js';
+import {
+  encodeRetryStatus,
+  encodeStatus,
+  encodeTraceResponse,
+  RETRY_INFO_TYPE_URL,
+  TRACE_EXPORT_PATH,
+} from '../src/index.js';
 import { loadVendoredProtos } from './support/vendored-protos.js';
 
 const root = loadVendoredProtos();
 const Response = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse');
 const Status = root.lookupType('google.rpc.Status');
+const RetryInfo = root.lookupType('google.rpc.RetryInfo');
 const asObject = (type: typeof Response, bytes: Uint8Array) =>
   type.toObject(type.decode(bytes), { longs: Number, defaults: false });
 
@@ -53,6 +60,36 @@ describe('encodeStatus', () => {
     const s = { code: 3, message: 'invalid OTLP protobuf request: index out of range' };
     expect(asObject(Status, encodeStatus(s, 'protobuf') as Uint8Array)).toEqual(s);
     expect(JSON.parse(encodeStatus(s, 'json') as string)).toEqual(s);
+  });
+});
+
+describe('encodeRetryStatus', () => {
+  it('encodes a Status whose one detail is a RetryInfo with the delay, read back by the vendored protos', () => {
+    const bytes = encodeRetryStatus(
+      { code: 8, message: 'the receiver is saturated (backlog); retry after 7 s', retryAfterS: 7 },
+      'protobuf',
+    ) as Uint8Array;
+    const status = Status.toObject(Status.decode(bytes), { longs: Number }) as {
+      code: number;
+      message: string;
+      details: { type_url: string; value: Uint8Array }[];
+    };
+    expect(status.code).toBe(8);
+    expect(status.message).toBe('the receiver is saturated (backlog); retry after 7 s');
+    expect(status.details.map((d) => d.type_url)).toEqual([RETRY_INFO_TYPE_URL]);
+    expect(RetryInfo.toObject(RetryInfo.decode(status.details[0]!.value), { longs: Number })).toEqual({
+      retryDelay: { seconds: 7 },
+    });
+  });
+
+  it('encodes the same in OTLP/JSON: the Any with @type, the Duration as "7s"', () => {
+    expect(
+      JSON.parse(encodeRetryStatus({ code: 8, message: 'slow down', retryAfterS: 7 }, 'json') as string),
+    ).toEqual({
+      code: 8,
+      message: 'slow down',
+      details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '7s' }],
+    });
   });
 });
 

@@ -1,4 +1,5 @@
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { spanCodec } from '@tapwire/schema';
 import { describe, expect, it } from 'vitest';
 import { createTraceMapper, type OtlpFormat, type OtlpLimits } from '../src/index.js';
 import { officialBody } from './support/requests.js';
@@ -161,6 +162,16 @@ describe.each<OtlpFormat>(['protobuf', 'json'])(
       expect(span?.events).toEqual([{ time: 1_700_000_000_000_003, name: 'e3', attributes: {} }]);
       // Past its limits the SDK keeps the newest events and links.
       expect(span?.links).toEqual([{ trace_id: LINK_TRACE, span_id: 'ffffffffffffff01', attributes: {} }]);
+    });
+
+    it('maps every span of the official serializer to an event ingest accepts', async () => {
+      const out = mapper().map(officialBody(await checkoutSpans(), format), format, 'acme');
+      expect(out.rejected).toBe(0);
+      expect(out.spans).toHaveLength(2);
+      for (const span of out.spans) {
+        const decoded = spanCodec.decode(spanCodec.encode(span));
+        expect(decoded.ok ? decoded.event : decoded.reason).toEqual(span);
+      }
     });
   },
 );

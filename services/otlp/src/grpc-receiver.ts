@@ -8,12 +8,11 @@ import {
   type sendUnaryData,
   status,
 } from '@grpc/grpc-js';
-import { encodeTraceResponse, TRACE_EXPORT_PATH } from '@tapwire/otlp';
+import { encodeRetryStatus, encodeTraceResponse, TRACE_EXPORT_PATH } from '@tapwire/otlp';
 import { explainListenError, type ListenerSetting } from '@tapwire/telemetry';
 import type { TokenLookup } from './auth.js';
 import type { ExportPath } from './export-path.js';
 import type { OtlpMetrics, Outcome } from './metrics.js';
-import { encodeRetryStatus } from './retry-status.js';
 import type { Throttle } from './throttle.js';
 
 const identity = (b: Buffer): Buffer => b;
@@ -94,9 +93,13 @@ export function createGrpcReceiver(deps: {
       done('throttled');
       const message = `the receiver is saturated (${reason}); retry after ${retryAfterS} s`;
       const trailers = new Metadata();
+      const details = encodeRetryStatus(
+        { code: status.RESOURCE_EXHAUSTED, message, retryAfterS },
+        'protobuf',
+      ) as Uint8Array;
       trailers.set(
         'grpc-status-details-bin',
-        encodeRetryStatus(status.RESOURCE_EXHAUSTED, message, retryAfterS),
+        Buffer.from(details.buffer, details.byteOffset, details.byteLength),
       );
       callback({ code: status.RESOURCE_EXHAUSTED, details: message, metadata: trailers });
       return;

@@ -1,13 +1,12 @@
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
-import { encodeStatus, encodeTraceResponse, type OtlpFormat } from '@tapwire/otlp';
+import { encodeRetryStatus, encodeStatus, encodeTraceResponse, type OtlpFormat } from '@tapwire/otlp';
 import type { Logger } from '@tapwire/telemetry';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Exporter, TokenLookup } from './auth.js';
 import type { ExportPath } from './export-path.js';
 import type { OtlpMetrics, Outcome } from './metrics.js';
-import { encodeRetryStatus, retryStatusJson } from './retry-status.js';
 import type { Throttle } from './throttle.js';
 
 const gunzipAsync = promisify(gunzip);
@@ -111,9 +110,7 @@ export function createHttpReceiver(deps: {
       429,
       'throttled',
       format,
-      format === 'json'
-        ? retryStatusJson(RPC.RESOURCE_EXHAUSTED, message, retryAfterS)
-        : encodeRetryStatus(RPC.RESOURCE_EXHAUSTED, message, retryAfterS),
+      encodeRetryStatus({ code: RPC.RESOURCE_EXHAUSTED, message, retryAfterS }, format),
     );
   }
 

@@ -14,7 +14,6 @@ export {
   type OtlpReceiverStats,
   type OtlpReceiverUrls,
 } from './receiver.js';
-export { encodeRetryStatus, RETRY_INFO_TYPE_URL } from './retry-status.js';
 export {
   type OtlpServiceConfig,
   otlpServiceConfigSchema,

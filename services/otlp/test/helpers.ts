@@ -2,8 +2,8 @@ import { fileURLToPath } from 'node:url';
 import { hashToken } from '@tapwire/config';
 import type { EmissionStats } from '@tapwire/emission';
 import { buildOtlpReceiver, type OtlpReceiver, otlpConfigSchema } from '@tapwire/otlp-service';
-import type { TopicName } from '@tapwire/schema';
-import { type EventSink, emptySinkStats, type SinkStats } from '@tapwire/stream';
+import { LIMITS, type TopicName } from '@tapwire/schema';
+import { createEventEncoder, type EventSink, emptySinkStats, type SinkStats } from '@tapwire/stream';
 import { createLogger, type Logger } from '@tapwire/telemetry';
 import protobuf from 'protobufjs';
 
@@ -17,14 +17,23 @@ export interface FakeLogSink extends EventSink {
   failing: boolean;
 }
 
-/** createFakeLogSink builds a FakeLogSink. */
+/**
+ * createFakeLogSink builds a FakeLogSink. It refuses what the real sink and ingest would: an event
+ * its codec finds invalid, or one larger than LIMITS.eventBytes encoded (ingest dead-letters it).
+ */
 export function createFakeLogSink(): FakeLogSink {
   const stats: SinkStats = emptySinkStats();
+  const encode = createEventEncoder({ validate: true });
   let queued: { topic: TopicName; event: Record<string, unknown> }[] = [];
   const sink: FakeLogSink = {
     written: [],
     failing: false,
     emit(topic, event) {
+      const record = encode(topic, event);
+      if (typeof record === 'string' || Buffer.byteLength(record.value) > LIMITS.eventBytes) {
+        stats.invalid++;
+        return false;
+      }
       queued.push({ topic, event: event as unknown as Record<string, unknown> });
       stats.accepted++;
       return true;

@@ -185,6 +185,66 @@ describe('OTLP/HTTP POST /v1/traces', () => {
     expect(await metric(r, 'tapwire_otlp_spans_rejected_total{transport="http"}')).toBe(1);
   });
 
+  it('rejects as partial success the spans ingest would dead-letter (out-of-range end, over-size), keeping the rest of the request', async () => {
+    const r = build();
+    const request = JSON.parse(
+      exportJson([
+        span('0123456789abcdef'),
+        span('1123456789abcdef', 'late'),
+        span('2123456789abcdef', 'huge'),
+      ]),
+    );
+    const spans = request.resourceSpans[0].scopeSpans[0].spans;
+    spans[0].kind = 'constructor';
+    spans[1].endTimeUnixNano = '99999999999999999999';
+    spans[2].attributes = Array.from({ length: 64 }, (_, i) => ({
+      key: `a${i}`,
+      value: { stringValue: '\u0001'.repeat(4096) },
+    }));
+    const res = await r.receiver.http.inject({
+      method: 'POST',
+      url: '/v1/traces',
+      headers: JSON_HEADERS,
+      payload: JSON.stringify(request),
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({
+      partialSuccess: {
+        rejectedSpans: '2',
+        errorMessage:
+          'span 1 of resource 0 (name "late"): end_time_unix_nano is outside 2000-01-01 to 2100-01-01; span 2 of resource 0 (name "huge"): it takes 1573843 bytes as JSON with its resource, more than the limit of 1044480 bytes of one span',
+      },
+    });
+    expect(r.sink.written.map((w) => [w.event.span_id, w.event.kind])).toEqual([
+      ['0123456789abcdef', 'INTERNAL'],
+    ]);
+    expect(r.sink.stats().invalid).toBe(0);
+  });
+
+  it('rejects every span of a resource over 64 KiB of attributes instead of copying it into each', async () => {
+    const r = build();
+    const request = JSON.parse(exportJson([span('0123456789abcdef'), span('1123456789abcdef')]));
+    request.resourceSpans[0].resource.attributes.push(
+      ...Array.from({ length: 128 }, (_, i) => ({ key: `r${i}`, value: { stringValue: 'x'.repeat(4096) } })),
+    );
+    const res = await r.receiver.http.inject({
+      method: 'POST',
+      url: '/v1/traces',
+      headers: JSON_HEADERS,
+      payload: JSON.stringify(request),
+    });
+    expect(res.statusCode).toBe(200);
+    // Keys r0…r127 (402 characters), 128 × (4096 + 6), braces, less a comma: 525459.
+    const reason = "its resource's attributes take 525459 bytes as JSON, more than the limit of 65536";
+    expect(res.json()).toEqual({
+      partialSuccess: {
+        rejectedSpans: '2',
+        errorMessage: `span 0 of resource 0 (name "GET /users/:id"): ${reason}; span 1 of resource 0 (name "GET /users/:id"): ${reason}`,
+      },
+    });
+    expect(r.sink.written).toEqual([]);
+  });
+
   it('takes a gzip-compressed body', async () => {
     const r = build();
     const res = await r.receiver.http.inject({

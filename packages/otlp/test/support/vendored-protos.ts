@@ -7,6 +7,7 @@ const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
 export const VENDORED_PROTO_FILES = [
   'opentelemetry/proto/collector/trace/v1/trace_service.proto',
   'google/rpc/status.proto',
+  'google/rpc/error_details.proto',
 ] as const;
 
 /** loadVendoredProtos parses the vendored .proto files into a resolved protobufjs root. */
