@@ -9,6 +9,7 @@ export {
 } from './responses.js';
 export {
   createTraceMapper,
+  MAX_REQUEST_EVENT_BYTES,
   MAX_RESOURCE_BYTES,
   MAX_SPAN_EVENT_BYTES,
   MAX_TIME_MICROS,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { LIMITS, type SpanEvent } from '@tapwire/schema';
 import { OtlpRequestError } from './errors.js';
 import { parseJsonExportRequest } from './json-request.js';
@@ -76,6 +77,12 @@ export const MAX_TIME_MICROS = 4_102_444_800_000_000;
 export const MAX_SPAN_EVENT_BYTES = LIMITS.eventBytes - 4096;
 /** MAX_RESOURCE_BYTES bounds a resource's attributes encoded as JSON; each of its spans carries a copy. */
 export const MAX_RESOURCE_BYTES = 65_536;
+/**
+ * MAX_REQUEST_EVENT_BYTES bounds the spans of one request encoded as events (each with a copy of its
+ * resource): a request of a few hundred KiB could otherwise become hundreds of MiB in the log's
+ * write buffer. Spans past it are rejected (partial success) and the exporter is told to send fewer.
+ */
+export const MAX_REQUEST_EVENT_BYTES = 64 * 1024 * 1024;
 
 // Upper bounds of encoded JSON sizes, from character counts the mapper has anyway: JSON.stringify
 // writes at most 6 bytes per UTF-16 unit (\u0001 and lone surrogates as \uXXXX; anything else
@@ -258,6 +265,20 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
     }
   };
 
+  // Bytes (upper bound) of the events mapped so far from the request being mapped.
+  let requestBytes = 0;
+  // The id is the trace id, the span id and a tag of the tenant: an app's retried export collapses
+  // into one row, and no tenant can pick ids that make another tenant's spans count as stored.
+  const tags = new Map<string, string>();
+  const tenantTag = (tenant: string): string => {
+    let tag = tags.get(tenant);
+    if (tag === undefined) {
+      tag = createHash('sha256').update(tenant).digest('hex').slice(0, 16);
+      if (tags.size < 1024) tags.set(tenant, tag);
+    }
+    return tag;
+  };
+
   const mapSpan = (
     span: WireSpan,
     resource: MappedResource,
@@ -354,7 +375,7 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
     const startMicros = start.micros;
     const event: SpanEvent = {
       v: 2,
-      id: traceId + spanId,
+      id: traceId + spanId + tenantTag(tenant),
       ts: startMicros,
       tenant,
       trace_id: traceId,
@@ -389,6 +410,12 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
         `it takes ${bytes} bytes as JSON with its resource, more than the limit of ${MAX_SPAN_EVENT_BYTES} bytes of one span`,
       );
     }
+    if (requestBytes + bytes > MAX_REQUEST_EVENT_BYTES) {
+      throw new SpanRejection(
+        `the request's spans take more than ${MAX_REQUEST_EVENT_BYTES} bytes as events, each with its resource: send fewer spans per request`,
+      );
+    }
+    requestBytes += bytes;
     return event;
   };
 
@@ -421,6 +448,7 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
       }
       const spans: SpanEvent[] = [];
       const messages: string[] = [];
+      requestBytes = 0;
       let rejected = 0;
       const resourceSpans = request.resourceSpans ?? [];
       for (let r = 0; r < resourceSpans.length; r++) {

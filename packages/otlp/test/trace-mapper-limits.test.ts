@@ -2,6 +2,7 @@ import { LIMITS as SCHEMA_LIMITS, spanCodec } from '@tapwire/schema';
 import { describe, expect, it } from 'vitest';
 import {
   createTraceMapper,
+  MAX_REQUEST_EVENT_BYTES,
   MAX_RESOURCE_BYTES,
   MAX_SPAN_EVENT_BYTES,
   type OtlpLimits,
@@ -115,7 +116,7 @@ describe('span byte budget', () => {
     // The attributes alone: braces, keys a0…a63 (182 characters), 64 × (4096 × 6 escaped + 6) less a comma.
     expect(2 + 182 + 64 * (4096 * 6 + 6) - 1).toBe(1_573_431);
     expect(out.errorMessage).toBe(
-      'span 0 of resource 0 (name "escapes"): it takes 1573852 bytes as JSON with its resource, more than the limit of 1044480 bytes of one span',
+      'span 0 of resource 0 (name "escapes"): it takes 1573868 bytes as JSON with its resource, more than the limit of 1044480 bytes of one span',
     );
   });
 
@@ -128,9 +129,9 @@ describe('span byte budget', () => {
     expect(out.rejected).toBe(0);
     const result = ingested(out.spans[0]);
     expect(result.ok).toBe(true);
-    // Keys a0…a127 (402 characters), 128 × (4096 + 6), braces, less a comma; 425 bytes of the rest.
+    // Keys a0…a127 (402 characters), 128 × (4096 + 6), braces, less a comma; 441 bytes of the rest (the id holds a 16-digit tenant tag).
     expect(Buffer.byteLength(JSON.stringify(out.spans[0]?.attributes))).toBe(2 + 402 + 128 * 4102 - 1);
-    expect(Buffer.byteLength(spanCodec.encode(out.spans[0]!))).toBe(525_884);
+    expect(Buffer.byteLength(spanCodec.encode(out.spans[0]!))).toBe(525_900);
   });
 
   it('rejects every span of a resource over 64 KiB of attributes (each span would carry a copy), keeping other resources', () => {
@@ -154,6 +155,31 @@ describe('span byte budget', () => {
     const reason = "its resource's attributes take 525715 bytes as JSON, more than the limit of 65536";
     expect(out.errorMessage).toBe(
       `span 0 of resource 0 (name "GET /orders"): ${reason}; span 1 of resource 0 (name "GET /orders"): ${reason}; span 2 of resource 0 (name "GET /orders"): ${reason}; … and 2 more`,
+    );
+  });
+
+  it('rejects the spans past 64 MiB of events in one request (each carries its resource), keeping those before', () => {
+    // A resource just under 64 KiB copied into 1,500 spans: ~94 MiB of events from a ~62 KiB request.
+    const spans = Array.from({ length: 1500 }, (_, n) =>
+      handSpan({ spanId: Buffer.from(spanId(n + 1), 'hex') }),
+    );
+    const out = mapper.map(
+      protobufBody(handRequest(spans, attrs(15, 'r'.repeat(4096), 'res'))),
+      'protobuf',
+      'acme',
+    );
+    expect(MAX_REQUEST_EVENT_BYTES).toBe(64 * 1024 * 1024);
+    expect(out.rejected).toBeGreaterThan(0);
+    expect(out.spans.length + out.rejected).toBe(1500);
+    // The kept ones are the first, and they fit.
+    expect(out.spans.map((s) => s.span_id)).toEqual(
+      Array.from({ length: out.spans.length }, (_, n) => spanId(n + 1)),
+    );
+    const encoded = out.spans.reduce((sum, s) => sum + Buffer.byteLength(spanCodec.encode(s)), 0);
+    expect(encoded).toBeLessThanOrEqual(MAX_REQUEST_EVENT_BYTES);
+    expect(encoded).toBeGreaterThan(MAX_REQUEST_EVENT_BYTES * 0.9);
+    expect(out.errorMessage.split('; ')[0]).toBe(
+      `span ${out.spans.length} of resource 0 (name "GET /orders"): the request's spans take more than 67108864 bytes as events, each with its resource: send fewer spans per request`,
     );
   });
 

@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { createTraceMapper, type OtlpLimits, OtlpRequestError } from '../src/index.js';
 import { handRequest, handSpan, jsonBody, protobufBody, SPAN_ID, TRACE_ID } from './support/requests.js';
 
+/** ACME_TAG ends the id of tenant acme's spans: the first 16 hex digits of sha256('acme'). */
+const ACME_TAG = '822b33ad87c148a0';
+
 const LIMITS: OtlpLimits = {
   maxSpansPerRequest: 1000,
   maxAttributesPerSpan: 128,
@@ -175,7 +178,7 @@ describe('span fields', () => {
     expect(out.spans).toEqual([
       {
         v: 2,
-        id: TRACE_ID + SPAN_ID,
+        id: TRACE_ID + SPAN_ID + ACME_TAG,
         ts: 1_700_000_000_000_000,
         tenant: 'acme',
         trace_id: TRACE_ID,

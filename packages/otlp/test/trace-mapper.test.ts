@@ -5,6 +5,9 @@ import { createTraceMapper, type OtlpFormat, type OtlpLimits } from '../src/inde
 import { officialBody } from './support/requests.js';
 import { recordSpans } from './support/sdk-spans.js';
 
+/** ACME_TAG ends the id of tenant acme's spans: the first 16 hex digits of sha256('acme'). */
+const ACME_TAG = '822b33ad87c148a0';
+
 const LIMITS: OtlpLimits = {
   maxSpansPerRequest: 1000,
   maxAttributesPerSpan: 128,
@@ -73,7 +76,7 @@ describe.each<OtlpFormat>(['protobuf', 'json'])(
       expect(out.spans).toEqual([
         {
           v: 2,
-          id: ROOT_TRACE + CHILD_SPAN,
+          id: ROOT_TRACE + CHILD_SPAN + ACME_TAG,
           ts: 1_700_000_000_150_000,
           tenant: 'acme',
           trace_id: ROOT_TRACE,
@@ -95,7 +98,7 @@ describe.each<OtlpFormat>(['protobuf', 'json'])(
         },
         {
           v: 2,
-          id: ROOT_TRACE + ROOT_SPAN,
+          id: ROOT_TRACE + ROOT_SPAN + ACME_TAG,
           ts: 1_700_000_000_123_456,
           tenant: 'acme',
           trace_id: ROOT_TRACE,

@@ -1,6 +1,7 @@
 import { Client, credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  ACME_TAG,
   buildReceiver,
   decodeResponse,
   decodeStatus,
@@ -56,7 +57,7 @@ describe('OTLP/gRPC TraceService/Export', () => {
     expect(err).toBeNull();
     expect(decodeResponse(res!)).toEqual({});
     expect(r.sink.written.map((w) => [w.event.id, w.event.tenant, w.event.service])).toEqual([
-      [`${TRACE_ID}0123456789abcdef`, 'acme', 'inventory'],
+      [`${TRACE_ID}0123456789abcdef${ACME_TAG}`, 'acme', 'inventory'],
     ]);
   });
 

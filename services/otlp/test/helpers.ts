@@ -213,3 +213,6 @@ export function decodeStatus(body: Uint8Array): { code: number; message: string;
     ...(delay ? { retryDelayS: delay.retryDelay?.seconds ?? 0 } : {}),
   };
 }
+
+/** ACME_TAG ends the id of tenant acme's spans: the first 16 hex digits of sha256('acme'). */
+export const ACME_TAG = '822b33ad87c148a0';

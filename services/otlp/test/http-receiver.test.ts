@@ -2,6 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { createLogger } from '@tapwire/telemetry';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  ACME_TAG,
   buildReceiver,
   decodeResponse,
   decodeStatus,
@@ -51,8 +52,8 @@ describe('OTLP/HTTP POST /v1/traces', () => {
     expect(
       r.sink.written.map((w) => [w.topic, w.event.id, w.event.tenant, w.event.service, w.event.kind]),
     ).toEqual([
-      ['tapwire.spans.v1', `${TRACE_ID}0123456789abcdef`, 'acme', 'checkout', 'SERVER'],
-      ['tapwire.spans.v1', `${TRACE_ID}1123456789abcdef`, 'acme', 'checkout', 'SERVER'],
+      ['tapwire.spans.v1', `${TRACE_ID}0123456789abcdef${ACME_TAG}`, 'acme', 'checkout', 'SERVER'],
+      ['tapwire.spans.v1', `${TRACE_ID}1123456789abcdef${ACME_TAG}`, 'acme', 'checkout', 'SERVER'],
     ]);
     expect(r.sink.written[0]!.event).toMatchObject({ start: 1_765_000_000_000_000, duration: 12_345 });
     expect(await metric(r, 'tapwire_otlp_requests_total{transport="http",outcome="ok"}')).toBe(1);
@@ -212,7 +213,7 @@ describe('OTLP/HTTP POST /v1/traces', () => {
       partialSuccess: {
         rejectedSpans: '2',
         errorMessage:
-          'span 1 of resource 0 (name "late"): end_time_unix_nano is outside 2000-01-01 to 2100-01-01; span 2 of resource 0 (name "huge"): it takes 1573843 bytes as JSON with its resource, more than the limit of 1044480 bytes of one span',
+          'span 1 of resource 0 (name "late"): end_time_unix_nano is outside 2000-01-01 to 2100-01-01; span 2 of resource 0 (name "huge"): it takes 1573859 bytes as JSON with its resource, more than the limit of 1044480 bytes of one span',
       },
     });
     expect(r.sink.written.map((w) => [w.event.span_id, w.event.kind])).toEqual([
