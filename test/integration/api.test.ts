@@ -10,9 +10,9 @@ import {
   type RedRow,
   type SeriesPoint,
 } from '@tapwire/analytics';
-import { type Api, apiConfigSchema, buildApi, hashToken } from '@tapwire/api';
+import { type Api, apiConfigSchema, buildApi } from '@tapwire/api';
 import { type ClickHouse, createClickHouse, identifier, migrate, sql } from '@tapwire/clickhouse';
-import { clickhouseConfigSchema } from '@tapwire/config';
+import { clickhouseConfigSchema, hashToken } from '@tapwire/config';
 import {
   createKafkaClient,
   createKafkaEventSink,

@@ -226,12 +226,38 @@ describe('the quick start: npx tapwire start --upstream <your API>', () => {
     expect(readFileSync(tokenFile, 'utf8')).toBe(`${b.token}\n`);
     expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
     expect(existsSync(join(home, '.tapwire', 'data', 'tapwire.duckdb'))).toBe(true);
+
+    // Apps get an OTLP token of their own (kept beside the API token), never the admin API token:
+    // the receiver refuses the API token and the API refuses the OTLP token.
+    const otlp =
+      /^ {2}otlp: +grpc \S+ · http (\S+) \(send 'Authorization: Bearer (\S+)', kept in (\S+); spans go to tenant default\)$/m.exec(
+        first.out(),
+      );
+    expect(otlp, first.out()).not.toBeNull();
+    const [, tracesUrl, otlpToken, otlpTokenFile] = otlp!;
+    expect(otlpTokenFile).toBe(join(home, '.tapwire', 'data', 'otlp-token'));
+    expect(readFileSync(otlpTokenFile!, 'utf8')).toBe(`${otlpToken}\n`);
+    expect(statSync(otlpTokenFile!).mode & 0o777).toBe(0o600);
+    expect(otlpToken).not.toBe(b.token);
+    const exportWith = (token: string) =>
+      fetch(tracesUrl!, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: '{"resourceSpans":[]}',
+      });
+    expect((await exportWith(otlpToken!)).status).toBe(200);
+    expect((await exportWith(b.token)).status).toBe(401);
+    const overviewWithOtlpToken = await fetch(b.curlUrl, {
+      headers: { authorization: `Bearer ${otlpToken}` },
+    });
+    expect(overviewWithOtlpToken.status).toBe(401);
     await ctrlC(first);
 
     // Restarted on the same directory: the same token, still admitted, and the data kept.
     const second = npxTapwire(['start', '--upstream', api.url], home, env);
     const again = await banner(second);
     expect(again.token).toBe(b.token);
+    expect(second.out()).toContain(`'Authorization: Bearer ${otlpToken}', kept in ${otlpTokenFile};`);
     const kept = await overview(b.curlUrl, b.token);
     expect(kept.rows.find((r) => r.route === '/users/:id')?.requests).toBe(1);
     await ctrlC(second);

@@ -2,6 +2,7 @@ export { closestName, editDistance } from './closest-name.js';
 export { type ClickHouseConfig, clickhouseConfigSchema } from './components/clickhouse.js';
 export { DEFAULT_KAFKA_VERSION, type InfraConfig, infraConfigSchema } from './components/infra.js';
 export { type KafkaConfig, kafkaConfigSchema } from './components/kafka.js';
+export { adminListenerSchema, portSchema } from './components/listener.js';
 export { type LogConfig, logConfigSchema } from './components/log.js';
 export { type StoreConfig, storeConfigSchema } from './components/store.js';
 export {
@@ -30,5 +31,5 @@ export {
   type LeafKind,
   strictEnvPrefixes,
 } from './schema-walk.js';
-export { hashToken } from './token-hash.js';
+export { hashToken, tokenNameSchema, tokenSha256Schema } from './token-hash.js';
 export { describeUnknownEnvVar, type UnknownEnvVar, unknownEnvVars } from './unknown-env.js';

@@ -1,3 +1,4 @@
 export { type Emission, type EmissionConfig, openEmission } from './emission.js';
+export { type EmissionMetricNames, registerEmissionMetrics } from './emission-metrics.js';
 export { type EmissionStats, writtenOnly } from './emission-stats.js';
 export { type EmitComponent, type EmitConfig, emitConfigShape } from './emit-config.js';

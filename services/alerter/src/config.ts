@@ -1,6 +1,5 @@
+import { adminListenerSchema } from '@tapwire/config';
 import { z } from 'zod';
-
-const port = z.number().int().min(0).max(65_535);
 
 /** alerterConfigSchema configures the alerting worker (the rules themselves live in `rulesFile`). */
 export const alerterConfigSchema = z
@@ -12,15 +11,7 @@ export const alerterConfigSchema = z
       .describe(
         'YAML file with rule groups, route, inhibit_rules and receivers; reloaded on change and on SIGHUP. Default: alerting.yaml.',
       ),
-    admin: z
-      .strictObject({
-        host: z
-          .string()
-          .default('127.0.0.1')
-          .describe('Address of /healthz, /readyz, /metrics. Default: 127.0.0.1.'),
-        port: port.default(9467).describe('Port of the admin endpoints. Default: 9467.'),
-      })
-      .prefault({}),
+    admin: adminListenerSchema(9467),
     apiUrl: z
       .url()
       .default('http://127.0.0.1:8081')

@@ -1,7 +1,6 @@
+import { adminListenerSchema, portSchema, tokenNameSchema, tokenSha256Schema } from '@tapwire/config';
 import { tenantSchema } from '@tapwire/schema';
 import { z } from 'zod';
-
-const port = z.number().int().min(0).max(65_535);
 
 /** SCOPES are what a token may do: read analytics, or also administer (pipeline health, later silences). */
 export const SCOPES = ['read', 'admin'] as const;
@@ -11,14 +10,10 @@ export type TokenScope = (typeof SCOPES)[number];
 
 /** apiTokenSchema is one bearer token, stored only as the SHA-256 of its text. */
 export const apiTokenSchema = z.strictObject({
-  name: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, "_", "." or "-"')
-    .describe('Name of the token (logged and used as its rate-limit key; never the token itself).'),
-  sha256: z
-    .string()
-    .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters (`tapwire token --hash` prints it)')
-    .describe('SHA-256 of the token text, hex. The token itself never appears in config.'),
+  name: tokenNameSchema.describe(
+    'Name of the token (logged and used as its rate-limit key; never the token itself).',
+  ),
+  sha256: tokenSha256Schema,
   tenant: z
     .union([z.literal('*'), tenantSchema])
     .describe('Tenant whose rows the token reads, or "*" for every tenant.'),
@@ -38,20 +33,11 @@ export const apiConfigSchema = z
     listen: z
       .strictObject({
         host: z.string().default('0.0.0.0').describe('Address the API listens on. Default: 0.0.0.0.'),
-        port: port.default(8081).describe('Port of the API. Default: 8081.'),
+        port: portSchema.default(8081).describe('Port of the API. Default: 8081.'),
       })
       .prefault({})
       .describe('Where the API listens.'),
-    admin: z
-      .strictObject({
-        host: z
-          .string()
-          .default('127.0.0.1')
-          .describe('Address of /healthz, /readyz, /metrics. Default: 127.0.0.1.'),
-        port: port.default(9466).describe('Port of the admin endpoints. Default: 9466.'),
-      })
-      .prefault({})
-      .describe('Admin endpoints of the API process.'),
+    admin: adminListenerSchema(9466).describe('Admin endpoints of the API process.'),
     headersTimeoutMs: z
       .number()
       .int()

@@ -1,4 +1,3 @@
-export { hashToken } from '@tapwire/config';
 export { type Api, buildApi } from './app.js';
 export { createAuthenticator, type Principal } from './auth.js';
 export { type ApiConfig, type ApiToken, apiConfigSchema, apiTokenSchema, SCOPES } from './config.js';

@@ -1,8 +1,9 @@
 import { Writable } from 'node:stream';
 import { AnalyticsError, type OverviewResult, type Store } from '@tapwire/analytics';
+import { hashToken } from '@tapwire/config';
 import { createLogger } from '@tapwire/telemetry';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Api, apiConfigSchema, buildApi, hashToken } from '../src/index.js';
+import { type Api, apiConfigSchema, buildApi } from '../src/index.js';
 
 const logger = createLogger({ name: 'api-unit', level: 'silent' });
 const EMPTY: OverviewResult = { source: 'raw', from: 0, to: 60, rows: [], has_more: false };

@@ -1,8 +1,9 @@
 import { connect } from 'node:net';
 import type { Store } from '@tapwire/analytics';
+import { hashToken } from '@tapwire/config';
 import { createLogger } from '@tapwire/telemetry';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type Api, apiConfigSchema, buildApi, hashToken } from '../src/index.js';
+import { type Api, apiConfigSchema, buildApi } from '../src/index.js';
 
 // Requests a normal HTTP client cannot send, written byte for byte to a listening API: what Node's
 // parser or fastify refuse before any route must still be the API's JSON error, and a response

@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { SloCountsQuery, Store } from '@tapwire/analytics';
+import { hashToken } from '@tapwire/config';
 import { createLogger } from '@tapwire/telemetry';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Api, apiConfigSchema, buildApi, hashToken } from '../src/index.js';
+import { type Api, apiConfigSchema, buildApi } from '../src/index.js';
 
 const NOW = Date.UTC(2026, 10, 20, 12, 0, 0);
 const HEAD = `route: { receiver: hook }

@@ -10,8 +10,15 @@ export interface BannerFacts {
   /** Demo traffic, when the demo runs: requests per second sent through the proxy. */
   readonly demoRate?: number;
   readonly apiUrl: string;
-  /** The OTLP receiver: gRPC host:port, the OTLP/HTTP traces URL, and the token it takes when it is this data directory's. */
-  readonly otlp?: { readonly grpc: string; readonly http: string; readonly token?: string };
+  /**
+   * The OTLP receiver: gRPC host:port, the OTLP/HTTP traces URL, and the data directory's OTLP token
+   * (not the API token: apps send it) and the file keeping it, when it is one the receiver takes.
+   */
+  readonly otlp?: {
+    readonly grpc: string;
+    readonly http: string;
+    readonly token?: { readonly value: string; readonly file: string };
+  };
   /** What the demo's SLO does, when the demo's alerting file is loaded. */
   readonly slo?: string;
   /** The local token and the file keeping it; undefined when the configured api.tokens are the only ones. */
@@ -75,7 +82,7 @@ export function renderBanner(f: BannerFacts): string {
             'otlp',
             `grpc ${f.otlp.grpc} · http ${f.otlp.http} ${dim(
               f.otlp.token
-                ? `(send 'Authorization: Bearer ${f.otlp.token}'; spans go to tenant default)`
+                ? `(send 'Authorization: Bearer ${f.otlp.token.value}', kept in ${f.otlp.token.file}; spans go to tenant default)`
                 : '(send "Authorization: Bearer <token>" with one of otlp.tokens)',
             )}`,
           ),

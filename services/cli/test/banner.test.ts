@@ -52,17 +52,20 @@ describe('the banner of tapwire start', () => {
     expect(text).toContain('no upstream: give --upstream http://host:port');
   });
 
-  it('says where apps send OTLP traces and which header they send', () => {
+  it('says where apps send OTLP traces and which header they send: the OTLP token and its file, not the API token', () => {
     const text = renderBanner({
       ...facts,
       otlp: {
         grpc: '127.0.0.1:4317',
         http: 'http://127.0.0.1:4318/v1/traces',
-        token: 'tw_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+        token: {
+          value: 'tw_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB',
+          file: '/home/me/app/.tapwire/data/otlp-token',
+        },
       },
     });
     expect(text).toContain(
-      "\n  otlp:       grpc 127.0.0.1:4317 · http http://127.0.0.1:4318/v1/traces (send 'Authorization: Bearer tw_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'; spans go to tenant default)\n",
+      "\n  otlp:       grpc 127.0.0.1:4317 · http http://127.0.0.1:4318/v1/traces (send 'Authorization: Bearer tw_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB', kept in /home/me/app/.tapwire/data/otlp-token; spans go to tenant default)\n",
     );
     const configured = renderBanner({
       ...facts,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CommandFailure } from '../src/io.js';
-import { LOCAL_TOKEN_FILE, localToken } from '../src/local-token.js';
+import { LOCAL_OTLP_TOKEN_FILE, LOCAL_TOKEN_FILE, localToken } from '../src/local-token.js';
 
 const made: string[] = [];
 afterAll(() => {
@@ -40,5 +40,23 @@ describe('the local API token of tapwire start', () => {
     writeFileSync(file, 'not a token\n');
     expect(() => localToken(dir)).toThrow(CommandFailure);
     expect(() => localToken(dir)).toThrow(`${file} does not hold an API token; remove it and start again`);
+  });
+});
+
+describe('the local OTLP token of tapwire start', () => {
+  it('is its own token in its own file beside the API token, refused by name when the file holds none', () => {
+    const dir = fresh();
+    const api = localToken(dir, 'API');
+    const otlp = localToken(dir, 'OTLP');
+    expect(otlp).toMatchObject({ file: join(dir, LOCAL_OTLP_TOKEN_FILE), created: true });
+    expect(otlp.file).toBe(join(dir, 'otlp-token'));
+    expect(otlp.token).toMatch(/^tw_[A-Za-z0-9_-]{32}$/);
+    expect(otlp.token).not.toBe(api.token);
+    expect(statSync(otlp.file).mode & 0o777).toBe(0o600);
+    expect(localToken(dir, 'OTLP')).toEqual({ token: otlp.token, file: otlp.file, created: false });
+    writeFileSync(otlp.file, 'not a token\n');
+    expect(() => localToken(dir, 'OTLP')).toThrow(
+      `${otlp.file} does not hold an OTLP token; remove it and start again`,
+    );
   });
 });

@@ -1,6 +1,5 @@
+import { adminListenerSchema } from '@tapwire/config';
 import { z } from 'zod';
-
-const port = z.number().int().min(0).max(65_535);
 
 /** RETAINED_TABLES are the tables the retention job may drop day partitions of. */
 export const RETAINED_TABLES = [
@@ -72,15 +71,7 @@ export const ingestConfigSchema = z
       .min(100)
       .default(30_000)
       .describe('Longest retry delay, in ms. Default: 30000.'),
-    admin: z
-      .strictObject({
-        host: z
-          .string()
-          .default('127.0.0.1')
-          .describe('Address of /healthz, /readyz and /metrics. Default: 127.0.0.1.'),
-        port: port.default(9465).describe('Port of the admin endpoints. Default: 9465.'),
-      })
-      .prefault({}),
+    admin: adminListenerSchema(9465),
     lagSampleIntervalMs: z
       .number()
       .int()

@@ -1,20 +1,13 @@
+import { adminListenerSchema, portSchema, tokenNameSchema, tokenSha256Schema } from '@tapwire/config';
 import { emitConfigShape } from '@tapwire/emission';
 import { tenantSchema } from '@tapwire/schema';
 import { DEFAULT_REDACTED_QUERY_PARAMS } from '@tapwire/telemetry';
 import { z } from 'zod';
 
-const port = z.number().int().min(0).max(65_535);
-
 /** otlpTokenSchema is one token the receiver accepts, stored only as the SHA-256 of its text. */
 export const otlpTokenSchema = z.strictObject({
-  name: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, "_", "." or "-"')
-    .describe('Name of the token (logged and in metrics; never the token itself).'),
-  sha256: z
-    .string()
-    .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters (`tapwire token --hash` prints it)')
-    .describe('SHA-256 of the token text, hex. The token itself never appears in config.'),
+  name: tokenNameSchema.describe('Name of the token (logged and in metrics; never the token itself).'),
+  sha256: tokenSha256Schema,
   tenant: tenantSchema.describe('Tenant the spans sent with this token belong to.'),
 });
 
@@ -27,7 +20,7 @@ export const otlpConfigSchema = z
     grpc: z
       .strictObject({
         host: z.string().default('0.0.0.0').describe('Address of OTLP/gRPC. Default: 0.0.0.0.'),
-        port: port.default(4317).describe('Port of OTLP/gRPC. Default: 4317.'),
+        port: portSchema.default(4317).describe('Port of OTLP/gRPC. Default: 4317.'),
       })
       .prefault({}),
     http: z
@@ -36,18 +29,10 @@ export const otlpConfigSchema = z
           .string()
           .default('0.0.0.0')
           .describe('Address of OTLP/HTTP (POST /v1/traces). Default: 0.0.0.0.'),
-        port: port.default(4318).describe('Port of OTLP/HTTP. Default: 4318.'),
+        port: portSchema.default(4318).describe('Port of OTLP/HTTP. Default: 4318.'),
       })
       .prefault({}),
-    admin: z
-      .strictObject({
-        host: z
-          .string()
-          .default('127.0.0.1')
-          .describe('Address of /healthz, /readyz and /metrics. Default: 127.0.0.1.'),
-        port: port.default(9468).describe('Port of the admin endpoints. Default: 9468.'),
-      })
-      .prefault({}),
+    admin: adminListenerSchema(9468),
     tokens: z
       .array(otlpTokenSchema)
       .default([])

@@ -225,6 +225,19 @@ export function createHttpReceiver(deps: {
     }
   });
 
+  // The path exists, for POST only: other methods get 405 with Allow, not 404 (RFC 9110 §15.5.6).
+  // Not an export, so not counted as one.
+  const UNIMPLEMENTED = 12;
+  const notAllowed = Buffer.from(
+    encodeStatus({ code: UNIMPLEMENTED, message: `${OTLP_HTTP_TRACES_PATH} takes POST only` }, 'json'),
+  );
+  app.route({
+    method: ['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+    url: OTLP_HTTP_TRACES_PATH,
+    handler: (_request, reply) =>
+      reply.code(405).header('allow', 'POST').header('content-type', CONTENT_TYPE.json).send(notAllowed),
+  });
+
   app.setErrorHandler((err: { statusCode?: number; code?: string; message?: string }, request, reply) => {
     if (err.statusCode === 413 || err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return tooLarge(request, reply);
     if (err.statusCode === 415)

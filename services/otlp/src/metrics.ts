@@ -1,4 +1,4 @@
-import type { EmissionStats } from '@tapwire/emission';
+import { type EmissionStats, registerEmissionMetrics } from '@tapwire/emission';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { THROTTLE_REASONS, type ThrottleReason } from './throttle.js';
 
@@ -124,74 +124,14 @@ export function createOtlpMetrics(
     c.received.inc(0);
   }
 
-  const counter = (name: string, help: string, pick: (s: EmissionStats) => number) =>
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(pick(emission()));
-      },
-    });
-  const gauge = (name: string, help: string, pick: (s: EmissionStats) => number) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(pick(emission()));
-      },
-    });
-  counter('tapwire_otlp_events_emitted_total', 'Span events written to the local log.', (s) => s.written);
-  counter(
-    'tapwire_otlp_events_delivered_total',
-    'Span events acknowledged by Kafka (embedded deployment: written to the log).',
-    (s) => s.delivered,
-  );
-  new Counter({
-    name: 'tapwire_otlp_events_dropped_total',
-    help: 'Span events lost: the local log could not be written (write_failed; the export was answered UNAVAILABLE / 503), or it went over its cap while Kafka was away and the oldest unshipped events were deleted (over_capacity).',
-    labelNames: ['reason'],
-    registers: [registry],
-    collect() {
-      const s = emission();
-      this.reset();
-      this.inc({ reason: 'write_failed' }, s.writeDropped);
-      this.inc({ reason: 'over_capacity' }, s.capacityDropped);
+  registerEmissionMetrics(
+    registry,
+    {
+      prefix: 'tapwire_otlp',
+      events: 'Span events',
+      writeFailed: 'the export was answered UNAVAILABLE / 503',
     },
-  });
-  counter('tapwire_otlp_events_invalid_total', 'Span events refused by schema validation.', (s) => s.invalid);
-  counter(
-    'tapwire_otlp_local_log_write_errors_total',
-    'Failed writes to the local log (disk full, unwritable).',
-    (s) => s.writeErrors,
-  );
-  counter(
-    'tapwire_otlp_shipped_batches_total',
-    'Kafka records (event batches) acknowledged.',
-    (s) => s.shippedBatches,
-  );
-  counter('tapwire_otlp_producer_errors_total', 'Failed produce attempts (retried).', (s) => s.shipErrors);
-  gauge(
-    'tapwire_otlp_unshipped_events',
-    'Span events in the local log not yet acknowledged by Kafka.',
-    (s) => s.unshippedEvents,
-  );
-  gauge(
-    'tapwire_otlp_unshipped_bytes',
-    'Bytes of local log not yet shipped to Kafka.',
-    (s) => s.unshippedBytes,
-  );
-  gauge(
-    'tapwire_otlp_local_log_capacity_bytes',
-    'Local log cap in bytes (0 in the embedded deployment).',
-    (s) => s.capacityBytes,
-  );
-  gauge(
-    'tapwire_otlp_shipping_lag_seconds',
-    'Age of the oldest span event not yet acknowledged by Kafka (0 when all are shipped).',
-    (s) => s.lagSeconds,
+    emission,
   );
 
   let requestCount = 0;

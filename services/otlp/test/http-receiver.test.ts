@@ -271,7 +271,7 @@ describe('OTLP/HTTP POST /v1/traces', () => {
     expect(r.sink.written).toEqual([]);
   });
 
-  it('answers 413 to a gzip body that decompresses past limits.maxMessageBytes, without inflating it all', async () => {
+  it('answers 413 to a gzip body that decompresses past limits.maxMessageBytes (a 10 MiB bomb), decoding none of it and holding no bytes after', async () => {
     const r = build({ limits: { maxMessageBytes: 4096 } });
     const bomb = gzipSync(Buffer.alloc(10 * 1024 * 1024));
     expect(bomb.length).toBeLessThan(4096 * 4);
@@ -285,7 +285,29 @@ describe('OTLP/HTTP POST /v1/traces', () => {
         payload,
       });
       expect(res.statusCode).toBe(413);
+      expect(decodeStatus(res.rawPayload).message).toBe(
+        'the request is larger than otlp.limits.maxMessageBytes (4096 bytes, after decompression)',
+      );
     }
+    expect(r.sink.written).toEqual([]);
+    // Refused as it inflated past the limit: nothing counted as received, nothing left in flight.
+    expect(await metric(r, 'tapwire_otlp_received_bytes_total{transport="http"}')).toBe(0);
+    expect(await metric(r, 'tapwire_otlp_in_flight_bytes')).toBe(0);
+    expect(await metric(r, 'tapwire_otlp_requests_total{transport="http",outcome="too_large"}')).toBe(2);
+  });
+
+  it('answers 405 with Allow: POST to other methods on /v1/traces, not counted as exports; other paths stay 404', async () => {
+    const r = build();
+    for (const method of ['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const) {
+      const res = await r.receiver.http.inject({ method, url: '/v1/traces' });
+      expect([method, res.statusCode, res.headers.allow]).toEqual([method, 405, 'POST']);
+      expect(res.headers['content-type']).toBe('application/json');
+      expect(res.json()).toEqual({ code: 12, message: '/v1/traces takes POST only' });
+    }
+    const head = await r.receiver.http.inject({ method: 'HEAD', url: '/v1/traces' });
+    expect([head.statusCode, head.headers.allow]).toEqual([405, 'POST']);
+    expect((await r.receiver.http.inject({ method: 'GET', url: '/v1/metrics' })).statusCode).toBe(404);
+    expect(await metric(r, 'tapwire_otlp_requests_total{transport="http",outcome="bad_request"}')).toBe(0);
     expect(r.sink.written).toEqual([]);
   });
 

@@ -8,6 +8,7 @@ import {
   type AdminServer,
   createAdminServer,
   createConnectionRefusals,
+  createQueryRedactor,
   type Logger,
   listenAt,
 } from '@tapwire/telemetry';
@@ -18,7 +19,7 @@ import { createProxyErrorLog } from './error-log.js';
 import { PROXY_ERRORS, type ProxyErrorCode, proxyErrorBody } from './errors.js';
 import { createExchangeHandler, type ExchangeHandler } from './exchange.js';
 import { createProxyMetrics, type ProxyMetrics } from './metrics.js';
-import { createHeaderRecorder, createQueryRedactor } from './redact.js';
+import { createHeaderRecorder } from './redact.js';
 import { createRequestLineGuard } from './request-line-guard.js';
 import { createSaturationSampler, type SaturationSampler } from './saturation.js';
 import { createIdSource } from './trace-context.js';

@@ -1,9 +1,8 @@
+import { adminListenerSchema, portSchema } from '@tapwire/config';
 import { emitConfigShape } from '@tapwire/emission';
 import { DEFAULT_TENANT, tenantSchema } from '@tapwire/schema';
 import { DEFAULT_REDACTED_QUERY_PARAMS } from '@tapwire/telemetry';
 import { z } from 'zod';
-
-const port = z.number().int().min(0).max(65_535);
 
 // Shared with the OTLP receiver; re-exported so the proxy's public API keeps them.
 export { ALWAYS_REDACTED_HEADERS, DEFAULT_REDACTED_QUERY_PARAMS } from '@tapwire/telemetry';
@@ -149,18 +148,10 @@ export const proxyConfigSchema = z
     listen: z
       .strictObject({
         host: z.string().default('0.0.0.0').describe('Address the proxy listens on. Default: 0.0.0.0.'),
-        port: port.default(8080).describe('Port the proxy listens on. Default: 8080.'),
+        port: portSchema.default(8080).describe('Port the proxy listens on. Default: 8080.'),
       })
       .prefault({}),
-    admin: z
-      .strictObject({
-        host: z
-          .string()
-          .default('127.0.0.1')
-          .describe('Address of /healthz, /readyz and /metrics. Default: 127.0.0.1.'),
-        port: port.default(9464).describe('Port of the admin endpoints. Default: 9464.'),
-      })
-      .prefault({}),
+    admin: adminListenerSchema(9464),
     service: z
       .string()
       .min(1)

@@ -1,4 +1,4 @@
-import type { EmissionStats } from '@tapwire/emission';
+import { type EmissionStats, registerEmissionMetrics } from '@tapwire/emission';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { PROXY_ERRORS, type ProxyErrorCode } from './errors.js';
 import type { Upstream } from './upstreams.js';
@@ -75,75 +75,7 @@ export function createProxyMetrics(
       this.set({ upstream: 'all' }, inFlightTotal());
     },
   });
-  const counter = (name: string, help: string, pick: (s: EmissionStats) => number) =>
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(pick(emission()));
-      },
-    });
-  const gauge = (name: string, help: string, pick: (s: EmissionStats) => number) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(pick(emission()));
-      },
-    });
-  counter('tapwire_proxy_events_emitted_total', 'Events written to the local log.', (s) => s.written);
-  counter(
-    'tapwire_proxy_events_delivered_total',
-    'Events acknowledged by Kafka (embedded deployment: written to the log).',
-    (s) => s.delivered,
-  );
-  new Counter({
-    name: 'tapwire_proxy_events_dropped_total',
-    help: 'Events lost: the local log could not be written (write_failed), or it went over its cap while Kafka was away and the oldest unshipped events were deleted (over_capacity).',
-    labelNames: ['reason'],
-    registers: [registry],
-    collect() {
-      const s = emission();
-      this.reset();
-      this.inc({ reason: 'write_failed' }, s.writeDropped);
-      this.inc({ reason: 'over_capacity' }, s.capacityDropped);
-    },
-  });
-  counter('tapwire_proxy_events_invalid_total', 'Events refused by schema validation.', (s) => s.invalid);
-  counter(
-    'tapwire_proxy_local_log_write_errors_total',
-    'Failed writes to the local log (disk full, unwritable); each is logged at most once per interval.',
-    (s) => s.writeErrors,
-  );
-  counter(
-    'tapwire_proxy_shipped_batches_total',
-    'Kafka records (event batches) acknowledged.',
-    (s) => s.shippedBatches,
-  );
-  counter('tapwire_proxy_producer_errors_total', 'Failed produce attempts (retried).', (s) => s.shipErrors);
-  gauge(
-    'tapwire_proxy_unshipped_events',
-    'Events in the local log not yet acknowledged by Kafka.',
-    (s) => s.unshippedEvents,
-  );
-  gauge(
-    'tapwire_proxy_unshipped_bytes',
-    'Bytes of local log not yet shipped to Kafka.',
-    (s) => s.unshippedBytes,
-  );
-  gauge(
-    'tapwire_proxy_local_log_capacity_bytes',
-    'Local log cap in bytes (0 in the embedded deployment).',
-    (s) => s.capacityBytes,
-  );
-  gauge(
-    'tapwire_proxy_shipping_lag_seconds',
-    'Age of the oldest event not yet acknowledged by Kafka (0 when all are shipped).',
-    (s) => s.lagSeconds,
-  );
+  registerEmissionMetrics(registry, { prefix: 'tapwire_proxy', events: 'Events' }, emission);
 
   return {
     registry,

@@ -1,8 +1,5 @@
 import { ALWAYS_REDACTED_HEADERS, REDACTED } from '@tapwire/telemetry';
 
-// The query redactor is shared with the OTLP receiver, so it lives in @tapwire/telemetry.
-export { createQueryRedactor, type QueryRedactor } from '@tapwire/telemetry';
-
 /** HeaderRecorder picks configured headers for span attributes, redacting secrets. */
 export type HeaderRecorder = (
   headers: Record<string, string | string[] | undefined>,

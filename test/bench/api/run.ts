@@ -9,9 +9,9 @@
  */
 import { fileURLToPath } from 'node:url';
 import { createClickHouseStore } from '@tapwire/analytics';
-import { apiConfigSchema, buildApi, hashToken } from '@tapwire/api';
+import { apiConfigSchema, buildApi } from '@tapwire/api';
 import { createClickHouse, identifier, migrate, raw, sql } from '@tapwire/clickhouse';
-import { clickhouseConfigSchema, infraConfigSchema, loadConfig } from '@tapwire/config';
+import { clickhouseConfigSchema, hashToken, infraConfigSchema, loadConfig } from '@tapwire/config';
 import { clickhouseUrl } from '@tapwire/infra';
 import { createLogger } from '@tapwire/telemetry';
 import { request } from 'undici';

@@ -18,10 +18,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClickHouseStore, createDuckDbStore, type Store } from '@tapwire/analytics';
-import { apiConfigSchema, buildApi, hashToken } from '@tapwire/api';
+import { apiConfigSchema, buildApi } from '@tapwire/api';
 import { createClickHouse, identifier, migrate, raw, sql } from '@tapwire/clickhouse';
 import {
   clickhouseConfigSchema,
+  hashToken,
   infraConfigSchema,
   kafkaConfigSchema,
   loadConfig,

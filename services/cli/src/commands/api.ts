@@ -27,7 +27,7 @@ export function registerApi(program: Command, io: CliIo, readStdin: () => Promis
     .option('--otlp', 'print the otlp.tokens entry instead: apps send their spans with it (needs --tenant)')
     .action(
       async (opts: { hash?: boolean; name: string; tenant: string; admin?: boolean; otlp?: boolean }) => {
-        const { hashToken } = await import('@tapwire/api');
+        const { hashToken } = await import('@tapwire/config');
         if (opts.hash) {
           const token = (await readStdin()).trim();
           if (!token) throw new CommandFailure('no token on stdin');

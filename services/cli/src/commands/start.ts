@@ -8,7 +8,7 @@ import { dataDir } from '../data-dir.js';
 import { DEMO_SLO, demoAlertingYaml, startDemoApi, startTraffic } from '../demo.js';
 import { openEmbedded } from '../deployment.js';
 import type { CliIo } from '../io.js';
-import { localToken } from '../local-token.js';
+import { startTokens } from '../start-tokens.js';
 import { DEMO_UPSTREAM, upstreamsForStart } from '../start-upstreams.js';
 import { DEFAULT_MIGRATIONS_DIR } from './migrate.js';
 
@@ -122,48 +122,20 @@ export function registerStart(program: Command, io: CliIo): void {
           stops.push(() => started.close());
         }
         const upstreams = upstreamsForStart(base.proxy.upstreams, flags, demo);
-        // The API needs a token to be of use: with none configured (or for the demo), this data
-        // directory's own, kept there so a restart keeps it; only its hash goes into the config.
-        const [{ hashToken }, { DEFAULT_TENANT }] = await Promise.all([
-          import('@tapwire/config'),
-          import('@tapwire/schema'),
-        ]);
-        let local: ReturnType<typeof localToken> | undefined;
-        const dirToken = () => {
-          local ??= localToken(dir);
-          return local;
-        };
-        const token = base.api.tokens.length === 0 || demo ? dirToken() : undefined;
-        // The OTLP receiver takes the same token, for the default tenant, on the same condition.
-        const otlpToken = base.otlp.tokens.length === 0 || demo ? dirToken() : undefined;
-        const tokens = token
-          ? [
-              ...base.api.tokens.filter((t) => t.sha256 !== hashToken(token.token)),
-              {
-                name: 'local',
-                sha256: hashToken(token.token),
-                tenant: '*' as const,
-                scopes: ['read' as const, 'admin' as const],
-              },
-            ]
-          : base.api.tokens;
+        // The API needs a token to be of use, and so does the receiver: with none configured (or for
+        // the demo), this data directory's own, kept there so a restart keeps them.
+        const tokens = startTokens(base, dir, demo !== undefined);
+        const token = tokens.localApi;
+        const otlpToken = tokens.localOtlp;
         let config: TapwireConfig = {
           ...base,
           proxy: { ...base.proxy, upstreams },
-          otlp: {
-            ...base.otlp,
-            tokens: otlpToken
-              ? [
-                  ...base.otlp.tokens.filter((t) => t.sha256 !== hashToken(otlpToken.token)),
-                  { name: 'local', sha256: hashToken(otlpToken.token), tenant: DEFAULT_TENANT },
-                ]
-              : base.otlp.tokens,
-          },
+          otlp: { ...base.otlp, tokens: tokens.otlp },
           // The API answers GET /v1/slos from the SLOs the alerter here alerts on, unless told otherwise.
           api: {
             ...base.api,
             topicPrefix: prefix,
-            tokens,
+            tokens: tokens.api,
             alertingFile: base.api.alertingFile ?? base.alerter.rulesFile,
           },
           alerter: { ...base.alerter, topicPrefix: prefix },
@@ -257,7 +229,7 @@ export function registerStart(program: Command, io: CliIo): void {
             otlp: {
               grpc: otlp.grpcUrl.replace(/^http:\/\//, ''),
               http: `${otlp.httpUrl}/v1/traces`,
-              ...(otlpToken ? { token: otlpToken.token } : {}),
+              ...(otlpToken ? { token: { value: otlpToken.token, file: otlpToken.file } } : {}),
             },
             ...(demoSlo
               ? {
