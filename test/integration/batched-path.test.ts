@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ClickHouse, createClickHouse, identifier, migrate, raw, sql } from '@tapwire/clickhouse';
+import { openEmission } from '@tapwire/emission';
 import { kafkaBrokers } from '@tapwire/infra';
 import { buildIngest, clickhouseWarehouse, type Ingest, ingestConfigSchema } from '@tapwire/ingest';
 import {
@@ -13,7 +14,7 @@ import {
   kafkaSource,
   topicSpecs,
 } from '@tapwire/kafka';
-import { buildProxy, openEmission, proxyConfigSchema } from '@tapwire/proxy';
+import { buildProxy, proxyConfigSchema } from '@tapwire/proxy';
 import { accessLogCodec, TOPICS } from '@tapwire/schema';
 import { encodeBatch } from '@tapwire/stream';
 import { createLogger } from '@tapwire/telemetry';
@@ -95,7 +96,11 @@ async function startProxy() {
       saturationIntervalMs: 3_600_000,
     },
   });
-  const emission = await openEmission({ proxy: config, kafka: testKafkaConfig() }, logger, prefix);
+  const emission = await openEmission(
+    { emit: config.emit, kafka: testKafkaConfig(), section: 'proxy' },
+    logger,
+    prefix,
+  );
   const proxy = buildProxy({ sink: emission.sink, logger, emission: emission.stats }, config);
   const { proxyUrl } = await proxy.start();
   return {

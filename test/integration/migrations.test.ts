@@ -92,12 +92,13 @@ describe('tapwire migrate', () => {
       '8_alert_history',
       '9_source_ledger',
       '10_slo_counts',
+      '11_span_v2',
     ]);
     expect(first.alreadyApplied).toBe(0);
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);
 
     const second = await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
-    expect(second).toEqual({ database: db, applied: [], alreadyApplied: 10 });
+    expect(second).toEqual({ database: db, applied: [], alreadyApplied: 11 });
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);
 
     const ch = createClickHouse(cfg);
@@ -117,11 +118,11 @@ describe('tapwire migrate', () => {
       migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK }),
       migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK }),
     ]);
-    expect([a.applied.length, b.applied.length].sort()).toEqual([0, 10]);
+    expect([a.applied.length, b.applied.length].sort()).toEqual([0, 11]);
     const ch = createClickHouse(cfg);
     const ledger = await ch.query<{ n: string }>(raw('SELECT count() AS n FROM schema_migrations'));
     await ch.close();
-    expect(ledger).toEqual([{ n: '10' }]);
+    expect(ledger).toEqual([{ n: '11' }]);
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);
   });
 
@@ -140,7 +141,7 @@ describe('tapwire migrate', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     const rerun = await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
-    expect(rerun.applied.map((a) => a.version)).toEqual([6, 7, 8, 9, 10]);
+    expect(rerun.applied.map((a) => a.version)).toEqual([6, 7, 8, 9, 10, 11]);
     const columns = await ch.query<{ name: string }>(
       sql`SELECT name FROM system.columns WHERE database = ${db} AND table = 'saturation' AND name = 'producer_dropped_events'`,
     );
@@ -154,6 +155,7 @@ describe('tapwire migrate', () => {
     const dir = copyOfMigrations();
     rmSync(join(dir, '0009_source_ledger.sql'));
     rmSync(join(dir, '0010_slo_counts.sql'));
+    rmSync(join(dir, '0011_span_v2.sql'));
     await migrate(cfg, { dir, ...FAST_LOCK });
     const ch = createClickHouse(cfg);
     try {
@@ -173,7 +175,7 @@ describe('tapwire migrate', () => {
       });
       await ch.insert('dlq_events', [old('a', 2, 17), old('b', 0, 3)]);
       const report = await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
-      expect(report.applied.map((a) => a.name)).toEqual(['source_ledger', 'slo_counts']);
+      expect(report.applied.map((a) => a.name)).toEqual(['source_ledger', 'slo_counts', 'span_v2']);
       await ch.insert('dlq_events', [
         { ...old('c', 1, 5), source_id: 'proxy-a', source_seq: 41, source_index: 3 },
       ]);
@@ -195,6 +197,61 @@ describe('tapwire migrate', () => {
           n: '2',
         })),
       );
+    } finally {
+      await ch.close();
+    }
+  });
+
+  it('gives spans stored before 0011 an empty resource, scope, events and links', async () => {
+    const db = newDatabase();
+    const cfg = testClickHouseConfig(db);
+    const dir = copyOfMigrations();
+    rmSync(join(dir, '0011_span_v2.sql'));
+    await migrate(cfg, { dir, ...FAST_LOCK });
+    const ch = createClickHouse(cfg);
+    try {
+      await ch.insert('spans', [
+        {
+          tenant: 'acme',
+          ts: 1_795_651_200,
+          ts_us: 1_795_651_200_000_000,
+          id: 'old',
+          trace_id: 'ab'.repeat(16),
+          span_id: 'cd'.repeat(8),
+          parent_span_id: '',
+          name: 'GET /a',
+          kind: 'SERVER',
+          service: 'svc',
+          duration_us: 5,
+          status: 'UNSET',
+          status_message: '',
+          attr_keys: ['k'],
+          attr_values: ['v'],
+          kafka_partition: 0,
+          kafka_offset: 1,
+          source_id: 'partition:0',
+          source_seq: 1,
+        },
+      ]);
+      const report = await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
+      expect(report.applied.map((a) => a.name)).toEqual(['span_v2']);
+      const rows = await ch.query(
+        raw(
+          'SELECT id, attr_keys, resource_keys, resource_values, scope_name, scope_version, events_json, links_json FROM spans',
+        ),
+      );
+      expect(rows).toEqual([
+        {
+          id: 'old',
+          attr_keys: ['k'],
+          resource_keys: [],
+          resource_values: [],
+          scope_name: '',
+          scope_version: '',
+          events_json: '[]',
+          links_json: '[]',
+        },
+      ]);
     } finally {
       await ch.close();
     }

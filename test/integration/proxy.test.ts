@@ -2,15 +2,10 @@ import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Emission, openEmission } from '@tapwire/emission';
 import { createKafkaClient, ensureTopics, topicSpecs } from '@tapwire/kafka';
 import { type FileLog, fileLogSource, openFileLog } from '@tapwire/log';
-import {
-  buildProxy,
-  type Emission,
-  openEmission,
-  proxyConfigSchema,
-  type TapwireProxy,
-} from '@tapwire/proxy';
+import { buildProxy, proxyConfigSchema, type TapwireProxy } from '@tapwire/proxy';
 import {
   type AccessLogEvent,
   accessLogCodec,
@@ -70,7 +65,11 @@ async function startProxyOnKafka(
     },
   });
   // The write-first path `tapwire proxy` runs: a local log, shipped to Kafka in batched records.
-  const emission = await openEmission({ proxy: config, kafka: testKafkaConfig() }, logger, prefix);
+  const emission = await openEmission(
+    { emit: config.emit, kafka: testKafkaConfig(), section: 'proxy' },
+    logger,
+    prefix,
+  );
   const proxy = buildProxy({ sink: emission.sink, logger, emission: emission.stats }, config);
   const { proxyUrl, adminUrl } = await proxy.start();
   return {
@@ -98,7 +97,7 @@ async function startProxyOnEmbeddedLog(proxyConfig: Record<string, unknown>): Pr
     ...proxyConfig,
   });
   const emission = await openEmission(
-    { proxy: config, kafka: testKafkaConfig() },
+    { emit: config.emit, kafka: testKafkaConfig(), section: 'proxy' },
     logger,
     '',
     fileLogSource(log, silentLogger),

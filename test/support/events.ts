@@ -1,5 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { AccessLogEvent, AlertStateEvent, DlqEvent, SaturationEvent, SpanEvent } from '@tapwire/schema';
+import type {
+  AccessLogEvent,
+  AlertStateEvent,
+  DlqEvent,
+  SaturationEvent,
+  SpanEvent,
+  SpanEventV1,
+} from '@tapwire/schema';
 
 /** hex returns n random bytes as lowercase hex. */
 export function hex(bytes: number): string {
@@ -8,8 +15,23 @@ export function hex(bytes: number): string {
 
 const T0 = 1_795_651_200_000_000; // 2026-11-26T00:00:00Z in µs
 
-/** exampleSpan returns a valid SERVER span, overridden by `over`. */
+/** exampleSpan returns a valid SERVER span (version 2, as the proxy's v1 upgrades to), overridden by `over`. */
 export function exampleSpan(over: Partial<SpanEvent> = {}): SpanEvent {
+  const { v: _v, ...v1 } = exampleSpanV1({ ...(over.ts === undefined ? {} : { ts: over.ts }) });
+  return {
+    v: 2,
+    ...v1,
+    resource: {},
+    scope_name: '',
+    scope_version: '',
+    events: [],
+    links: [],
+    ...over,
+  };
+}
+
+/** exampleSpanV1 returns a valid SERVER span at version 1 (what the proxy writes), overridden by `over`. */
+export function exampleSpanV1(over: Partial<SpanEventV1> = {}): SpanEventV1 {
   const ts = over.ts ?? T0;
   return {
     v: 1,

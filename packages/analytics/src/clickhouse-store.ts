@@ -17,6 +17,7 @@ import {
   type Filters,
   type LogCursor,
   type LogsQuery,
+  type OverviewQuery,
   type PipelineQuery,
   QUANTILES,
   type RecentTracesQuery,
@@ -69,7 +70,9 @@ import {
   saturationResult,
   saturationSignal,
   seriesPoints,
+  SPAN_STATUS_CODE_KEYS,
   signalDimensions,
+  spanOnlyServices,
   TIME_COLUMN,
 } from './shape.js';
 import {
@@ -170,6 +173,40 @@ const RED_RAW = raw(
 const HISTOGRAM_WITH = raw(HISTOGRAM_WITH_SQL);
 const QUANTILES_FROM_HISTOGRAM = raw(`hn, [${QUANTILES.map(quantileOfHistogram).join(', ')}] AS q`);
 const RED_OUTER = raw('n, e5, e4, dsum, bin, bout');
+
+const RED_COLUMNS = 'n, e5, e4, h, dsum, bin, bout';
+
+// A span's HTTP status code (0 without one), from the first of SPAN_STATUS_CODE_KEYS it has; `arr[0]` is ''.
+const SPAN_CODE = `toUInt32OrZero(${SPAN_STATUS_CODE_KEYS.reduceRight(
+  (rest, key) => `if(has(attr_keys, '${key}'), attr_values[indexOf(attr_keys, '${key}')], ${rest})`,
+  "''",
+)})`;
+const SPAN_ERROR = `(status = 'ERROR' OR ${SPAN_CODE} >= 500)`;
+
+// RED aggregates of SERVER spans under the names RED_RAW uses: a span is a request, errors from its
+// status and status code (disjoint, like access logs': an ERROR span with a 4xx code is a 5xx), its
+// duration bucketed like duration_ms; bytes are unknown (0).
+const RED_SPANS = raw(
+  `count() AS n, sum(toUInt64(${SPAN_ERROR})) AS e5, sum(toUInt64(NOT ${SPAN_ERROR} AND ${SPAN_CODE} >= 400 AND ${SPAN_CODE} < 500)) AS e4, sumMap([${BUCKET.replace('duration_ms', '(duration_us / 1000)')}], [toUInt64(1)]) AS h, sum(duration_us) / 1000 AS dsum, toUInt64(0) AS bin, toUInt64(0) AS bout`,
+);
+
+/**
+ * spanOnlyAggregation is the RED aggregation per (tenant, service) of SERVER spans of services
+ * with no row in `accessTable` under `accessConditions` (the overview's own source and filters):
+ * services that report only spans. Columns as `SELECT tenant, service, RED_COLUMNS, spans`.
+ */
+function spanOnlyAggregation(
+  scope: Scope,
+  q: OverviewQuery,
+  accessTable: string,
+  accessConditions: SqlFragment,
+): SqlFragment {
+  const c = [raw("kind = 'SERVER'"), ...timeConditions('ts', q.range)];
+  if (scope.tenant !== null) c.push(sql`tenant = ${scope.tenant}`);
+  if (q.filters.service !== undefined) c.push(sql`service = ${q.filters.service}`);
+  c.push(sql`(tenant, service) NOT IN (SELECT tenant, service FROM ${raw(accessTable)} WHERE ${accessConditions})`);
+  return sql`SELECT tenant, service, ${RED_SPANS}, toUInt8(1) AS spans FROM spans WHERE ${where(c)} GROUP BY tenant, service`;
+}
 
 /** redSql wraps a RED aggregation so the outer query turns its histogram into quantiles `q`. */
 function redSql(keys: SqlFragment, inner: SqlFragment, tail: SqlFragment = raw('')): SqlFragment {
@@ -332,20 +369,20 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
       const source = chooseSource(q.source, q.range, undefined, q.filters, { hourly: true });
       const byRoute = q.groupBy === 'route';
       const keys = raw(byRoute ? 'tenant, service, route, method' : 'tenant, service');
-      const conditions = [
+      const conditions = where([
         ...requestConditions(scope, q.filters, source),
         ...timeConditions(TIME_COLUMN[source], q.range),
-      ];
+      ]);
       const dir = raw(q.order === 'asc' ? 'ASC' : 'DESC');
-      const rows = await run<
-        RedAggregate & { tenant: string; service: string; route?: string; method?: string }
-      >(
-        redSql(
-          keys,
-          redAggregation(keys, keys, source, where(conditions)),
-          sql`ORDER BY ${raw(OVERVIEW_ORDER_COLUMN[q.sort])} ${dir}, ${keys} LIMIT ${inline(q.limit + 1)} OFFSET ${inline(q.offset)}`,
-        ),
-      );
+      const tail = sql`ORDER BY ${raw(OVERVIEW_ORDER_COLUMN[q.sort])} ${dir}, ${keys} LIMIT ${inline(q.limit + 1)} OFFSET ${inline(q.offset)}`;
+      type Row = RedAggregate & { tenant: string; service: string; route?: string; method?: string; spans?: Num };
+      const fromAccessLogs = redAggregation(keys, keys, source, conditions);
+      if (!spanOnlyServices(q)) return overviewResult(q, source, await run<Row>(redSql(keys, fromAccessLogs, tail)));
+      // Services with access logs, then services that report only SERVER spans, paged together.
+      const accessTable = source === 'raw' ? 'access_logs' : HISTOGRAM_TABLE[source];
+      const both = sql`SELECT ${keys}, ${raw(RED_COLUMNS)}, toUInt8(0) AS spans FROM (${fromAccessLogs})
+        UNION ALL ${spanOnlyAggregation(scope, q, accessTable, conditions)}`;
+      const rows = await run<Row>(redSql(raw('tenant, service, spans'), both, tail));
       return overviewResult(q, source, rows);
     },
 
@@ -458,7 +495,8 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
       const startS = Math.floor(num(found.s) / 1_000_000);
       const endS = Math.floor(num(found.e) / 1_000_000) + 1;
       const spans = await run<StoredSpan>(
-        sql`SELECT id, span_id, parent_span_id, name, kind, service, status, status_message, ts_us, duration_us, attr_keys, attr_values
+        sql`SELECT id, span_id, parent_span_id, name, kind, service, status, status_message, ts_us, duration_us, attr_keys, attr_values,
+          resource_keys, resource_values, scope_name, scope_version, events_json, links_json
         FROM spans
         WHERE tenant = ${found.tenant} AND trace_id = ${q.traceId} AND ts >= ${at(startS)} AND ts < ${at(endS)}
         ORDER BY ts_us, span_id

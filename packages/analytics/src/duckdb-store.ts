@@ -12,6 +12,7 @@ import { AnalyticsError } from './errors.js';
 import { chooseSource, type SourceUsed } from './plan.js';
 import {
   type Filters,
+  type OverviewQuery,
   QUANTILES,
   type Scope,
   type SeriesQuery,
@@ -45,7 +46,9 @@ import {
   saturationResult,
   saturationSignal,
   seriesPoints,
+  SPAN_STATUS_CODE_KEYS,
   signalDimensions,
+  spanOnlyServices,
   TIME_COLUMN,
 } from './shape.js';
 import {
@@ -114,6 +117,31 @@ function requestConditions(scope: Scope, filters: Filters): DuckSql[] {
   return c;
 }
 
+// A span's HTTP status code (0 without one), from the first of SPAN_STATUS_CODE_KEYS it has.
+const SPAN_CODE = `coalesce(TRY_CAST(coalesce(${SPAN_STATUS_CODE_KEYS.map(
+  (key) => `attr_values[list_position(attr_keys, '${key}')]`,
+).join(', ')}) AS BIGINT), 0)`;
+const SPAN_ERROR = `(status = 'ERROR' OR ${SPAN_CODE} >= 500)`;
+
+/**
+ * spanOnlyHistogram is redQuery's `hist` rows (tenant, service, from_spans = 1, bucket, ...) of
+ * SERVER spans of services with no row in `accessTable` under `accessConditions` (the overview's
+ * own source and filters): services that report only spans. A span is a request, errors come from
+ * its status and status code (disjoint, as the ClickHouse store counts them), bytes are unknown (0).
+ */
+function spanOnlyHistogram(scope: Scope, q: OverviewQuery, accessTable: string, accessConditions: DuckSql): DuckSql {
+  const c = [raw("kind = 'SERVER'"), ...timeConditions(q.range), ...tenantCondition(scope)];
+  if (q.filters.service !== undefined) c.push(sql`service = ${q.filters.service}`);
+  c.push(
+    sql`(tenant, service) NOT IN (SELECT (tenant, service) FROM ${raw(accessTable)} WHERE ${accessConditions})`,
+  );
+  return sql`SELECT tenant, service, 1 AS from_spans, ${raw(LATENCY_BUCKET_SQL.replace('duration_ms', '(duration_us / 1000)'))} AS bucket,
+      count(*) AS c, count(*) FILTER (WHERE ${raw(SPAN_ERROR)}) AS be5,
+      count(*) FILTER (WHERE NOT ${raw(SPAN_ERROR)} AND ${raw(SPAN_CODE)} >= 400 AND ${raw(SPAN_CODE)} < 500) AS be4,
+      sum(duration_us) / 1000 AS bdsum, 0 AS bbin, 0 AS bbout
+    FROM spans WHERE ${where(c)} GROUP BY tenant, service, bucket`;
+}
+
 /**
  * redQuery groups requests by `keys` (expressions with aliases; `names` the aliases) into n, e5,
  * e4, dsum, bin, bout and the quantiles `q` of the same histogram the ClickHouse path reads:
@@ -127,6 +155,7 @@ function redQuery(
   source: SourceUsed,
   conditions: DuckSql,
   tail: DuckSql = raw(''),
+  more?: DuckSql,
 ): DuckSql {
   const rank = (level: number) => `(${level}::DOUBLE * greatest(tot - 1, 0)::DOUBLE)`;
   const picks = QUANTILES.map(
@@ -146,7 +175,7 @@ function redQuery(
       : sql`SELECT ${keys}, bucket, sum(requests) AS c, sum(errors_5xx) AS be5, sum(errors_4xx) AS be4,
           sum(duration_ms_sum) AS bdsum, sum(bytes_in) AS bbin, sum(bytes_out) AS bbout
         FROM ${raw(HISTOGRAM_TABLE[source])} WHERE ${conditions} GROUP BY ${raw(names)}, bucket`;
-  return sql`WITH hist AS (${hist}),
+  return sql`WITH hist AS (${hist}${more ? sql` UNION ALL ${more}` : raw('')}),
     cum AS (
       SELECT *, sum(c) OVER (PARTITION BY ${raw(names)} ORDER BY bucket) AS cum, sum(c) OVER (PARTITION BY ${raw(names)}) AS tot FROM hist),
     agg AS (
@@ -306,18 +335,27 @@ export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOption
         ...timeConditions(q.range, TIME_COLUMN[source]),
       ]);
       const dir = q.order === 'asc' ? 'ASC' : 'DESC';
-      const rows = await run<
-        RedAggregate & { tenant: string; service: string; route?: string; method?: string }
-      >(
+      const tail = sql`ORDER BY ${raw(`${OVERVIEW_ORDER_COLUMN[q.sort]} ${dir}`)}, ${raw(names)} LIMIT ${q.limit + 1} OFFSET ${q.offset}`;
+      type Row = RedAggregate & { tenant: string; service: string; route?: string; method?: string };
+      if (!spanOnlyServices(q))
+        return overviewResult(q, source, await run<Row>(redQuery(raw(names), names, source, conditions, tail)));
+      // Services with access logs, then services that report only SERVER spans, paged together.
+      const accessTable = source === 'raw' ? 'access_logs' : HISTOGRAM_TABLE[source];
+      const rows = await run<Row & { from_spans: Num }>(
         redQuery(
-          raw(names),
-          names,
+          raw(`${names}, 0 AS from_spans`),
+          `${names}, from_spans`,
           source,
           conditions,
-          sql`ORDER BY ${raw(`${OVERVIEW_ORDER_COLUMN[q.sort]} ${dir}`)}, ${raw(names)} LIMIT ${q.limit + 1} OFFSET ${q.offset}`,
+          tail,
+          spanOnlyHistogram(scope, q, accessTable, conditions),
         ),
       );
-      return overviewResult(q, source, rows);
+      return overviewResult(
+        q,
+        source,
+        rows.map((r) => ({ ...r, spans: r.from_spans })),
+      );
     },
 
     async series(scope, q) {
@@ -391,7 +429,8 @@ export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOption
       );
       if (!found) return null;
       const spans = await run<StoredSpan>(
-        sql`SELECT id, span_id, parent_span_id, name, kind, service, status, status_message, ts_us, duration_us, attr_keys, attr_values
+        sql`SELECT id, span_id, parent_span_id, name, kind, service, status, status_message, ts_us, duration_us, attr_keys, attr_values,
+          resource_keys, resource_values, scope_name, scope_version, events_json, links_json
         FROM spans WHERE tenant = ${found.tenant} AND trace_id = ${q.traceId} ORDER BY ts_us, span_id`,
       );
       if (spans.length === 0) return null;

@@ -37,6 +37,17 @@ export const redRowSchema = z.object({
   avg_ms: z.number().nullable(),
   bytes_in: z.number().int(),
   bytes_out: z.number().int(),
+  /**
+   * basis is 'spans' on a per-service row of a service that reports spans but no access logs (an
+   * app sending OTLP): requests, errors and latency come from its SERVER spans, bytes are unknown
+   * and read 0. Absent on rows from access logs.
+   */
+  basis: z
+    .literal('spans')
+    .optional()
+    .describe(
+      "'spans': computed from the service's SERVER spans (it has no access logs); bytes_in and bytes_out are unknown and read 0",
+    ),
 });
 
 /** RedRow is one group of the RED overview. */
@@ -176,7 +187,34 @@ export interface SpanNode {
   offset_us: number;
   duration_us: number;
   attributes: Record<string, string>;
+  /** Resource attributes other than service.name (apps' OTLP spans; {} for the proxy's). */
+  resource: Record<string, string>;
+  /** Instrumentation scope ('' name and version for the proxy's spans). */
+  scope: SpanScope;
+  events: SpanNodeEvent[];
+  links: SpanNodeLink[];
   children: SpanNode[];
+}
+
+/** SpanScope is the instrumentation scope that made a span. */
+export interface SpanScope {
+  name: string;
+  version: string;
+}
+
+/** SpanNodeEvent is one timed event of a span; offset_us is from the trace's start, like the span's. */
+export interface SpanNodeEvent {
+  time_us: number;
+  offset_us: number;
+  name: string;
+  attributes: Record<string, string>;
+}
+
+/** SpanNodeLink is one link from a span to another span (possibly of another trace). */
+export interface SpanNodeLink {
+  trace_id: string;
+  span_id: string;
+  attributes: Record<string, string>;
 }
 
 /** spanNodeSchema validates a SpanNode (recursive). */
@@ -193,6 +231,19 @@ export const spanNodeSchema: z.ZodType<SpanNode> = z.lazy(() =>
     offset_us: z.number().int(),
     duration_us: z.number().int(),
     attributes: z.record(z.string(), z.string()),
+    resource: z.record(z.string(), z.string()),
+    scope: z.object({ name: z.string(), version: z.string() }),
+    events: z.array(
+      z.object({
+        time_us: z.number().int(),
+        offset_us: z.number().int(),
+        name: z.string(),
+        attributes: z.record(z.string(), z.string()),
+      }),
+    ),
+    links: z.array(
+      z.object({ trace_id: z.string(), span_id: z.string(), attributes: z.record(z.string(), z.string()) }),
+    ),
     children: z.array(spanNodeSchema),
   }),
 );

@@ -36,6 +36,28 @@ export const TIME_COLUMN = { raw: 'ts', rollup_1m: 'minute', rollup_1h: 'hour' }
   string
 >;
 
+/**
+ * spanOnlyServices says whether an overview also lists services that report only spans (apps
+ * sending OTLP, no access logs): per service only, and only when no filter names an access-log
+ * field spans do not have (route, method, consumer, status class).
+ */
+export function spanOnlyServices(q: OverviewQuery): boolean {
+  const f = q.filters;
+  return (
+    q.groupBy === 'service' &&
+    f.route === undefined &&
+    f.method === undefined &&
+    f.consumer === undefined &&
+    f.statusClass === undefined
+  );
+}
+
+/**
+ * SPAN_STATUS_CODE_KEYS are the attributes a span's HTTP status code is read from, first present
+ * wins: the current semantic convention, then the pre-1.21 one older SDKs still send.
+ */
+export const SPAN_STATUS_CODE_KEYS = ['http.response.status_code', 'http.status_code'] as const;
+
 /** HISTOGRAM_TABLE is the route latency histogram each rollup source reads (same name in both stores). */
 export const HISTOGRAM_TABLE = { rollup_1m: 'route_histogram_1m', rollup_1h: 'route_histogram_1h' } as const;
 
@@ -127,7 +149,14 @@ export function redValues(r: RedAggregate, seconds: number) {
 export function overviewResult(
   q: OverviewQuery,
   source: SourceUsed,
-  rows: readonly (RedAggregate & { tenant: string; service: string; route?: string; method?: string })[],
+  rows: readonly (RedAggregate & {
+    tenant: string;
+    service: string;
+    route?: string;
+    method?: string;
+    /** 1 for a row computed from SERVER spans (a service without access logs). */
+    spans?: Num;
+  })[],
 ): OverviewResult {
   const byRoute = q.groupBy === 'route';
   const seconds = q.range.to - q.range.from;
@@ -138,6 +167,7 @@ export function overviewResult(
     has_more: rows.length > q.limit,
     rows: rows.slice(0, q.limit).map((r) => {
       const n = num(r.n);
+      const fromSpans = num(r.spans ?? 0) === 1;
       return {
         tenant: r.tenant,
         service: r.service,
@@ -147,6 +177,7 @@ export function overviewResult(
         avg_ms: n > 0 ? Math.round((num(r.dsum) / n) * 1000) / 1000 : null,
         bytes_in: num(r.bin),
         bytes_out: num(r.bout),
+        ...(fromSpans ? { basis: 'spans' as const } : {}),
       };
     }),
   };

@@ -14,6 +14,12 @@ function span(id: string, parent: string, startUs: number, durationUs: number, n
     duration_us: String(durationUs),
     attr_keys: ['k'],
     attr_values: [name],
+    resource_keys: [],
+    resource_values: [],
+    scope_name: '',
+    scope_version: '',
+    events_json: '[]',
+    links_json: '[]',
   };
 }
 
@@ -47,5 +53,32 @@ describe('buildSpanTree', () => {
   it('keeps spans whose parent is missing as extra roots instead of dropping them', () => {
     const t = buildSpanTree('t', 'acme', [span('a', '', 10, 5), span('orphan', 'gone', 12, 1)]);
     expect(t.roots.map((r) => r.span_id)).toEqual(['a', 'orphan']);
+  });
+
+  it('reads resource, scope, events (offset from the trace start) and links; empty for rows stored before them', () => {
+    const app: StoredSpan = {
+      ...span('app', 'root', 1_000_100, 50),
+      resource_keys: ['service.version', 'host.name'],
+      resource_values: ['1.4.2', 'web-1'],
+      scope_name: '@opentelemetry/instrumentation-http',
+      scope_version: '0.52.0',
+      events_json: JSON.stringify([{ time: 1_000_120, name: 'retry', attributes: { attempt: '2' } }]),
+      links_json: JSON.stringify([
+        { trace_id: 'ab'.repeat(16), span_id: 'cd'.repeat(8), attributes: { k: 'v' } },
+      ]),
+    };
+    const t = buildSpanTree('t', 'acme', [span('root', '', 1_000_000, 500), app]);
+    const [root] = t.roots;
+    expect(root).toMatchObject({ resource: {}, scope: { name: '', version: '' }, events: [], links: [] });
+    expect(root?.children[0]).toMatchObject({
+      span_id: 'app',
+      resource: { 'service.version': '1.4.2', 'host.name': 'web-1' },
+      scope: { name: '@opentelemetry/instrumentation-http', version: '0.52.0' },
+      events: [{ time_us: 1_000_120, offset_us: 120, name: 'retry', attributes: { attempt: '2' } }],
+      links: [{ trace_id: 'ab'.repeat(16), span_id: 'cd'.repeat(8), attributes: { k: 'v' } }],
+    });
+    // A ClickHouse row stored before migrations/0011 that never got the DEFAULT reads ''.
+    const old = buildSpanTree('t', 'acme', [{ ...span('x', '', 1, 1), events_json: '', links_json: '' }]);
+    expect(old.roots[0]).toMatchObject({ events: [], links: [] });
   });
 });

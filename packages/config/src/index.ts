@@ -30,4 +30,5 @@ export {
   type LeafKind,
   strictEnvPrefixes,
 } from './schema-walk.js';
+export { hashToken } from './token-hash.js';
 export { describeUnknownEnvVar, type UnknownEnvVar, unknownEnvVars } from './unknown-env.js';

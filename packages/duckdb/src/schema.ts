@@ -178,6 +178,13 @@ export const TABLES: readonly TableSpec[] = [
       ['attr_keys', 'VARCHAR[]'],
       ['attr_values', 'VARCHAR[]'],
       ...KAFKA,
+      // Span version 2 (migrations/0011): resource attributes, scope, events and links as JSON arrays.
+      ['resource_keys', 'VARCHAR[]'],
+      ['resource_values', 'VARCHAR[]'],
+      ['scope_name', 'VARCHAR'],
+      ['scope_version', 'VARCHAR'],
+      ['events_json', 'VARCHAR'],
+      ['links_json', 'VARCHAR'],
     ],
   },
   {
@@ -285,6 +292,12 @@ export const TABLES: readonly TableSpec[] = [
 export const ADDED_COLUMN_FILL: Readonly<Record<string, string>> = {
   source_id: `'partition:' || kafka_partition`,
   source_seq: 'kafka_offset',
+  resource_keys: '[]::VARCHAR[]',
+  resource_values: '[]::VARCHAR[]',
+  scope_name: `''`,
+  scope_version: `''`,
+  events_json: `'[]'`,
+  links_json: `'[]'`,
 };
 
 /** tableSpec returns a table's spec, or undefined for a table the embedded store does not have. */

@@ -24,15 +24,18 @@ export interface EventDefinition<T> {
   readonly _type?: T;
 }
 
-/** EventCodec validates, upgrades and encodes one event kind. */
-export interface EventCodec<T> {
+/**
+ * EventCodec validates, upgrades and encodes one event kind. `In` is what a producer may encode:
+ * the current version, or an older one a producer still writes (consumers upgrade it).
+ */
+export interface EventCodec<T, In = T> {
   readonly definition: EventDefinition<T>;
   /** decode parses raw bytes from the log, upgrading older versions; it never throws. */
   decode(raw: Buffer | string): DecodeResult<T>;
   /** parse validates an already-parsed value, upgrading older versions; it never throws. */
   parse(value: unknown): DecodeResult<T>;
-  /** encode validates an event at the current version and serializes it to JSON. */
-  encode(event: T): string;
+  /** encode validates an event at its own version (a known one, usually the current) and serializes it to JSON. */
+  encode(event: In): string;
 }
 
 /** formatZodIssues renders zod issues as `path: message` pairs joined by `; `. */
@@ -52,7 +55,7 @@ export class EventValidationError extends Error {
 }
 
 /** createEventCodec builds the codec of one event definition; upgrade chains are checked here, once. */
-export function createEventCodec<T>(definition: EventDefinition<T>): EventCodec<T> {
+export function createEventCodec<T, In = T>(definition: EventDefinition<T>): EventCodec<T, In> {
   const current = definition.currentVersion;
   if (definition.versions[current] === undefined) {
     throw new Error(`event ${definition.kind}: no schema for current version ${current}`);
@@ -67,7 +70,11 @@ export function createEventCodec<T>(definition: EventDefinition<T>): EventCodec<
     }
   }
   const known = Object.keys(definition.versions).join(', ');
-  const accepts: Accepts | undefined = compileAccepts(definition.versions[current]!);
+  // One compiled check per version: an older event from the log is upgraded on the fast path too.
+  const accepts = new Map<number, Accepts | undefined>(
+    Object.entries(definition.versions).map(([v, schema]) => [Number(v), compileAccepts(schema)]),
+  );
+  const acceptsCurrent = accepts.get(current);
 
   function parse(value: unknown): DecodeResult<T> {
     return check(value, false);
@@ -90,7 +97,13 @@ export function createEventCodec<T>(definition: EventDefinition<T>): EventCodec<
         reason: `v: unknown ${definition.kind} version ${JSON.stringify(v) ?? 'undefined'} (known: ${known})`,
       };
     }
-    if (fresh && v === current && accepts?.(value)) return { ok: true, event: value as T };
+    if (fresh && v === current && acceptsCurrent?.(value)) return { ok: true, event: value as T };
+    if (fresh && v < current && accepts.get(v)?.(value)) {
+      // Upgraders copy, so what they return is fresh as well.
+      let upgraded = value as Record<string, unknown>;
+      for (let step = v; step < current; step++) upgraded = definition.upgrades[step]!(upgraded);
+      if (acceptsCurrent?.(upgraded)) return { ok: true, event: upgraded as T };
+    }
     const first = schema.safeParse(value);
     if (!first.success) return { ok: false, code: 'invalid', reason: formatZodIssues(first.error) };
     if (v === current) return { ok: true, event: first.data as T };
@@ -125,8 +138,14 @@ export function createEventCodec<T>(definition: EventDefinition<T>): EventCodec<
     return check(value, true);
   }
 
-  function encode(event: T): string {
-    const result = definition.versions[current]!.safeParse(event);
+  function encode(event: In): string {
+    const v = (event as { v?: unknown }).v;
+    // An older known version is written as it is (the producer's choice); consumers upgrade it.
+    const schema =
+      typeof v === 'number' && v < current && definition.versions[v] !== undefined
+        ? definition.versions[v]!
+        : definition.versions[current]!;
+    const result = schema.safeParse(event);
     if (!result.success) throw new EventValidationError(definition.kind, formatZodIssues(result.error));
     return JSON.stringify(result.data);
   }

@@ -4,7 +4,7 @@ import { createEventCodec, type EventCodec } from './codec.js';
 import { type DlqEvent, dlqV1Schema } from './dlq.js';
 import { type SaturationEvent, saturationV1Schema } from './saturation.js';
 import { type SilenceEvent, silenceV1Schema } from './silence.js';
-import { type SpanEvent, spanV1Schema } from './span.js';
+import { type SpanEvent, type SpanEventV1, spanV1Schema, spanV2Schema, upgradeSpanV1 } from './span.js';
 
 /**
  * TOPICS names every Kafka topic. The `.vN` suffix is the topic's wire generation: it changes only
@@ -22,16 +22,18 @@ export const TOPICS = {
 /** TopicName is one of the topics in TOPICS. */
 export type TopicName = (typeof TOPICS)[keyof typeof TOPICS];
 
-// The one place that upgrades older event versions: each codec's `upgrades` map. Version 1 is the
-// first of every event, so the chains are empty today; a v2 adds `upgrades: { 1: (e) => ({...}) }`.
+// The one place that upgrades older event versions: each codec's `upgrades` map.
 
-/** spanCodec validates, upgrades and encodes span events. */
-export const spanCodec: EventCodec<SpanEvent> = createEventCodec<SpanEvent>({
+/** spanCodec validates, upgrades and encodes span events; the proxy still writes version 1. */
+export const spanCodec: EventCodec<SpanEvent, SpanEvent | SpanEventV1> = createEventCodec<
+  SpanEvent,
+  SpanEvent | SpanEventV1
+>({
   kind: 'span',
   topic: TOPICS.spans,
-  currentVersion: 1,
-  versions: { 1: spanV1Schema },
-  upgrades: {},
+  currentVersion: 2,
+  versions: { 1: spanV1Schema, 2: spanV2Schema },
+  upgrades: { 1: upgradeSpanV1 },
 });
 
 /** accessLogCodec validates, upgrades and encodes access-log events. */
@@ -89,8 +91,13 @@ export interface EventByTopic {
   'tapwire.silences.v1': SilenceEvent;
 }
 
+/** EmittedByTopic maps each topic to what a producer may write to it (an older version included). */
+export interface EmittedByTopic extends Omit<EventByTopic, 'tapwire.spans.v1'> {
+  'tapwire.spans.v1': SpanEvent | SpanEventV1;
+}
+
 /** CODECS maps each topic to the codec of the events it carries. */
-export const CODECS: { readonly [K in TopicName]: EventCodec<EventByTopic[K]> } = {
+export const CODECS: { readonly [K in TopicName]: EventCodec<EventByTopic[K], EmittedByTopic[K]> } = {
   [TOPICS.spans]: spanCodec,
   [TOPICS.accessLogs]: accessLogCodec,
   [TOPICS.saturation]: saturationCodec,
@@ -100,6 +107,6 @@ export const CODECS: { readonly [K in TopicName]: EventCodec<EventByTopic[K]> } 
 };
 
 /** codecForTopic returns the codec of a topic, or undefined for a topic Tapwire does not own. */
-export function codecForTopic(topic: string): EventCodec<unknown> | undefined {
-  return (CODECS as Record<string, EventCodec<unknown>>)[topic];
+export function codecForTopic(topic: string): EventCodec<unknown, unknown> | undefined {
+  return (CODECS as unknown as Record<string, EventCodec<unknown, unknown>>)[topic];
 }

@@ -18,6 +18,7 @@ export {
   CODECS,
   codecForTopic,
   dlqCodec,
+  type EmittedByTopic,
   type EventByTopic,
   saturationCodec,
   silenceCodec,
@@ -31,11 +32,24 @@ export {
   epochMicrosSchema,
   eventIdSchema,
   LIMITS,
+  spanAttributesSchema,
   spanIdSchema,
   tenantSchema,
   traceIdSchema,
 } from './primitives.js';
 export { type SaturationEvent, saturationV1Schema, upstreamSaturationSchema } from './saturation.js';
 export { SILENCE_MATCHER, type SilenceEvent, silenceV1Schema } from './silence.js';
-export { SPAN_KINDS, SPAN_STATUSES, type SpanEvent, spanV1Schema } from './span.js';
+export {
+  SPAN_KINDS,
+  SPAN_STATUSES,
+  type SpanEvent,
+  type SpanEventV1,
+  type SpanLink,
+  type SpanTimedEvent,
+  spanEventSchema,
+  spanLinkSchema,
+  spanV1Schema,
+  spanV2Schema,
+  upgradeSpanV1,
+} from './span.js';
 export { parseTime } from './time.js';

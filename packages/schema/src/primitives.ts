@@ -13,6 +13,12 @@ export const LIMITS = {
   attributeKeys: 64,
   attributeKeyChars: 128,
   attributeValueChars: 4096,
+  /** Attributes of one span (v2), its resource, one of its events or links: OTel's AttributeCountLimit. */
+  spanAttributeKeys: 128,
+  /** Events of one span (v2): OTel's EventCountLimit. */
+  spanEvents: 128,
+  /** Links of one span (v2): OTel's LinkCountLimit. */
+  spanLinks: 128,
   /** Largest encoded event accepted from the log, in bytes. */
   eventBytes: 1_048_576,
 } as const;
@@ -69,6 +75,14 @@ export const attributesSchema = z
   .refine(
     (r) => Object.keys(r).length <= LIMITS.attributeKeys,
     `must have at most ${LIMITS.attributeKeys} keys`,
+  );
+
+/** spanAttributesSchema is attributesSchema with a span v2's key limit (LIMITS.spanAttributeKeys). */
+export const spanAttributesSchema = z
+  .record(nonEmptyBoundedString(LIMITS.attributeKeyChars), boundedString(LIMITS.attributeValueChars))
+  .refine(
+    (r) => Object.keys(r).length <= LIMITS.spanAttributeKeys,
+    `must have at most ${LIMITS.spanAttributeKeys} keys`,
   );
 
 /** DEFAULT_TENANT is the tenant of events whose listener or upstream names none. */

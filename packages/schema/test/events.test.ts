@@ -17,6 +17,7 @@ import {
   exampleDlq,
   exampleSaturation,
   exampleSpan,
+  exampleSpanV1,
 } from '../../../test/support/events.js';
 
 function reasonOf(result: { ok: boolean; reason?: string }): string {
@@ -81,14 +82,108 @@ describe('span', () => {
     const attributes = Object.fromEntries(
       Array.from({ length: LIMITS.attributeKeys + 1 }, (_, i) => [`k${i}`, 'v']),
     );
-    expect(reasonOf(spanCodec.parse(exampleSpan({ attributes })))).toBe(
+    expect(reasonOf(spanCodec.parse(exampleSpanV1({ attributes })))).toBe(
       `attributes: must have at most ${LIMITS.attributeKeys} keys`,
     );
   });
   it('fills defaults for omitted optional fields', () => {
-    const { status_message: _m, attributes: _a, ...rest } = exampleSpan();
+    const {
+      status_message: _m,
+      attributes: _a,
+      resource: _r,
+      events: _e,
+      links: _l,
+      ...rest
+    } = exampleSpan();
     const result = spanCodec.parse(rest);
-    expect(result).toEqual({ ok: true, event: { ...rest, status_message: '', attributes: {} } });
+    expect(result).toEqual({
+      ok: true,
+      event: { ...rest, status_message: '', attributes: {}, resource: {}, events: [], links: [] },
+    });
+  });
+});
+
+describe('span version 2', () => {
+  const many = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v']));
+  const event = { time: 1_795_651_200_001_000, name: 'retry', attributes: { attempt: '2' } };
+  const link = { trace_id: 'ab'.repeat(16), span_id: 'cd'.repeat(8), attributes: {} };
+
+  it('upgrades a version 1 span (what the proxy writes) to version 2 with empty defaults', () => {
+    const v1 = exampleSpanV1();
+    const { v: _v, ...fields } = v1;
+    const expected = {
+      ...fields,
+      v: 2,
+      resource: {},
+      scope_name: '',
+      scope_version: '',
+      events: [],
+      links: [],
+    };
+    expect(spanCodec.decode(JSON.stringify(v1))).toEqual({ ok: true, event: expected });
+    expect(spanCodec.parse(v1)).toEqual({ ok: true, event: expected });
+  });
+  it('keeps a version 2 span with resource, scope, events and links as sent', () => {
+    const span = exampleSpan({
+      resource: { 'service.version': '1.4.2', 'host.name': 'web-1' },
+      scope_name: '@opentelemetry/instrumentation-http',
+      scope_version: '0.52.0',
+      events: [event],
+      links: [link],
+    });
+    expect(spanCodec.decode(JSON.stringify(span))).toEqual({ ok: true, event: span });
+  });
+  it('writes a version 1 span as version 1 (the proxy keeps writing it) and a version 2 span as version 2', () => {
+    const v1 = exampleSpanV1();
+    expect(JSON.parse(spanCodec.encode(v1))).toEqual(v1);
+    const v2 = exampleSpan({ events: [event] });
+    expect(JSON.parse(spanCodec.encode(v2))).toEqual(v2);
+  });
+  it('takes 128 attributes, events and links and rejects the 129th, naming the path', () => {
+    const at = (n: number) => Array.from({ length: n }, () => event);
+    const ln = (n: number) => Array.from({ length: n }, () => link);
+    expect(
+      spanCodec.parse(
+        exampleSpan({ attributes: many(128), resource: many(128), events: at(128), links: ln(128) }),
+      ).ok,
+    ).toBe(true);
+    expect(reasonOf(spanCodec.parse(exampleSpan({ attributes: many(129) })))).toBe(
+      'attributes: must have at most 128 keys',
+    );
+    expect(reasonOf(spanCodec.parse(exampleSpan({ resource: many(129) })))).toBe(
+      'resource: must have at most 128 keys',
+    );
+    expect(reasonOf(spanCodec.parse(exampleSpan({ events: at(129) })))).toBe(
+      'events: must have at most 128 items',
+    );
+    expect(reasonOf(spanCodec.parse(exampleSpan({ links: ln(129) })))).toBe(
+      'links: must have at most 128 items',
+    );
+    expect(
+      reasonOf(spanCodec.parse(exampleSpan({ events: [event, { ...event, attributes: many(129) }] }))),
+    ).toBe('events.1.attributes: must have at most 128 keys');
+    expect(reasonOf(spanCodec.parse(exampleSpan({ links: [{ ...link, attributes: many(129) }] })))).toBe(
+      'links.0.attributes: must have at most 128 keys',
+    );
+  });
+  it('rejects an attribute value over 4096 characters and a malformed link, naming the path', () => {
+    const long = 'x'.repeat(LIMITS.attributeValueChars + 1);
+    expect(reasonOf(spanCodec.parse(exampleSpan({ resource: { 'host.name': long } })))).toBe(
+      'resource.host.name: must be at most 4096 characters',
+    );
+    expect(
+      reasonOf(
+        spanCodec.parse(
+          exampleSpan({ events: [{ ...event, attributes: { 'exception.stacktrace': long } }] }),
+        ),
+      ),
+    ).toBe('events.0.attributes.exception.stacktrace: must be at most 4096 characters');
+    expect(reasonOf(spanCodec.parse(exampleSpan({ links: [{ ...link, span_id: 'xyz' }] })))).toBe(
+      'links.0.span_id: must be 16 lowercase hex characters',
+    );
+    expect(reasonOf(spanCodec.parse(exampleSpan({ events: [{ ...event, time: -1 }] })))).toMatch(
+      /^events\.0\.time: /,
+    );
   });
 });
 
@@ -169,7 +264,7 @@ describe('decode', () => {
     expect(spanCodec.decode(JSON.stringify({ ...exampleSpan(), v: 99 }))).toEqual({
       ok: false,
       code: 'unknown_version',
-      reason: 'v: unknown span version 99 (known: 1)',
+      reason: 'v: unknown span version 99 (known: 1, 2)',
     });
     expect(spanCodec.decode(JSON.stringify({ ...exampleSpan(), v: '1' }))).toMatchObject({
       ok: false,

@@ -113,6 +113,16 @@ function disagreements(codec: EventCodec<unknown>, example: unknown) {
 describe('compileAccepts: the fast path in front of zod', () => {
   const cases = [
     ['span', spanCodec, exampleSpan({ parent_span_id: '0123456789abcdef' })],
+    [
+      'span with resource, events and links',
+      spanCodec,
+      exampleSpan({
+        resource: { 'host.name': 'web-1' },
+        scope_name: 'io.opentelemetry.http',
+        events: [{ time: 5, name: 'retry', attributes: { attempt: '2' } }],
+        links: [{ trace_id: 'ab'.repeat(16), span_id: 'cd'.repeat(8), attributes: {} }],
+      }),
+    ],
     ['access log', accessLogCodec, exampleAccessLog()],
     ['saturation', saturationCodec, exampleSaturation()],
     ['dlq', dlqCodec, exampleDlq()],

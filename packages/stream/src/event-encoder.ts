@@ -1,4 +1,4 @@
-import { CODECS, type EventByTopic, type TopicName } from '@tapwire/schema';
+import { CODECS, type EmittedByTopic, type TopicName } from '@tapwire/schema';
 import type { EventSink, RecordSink, SpoolRecord } from './sink-types.js';
 
 /** SinkLogger is the part of a pino logger a sink reports refused events to. */
@@ -6,7 +6,7 @@ export interface SinkLogger {
   warn(obj: object, msg: string): void;
 }
 
-function keyOf(event: EventByTopic[TopicName]): string {
+function keyOf(event: EmittedByTopic[TopicName]): string {
   if ('trace_id' in event) return event.trace_id;
   // Alert state is compacted per key: a series' state, and separately each receiver's delivery record.
   if ('fingerprint' in event)
@@ -17,7 +17,7 @@ function keyOf(event: EventByTopic[TopicName]): string {
 }
 
 /** EventEncoder turns an event into the record a sink writes to the log, or an error message when it is invalid. */
-export type EventEncoder = <T extends TopicName>(topic: T, event: EventByTopic[T]) => SpoolRecord | string;
+export type EventEncoder = <T extends TopicName>(topic: T, event: EmittedByTopic[T]) => SpoolRecord | string;
 
 /** createEventEncoder builds the one encoding every sink uses: key by trace id (or fingerprint, instance), JSON value. */
 export function createEventEncoder(options: { validate?: boolean; topicPrefix?: string }): EventEncoder {

@@ -1,4 +1,4 @@
-import type { EventByTopic, TopicName } from '@tapwire/schema';
+import type { EmittedByTopic, TopicName } from '@tapwire/schema';
 
 /** SpoolRecord is one encoded event: its topic, partition key and JSON value — what every sink carries, whichever log it is written to. */
 export interface SpoolRecord {
@@ -30,7 +30,7 @@ export interface SinkStats {
  * throws and never waits on I/O; it returns false when the event was refused or dropped.
  */
 export interface EventSink {
-  emit<T extends TopicName>(topic: T, event: EventByTopic[T]): boolean;
+  emit<T extends TopicName>(topic: T, event: EmittedByTopic[T]): boolean;
   /** flush resolves once everything emitted so far is delivered (written, for a write-first sink). */
   flush(): Promise<void>;
   /**

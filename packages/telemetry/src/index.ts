@@ -20,4 +20,10 @@ export {
   REDACTED,
   REDACTED_KEYS,
 } from './logger.js';
+export {
+  ALWAYS_REDACTED_HEADERS,
+  createQueryRedactor,
+  DEFAULT_REDACTED_QUERY_PARAMS,
+  type QueryRedactor,
+} from './redact.js';
 export { startTracing, type Tracing, type TracingOptions } from './tracing.js';

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hashToken } from '@tapwire/config';
 import type { ApiToken, TokenScope } from './config.js';
 import { ApiError } from './errors.js';
 
@@ -8,11 +8,6 @@ export interface Principal {
   /** null when the token reads every tenant. */
   readonly tenant: string | null;
   readonly scopes: ReadonlySet<TokenScope>;
-}
-
-/** hashToken returns the SHA-256 hex of a token's text, the form tokens are configured in. */
-export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
 /** Authenticator resolves an Authorization header to a principal, or throws 401. */

@@ -1,5 +1,6 @@
+export { hashToken } from '@tapwire/config';
 export { type Api, buildApi } from './app.js';
-export { createAuthenticator, hashToken, type Principal } from './auth.js';
+export { createAuthenticator, type Principal } from './auth.js';
 export { type ApiConfig, type ApiToken, apiConfigSchema, apiTokenSchema, SCOPES } from './config.js';
 export { API_ERRORS, ApiError } from './errors.js';
 export { type ApiMetrics, createApiMetrics } from './metrics.js';

@@ -151,6 +151,13 @@ export const STREAMS: readonly Stream[] = [
       status_message: e.status_message,
       attr_keys: Object.keys(e.attributes),
       attr_values: Object.values(e.attributes),
+      resource_keys: Object.keys(e.resource),
+      resource_values: Object.values(e.resource),
+      scope_name: e.scope_name,
+      scope_version: e.scope_version,
+      // Read back whole with their span only (migrations/0011): one JSON array each.
+      events_json: e.events.length === 0 ? '[]' : JSON.stringify(e.events),
+      links_json: e.links.length === 0 ? '[]' : JSON.stringify(e.links),
     }),
   ),
   stream<SaturationEvent>(

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { type EmissionStats, writtenOnly } from '@tapwire/emission';
 import type { EventSink } from '@tapwire/stream';
 import {
   type AdminServer,
@@ -13,7 +14,6 @@ import {
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ProxyConfig } from './config.js';
 import { createConsumerIdentifier } from './consumers.js';
-import { type EmissionStats, writtenOnly } from './emission.js';
 import { createProxyErrorLog } from './error-log.js';
 import { PROXY_ERRORS, type ProxyErrorCode, proxyErrorBody } from './errors.js';
 import { createExchangeHandler, type ExchangeHandler } from './exchange.js';

@@ -1,27 +1,12 @@
+import { emitConfigShape } from '@tapwire/emission';
 import { DEFAULT_TENANT, tenantSchema } from '@tapwire/schema';
+import { DEFAULT_REDACTED_QUERY_PARAMS } from '@tapwire/telemetry';
 import { z } from 'zod';
 
 const port = z.number().int().min(0).max(65_535);
 
-/** DEFAULT_REDACTED_QUERY_PARAMS are query parameters whose values never leave the process. */
-export const DEFAULT_REDACTED_QUERY_PARAMS = [
-  'token',
-  'access_token',
-  'api_key',
-  'apikey',
-  'key',
-  'password',
-  'secret',
-  'signature',
-] as const;
-
-/** ALWAYS_REDACTED_HEADERS are never recorded in clear, whatever the configuration says. */
-export const ALWAYS_REDACTED_HEADERS = [
-  'authorization',
-  'proxy-authorization',
-  'cookie',
-  'set-cookie',
-] as const;
+// Shared with the OTLP receiver; re-exported so the proxy's public API keeps them.
+export { ALWAYS_REDACTED_HEADERS, DEFAULT_REDACTED_QUERY_PARAMS } from '@tapwire/telemetry';
 
 const routeTemplate = z
   .string()
@@ -310,64 +295,7 @@ export const proxyConfigSchema = z
       .prefault({}),
     emit: z
       .strictObject({
-        topicPrefix: z
-          .string()
-          .regex(/^[A-Za-z0-9._-]*$/)
-          .default('')
-          .describe('Prefix of the Kafka topic names written (must match ingest’s). Default: empty.'),
-        logDir: z
-          .string()
-          .min(1)
-          .default('.tapwire/proxy-log')
-          .describe(
-            'Local log folder (Kafka deployment): every event is written here first, then shipped to Kafka; one proxy process per folder. Default: .tapwire/proxy-log.',
-          ),
-        logMaxBytes: z
-          .number()
-          .int()
-          .min(16 * 1024 * 1024)
-          .default(1_073_741_824)
-          .describe(
-            'Local log cap, in bytes: beyond it (Kafka down for long) the oldest unshipped events are deleted and counted as dropped. Default: 1073741824 (1 GiB).',
-          ),
-        fsyncIntervalMs: z
-          .number()
-          .int()
-          .min(0)
-          .max(60_000)
-          .default(1000)
-          .describe(
-            'How often written events are forced to disk, in ms; a killed process loses nothing, power loss at most this much. 0 forces every write (slow). Default: 1000.',
-          ),
-        lingerMs: z
-          .number()
-          .int()
-          .min(0)
-          .max(60_000)
-          .default(50)
-          .describe(
-            'Longest the shipper waits for a batch to fill before sending it to Kafka, in ms. Default: 50.',
-          ),
-        maxBatchEvents: z
-          .number()
-          .int()
-          .min(1)
-          .max(100_000)
-          .default(2000)
-          .describe('Most events per Kafka record (a batch of one topic). Default: 2000.'),
-        maxBatchBytes: z
-          .number()
-          .int()
-          .min(1024)
-          .max(64 * 1024 * 1024)
-          .default(900_000)
-          .describe(
-            'Most bytes per Kafka record; keep it under the broker’s message.max.bytes (1 MB by default). Default: 900000.',
-          ),
-        compression: z
-          .enum(['gzip', 'none'])
-          .default('none')
-          .describe('Compression of the records shipped to Kafka. Default: none.'),
+        ...emitConfigShape({ section: 'proxy', noun: 'proxy', defaultLogDir: '.tapwire/proxy-log' }),
         saturationIntervalMs: z
           .number()
           .int()

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { type AccessLogEvent, type SpanEvent, TOPICS } from '@tapwire/schema';
+import { type AccessLogEvent, type SpanEventV1, TOPICS } from '@tapwire/schema';
 import type { EventSink } from '@tapwire/stream';
 import type { Dispatcher } from 'undici';
 import type { ProxyConfig } from './config.js';
@@ -278,7 +278,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
     if (query !== '') serverAttrs['url.query'] = query;
     if (ex.errorKind !== 'none') serverAttrs['error.type'] = ex.errorKind;
     deps.recordHeaders.request(ex.requestHeaders, 'http.request.header.', serverAttrs);
-    const server: SpanEvent = {
+    const server: SpanEventV1 = {
       v: 1,
       id: ex.serverSpanId,
       ts: ex.startUs,
@@ -313,7 +313,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       deps.recordHeaders.response(ex.responseHeaders, 'http.response.header.', clientAttrs);
     }
     if (ex.errorKind !== 'none') clientAttrs['error.type'] = ex.errorKind;
-    const client: SpanEvent = {
+    const client: SpanEventV1 = {
       v: 1,
       id: ex.clientSpanId,
       ts: clientStartUs,

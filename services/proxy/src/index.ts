@@ -6,7 +6,6 @@ export {
   proxyConfigSchema,
   type UpstreamConfig,
 } from './config.js';
-export type { EmissionStats } from './emission.js';
 export { PROXY_ERRORS, type ProxyErrorCode } from './errors.js';
 export { REQUEST_DURATION_BUCKETS_S } from './metrics.js';
 export {
@@ -17,8 +16,6 @@ export {
   type RouteBudget,
 } from './routes.js';
 export {
-  type Emission,
-  openEmission,
   type ProxyServiceConfig,
   proxyServiceConfigSchema,
   type RunningProxy,

@@ -1,5 +1,5 @@
+import type { EmissionStats } from '@tapwire/emission';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { EmissionStats } from './emission.js';
 import { PROXY_ERRORS, type ProxyErrorCode } from './errors.js';
 import type { Upstream } from './upstreams.js';
 

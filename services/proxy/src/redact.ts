@@ -1,30 +1,7 @@
-import { REDACTED } from '@tapwire/telemetry';
-import { ALWAYS_REDACTED_HEADERS } from './config.js';
+import { ALWAYS_REDACTED_HEADERS, REDACTED } from '@tapwire/telemetry';
 
-/** QueryRedactor replaces the values of sensitive query parameters. */
-export type QueryRedactor = (query: string) => string;
-
-/** createQueryRedactor builds a redactor for the named parameters (case-insensitive, also when percent-encoded). */
-export function createQueryRedactor(params: readonly string[]): QueryRedactor {
-  const names = new Set(params.map((p) => p.toLowerCase()));
-  return (query) => {
-    if (query === '') return '';
-    const parts = query.split('&');
-    for (let i = 0; i < parts.length; i++) {
-      const part = parts[i]!;
-      const eq = part.indexOf('=');
-      const rawName = eq === -1 ? part : part.slice(0, eq);
-      let name: string;
-      try {
-        name = decodeURIComponent(rawName.replace(/\+/g, ' ')).toLowerCase();
-      } catch {
-        name = rawName.toLowerCase();
-      }
-      if (names.has(name)) parts[i] = `${rawName}=${REDACTED}`;
-    }
-    return parts.join('&');
-  };
-}
+// The query redactor is shared with the OTLP receiver, so it lives in @tapwire/telemetry.
+export { createQueryRedactor, type QueryRedactor } from '@tapwire/telemetry';
 
 /** HeaderRecorder picks configured headers for span attributes, redacting secrets. */
 export type HeaderRecorder = (

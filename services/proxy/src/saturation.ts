@@ -1,8 +1,8 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
+import type { EmissionStats } from '@tapwire/emission';
 import { type SaturationEvent, TOPICS } from '@tapwire/schema';
 import type { EventSink } from '@tapwire/stream';
-import type { EmissionStats } from './emission.js';
 import type { IdSource } from './trace-context.js';
 import type { Upstream } from './upstreams.js';
 

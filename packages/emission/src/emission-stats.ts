@@ -1,8 +1,8 @@
 import type { EventSink } from '@tapwire/stream';
 
 /**
- * EmissionStats is where the proxy's events are: written to the local log on the request path,
- * then (Kafka deployment) shipped. /metrics and the saturation samples report them.
+ * EmissionStats is where a service's events are: written to the local log on the request path,
+ * then (Kafka deployment) shipped. /metrics and the proxy's saturation samples report them.
  */
 export interface EmissionStats {
   /** Events written to the local log. */
