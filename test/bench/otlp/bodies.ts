@@ -2,7 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 
 /**
  * Template is one pre-encoded ExportTraceServiceRequest (official ProtobufTraceSerializer) whose
@@ -167,7 +171,8 @@ function makeTemplate(index: number, traces: number): Template {
           call.end(at(24 + c * 3));
         }
       }
-      if (h === 0 && i % 25 === 0) handler.setStatus({ code: SpanStatusCode.ERROR, message: 'upstream failed' });
+      if (h === 0 && i % 25 === 0)
+        handler.setStatus({ code: SpanStatusCode.ERROR, message: 'upstream failed' });
       handler.end(at(10 + h * 10));
     }
     if (i % 25 === 0) root.setStatus({ code: SpanStatusCode.ERROR });
@@ -181,7 +186,8 @@ function makeTemplate(index: number, traces: number): Template {
   const offsets: number[] = [];
   for (const id of traceIds) {
     const needle = Buffer.from(id, 'hex');
-    for (let at = template.indexOf(needle); at !== -1; at = template.indexOf(needle, at + 16)) offsets.push(at);
+    for (let at = template.indexOf(needle); at !== -1; at = template.indexOf(needle, at + 16))
+      offsets.push(at);
   }
   if (offsets.length !== spans.length)
     throw new Error(`found ${offsets.length} trace ids in the body for ${spans.length} spans`);
