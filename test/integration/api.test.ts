@@ -566,6 +566,8 @@ describe('saturation, consumers, traces, logs, pipeline', () => {
       duration_us: 50_000,
       attributes: { 'http.route': '/users/:id' },
     });
+    // Span version 2 fields, empty for the proxy's own spans.
+    expect(root).toMatchObject({ resource: {}, scope: { name: '', version: '' }, events: [], links: [] });
     expect(root.children[0]).toMatchObject({ kind: 'CLIENT', offset_us: 2000 });
     expect(root.children[0].children[0]).toMatchObject({
       name: 'db.query',

@@ -23,7 +23,7 @@ import type { EventSink } from '@tapwire/stream';
 import { createLogger } from '@tapwire/telemetry';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { exampleAccessLog, exampleSaturation, exampleSpan } from '../support/events.js';
+import { exampleAccessLog, exampleSaturation, exampleSpan, exampleSpanV1 } from '../support/events.js';
 import {
   infraConfig,
   silentLogger,
@@ -168,7 +168,20 @@ describe('ingest: Kafka → ClickHouse', () => {
         duration_ms: (i % 100) + 0.5,
       }),
     );
-    const spans = Array.from({ length: 1500 }, () => exampleSpan({ ts: now, start: now }));
+    // The proxy writes version 1 (ingest upgrades it); apps' OTLP spans arrive as version 2.
+    const spans = Array.from({ length: 1500 }, (_, i) =>
+      i % 2 === 0
+        ? exampleSpanV1({ ts: now, start: now })
+        : exampleSpan({
+            ts: now,
+            start: now,
+            resource: { 'service.version': `1.${i}`, 'host.name': 'web-1' },
+            scope_name: 'io.opentelemetry.http',
+            scope_version: '2.1.0',
+            events: [{ time: now + i, name: 'retry', attributes: { attempt: '2' } }],
+            links: [{ trace_id: 'ab'.repeat(16), span_id: 'cd'.repeat(8), attributes: {} }],
+          }),
+    );
     const samples = Array.from({ length: 50 }, (_, i) =>
       exampleSaturation({ ts: now - i * 1_000_000, instance: `p${i % 2}` }),
     );
@@ -233,12 +246,36 @@ describe('ingest: Kafka → ClickHouse', () => {
         attr_keys: string[];
         attr_values: string[];
         duration_us: string;
-      }>(raw('SELECT id, attr_keys, attr_values, duration_us FROM spans'));
+        resource_keys: string[];
+        resource_values: string[];
+        scope_name: string;
+        scope_version: string;
+        events_json: string;
+        links_json: string;
+      }>(
+        raw(
+          'SELECT id, attr_keys, attr_values, duration_us, resource_keys, resource_values, scope_name, scope_version, events_json, links_json FROM spans',
+        ),
+      );
       const spanById = new Map(spanRows.map((r) => [r.id, r]));
       for (const s of spans) {
         const r = spanById.get(s.id)!;
         expect(Object.fromEntries(r.attr_keys.map((k, i) => [k, r.attr_values[i]]))).toEqual(s.attributes);
         expect(Number(r.duration_us)).toBe(s.duration);
+        const v2 = s.v === 2 ? s : { resource: {}, scope_name: '', scope_version: '', events: [], links: [] };
+        expect({
+          resource: Object.fromEntries(r.resource_keys.map((k, i) => [k, r.resource_values[i]])),
+          scope_name: r.scope_name,
+          scope_version: r.scope_version,
+          events: JSON.parse(r.events_json),
+          links: JSON.parse(r.links_json),
+        }).toEqual({
+          resource: v2.resource,
+          scope_name: v2.scope_name,
+          scope_version: v2.scope_version,
+          events: v2.events,
+          links: v2.links,
+        });
       }
       await vi.waitFor(() =>
         expect(ingest.pipeline.stats()).toMatchObject({

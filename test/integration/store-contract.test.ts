@@ -146,6 +146,127 @@ function sloSeed(): SeedLog[] {
 }
 const sloLogs = sloSeed();
 
+// One trace through the proxy into an app that sends its spans over OTLP: the proxy's SERVER →
+// CLIENT pair (service shop, v1 spans), the app's SERVER span (service users-app) whose parent is
+// the proxy's CLIENT span, and the app's INTERNAL and CLIENT children.
+const CROSS_TRACE = 'c0ffee'.padEnd(32, '7');
+const CROSS_START = (FROM + 900) * 1_000_000 + 500;
+const crossSpanId = (n: number) => `${n}`.repeat(16);
+function crossServiceTrace(): SeedSpan[] {
+  const app = {
+    tenant: 'acme',
+    traceId: CROSS_TRACE,
+    service: 'users-app',
+    status: 'UNSET' as const,
+    resource: { 'service.version': '1.4.2', 'host.name': 'web-1' },
+    scopeName: '@opentelemetry/instrumentation-http',
+    scopeVersion: '0.52.0',
+  };
+  return [
+    {
+      tenant: 'acme',
+      traceId: CROSS_TRACE,
+      spanId: crossSpanId(1),
+      parentSpanId: '',
+      name: 'GET /users/:id',
+      kind: 'SERVER',
+      service: 'shop',
+      startUs: CROSS_START,
+      durationUs: 30_000,
+      status: 'UNSET',
+      attributes: { 'http.route': '/users/:id', 'http.response.status_code': '200' },
+    },
+    {
+      tenant: 'acme',
+      traceId: CROSS_TRACE,
+      spanId: crossSpanId(2),
+      parentSpanId: crossSpanId(1),
+      name: 'GET /users/:id',
+      kind: 'CLIENT',
+      service: 'shop',
+      startUs: CROSS_START + 1_000,
+      durationUs: 28_000,
+      status: 'UNSET',
+      attributes: { 'server.address': 'users.internal', 'http.response.status_code': '200' },
+    },
+    {
+      ...app,
+      spanId: crossSpanId(3),
+      parentSpanId: crossSpanId(2),
+      name: 'GET /users/{id}',
+      kind: 'SERVER',
+      startUs: CROSS_START + 2_000,
+      durationUs: 25_000,
+      attributes: { 'http.route': '/users/{id}', 'http.response.status_code': '200' },
+      events: [{ time: CROSS_START + 2_500, name: 'cache miss', attributes: { 'cache.key': 'user:42' } }],
+      links: [{ trace_id: 'ab'.repeat(16), span_id: 'cd'.repeat(8), attributes: { 'link.kind': 'batch' } }],
+    },
+    {
+      ...app,
+      spanId: crossSpanId(4),
+      parentSpanId: crossSpanId(3),
+      name: 'load user',
+      kind: 'INTERNAL',
+      startUs: CROSS_START + 3_000,
+      durationUs: 4_000,
+      attributes: {},
+    },
+    {
+      ...app,
+      spanId: crossSpanId(5),
+      parentSpanId: crossSpanId(3),
+      name: 'SELECT users',
+      kind: 'CLIENT',
+      startUs: CROSS_START + 8_000,
+      durationUs: 12_000,
+      status: 'ERROR',
+      attributes: { 'db.system': 'postgresql' },
+      scopeName: '@opentelemetry/instrumentation-pg',
+      scopeVersion: '0.43.0',
+    },
+  ];
+}
+
+// SERVER spans of users-app, a service with no access logs, over RANGE: statuses from the status
+// code attribute (the current and the pre-1.21 key), from status ERROR alone, or none at all.
+const APP_CASES = [
+  { code: '200', status: 'UNSET' },
+  { code: '200', status: 'UNSET' },
+  { code: '201', status: 'OK' },
+  { code: '404', status: 'UNSET' },
+  { code: '503', status: 'ERROR' },
+  { code: '500', status: 'UNSET' },
+  { code: '', status: 'ERROR' },
+  { code: '', status: 'UNSET' },
+  { legacy: '429', status: 'UNSET' },
+  { code: '404', status: 'ERROR' },
+] as const;
+function appServerSpans(): SeedSpan[] {
+  const rand = mulberry32(5);
+  return Array.from({ length: 400 }, (_, i) => {
+    const c = APP_CASES[i % APP_CASES.length]!;
+    const attributes: Record<string, string> = { 'http.route': '/users/{id}' };
+    if ('code' in c && c.code !== '') attributes['http.response.status_code'] = c.code;
+    if ('legacy' in c) attributes['http.status_code'] = c.legacy;
+    return {
+      tenant: 'acme',
+      traceId: `e${i.toString(16).padStart(31, '0')}`,
+      spanId: `e${i.toString(16).padStart(15, '0')}`,
+      parentSpanId: '',
+      name: 'GET /users/{id}',
+      kind: 'SERVER',
+      service: 'users-app',
+      startUs: FROM * 1_000_000 + Math.floor(rand() * 3600 * 1_000_000),
+      durationUs: Math.round(
+        20_000 *
+          Math.exp(0.7 * Math.sqrt(-2 * Math.log(Math.max(rand(), 1e-12))) * Math.cos(2 * Math.PI * rand())),
+      ),
+      status: c.status,
+      attributes,
+    };
+  });
+}
+
 function seedRows(): Record<string, Record<string, unknown>[]> {
   for (const [t, tenant] of ['acme', 'acme', 'globex'].entries()) {
     const traceId = `${t}`.repeat(32);
@@ -179,6 +300,7 @@ function seedRows(): Record<string, Record<string, unknown>[]> {
       },
     );
   }
+  spans.push(...crossServiceTrace(), ...appServerSpans());
   samples.push(...tenMinutesOfSamples(FROM));
   const dlq = (id: string, offset: number, atS: number, reason: string) => ({
     tenant: 'acme',
@@ -523,6 +645,215 @@ describe.each([...CLICKHOUSES, 'duckdb'] as const)('the %s store', (name) => {
       .map((c) => [c, group((l) => l.tenant === 'acme' && l.consumer === c).n] as const)
       .sort((x, y) => y[1] - x[1]);
     expect(page.rows.map((r) => [r.consumer, r.requests])).toEqual(expected);
+  });
+
+  it('a trace through the proxy into an OTLP app is one tree: exact parents, resource, scope, events, links', async () => {
+    const tree = await store().trace(acme, { traceId: CROSS_TRACE });
+    const none = { resource: {}, scope: { name: '', version: '' }, events: [], links: [] };
+    const app = {
+      resource: { 'service.version': '1.4.2', 'host.name': 'web-1' },
+      scope: { name: '@opentelemetry/instrumentation-http', version: '0.52.0' },
+      events: [],
+      links: [],
+    };
+    expect(tree).toEqual({
+      trace_id: CROSS_TRACE,
+      tenant: 'acme',
+      start_us: CROSS_START,
+      duration_us: 30_000,
+      span_count: 5,
+      services: ['shop', 'users-app'],
+      roots: [
+        {
+          span_id: crossSpanId(1),
+          parent_span_id: '',
+          name: 'GET /users/:id',
+          kind: 'SERVER',
+          service: 'shop',
+          status: 'UNSET',
+          status_message: '',
+          start_us: CROSS_START,
+          offset_us: 0,
+          duration_us: 30_000,
+          attributes: { 'http.route': '/users/:id', 'http.response.status_code': '200' },
+          ...none,
+          children: [
+            {
+              span_id: crossSpanId(2),
+              parent_span_id: crossSpanId(1),
+              name: 'GET /users/:id',
+              kind: 'CLIENT',
+              service: 'shop',
+              status: 'UNSET',
+              status_message: '',
+              start_us: CROSS_START + 1_000,
+              offset_us: 1_000,
+              duration_us: 28_000,
+              attributes: { 'server.address': 'users.internal', 'http.response.status_code': '200' },
+              ...none,
+              children: [
+                {
+                  span_id: crossSpanId(3),
+                  parent_span_id: crossSpanId(2),
+                  name: 'GET /users/{id}',
+                  kind: 'SERVER',
+                  service: 'users-app',
+                  status: 'UNSET',
+                  status_message: '',
+                  start_us: CROSS_START + 2_000,
+                  offset_us: 2_000,
+                  duration_us: 25_000,
+                  attributes: { 'http.route': '/users/{id}', 'http.response.status_code': '200' },
+                  ...app,
+                  events: [
+                    {
+                      time_us: CROSS_START + 2_500,
+                      offset_us: 2_500,
+                      name: 'cache miss',
+                      attributes: { 'cache.key': 'user:42' },
+                    },
+                  ],
+                  links: [
+                    {
+                      trace_id: 'ab'.repeat(16),
+                      span_id: 'cd'.repeat(8),
+                      attributes: { 'link.kind': 'batch' },
+                    },
+                  ],
+                  children: [
+                    {
+                      span_id: crossSpanId(4),
+                      parent_span_id: crossSpanId(3),
+                      name: 'load user',
+                      kind: 'INTERNAL',
+                      service: 'users-app',
+                      status: 'UNSET',
+                      status_message: '',
+                      start_us: CROSS_START + 3_000,
+                      offset_us: 3_000,
+                      duration_us: 4_000,
+                      attributes: {},
+                      ...app,
+                      children: [],
+                    },
+                    {
+                      span_id: crossSpanId(5),
+                      parent_span_id: crossSpanId(3),
+                      name: 'SELECT users',
+                      kind: 'CLIENT',
+                      service: 'users-app',
+                      status: 'ERROR',
+                      status_message: '',
+                      start_us: CROSS_START + 8_000,
+                      offset_us: 8_000,
+                      duration_us: 12_000,
+                      attributes: { 'db.system': 'postgresql' },
+                      ...app,
+                      scope: { name: '@opentelemetry/instrumentation-pg', version: '0.43.0' },
+                      children: [],
+                    },
+                  ],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+  });
+
+  it('overview per service lists a service that reports only SERVER spans, exactly; the proxy’s services are not doubled by theirs', async () => {
+    const appSpans = spans.filter(
+      (x) =>
+        x.tenant === 'acme' &&
+        x.service === 'users-app' &&
+        x.kind === 'SERVER' &&
+        tsOf(x.startUs) >= RANGE.from &&
+        tsOf(x.startUs) < RANGE.to,
+    );
+    const code = (x: SeedSpan) =>
+      Number(x.attributes['http.response.status_code'] ?? x.attributes['http.status_code'] ?? 0);
+    const isError = (x: SeedSpan) => x.status === 'ERROR' || code(x) >= 500;
+    const n = appSpans.length;
+    const e5 = appSpans.filter(isError).length;
+    const e4 = appSpans.filter((x) => !isError(x) && code(x) >= 400 && code(x) < 500).length;
+    expect([n, e5, e4]).toEqual([401, 160, 80]);
+    const sorted = appSpans.map((x) => x.durationUs / 1000).sort((a, b) => a - b);
+    const sumUs = appSpans.reduce((t, x) => t + x.durationUs, 0);
+    for (const source of ['raw', 'rollup_1m', 'rollup_1h', 'auto'] as const) {
+      const page = await store().overview(acme, {
+        range: RANGE,
+        filters: noFilters,
+        groupBy: 'service',
+        sort: 'rate',
+        order: 'desc',
+        limit: 10,
+        offset: 0,
+        source,
+      });
+      const shop = group((l) => l.tenant === 'acme' && l.service === 'shop');
+      const billing = group((l) => l.tenant === 'acme' && l.service === 'billing');
+      expect(page.rows.map((r) => [r.service, r.requests, r.basis])).toEqual([
+        ['shop', shop.n, undefined],
+        ['billing', billing.n, undefined],
+        ['users-app', n, 'spans'],
+      ]);
+      expect(page.rows[0]).not.toHaveProperty('basis');
+      const app = page.rows[2]!;
+      expect({ ...app, latency_ms: undefined }).toEqual({
+        tenant: 'acme',
+        service: 'users-app',
+        requests: n,
+        rate_rps: n / 3600,
+        errors_5xx: e5,
+        errors_4xx: e4,
+        error_rate_5xx: e5 / n,
+        error_rate_4xx: e4 / n,
+        latency_ms: undefined,
+        avg_ms: Math.round((sumUs / 1000 / n) * 1000) / 1000,
+        bytes_in: 0,
+        bytes_out: 0,
+        basis: 'spans',
+      });
+      within(app.latency_ms.p50, exactQuantile(sorted, 0.5));
+      within(app.latency_ms.p90, exactQuantile(sorted, 0.9));
+      within(app.latency_ms.p99, exactQuantile(sorted, 0.99));
+    }
+    const only = await store().overview(acme, {
+      range: RANGE,
+      filters: { service: 'users-app' },
+      groupBy: 'service',
+      sort: 'errors',
+      order: 'desc',
+      limit: 10,
+      offset: 0,
+      source: 'auto',
+    });
+    expect(only.rows.map((r) => [r.service, r.requests, r.errors_5xx])).toEqual([['users-app', n, e5]]);
+    // Spans have no route, consumer or access-log status: such filters list access-log rows only.
+    const filtered = await store().overview(acme, {
+      range: RANGE,
+      filters: { route: '/users/:id' },
+      groupBy: 'service',
+      sort: 'rate',
+      order: 'desc',
+      limit: 10,
+      offset: 0,
+      source: 'auto',
+    });
+    expect(filtered.rows.map((r) => r.service)).toEqual(['shop']);
+    // Paging runs over both kinds of rows.
+    const second = await store().overview(acme, {
+      range: RANGE,
+      filters: noFilters,
+      groupBy: 'service',
+      sort: 'rate',
+      order: 'asc',
+      limit: 1,
+      offset: 0,
+      source: 'raw',
+    });
+    expect([second.rows.map((r) => r.service), second.has_more]).toEqual([['users-app'], true]);
   });
 
   it('traces: the tree of a trace in scope, null for another tenant, recent traces newest first', async () => {

@@ -165,12 +165,18 @@ export interface SeedSpan {
   spanId: string;
   parentSpanId: string;
   name: string;
-  kind: 'SERVER' | 'CLIENT';
+  kind: 'SERVER' | 'CLIENT' | 'INTERNAL';
   service: string;
   startUs: number;
   durationUs: number;
   status: 'UNSET' | 'OK' | 'ERROR';
   attributes: Record<string, string>;
+  /** Span version 2 (apps' OTLP spans); absent: what the proxy's v1 spans store. */
+  resource?: Record<string, string>;
+  scopeName?: string;
+  scopeVersion?: string;
+  events?: { time: number; name: string; attributes: Record<string, string> }[];
+  links?: { trace_id: string; span_id: string; attributes: Record<string, string> }[];
 }
 
 /** spanRow renders a seeded span as a complete spans row. */
@@ -191,6 +197,12 @@ export function spanRow(s: SeedSpan, offset: number): Record<string, unknown> {
     status_message: '',
     attr_keys: Object.keys(s.attributes),
     attr_values: Object.values(s.attributes),
+    resource_keys: Object.keys(s.resource ?? {}),
+    resource_values: Object.values(s.resource ?? {}),
+    scope_name: s.scopeName ?? '',
+    scope_version: s.scopeVersion ?? '',
+    events_json: JSON.stringify(s.events ?? []),
+    links_json: JSON.stringify(s.links ?? []),
     kafka_partition: 0,
     kafka_offset: offset,
   };

@@ -64,13 +64,13 @@ import {
   recentTracesResult,
   requestSignal,
   SATURATION_SIGNAL,
+  SPAN_STATUS_CODE_KEYS,
   type StoredAlert,
   type StoredAlertEvent,
   type StoredLog,
   saturationResult,
   saturationSignal,
   seriesPoints,
-  SPAN_STATUS_CODE_KEYS,
   signalDimensions,
   spanOnlyServices,
   TIME_COLUMN,
@@ -204,7 +204,9 @@ function spanOnlyAggregation(
   const c = [raw("kind = 'SERVER'"), ...timeConditions('ts', q.range)];
   if (scope.tenant !== null) c.push(sql`tenant = ${scope.tenant}`);
   if (q.filters.service !== undefined) c.push(sql`service = ${q.filters.service}`);
-  c.push(sql`(tenant, service) NOT IN (SELECT tenant, service FROM ${raw(accessTable)} WHERE ${accessConditions})`);
+  c.push(
+    sql`(tenant, service) NOT IN (SELECT tenant, service FROM ${raw(accessTable)} WHERE ${accessConditions})`,
+  );
   return sql`SELECT tenant, service, ${RED_SPANS}, toUInt8(1) AS spans FROM spans WHERE ${where(c)} GROUP BY tenant, service`;
 }
 
@@ -375,9 +377,16 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
       ]);
       const dir = raw(q.order === 'asc' ? 'ASC' : 'DESC');
       const tail = sql`ORDER BY ${raw(OVERVIEW_ORDER_COLUMN[q.sort])} ${dir}, ${keys} LIMIT ${inline(q.limit + 1)} OFFSET ${inline(q.offset)}`;
-      type Row = RedAggregate & { tenant: string; service: string; route?: string; method?: string; spans?: Num };
+      type Row = RedAggregate & {
+        tenant: string;
+        service: string;
+        route?: string;
+        method?: string;
+        spans?: Num;
+      };
       const fromAccessLogs = redAggregation(keys, keys, source, conditions);
-      if (!spanOnlyServices(q)) return overviewResult(q, source, await run<Row>(redSql(keys, fromAccessLogs, tail)));
+      if (!spanOnlyServices(q))
+        return overviewResult(q, source, await run<Row>(redSql(keys, fromAccessLogs, tail)));
       // Services with access logs, then services that report only SERVER spans, paged together.
       const accessTable = source === 'raw' ? 'access_logs' : HISTOGRAM_TABLE[source];
       const both = sql`SELECT ${keys}, ${raw(RED_COLUMNS)}, toUInt8(0) AS spans FROM (${fromAccessLogs})

@@ -40,13 +40,13 @@ import {
   recentTracesResult,
   requestSignal,
   SATURATION_SIGNAL,
+  SPAN_STATUS_CODE_KEYS,
   type StoredAlert,
   type StoredAlertEvent,
   type StoredLog,
   saturationResult,
   saturationSignal,
   seriesPoints,
-  SPAN_STATUS_CODE_KEYS,
   signalDimensions,
   spanOnlyServices,
   TIME_COLUMN,
@@ -129,7 +129,12 @@ const SPAN_ERROR = `(status = 'ERROR' OR ${SPAN_CODE} >= 500)`;
  * own source and filters): services that report only spans. A span is a request, errors come from
  * its status and status code (disjoint, as the ClickHouse store counts them), bytes are unknown (0).
  */
-function spanOnlyHistogram(scope: Scope, q: OverviewQuery, accessTable: string, accessConditions: DuckSql): DuckSql {
+function spanOnlyHistogram(
+  scope: Scope,
+  q: OverviewQuery,
+  accessTable: string,
+  accessConditions: DuckSql,
+): DuckSql {
   const c = [raw("kind = 'SERVER'"), ...timeConditions(q.range), ...tenantCondition(scope)];
   if (q.filters.service !== undefined) c.push(sql`service = ${q.filters.service}`);
   c.push(
@@ -338,7 +343,11 @@ export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOption
       const tail = sql`ORDER BY ${raw(`${OVERVIEW_ORDER_COLUMN[q.sort]} ${dir}`)}, ${raw(names)} LIMIT ${q.limit + 1} OFFSET ${q.offset}`;
       type Row = RedAggregate & { tenant: string; service: string; route?: string; method?: string };
       if (!spanOnlyServices(q))
-        return overviewResult(q, source, await run<Row>(redQuery(raw(names), names, source, conditions, tail)));
+        return overviewResult(
+          q,
+          source,
+          await run<Row>(redQuery(raw(names), names, source, conditions, tail)),
+        );
       // Services with access logs, then services that report only SERVER spans, paged together.
       const accessTable = source === 'raw' ? 'access_logs' : HISTOGRAM_TABLE[source];
       const rows = await run<Row & { from_spans: Num }>(

@@ -224,6 +224,45 @@ describe('embedded database', () => {
     expect(row?.id).toBe('kept');
   });
 
+  it('opening a file from before span version 2 adds its columns and gives old spans an empty resource, scope, events and links', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tapwire-duckdb-test-'));
+    dirs.push(dir);
+    const path = join(dir, 'old-spans.duckdb');
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const old = await DuckDBInstance.create(path);
+    const conn = await old.connect();
+    await conn.run(
+      `CREATE TABLE spans ("tenant" VARCHAR, "ts" BIGINT, "ts_us" UBIGINT, "id" VARCHAR, "trace_id" VARCHAR,
+        "span_id" VARCHAR, "parent_span_id" VARCHAR, "name" VARCHAR, "kind" VARCHAR, "service" VARCHAR,
+        "duration_us" UBIGINT, "status" VARCHAR, "status_message" VARCHAR, "attr_keys" VARCHAR[],
+        "attr_values" VARCHAR[], "kafka_partition" UINTEGER, "kafka_offset" UBIGINT, "source_id" VARCHAR,
+        "source_seq" UBIGINT)`,
+    );
+    await conn.run(
+      `INSERT INTO spans VALUES ('t1', 1, 1000000, 'old-1', 't', 's', '', 'GET /', 'SERVER', 'svc', 5, 'UNSET', '', ['k'], ['v'], 0, 1, 'partition:0', 1)`,
+    );
+    conn.closeSync();
+    old.closeSync();
+
+    const db = await openDuckDb({ path });
+    dbs.push(db);
+    const rows = await db.query(
+      sql`SELECT id, attr_keys, resource_keys, resource_values, scope_name, scope_version, events_json, links_json FROM spans`,
+    );
+    expect(rows).toEqual([
+      {
+        id: 'old-1',
+        attr_keys: ['k'],
+        resource_keys: [],
+        resource_values: [],
+        scope_name: '',
+        scope_version: '',
+        events_json: '[]',
+        links_json: '[]',
+      },
+    ]);
+  });
+
   it('opening a file from before the per-event ledger adds its columns and gives old rows the single-record identity', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tapwire-duckdb-test-'));
     dirs.push(dir);

@@ -8,12 +8,14 @@ import type { WireAnyValue, WireExportRequest, WireKeyValue } from './wire.js';
 // ignore fields they do not know, so the objects below are not strict. Ids are checked by the
 // mapper, which rejects only the span that carries a bad one.
 
+// zod's .int() stops at 2^53, but nanosecond timestamps as JSON numbers are always past it.
+const wholeNumber = z.number().refine(Number.isInteger);
 const uint64 = z.union(
-  [z.string().regex(/^\d{1,20}$/), z.number().int().nonnegative()],
+  [z.string().regex(/^\d{1,20}$/), wholeNumber.refine((n) => n >= 0)],
   'must be an unsigned integer, as a string or a number',
 );
 const int64 = z.union(
-  [z.string().regex(/^-?\d{1,19}$/), z.number().int()],
+  [z.string().regex(/^-?\d{1,19}$/), wholeNumber],
   'must be an integer, as a string or a number',
 );
 const uint32 = z.number().int().nonnegative().max(4_294_967_295);

@@ -356,7 +356,8 @@ export async function buildApi(
     {
       config: read,
       schema: {
-        summary: 'RED overview per service or per route: rate, 5xx/4xx error rates, p50/p90/p95/p99, bytes',
+        summary:
+          'RED overview per service or per route: rate, 5xx/4xx error rates, p50/p90/p95/p99, bytes; per service also services that report only spans (basis: spans)',
         querystring: overviewParams,
         response: { 200: overviewResultSchema, ...ERROR_RESPONSES },
       },
@@ -454,7 +455,8 @@ export async function buildApi(
     {
       config: read,
       schema: {
-        summary: 'One trace as a tree of spans with timings',
+        summary:
+          'One trace as a tree of spans with timings, across services (the proxy’s spans and apps’ OTLP spans); each span with its resource, scope, events and links',
         params: traceParams,
         querystring: traceLookupParams,
         response: { 200: traceResultSchema, 404: errorBody, ...ERROR_RESPONSES },

@@ -10,6 +10,8 @@ export interface BannerFacts {
   /** Demo traffic, when the demo runs: requests per second sent through the proxy. */
   readonly demoRate?: number;
   readonly apiUrl: string;
+  /** The OTLP receiver: gRPC host:port, the OTLP/HTTP traces URL, and the token it takes when it is this data directory's. */
+  readonly otlp?: { readonly grpc: string; readonly http: string; readonly token?: string };
   /** What the demo's SLO does, when the demo's alerting file is loaded. */
   readonly slo?: string;
   /** The local token and the file keeping it; undefined when the configured api.tokens are the only ones. */
@@ -39,7 +41,7 @@ export function windowStart(since: Date): string {
 
 /**
  * renderBanner is the short block `tapwire start` prints on stdout: the proxy and its upstreams,
- * the API and its docs, the token, where data lives and one curl whose window starts now (raw
+ * the API and its docs, the OTLP receiver and the header its exporters send, the token, where data lives and one curl whose window starts now (raw
  * rows, so rate_rps is the rate since then, not over a longer window). Every line is
  * `label: value`, so tests and scripts can read it off a terminal too.
  */
@@ -67,6 +69,18 @@ export function renderBanner(f: BannerFacts): string {
       ? upstreams
       : [`${indent}${dim('no upstream: give --upstream http://host:port')}`]),
     line('api', `${f.apiUrl} ${dim(`(docs ${f.apiUrl}/docs)`)}`),
+    ...(f.otlp
+      ? [
+          line(
+            'otlp',
+            `grpc ${f.otlp.grpc} · http ${f.otlp.http} ${dim(
+              f.otlp.token
+                ? `(send 'Authorization: Bearer ${f.otlp.token}'; spans go to tenant default)`
+                : '(send "Authorization: Bearer <token>" with one of otlp.tokens)',
+            )}`,
+          ),
+        ]
+      : []),
     line(
       f.tokenLabel,
       f.token

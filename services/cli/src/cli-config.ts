@@ -11,6 +11,7 @@ import {
   telemetryConfigSchema,
 } from '@tapwire/config';
 import { ingestConfigSchema } from '@tapwire/ingest/config';
+import { otlpConfigSchema } from '@tapwire/otlp-service/config';
 import { proxyConfigSchema } from '@tapwire/proxy/config';
 import { z } from 'zod';
 import { CommandFailure } from './io.js';
@@ -24,6 +25,7 @@ export const tapwireConfigSchema = z.strictObject({
   store: storeConfigSchema,
   infra: infraConfigSchema,
   proxy: proxyConfigSchema,
+  otlp: otlpConfigSchema,
   ingest: ingestConfigSchema,
   api: apiConfigSchema,
   alerter: alerterConfigSchema,
@@ -59,8 +61,8 @@ export function serviceConfig(file: string | undefined, command: string): Tapwir
       2,
     );
   }
-  // The proxy only writes events: where they are stored is not its concern.
-  if (config.store.kind === 'duckdb' && command !== 'proxy') {
+  // The proxy and the OTLP receiver only write events: where they are stored is not their concern.
+  if (config.store.kind === 'duckdb' && command !== 'proxy' && command !== 'otlp') {
     throw new CommandFailure(
       `store.kind is duckdb: \`tapwire ${command}\` runs as a separate process only on ClickHouse; run \`tapwire start\` (every service in one process on DuckDB), or set store.kind: clickhouse`,
       2,

@@ -6,6 +6,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerInfra } from './commands/infra.js';
 import { registerIngest } from './commands/ingest.js';
 import { registerMigrate } from './commands/migrate.js';
+import { registerOtlp } from './commands/otlp.js';
 import { registerProxy } from './commands/proxy.js';
 import { registerReplay } from './commands/replay.js';
 import { registerSlo } from './commands/slo.js';
@@ -35,6 +36,7 @@ export function buildProgram(io: CliIo = processIo): Command {
   registerMigrate(program, io);
   registerTopics(program, io);
   registerProxy(program);
+  registerOtlp(program);
   registerIngest(program);
   registerApi(program, io, io.readStdin ?? readProcessStdin);
   registerAlerter(program);

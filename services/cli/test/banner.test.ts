@@ -52,6 +52,26 @@ describe('the banner of tapwire start', () => {
     expect(text).toContain('no upstream: give --upstream http://host:port');
   });
 
+  it('says where apps send OTLP traces and which header they send', () => {
+    const text = renderBanner({
+      ...facts,
+      otlp: {
+        grpc: '127.0.0.1:4317',
+        http: 'http://127.0.0.1:4318/v1/traces',
+        token: 'tw_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+      },
+    });
+    expect(text).toContain(
+      "\n  otlp:       grpc 127.0.0.1:4317 · http http://127.0.0.1:4318/v1/traces (send 'Authorization: Bearer tw_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'; spans go to tenant default)\n",
+    );
+    const configured = renderBanner({
+      ...facts,
+      otlp: { grpc: '127.0.0.1:4317', http: 'http://127.0.0.1:4318/v1/traces' },
+    });
+    expect(configured).toContain('(send "Authorization: Bearer <token>" with one of otlp.tokens)');
+    expect(renderBanner(facts)).not.toContain('otlp:');
+  });
+
   it("with the demo's SLO, one last line says what it does", () => {
     const text = renderBanner({ ...facts, slo: 'demo-order-lookups pages in each demo outage' });
     expect(text.endsWith('\n  slo:        demo-order-lookups pages in each demo outage\n')).toBe(true);

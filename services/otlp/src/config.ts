@@ -1,7 +1,7 @@
 import { emitConfigShape } from '@tapwire/emission';
 import { tenantSchema } from '@tapwire/schema';
+import { DEFAULT_REDACTED_QUERY_PARAMS } from '@tapwire/telemetry';
 import { z } from 'zod';
-import { DEFAULT_REDACTED_QUERY_PARAMS } from './protocol.js';
 
 const port = z.number().int().min(0).max(65_535);
 

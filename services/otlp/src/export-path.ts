@@ -1,9 +1,9 @@
-import { TOPICS } from '@tapwire/schema';
+import { type MappedExport, type OtlpFormat, OtlpRequestError } from '@tapwire/otlp';
+import { type SpanEvent, TOPICS } from '@tapwire/schema';
 import type { EventSink } from '@tapwire/stream';
 import type { Logger } from '@tapwire/telemetry';
 import type { Exporter } from './auth.js';
 import type { OtlpMetrics, Transport } from './metrics.js';
-import { type MappedExport, type OtlpFormat, OtlpRequestError } from './protocol.js';
 
 /** Written is how an export that reached the write path ended. */
 export type Written =
@@ -54,7 +54,8 @@ export function createExportPath(deps: {
       }
       const before = deps.sink.stats();
       let refused = 0;
-      for (const span of mapped.spans) if (!deps.sink.emit(topic, span)) refused++;
+      // OtlpSpanEvent is span event version 2; the cast goes once @tapwire/schema's SpanEvent is v2 (i22-span-v2).
+      for (const span of mapped.spans) if (!deps.sink.emit(topic, span as unknown as SpanEvent)) refused++;
       await deps.sink.flush();
       const after = deps.sink.stats();
       const lost = refused + (after.dropped - before.dropped);

@@ -8,11 +8,11 @@ import {
   type sendUnaryData,
   status,
 } from '@grpc/grpc-js';
+import { encodeTraceResponse, TRACE_EXPORT_PATH } from '@tapwire/otlp';
 import { explainListenError, type ListenerSetting } from '@tapwire/telemetry';
 import type { TokenLookup } from './auth.js';
 import type { ExportPath } from './export-path.js';
 import type { OtlpMetrics, Outcome } from './metrics.js';
-import { encodeTraceResponse, TRACE_EXPORT_PATH } from './protocol.js';
 import { encodeRetryStatus } from './retry-status.js';
 import type { Throttle } from './throttle.js';
 

@@ -1,12 +1,12 @@
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
+import { encodeStatus, encodeTraceResponse, type OtlpFormat } from '@tapwire/otlp';
 import type { Logger } from '@tapwire/telemetry';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Exporter, TokenLookup } from './auth.js';
 import type { ExportPath } from './export-path.js';
 import type { OtlpMetrics, Outcome } from './metrics.js';
-import { encodeStatus, encodeTraceResponse, type OtlpFormat } from './protocol.js';
 import { encodeRetryStatus, retryStatusJson } from './retry-status.js';
 import type { Throttle } from './throttle.js';
 
@@ -82,7 +82,11 @@ export function createHttpReceiver(deps: {
     return reply
       .code(status)
       .header('content-type', CONTENT_TYPE[format])
-      .send(typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+      .send(
+        typeof body === 'string'
+          ? Buffer.from(body)
+          : Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+      );
   }
 
   function refuse(

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { type EmissionStats, writtenOnly } from '@tapwire/emission';
+import { createTraceMapper } from '@tapwire/otlp';
 import type { EventSink } from '@tapwire/stream';
 import { type AdminServer, createAdminServer, type Logger, listenAt } from '@tapwire/telemetry';
 import type { FastifyInstance } from 'fastify';
@@ -9,7 +10,6 @@ import { createExportPath } from './export-path.js';
 import { createGrpcReceiver, type GrpcReceiver } from './grpc-receiver.js';
 import { createHttpReceiver } from './http-receiver.js';
 import { createOtlpMetrics, type OtlpCounts, type OtlpMetrics } from './metrics.js';
-import { createTraceMapper } from './protocol.js';
 import { createThrottle, type Throttle } from './throttle.js';
 
 /** OtlpReceiverStats is what the receiver did since it started, and where its span events are. */

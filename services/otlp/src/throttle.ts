@@ -70,6 +70,9 @@ export function createThrottle(
     },
     writeFailed() {
       failingUntil = deps.now() + holdMs;
+      // Already held off for: the next sample must not count the same drops again.
+      const s = deps.emission();
+      lastDropped = s.writeDropped + s.capacityDropped;
     },
     get inFlightBytes() {
       return inFlight;

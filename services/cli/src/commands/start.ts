@@ -39,7 +39,7 @@ function deploymentOf(config: TapwireConfig): { name: string; data: string[] } {
 }
 
 /**
- * registerStart adds `tapwire start`: topics and migrations, then ingest, proxy, API and alerter in
+ * registerStart adds `tapwire start`: topics and migrations, then ingest, proxy, OTLP receiver, API and alerter in
  * this one process (each as it runs alone); `--upstream` proxies an API with no config file,
  * `--demo` adds a demo API and traffic beside the configured upstreams.
  */
@@ -47,7 +47,7 @@ export function registerStart(program: Command, io: CliIo): void {
   program
     .command('start')
     .description(
-      'run proxy, ingest, api and alerter in one process: on the embedded log and DuckDB, or on Kafka and ClickHouse when their settings are given (creating topics and applying migrations first)',
+      'run proxy, OTLP receiver, ingest, api and alerter in one process: on the embedded log and DuckDB, or on Kafka and ClickHouse when their settings are given (creating topics and applying migrations first)',
     )
     .option(
       '--upstream <[name=]url>',
@@ -82,7 +82,11 @@ export function registerStart(program: Command, io: CliIo): void {
         // Each stop is bounded by its own grace periods; the deadline covers them all, so no client
         // library's reconnect loop can keep a stopped process alive.
         stopOnSignals(stopAll, {
-          deadlineMs: 2 * config.proxy.shutdownGraceMs + config.ingest.shutdownGraceMs + SHUTDOWN_SLACK_MS,
+          deadlineMs:
+            2 * config.proxy.shutdownGraceMs +
+            2 * config.otlp.shutdownGraceMs +
+            config.ingest.shutdownGraceMs +
+            SHUTDOWN_SLACK_MS,
         });
       } catch (err) {
         // Whatever did start must not keep the process alive behind the error.
@@ -120,8 +124,18 @@ export function registerStart(program: Command, io: CliIo): void {
         const upstreams = upstreamsForStart(base.proxy.upstreams, flags, demo);
         // The API needs a token to be of use: with none configured (or for the demo), this data
         // directory's own, kept there so a restart keeps it; only its hash goes into the config.
-        const { hashToken } = await import('@tapwire/api');
-        const token = base.api.tokens.length === 0 || demo ? localToken(dir) : undefined;
+        const [{ hashToken }, { DEFAULT_TENANT }] = await Promise.all([
+          import('@tapwire/config'),
+          import('@tapwire/schema'),
+        ]);
+        let local: ReturnType<typeof localToken> | undefined;
+        const dirToken = () => {
+          local ??= localToken(dir);
+          return local;
+        };
+        const token = base.api.tokens.length === 0 || demo ? dirToken() : undefined;
+        // The OTLP receiver takes the same token, for the default tenant, on the same condition.
+        const otlpToken = base.otlp.tokens.length === 0 || demo ? dirToken() : undefined;
         const tokens = token
           ? [
               ...base.api.tokens.filter((t) => t.sha256 !== hashToken(token.token)),
@@ -136,6 +150,15 @@ export function registerStart(program: Command, io: CliIo): void {
         let config: TapwireConfig = {
           ...base,
           proxy: { ...base.proxy, upstreams },
+          otlp: {
+            ...base.otlp,
+            tokens: otlpToken
+              ? [
+                  ...base.otlp.tokens.filter((t) => t.sha256 !== hashToken(otlpToken.token)),
+                  { name: 'local', sha256: hashToken(otlpToken.token), tenant: DEFAULT_TENANT },
+                ]
+              : base.otlp.tokens,
+          },
           // The API answers GET /v1/slos from the SLOs the alerter here alerts on, unless told otherwise.
           api: {
             ...base.api,
@@ -162,13 +185,19 @@ export function registerStart(program: Command, io: CliIo): void {
           }
         }
 
-        const [{ runIngestService }, { runProxyService }, { runApiService }, { runAlerterService }] =
-          await Promise.all([
-            import('@tapwire/ingest'),
-            import('@tapwire/proxy'),
-            import('@tapwire/api'),
-            import('@tapwire/alerter'),
-          ]);
+        const [
+          { runIngestService },
+          { runProxyService },
+          { runOtlpService },
+          { runApiService },
+          { runAlerterService },
+        ] = await Promise.all([
+          import('@tapwire/ingest'),
+          import('@tapwire/proxy'),
+          import('@tapwire/otlp-service'),
+          import('@tapwire/api'),
+          import('@tapwire/alerter'),
+        ]);
         const shared = embedded.log ? { log: embedded.log } : {};
         const ingest = await runIngestService(config, {
           ...shared,
@@ -180,6 +209,11 @@ export function registerStart(program: Command, io: CliIo): void {
           ...(prefix ? { topicPrefix: prefix } : {}),
         });
         stops.push(proxy.stop);
+        const otlp = await runOtlpService(config, {
+          ...shared,
+          ...(prefix ? { topicPrefix: prefix } : {}),
+        });
+        stops.push(otlp.stop);
         const api = await runApiService(config, {
           ...shared,
           ...(embedded.store
@@ -220,6 +254,11 @@ export function registerStart(program: Command, io: CliIo): void {
             upstreams,
             ...(demo ? { demoRate } : {}),
             apiUrl: api.url,
+            otlp: {
+              grpc: otlp.grpcUrl.replace(/^http:\/\//, ''),
+              http: `${otlp.httpUrl}/v1/traces`,
+              ...(otlpToken ? { token: otlpToken.token } : {}),
+            },
             ...(demoSlo
               ? {
                   slo: `${DEMO_SLO} pages in each demo outage (90 s every 5 min, the first 1 min in) and resolves about a minute after it (GET /v1/slos)`,
