@@ -10,6 +10,7 @@ import { raw as duckRaw, openDuckDb } from '@tapwire/duckdb';
 import { kafkaBrokers } from '@tapwire/infra';
 import { createKafkaClient, ensureTopics, topicSpecs } from '@tapwire/kafka';
 import { TOPICS } from '@tapwire/schema';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   deletePrefixedTopics,
@@ -54,6 +55,9 @@ interface SpanNode {
   kind: string;
   service: string;
   attributes: Record<string, string>;
+  resource: Record<string, string>;
+  scope: { name: string; version: string };
+  events: { name: string; attributes: Record<string, string> }[];
   children: SpanNode[];
 }
 interface Trace {
@@ -99,7 +103,10 @@ function filesText(dir: string): string {
   let out = '';
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
-    out += statSync(p).isDirectory() ? filesText(p) : readFileSync(p).toString('latin1');
+    const st = statSync(p);
+    // Only directories and regular files (the log's LOCK may be a socket).
+    if (st.isDirectory()) out += filesText(p);
+    else if (st.isFile()) out += readFileSync(p).toString('latin1');
   }
   return out;
 }
@@ -164,6 +171,7 @@ otlp:
   http: { host: 127.0.0.1, port: ${ports.http} }
   admin: { host: 127.0.0.1, port: ${ports.otlpAdmin} }
   tokens: [{ name: orders-app, sha256: ${hashToken(otlpToken)}, tenant: ${TENANT} }]
+  redaction: { attributeKeys: [db.connection_string] }
   emit: { topicPrefix: "${prefix}", logDir: ${logDir} }
 `;
 }
@@ -333,16 +341,17 @@ describe.each([
       const seenBefore = inventory.seen.length;
       const sent: Sent[] = [];
       for (let i = 0; i < REQUESTS; i++) {
-        const res = await fetch(`${d.proxyUrl}/orders/${i}?api_key=${canary}-client-query`, {
+        // undici's request, not fetch: fetch does not send a Host header of the caller's.
+        const res = await request(`${d.proxyUrl}/orders/${i}?api_key=${canary}-client-query`, {
           headers: { host: hostOf(exporter), authorization: `Bearer ${canary}-client-auth` },
         });
-        expect(res.status).toBe(200);
-        const body = (await res.json()) as {
+        expect(res.statusCode).toBe(200);
+        const body = (await res.body.json()) as {
           traceparent: string;
           server_span_id: string;
           internal_span_id: string;
         };
-        const [, traceId, proxyServer] = (res.headers.get('traceparent') ?? '').split('-');
+        const [, traceId, proxyServer] = String(res.headers.traceparent ?? '').split('-');
         const seen = inventory.seen[seenBefore + i];
         expect(seen?.url).toBe(`/stock/${i}?api_key=${canary}-client-query`);
         const inventoryParent = String(seen?.headers.traceparent ?? '');
@@ -390,19 +399,35 @@ describe.each([
           { id: s.internal, parent: s.appServer, kind: 'INTERNAL', service: APP_SERVICE },
           { id: s.appClient, parent: s.internal, kind: 'CLIENT', service: APP_SERVICE },
         ]);
-        const [, , appServer, internal, appClient] = chain;
+        const [proxyServer, , appServer, internal, appClient] = chain;
+        const i = sent.indexOf(s);
         expect(internal?.name).toBe('load-order');
-        // What the app recorded arrives, its secrets redacted.
-        expect(internal?.attributes['order.id']).toBe(String(sent.indexOf(s)));
+        expect(internal?.scope).toEqual({ name: 'orders-app.handlers', version: '1.4.2' });
+        expect(appServer?.scope.name).toBe('@opentelemetry/instrumentation-http');
+        expect(internal?.resource['service.version']).toBe('1.4.2');
+        // What the app recorded arrives, its secrets redacted: header attributes and configured
+        // keys whole, URLs' userinfo and secret query parameters, in span, event and resource attributes.
+        expect(internal?.attributes['order.id']).toBe(String(i));
         expect(internal?.attributes['http.request.header.authorization']).toBe('[REDACTED]');
         expect(appServer?.attributes['http.request.header.authorization']).toBe('[REDACTED]');
-        expect(internal?.attributes['url.full']).toMatch(
-          /^https:\/\/payments\.example\/v1\/charges\?api_key=.+&currency=eur$/,
+        expect(appServer?.attributes['url.query']).toBe('api_key=[REDACTED]');
+        expect(proxyServer?.attributes['url.query']).toBe('api_key=[REDACTED]');
+        expect(internal?.attributes['url.full']).toBe(
+          'https://[REDACTED]@payments.example/v1/charges?api_key=[REDACTED]&currency=eur',
         );
-        expect(appClient?.attributes['url.full']).toMatch(/\/stock\/\d+\?api_key=/);
-        // A value over the limit is cut and marked, never dropped nor kept whole.
-        expect(internal?.attributes['app.note']).toMatch(/^x+…\[cut \d+ chars\]$/);
-        expect(internal?.attributes['app.note']?.length).toBeLessThanOrEqual(4096);
+        expect(appClient?.attributes['url.full']).toBe(`${inventory.url}/stock/${i}?api_key=[REDACTED]`);
+        expect(internal?.events).toEqual([
+          expect.objectContaining({
+            name: 'cache-miss',
+            attributes: {
+              'cache.key': `order:${i}`,
+              'url.full': 'https://cache.internal/get?token=[REDACTED]',
+            },
+          }),
+        ]);
+        for (const n of chain.slice(2)) expect(n.resource['db.connection_string']).toBe('[REDACTED]');
+        // A value over the 4096-character limit is cut and marked, never dropped nor kept whole.
+        expect(internal?.attributes['app.note']).toBe(`${'x'.repeat(4080)}…[cut 920 chars]`);
         expect(JSON.stringify(t)).not.toContain(canary);
       }
 

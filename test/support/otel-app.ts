@@ -6,7 +6,8 @@
  * GET /orders/<id> makes a SERVER span (the instrumentation's), an INTERNAL span of its own with an
  * event, and a CLIENT call to OTEL_APP_INVENTORY_URL; it answers the span ids it saw or made, so a
  * test knows the tree to expect. Secrets a careless app records (canaries derived from
- * OTEL_APP_CANARY) go into span, event and resource attributes. POST /flush exports what is
+ * OTEL_APP_CANARY) go into span, event and resource attributes: an Authorization header, API keys
+ * in URLs, a password in a URL's userinfo and in a connection string. POST /flush exports what is
  * buffered; SIGTERM shuts the SDK down (which flushes) and exits.
  *
  * Environment: OTEL_APP_EXPORTER (grpc | http/protobuf | http/json), OTEL_APP_ENDPOINT (the
@@ -65,8 +66,9 @@ const sdk = new NodeSDK({
     'service.name': env.OTEL_APP_SERVICE ?? 'orders-app',
     'service.version': '1.4.2',
     'deployment.environment.name': 'test',
-    // A connection string with a password in its userinfo, as careless resource attributes carry.
-    'db.connection_string.url': `postgres://orders:${canary}-resource-password@db.internal:5432/orders`,
+    // A connection string with its password, as careless resource attributes carry (a key the
+    // receiver is configured to redact).
+    'db.connection_string': `postgres://orders:${canary}-resource-password@db.internal:5432/orders`,
   }),
   spanProcessors: [processor],
   instrumentations: [
@@ -118,7 +120,7 @@ const server = http.createServer((req, res) => {
       span.setAttributes({
         'order.id': id,
         'http.request.header.authorization': `Bearer ${canary}-internal-auth`,
-        'url.full': `https://payments.example/v1/charges?api_key=${canary}-internal-query&currency=eur`,
+        'url.full': `https://checkout:${canary}-userinfo@payments.example/v1/charges?api_key=${canary}-internal-query&currency=eur`,
         'app.note': 'x'.repeat(5000),
       });
       span.addEvent('cache-miss', {
