@@ -23,6 +23,7 @@ import { OTLPTraceExporter as GrpcExporter } from '@opentelemetry/exporter-trace
 import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -41,22 +42,16 @@ const authHeaders: Record<string, string> =
 const receiverPort = new URL(endpoint).port;
 
 function exporter(): SpanExporter {
-  const compression = gzip ? 'gzip' : 'none';
+  const compression = gzip ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE;
   if (exporterKind === 'grpc') {
     const metadata = new Metadata();
     for (const [k, v] of Object.entries(authHeaders)) metadata.set(k, v);
-    return new GrpcExporter({ url: endpoint, metadata, compression } as ConstructorParameters<
-      typeof GrpcExporter
-    >[0]);
+    return new GrpcExporter({ url: endpoint, metadata, compression });
   }
   if (exporterKind === 'http/protobuf')
-    return new ProtoExporter({ url: endpoint, headers: authHeaders, compression } as ConstructorParameters<
-      typeof ProtoExporter
-    >[0]);
+    return new ProtoExporter({ url: endpoint, headers: authHeaders, compression });
   if (exporterKind === 'http/json')
-    return new JsonExporter({ url: endpoint, headers: authHeaders, compression } as ConstructorParameters<
-      typeof JsonExporter
-    >[0]);
+    return new JsonExporter({ url: endpoint, headers: authHeaders, compression });
   throw new Error(`OTEL_APP_EXPORTER must be grpc, http/protobuf or http/json, not ${exporterKind}`);
 }
 
