@@ -40,6 +40,7 @@ import {
 import { clickhouseUrl, kafkaBrokers } from '@tapwire/infra';
 import { createKafkaClient, ensureTopics, topicSpecs } from '@tapwire/kafka';
 import { z } from 'zod';
+import { parsePromText } from '../../support/prom-text.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -153,7 +154,7 @@ async function waitFor<T>(
 async function startReceiver(
   sink: 'discard' | 'kafka',
   logDir: string,
-): Promise<Started & { tracesUrl: string }> {
+): Promise<Started & { tracesUrl: string; adminUrl: string }> {
   const proc = startProcess(['--import', 'tsx', join(HERE, 'receiver.ts')], {
     BENCH_RECEIVER_SINK: sink,
     BENCH_RECEIVER: JSON.stringify({
@@ -175,7 +176,28 @@ async function startReceiver(
       () => undefined,
     ),
   );
-  return { ...proc, tracesUrl: `${urls.httpUrl}/v1/traces` };
+  return { ...proc, tracesUrl: `${urls.httpUrl}/v1/traces`, adminUrl: urls.adminUrl };
+}
+
+/** requestBuckets reads the receiver's OTLP/HTTP request-duration histogram: cumulative count per upper bound (s). */
+async function requestBuckets(adminUrl: string): Promise<Map<number, number>> {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  const buckets = new Map<number, number>();
+  for (const s of parsePromText(text))
+    if (s.name === 'tapwire_otlp_request_duration_seconds_bucket' && s.labels.transport === 'http')
+      buckets.set(s.labels.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(s.labels.le), s.value);
+  return buckets;
+}
+
+/** histogramP99Ms is the upper bound (ms) of the bucket holding the 99th percentile of the requests between two reads. */
+function histogramP99Ms(before: Map<number, number>, after: Map<number, number>): number | null {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Number.POSITIVE_INFINITY) ?? 0) - (before.get(Number.POSITIVE_INFINITY) ?? 0);
+  if (total <= 0) return null;
+  for (const le of bounds)
+    if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= 0.99 * total)
+      return Number.isFinite(le) ? round(le * 1000, 1) : null;
+  return null;
 }
 
 interface LoadResult {
@@ -296,6 +318,7 @@ async function main(): Promise<void> {
 
     // 3. The receiver's latency at half the end-to-end rate.
     const rps = Math.max(1, e2eRate / 2 / SPANS_PER_REQUEST);
+    const bucketsBefore = await requestBuckets(rx.adminUrl);
     const latency = await load({
       url: rx.tracesUrl,
       mode: 'rate',
@@ -303,6 +326,7 @@ async function main(): Promise<void> {
       durationS: LATENCY_S,
       seqStart: 0x4000_0000,
     });
+    const serverP99Ms = histogramP99Ms(bucketsBefore, await requestBuckets(rx.adminUrl));
     const expected = warm.ids + e2eLoad.spans + latency.spans;
     const final = await untilStored(expected);
     const rss = { receiver: peakRssMb(rx.pid), ingest: peakRssMb(ingest.pid) };
@@ -347,7 +371,10 @@ async function main(): Promise<void> {
         requests: latency.requests,
         throttled: latency.throttled,
         errors: latency.errors,
+        // Seen by the load generator, each request timed from when it was due.
         receiver_latency_ms: latency.latency_ms,
+        // The receiver's own histogram (arrival to answer): the bucket bound holding its p99.
+        receiver_histogram_p99_le_ms: serverP99Ms,
       },
       peak_rss_mb: rss,
       stored: {
