@@ -9,13 +9,15 @@ import { type Dashboard, type Panel, ThresholdsMode, type VariableModel } from '
 import { GRAFANA_SQL, type GrafanaQueryName } from '../packages/analytics/src/grafana.js';
 
 const DATASOURCE = { type: 'grafana-clickhouse-datasource', uid: 'tapwire-clickhouse' };
-// The ClickHouse plugin's Format enum: 0 time series, 1 table.
-const FORMAT = { timeseries: 0, table: 1 } as const;
+// The ClickHouse plugin's Format enum: 0 time series, 1 table, 3 trace.
+const FORMAT = { timeseries: 0, table: 1, traces: 3 } as const;
 
 interface PanelSpec {
   title: string;
   query: GrafanaQueryName;
-  type: 'timeseries' | 'table' | 'state-timeline' | 'stat' | 'bargauge';
+  type: 'timeseries' | 'table' | 'state-timeline' | 'stat' | 'bargauge' | 'traces';
+  /** Width in grid columns (24 is the whole row). Default 12. */
+  width?: number;
   unit?: string;
   description?: string;
   links?: { title: string; url: string }[];
@@ -31,14 +33,19 @@ function panels(specs: readonly PanelSpec[]): Panel[] {
     title: s.title,
     ...(s.description ? { description: s.description } : {}),
     datasource: DATASOURCE,
-    gridPos: { h: 8, w: 12, x: (i % 2) * 12, y: Math.floor(i / 2) * 8 },
+    gridPos: {
+      h: s.width === 24 ? 12 : 8,
+      w: s.width ?? 12,
+      x: s.width === 24 ? 0 : (i % 2) * 12,
+      y: Math.floor(i / 2) * 8 + (s.width === 24 && i % 2 === 1 ? 8 : 0),
+    },
     targets: [
       {
         refId: 'A',
         datasource: DATASOURCE,
         editorType: 'sql',
-        queryType: s.type === 'timeseries' ? 'timeseries' : 'table',
-        format: s.type === 'timeseries' ? FORMAT.timeseries : FORMAT.table,
+        queryType: s.type === 'timeseries' || s.type === 'traces' ? s.type : 'table',
+        format: s.type === 'timeseries' || s.type === 'traces' ? FORMAT[s.type] : FORMAT.table,
         rawSql: GRAFANA_SQL[s.query],
       },
     ],
@@ -172,7 +179,18 @@ export const DASHBOARDS: Record<string, Dashboard> = {
   'route-drilldown.json': dashboard(
     'tapwire-route',
     'Tapwire · Route drill-down',
-    [tenant, service, route, variable('consumer', 'Consumer', 'varConsumer')],
+    [
+      tenant,
+      service,
+      route,
+      variable('consumer', 'Consumer', 'varConsumer'),
+      textVariable(
+        'trace_id',
+        'Trace id',
+        '',
+        'trace shown in the trace panel (32 hex characters); empty: the slowest request of the route in the window.',
+      ),
+    ],
     [
       { title: 'Latency p50 / p90 / p99', query: 'routeLatency', type: 'timeseries', unit: 'ms' },
       { title: 'Requests per second by method', query: 'routeRps', type: 'timeseries', unit: 'reqps' },
@@ -186,12 +204,27 @@ export const DASHBOARDS: Record<string, Dashboard> = {
         title: 'Slowest requests (exemplars)',
         query: 'routeSlowest',
         type: 'table',
-        description: 'Each trace id links to its span tree in the Tapwire API.',
+        description:
+          'Each trace id links to its span tree in the Tapwire API, or shows it in the trace panel below.',
         // ${__data.fields.trace_id} is Grafana's data-link variable, not a template literal.
         links: [
           // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana interpolates this, not JavaScript.
           { title: 'Open the trace', url: 'http://localhost:8081/v1/traces/${__data.fields.trace_id}' },
+          {
+            title: 'Show the trace below',
+            url:
+              // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana interpolates this, not JavaScript.
+              '/d/tapwire-route?${__url_time_range}&var-tenant=${tenant}&var-service=${service}&var-route=${route}&var-consumer=${consumer}&var-trace_id=${__data.fields.trace_id}',
+          },
         ],
+      },
+      {
+        title: 'Trace',
+        query: 'routeTrace',
+        type: 'traces',
+        width: 24,
+        description:
+          'One trace across services: the proxy’s spans and the spans apps send over OTLP, nested by parent. The trace_id variable picks it (empty: the slowest request of the route in the window).',
       },
     ],
   ),

@@ -10,11 +10,74 @@ import {
   generateLogs,
   insertLogs,
   type SeedLog,
+  type SeedSpan,
   saturationRow,
+  spanRow,
 } from '../support/analytics-seed.js';
 import { testClickHouseConfig, uniqueName } from '../support/infra.js';
 
 const MIGRATIONS = fileURLToPath(new URL('../../migrations', import.meta.url));
+const SLOW_TRACE = '5'.repeat(32);
+const FAST_TRACE = 'f'.repeat(32);
+
+/** traceSpans is one request through the proxy (shop) into an app sending OTLP (users-app). */
+function traceSpans(traceId: string, atS: number, durationUs: number): SeedSpan[] {
+  const start = atS * 1_000_000;
+  const base = { tenant: 'acme', traceId, status: 'UNSET' as const };
+  const app = {
+    ...base,
+    service: 'users-app',
+    resource: { 'service.version': '1.4.2' },
+    scopeName: '@opentelemetry/instrumentation-http',
+    scopeVersion: '0.52.0',
+  };
+  return [
+    {
+      ...base,
+      spanId: 'a'.repeat(16),
+      parentSpanId: '',
+      name: 'GET /users/:id',
+      kind: 'SERVER',
+      service: 'shop',
+      startUs: start,
+      durationUs,
+      attributes: { 'http.route': '/users/:id' },
+    },
+    {
+      ...base,
+      spanId: 'b'.repeat(16),
+      parentSpanId: 'a'.repeat(16),
+      name: 'GET /users/:id',
+      kind: 'CLIENT',
+      service: 'shop',
+      startUs: start + 1_000,
+      durationUs: durationUs - 2_000,
+      attributes: {},
+    },
+    {
+      ...app,
+      spanId: 'c'.repeat(16),
+      parentSpanId: 'b'.repeat(16),
+      name: 'GET /users/{id}',
+      kind: 'SERVER',
+      startUs: start + 2_000,
+      durationUs: durationUs - 5_000,
+      status: 'ERROR',
+      attributes: { 'http.route': '/users/{id}' },
+      events: [{ time: start + 3_000, name: 'exception', attributes: { 'exception.message': 'boom' } }],
+    },
+    {
+      ...app,
+      spanId: 'd'.repeat(16),
+      parentSpanId: 'c'.repeat(16),
+      name: 'load user',
+      kind: 'INTERNAL',
+      startUs: start + 3_000,
+      durationUs: 1_000,
+      attributes: {},
+    },
+  ];
+}
 const NOW = Math.floor(Date.now() / 1000 / 60) * 60;
 const FROM = NOW - 3600;
 let database: string;
@@ -126,6 +189,12 @@ beforeAll(async () => {
     ),
   );
   await insertLogs(ch, sloLogs);
+  await ch.insert(
+    'spans',
+    [...traceSpans(SLOW_TRACE, NOW - 600, 90_000), ...traceSpans(FAST_TRACE, NOW - 900, 20_000)].map((x, i) =>
+      spanRow(x, i),
+    ),
+  );
   const samples = Array.from({ length: 120 }, (_, i) =>
     saturationRow(
       {
@@ -247,6 +316,70 @@ describe('Grafana dashboards', () => {
       }
     }
   }, 120_000);
+});
+
+describe('the trace panel', () => {
+  const panelSql = () => {
+    const panel = DASHBOARDS['route-drilldown.json']!.panels!.find((p) => p.title === 'Trace')!;
+    return String((('targets' in panel ? panel.targets : []) as { rawSql: string }[])[0]!.rawSql);
+  };
+
+  it("shows a trace across services: the proxy's spans and the app's OTLP spans, with their parents", async () => {
+    const rows = await ch.query(raw(expand(panelSql(), { trace_id: FAST_TRACE })));
+    const start = (NOW - 900) * 1_000_000;
+    expect(rows).toEqual([
+      {
+        traceID: FAST_TRACE,
+        spanID: 'a'.repeat(16),
+        parentSpanID: '',
+        serviceName: 'shop',
+        operationName: 'GET /users/:id',
+        startTime: start / 1000,
+        duration: 20,
+        kind: 'SERVER',
+        statusCode: 'UNSET',
+        statusMessage: '',
+        instrumentationLibraryName: '',
+        instrumentationLibraryVersion: '',
+      },
+      expect.objectContaining({
+        spanID: 'b'.repeat(16),
+        parentSpanID: 'a'.repeat(16),
+        serviceName: 'shop',
+        kind: 'CLIENT',
+      }),
+      {
+        traceID: FAST_TRACE,
+        spanID: 'c'.repeat(16),
+        parentSpanID: 'b'.repeat(16),
+        serviceName: 'users-app',
+        operationName: 'GET /users/{id}',
+        startTime: (start + 2_000) / 1000,
+        duration: 15,
+        kind: 'SERVER',
+        statusCode: 'ERROR',
+        statusMessage: '',
+        instrumentationLibraryName: '@opentelemetry/instrumentation-http',
+        instrumentationLibraryVersion: '0.52.0',
+      },
+      expect.objectContaining({
+        spanID: 'd'.repeat(16),
+        parentSpanID: 'c'.repeat(16),
+        serviceName: 'users-app',
+        kind: 'INTERNAL',
+      }),
+    ]);
+  });
+
+  it('without a trace id shows the slowest request of the route in the window', async () => {
+    const settings: Record<string, string>[] = [{}, { tenant: 'acme', service: 'shop', route: '/users/:id' }];
+    for (const vars of settings) {
+      const rows = await ch.query<{ traceID: string }>(raw(expand(panelSql(), vars)));
+      expect(rows.map((r) => r.traceID)).toEqual(Array(4).fill(SLOW_TRACE));
+    }
+    const none = await ch.query(raw(expand(panelSql(), { route: '/invoices' })));
+    expect(none).toEqual([]);
+  });
 });
 
 /** SloCase is an SLO as the dashboard's variables and as the alerting file declare it. */

@@ -127,10 +127,15 @@ async function stored() {
   };
 }
 
+/** otlpEnv puts the OTLP receiver's three listeners on the given free ports. */
+function otlpEnv([grpc, http, admin]: string[]): Record<string, string> {
+  return { TAPWIRE_OTLP_GRPC_PORT: grpc!, TAPWIRE_OTLP_HTTP_PORT: http!, TAPWIRE_OTLP_ADMIN_PORT: admin! };
+}
+
 describe('the embedded deployment (nothing but Node)', () => {
   it('`tapwire start --demo` with no settings serves traffic; the API answers RED, saturation, traces and logs from DuckDB; alerts reach a local receiver', async () => {
-    const [proxyPort, proxyAdmin, ingestAdmin, apiPort, apiAdmin, alerterAdmin] = (
-      await Promise.all(Array.from({ length: 6 }, () => freePort()))
+    const [proxyPort, proxyAdmin, ingestAdmin, apiPort, apiAdmin, alerterAdmin, ...otlpPorts] = (
+      await Promise.all(Array.from({ length: 9 }, () => freePort()))
     ).map(String);
     const run = start(
       ['--demo', '--demo-rate', '40'],
@@ -143,6 +148,7 @@ describe('the embedded deployment (nothing but Node)', () => {
         TAPWIRE_API_LISTEN_PORT: apiPort!,
         TAPWIRE_API_ADMIN_PORT: apiAdmin!,
         TAPWIRE_ALERTER_ADMIN_PORT: alerterAdmin!,
+        ...otlpEnv(otlpPorts),
       }),
     );
     const started = Date.now();
@@ -225,8 +231,8 @@ describe('the embedded deployment (nothing but Node)', () => {
 
   it('kill -9 under load, then a restart: every event the log acknowledged is stored exactly once', async () => {
     const before = await stored();
-    const [proxyPort, proxyAdmin, ingestAdmin, apiPort, apiAdmin, alerterAdmin] = (
-      await Promise.all(Array.from({ length: 6 }, () => freePort()))
+    const [proxyPort, proxyAdmin, ingestAdmin, apiPort, apiAdmin, alerterAdmin, ...otlpPorts] = (
+      await Promise.all(Array.from({ length: 9 }, () => freePort()))
     ).map(String);
     const env = bareEnv({
       TAPWIRE_PROXY_LISTEN_PORT: proxyPort!,
@@ -235,6 +241,7 @@ describe('the embedded deployment (nothing but Node)', () => {
       TAPWIRE_API_LISTEN_PORT: apiPort!,
       TAPWIRE_API_ADMIN_PORT: apiAdmin!,
       TAPWIRE_ALERTER_ADMIN_PORT: alerterAdmin!,
+      ...otlpEnv(otlpPorts),
     });
     const loaded = start(['--demo', '--demo-rate', '400'], env);
     try {

@@ -68,10 +68,17 @@ interface Deployment {
 }
 
 async function ports(): Promise<number[]> {
-  return Promise.all(Array.from({ length: 6 }, () => freePort()));
+  return Promise.all(Array.from({ length: 9 }, () => freePort()));
 }
 
-function commonYaml(p: number[], upstreamUrl: string, groupId: string, prefix: string, emit = '{}'): string {
+function commonYaml(
+  p: number[],
+  upstreamUrl: string,
+  groupId: string,
+  prefix: string,
+  emit = '{}',
+  otlpEmit = '{}',
+): string {
   return `proxy:
   listen: { host: 127.0.0.1, port: ${p[0]} }
   admin: { host: 127.0.0.1, port: ${p[1]} }
@@ -81,6 +88,11 @@ function commonYaml(p: number[], upstreamUrl: string, groupId: string, prefix: s
 ingest: { groupId: ${groupId}, topicPrefix: "${prefix}", flushIntervalMs: 200, heapLimitMb: 0, admin: { host: 127.0.0.1, port: ${p[2]} } }
 api: { listen: { host: 127.0.0.1, port: ${p[3]} }, admin: { host: 127.0.0.1, port: ${p[4]} } }
 alerter: { admin: { host: 127.0.0.1, port: ${p[5]} } }
+otlp:
+  grpc: { host: 127.0.0.1, port: ${p[6]} }
+  http: { host: 127.0.0.1, port: ${p[7]} }
+  admin: { host: 127.0.0.1, port: ${p[8]} }
+  emit: ${otlpEmit}
 `;
 }
 
@@ -108,7 +120,7 @@ async function kafkaDeployment(dir: string, upstreamUrl: string): Promise<Deploy
 store: { kind: clickhouse }
 kafka: { brokers: [${kafkaBrokers(infraConfig()).join(', ')}] }
 clickhouse: { url: ${testClickHouseConfig(database).url}, database: ${database} }
-${commonYaml(p, upstreamUrl, uniqueName('tapwire-ingest-kill'), prefix, `{ logDir: ${logDir} }`)}`,
+${commonYaml(p, upstreamUrl, uniqueName('tapwire-ingest-kill'), prefix, `{ logDir: ${logDir} }`, `{ logDir: ${join(dir, 'otlp-log')} }`)}`,
   );
   const ch = createClickHouse(testClickHouseConfig(database));
   const counts = async (): Promise<Counts> => {

@@ -69,6 +69,9 @@ async function bareEnv(extra: Record<string, string> = {}): Promise<NodeJS.Proce
     'API_LISTEN_PORT',
     'API_ADMIN_PORT',
     'ALERTER_ADMIN_PORT',
+    'OTLP_GRPC_PORT',
+    'OTLP_HTTP_PORT',
+    'OTLP_ADMIN_PORT',
   ];
   for (const name of names) env[`TAPWIRE_${name}`] = String(await freePort());
   return { ...env, ...extra };

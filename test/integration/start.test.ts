@@ -29,7 +29,7 @@ describe.each([{ log: 'kafka' as const }, { log: 'embedded' as const }])(
       const prefix = `${uniqueName('start')}.`;
       databases.push(database);
       prefixes.push(prefix);
-      const ports = await Promise.all(Array.from({ length: 6 }, () => freePort()));
+      const ports = await Promise.all(Array.from({ length: 9 }, () => freePort()));
       const env = {
         ...process.env,
         TAPWIRE_CLICKHOUSE_URL: testClickHouseConfig(database).url,
@@ -45,10 +45,14 @@ describe.each([{ log: 'kafka' as const }, { log: 'embedded' as const }])(
         TAPWIRE_API_LISTEN_PORT: String(ports[3]),
         TAPWIRE_API_ADMIN_PORT: String(ports[4]),
         TAPWIRE_ALERTER_ADMIN_PORT: String(ports[5]),
+        TAPWIRE_OTLP_GRPC_PORT: String(ports[6]),
+        TAPWIRE_OTLP_HTTP_PORT: String(ports[7]),
+        TAPWIRE_OTLP_ADMIN_PORT: String(ports[8]),
         TAPWIRE_LOG_KIND: log,
         TAPWIRE_LOG_DIR: logDir,
         // Its own local log: the default folder in the working directory outlives the test's topics.
         TAPWIRE_PROXY_EMIT_LOG_DIR: join(home, 'proxy-log'),
+        TAPWIRE_OTLP_EMIT_LOG_DIR: join(home, 'otlp-log'),
       };
       const child = spawn(
         process.execPath,

@@ -48,6 +48,9 @@ const PORT_VARS = [
   'TAPWIRE_API_LISTEN_PORT',
   'TAPWIRE_API_ADMIN_PORT',
   'TAPWIRE_ALERTER_ADMIN_PORT',
+  'TAPWIRE_OTLP_GRPC_PORT',
+  'TAPWIRE_OTLP_HTTP_PORT',
+  'TAPWIRE_OTLP_ADMIN_PORT',
 ] as const;
 type Ports = Record<(typeof PORT_VARS)[number], number>;
 
@@ -68,6 +71,8 @@ async function embeddedStart(
     TAPWIRE_ALERTER_RULES_FILE: rulesFile,
     TAPWIRE_PROXY_LISTEN_HOST: '127.0.0.1',
     TAPWIRE_API_LISTEN_HOST: '127.0.0.1',
+    TAPWIRE_OTLP_GRPC_HOST: '127.0.0.1',
+    TAPWIRE_OTLP_HTTP_HOST: '127.0.0.1',
     ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
     ...extra,
   });
@@ -147,6 +152,9 @@ describe('tapwire start on the embedded log and DuckDB', () => {
     ['api.listen.port', 'TAPWIRE_API_LISTEN_PORT'],
     ['api.admin.port', 'TAPWIRE_API_ADMIN_PORT'],
     ['alerter.admin.port', 'TAPWIRE_ALERTER_ADMIN_PORT'],
+    ['otlp.grpc.port', 'TAPWIRE_OTLP_GRPC_PORT'],
+    ['otlp.http.port', 'TAPWIRE_OTLP_HTTP_PORT'],
+    ['otlp.admin.port', 'TAPWIRE_OTLP_ADMIN_PORT'],
   ] as const)(
     'exits 1 naming %s and %s when that port is in use',
     async (setting, envVar) => {

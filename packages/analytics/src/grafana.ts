@@ -207,6 +207,19 @@ GROUP BY time, class ORDER BY time`,
 FROM access_logs WHERE $__timeFilter(ts) AND ${routeFilter} AND ${filter('consumer', 'consumer')} AND trace_id != ''
 ORDER BY duration_ms DESC LIMIT 20`,
 
+  // The trace panel: one trace's spans across services (the proxy's and apps' OTLP spans), in the
+  // ClickHouse plugin's trace format (times in ms). With no trace_id it shows the slowest request's
+  // trace of the route. Tags, service tags and logs need Map or named tuples, which 18.16 lacks:
+  // the span's attributes, resource and events are in GET /v1/traces/{id}.
+  routeTrace: `SELECT trace_id AS traceID, span_id AS spanID, parent_span_id AS parentSpanID, service AS serviceName,
+  name AS operationName, ts_us / 1000 AS startTime, duration_us / 1000 AS duration, kind, status AS statusCode,
+  status_message AS statusMessage, scope_name AS instrumentationLibraryName, scope_version AS instrumentationLibraryVersion
+FROM spans
+WHERE $__timeFilter(ts) AND ${filter('tenant', 'tenant')} AND trace_id = if(\${trace_id:singlequote} != '', \${trace_id:singlequote}, (
+  SELECT argMax(trace_id, duration_us) FROM spans
+  WHERE $__timeFilter(ts) AND kind = 'SERVER' AND ${tenantService} AND ${filter("attr_values[indexOf(attr_keys, 'http.route')]", 'route')}))
+ORDER BY ts_us, span_id LIMIT 1000`,
+
   // Saturation.
   saturationEventLoop: `SELECT ${bucket('minute')} AS time, instance, avgMerge(event_loop_utilization_avg) AS utilization
 FROM saturation_1m WHERE $__timeFilter(minute) AND ${tenantService}

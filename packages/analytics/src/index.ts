@@ -94,6 +94,7 @@ export {
   seriesResultSchema,
   signalResultSchema,
   sloCountsResultSchema,
+  spanNodeSchema,
   type TraceResult,
   traceResultSchema,
 } from './results.js';

@@ -51,6 +51,10 @@ for (const format of ['protobuf', 'json'] as OtlpFormat[]) {
   for (let i = 0; i < rounds; i++) mapper.map(body, format, 'acme');
   const ns = Number(process.hrtime.bigint() - t0);
   const perSpanUs = ns / 1000 / (rounds * SPANS);
-  report[format] = { bodyBytes: body.length, usPerSpan: +perSpanUs.toFixed(2), spansPerSecond: Math.round(1e6 / perSpanUs) };
+  report[format] = {
+    bodyBytes: body.length,
+    usPerSpan: +perSpanUs.toFixed(2),
+    spansPerSecond: Math.round(1e6 / perSpanUs),
+  };
 }
 console.log(JSON.stringify(report));

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { OtlpRequestError } from './errors.js';
-import type { WireAnyValue, WireExportRequest, WireKeyValue } from './wire.js';
+import type { WireAnyValue, WireExportRequest } from './wire.js';
 
 // OTLP/JSON (opentelemetry-proto docs/specification.md#json-protobuf-encoding): proto3 JSON with
 // lowerCamelCase names, trace and span ids as hex (not base64), enums as integers, 64-bit
@@ -18,25 +18,41 @@ const int64 = z.union(
   [z.string().regex(/^-?\d{1,19}$/), wholeNumber],
   'must be an integer, as a string or a number',
 );
-const uint32 = z.number().int().nonnegative().max(4_294_967_295);
+const uint32 = z.union(
+  [
+    z.number().int().nonnegative().max(4_294_967_295),
+    z
+      .string()
+      .regex(/^\d{1,10}$/)
+      .transform(Number),
+  ],
+  'must be an unsigned 32-bit integer',
+);
 const double = z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity'])], 'must be a number');
 const enumValue = z.union([z.number().int(), z.string()], 'must be an enum number or name');
 const id = z.string();
 
-const keyValue: z.ZodType<WireKeyValue> = z.lazy(() =>
-  z.object({ key: z.string().nullish(), value: anyValue.nullish() }),
-);
-const anyValue: z.ZodType<WireAnyValue> = z.lazy(() =>
-  z.object({
+/** MAX_VALUE_DEPTH is how deep arrays and key-value lists may nest inside one OTLP/JSON attribute value. */
+export const MAX_VALUE_DEPTH = 16;
+
+// AnyValue nests through arrayValue and kvlistValue. The schema is unrolled to MAX_VALUE_DEPTH
+// levels instead of being recursive: zod's recursive schemas track cycles on every object they
+// parse, which cost a third of the OTLP/JSON path.
+function anyValueSchema(depth: number): z.ZodType<WireAnyValue> {
+  const nested: z.ZodType<WireAnyValue> =
+    depth > 0 ? anyValueSchema(depth - 1) : z.never(`nests more than ${MAX_VALUE_DEPTH} levels`);
+  const keyValue = z.object({ key: z.string().nullish(), value: nested.nullish() });
+  return z.object({
     stringValue: z.string().nullish(),
     boolValue: z.boolean().nullish(),
     intValue: int64.nullish(),
     doubleValue: double.nullish(),
     bytesValue: z.string().nullish(),
-    arrayValue: z.object({ values: z.array(anyValue).nullish() }).nullish(),
+    arrayValue: z.object({ values: z.array(nested).nullish() }).nullish(),
     kvlistValue: z.object({ values: z.array(keyValue).nullish() }).nullish(),
-  }),
-);
+  });
+}
+const keyValue = z.object({ key: z.string().nullish(), value: anyValueSchema(MAX_VALUE_DEPTH).nullish() });
 const attributes = z.array(keyValue).nullish();
 
 const span = z.object({
@@ -103,9 +119,10 @@ function describeIssues(error: z.ZodError): string {
   return more > 0 ? `${shown.join('; ')}; … and ${more} more` : shown.join('; ');
 }
 
-// A JSON object key with an underscore between letters, e.g. "resource_spans": only then is the
-// (rare) snake_case walk needed.
-const SNAKE_KEY = /"[A-Za-z0-9]+_[A-Za-z0-9_]*"\s*:/;
+// Every snake_case OTLP field name ends in one of these words; a body without any of them needs
+// no renaming walk. A match inside a value (an attribute named "user_id") only costs the walk.
+// One regex pass over the text is several times faster than one includes() per word.
+const SNAKE_ENDING = /_(?:spans|id|nano|value|count|url|state)"/;
 
 function camelCase(key: string): string {
   return key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
@@ -140,7 +157,7 @@ export function parseJsonExportRequest(text: string): WireExportRequest {
   }
   let result: ReturnType<typeof jsonExportRequestSchema.safeParse>;
   try {
-    if (SNAKE_KEY.test(text)) camelizeKeys(raw);
+    if (SNAKE_ENDING.test(text)) camelizeKeys(raw);
     result = jsonExportRequestSchema.safeParse(raw);
   } catch (err) {
     // Only a pathological nesting depth gets here (a stack overflow while walking it).

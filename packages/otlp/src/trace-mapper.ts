@@ -26,6 +26,7 @@ export interface OtlpLimits {
 
 /** MappedExport is what one export request maps to. */
 export interface MappedExport {
+  /** The mapped spans; those of one resource share one `resource` object, so treat them as read-only. */
   spans: OtlpSpanEvent[];
   /** Spans of the request that were not mapped. */
   rejected: number;
@@ -69,9 +70,17 @@ const DROPPED_ATTRIBUTES = 'otel.dropped_attributes_count';
 const DROPPED_EVENTS = 'otel.dropped_events_count';
 const DROPPED_LINKS = 'otel.dropped_links_count';
 
-/** A span the mapper refuses; the message says why. */
-class SpanRejection {
-  constructor(readonly reason: string) {}
+/** A span the mapper refuses; `reason` says why. Internal: map() turns it into partial success. */
+class SpanRejection extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'SpanRejection';
+  }
+}
+
+function rejectionReason(err: unknown): string {
+  // Anything other than a SpanRejection is input this code cannot read (e.g. absurd nesting).
+  return err instanceof SpanRejection ? err.reason : `cannot be mapped: ${(err as Error).message}`;
 }
 
 /** idHex renders an id as lower hex: '' when absent, null when not `bytes` long. */
@@ -94,12 +103,15 @@ function setOwn(into: Record<string, string>, key: string, value: string): void 
 
 function kindOf(kind: number | string | null | undefined): OtlpSpanEvent['kind'] {
   if (typeof kind === 'number') return SPAN_KIND_BY_NUMBER[kind] ?? 'INTERNAL';
-  return (kind != null && SPAN_KIND_BY_NAME[kind]) || 'INTERNAL';
+  if (kind == null) return 'INTERNAL';
+  // OTLP/JSON senders write enum numbers; proto3 JSON parsers also take names and quoted numbers.
+  return SPAN_KIND_BY_NAME[kind] ?? SPAN_KIND_BY_NUMBER[Number(kind)] ?? 'INTERNAL';
 }
 
 function statusOf(code: number | string | null | undefined): OtlpSpanEvent['status'] {
   if (typeof code === 'number') return STATUS_BY_NUMBER[code] ?? 'UNSET';
-  return (code != null && STATUS_BY_NAME[code]) || 'UNSET';
+  if (code == null) return 'UNSET';
+  return STATUS_BY_NAME[code] ?? STATUS_BY_NUMBER[Number(code)] ?? 'UNSET';
 }
 
 function countSpans(request: WireExportRequest): number {
@@ -181,8 +193,7 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
       const attributes = attributeMap(others, rs.resource?.droppedAttributesCount, 'its resource');
       return { service: cutText(service, LIMITS.serviceChars), attributes, rejection: '' };
     } catch (err) {
-      if (!(err instanceof SpanRejection)) throw err;
-      return { service, attributes: {}, rejection: err.reason };
+      return { service, attributes: {}, rejection: rejectionReason(err) };
     }
   };
 
@@ -331,13 +342,9 @@ export function createTraceMapper(config: { limits: OtlpLimits; redaction: OtlpR
             try {
               spans.push(mapSpan(span, resource, scopeName, scopeVersion, tenant));
             } catch (err) {
-              // Anything else thrown here is a span this code cannot read (e.g. absurd nesting):
-              // reject that span, keep the rest of the request.
               rejected++;
               if (messages.length < MESSAGES_SHOWN) {
-                const reason =
-                  err instanceof SpanRejection ? err.reason : `cannot be mapped: ${(err as Error).message}`;
-                messages.push(`${spanLabel(r, spanIndex, span.name ?? '')}: ${reason}`);
+                messages.push(`${spanLabel(r, spanIndex, span.name ?? '')}: ${rejectionReason(err)}`);
               }
             }
             spanIndex++;

@@ -70,6 +70,9 @@ export function cutText(text: string, maxChars: number): string {
   let keep = maxChars - `…[cut ${text.length - maxChars} chars]`.length;
   keep = maxChars - `…[cut ${text.length - keep} chars]`.length;
   if (keep <= 0) return text.slice(0, maxChars);
+  // Never split a surrogate pair: half of one is not a character.
+  const last = text.charCodeAt(keep - 1);
+  if (last >= 0xd800 && last <= 0xdbff) keep--;
   return `${text.slice(0, keep)}…[cut ${text.length - keep} chars]`;
 }
 

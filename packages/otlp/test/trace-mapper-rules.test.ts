@@ -130,6 +130,18 @@ describe('attribute values', () => {
     expect(span?.attributes['db.statement']).toHaveLength(100);
   });
 
+  it('does not split a surrogate pair when cutting', () => {
+    const [span] = mapProtobuf(
+      handRequest([
+        handSpan({
+          attributes: [{ key: 'emoji', value: { stringValue: `${'x'.repeat(83)}😀${'y'.repeat(200)}` } }],
+        }),
+      ]),
+      { maxAttributeValueChars: 100 },
+    ).spans;
+    expect(span?.attributes.emoji).toBe(`${'x'.repeat(83)}…[cut 202 chars]`);
+  });
+
   it('drops empty and over-long keys and counts them as dropped attributes', () => {
     const [span] = mapProtobuf(
       handRequest([
@@ -391,6 +403,69 @@ describe('OTLP/JSON field names and empty requests', () => {
       scope_name: 'manual',
     });
     expect(mapper().map(jsonBody(snake), 'json', 'acme')).toEqual(fromCamel);
+  });
+
+  it('accepts snake_case names mixed into a camelCase body', () => {
+    const body = jsonBody({
+      resourceSpans: [
+        {
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  trace_id: TRACE_ID,
+                  span_id: SPAN_ID,
+                  name: 'x',
+                  start_time_unix_nano: '1700000000000000000',
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    const out = mapper().map(body, 'json', 'acme');
+    expect(out.spans.map((s) => [s.trace_id, s.span_id, s.start])).toEqual([
+      [TRACE_ID, SPAN_ID, 1_700_000_000_000_000],
+    ]);
+  });
+
+  it('refuses an attribute value nested deeper than 16 levels, naming where', () => {
+    let value: object = { stringValue: 'leaf' };
+    for (let i = 0; i < 17; i++) value = { arrayValue: { values: [value] } };
+    const body = jsonBody({
+      resourceSpans: [{ resource: { attributes: [{ key: 'deep', value }] } }],
+    });
+    const err = requestError(() => mapper().map(body, 'json', 'acme'));
+    expect(err.message).toBe(
+      `invalid OTLP/JSON request: resourceSpans.0.resource.attributes.0.value${'.arrayValue.values.0'.repeat(17)}: nests more than 16 levels`,
+    );
+  });
+
+  it('reads enum names and quoted numbers as proto3 JSON parsers do', () => {
+    const span = { traceId: TRACE_ID, spanId: SPAN_ID, name: 'x', startTimeUnixNano: '1700000000000000000' };
+    const out = mapper().map(
+      jsonBody({
+        resourceSpans: [
+          {
+            scopeSpans: [
+              {
+                spans: [
+                  { ...span, kind: '3', droppedAttributesCount: '2', status: { code: '2' } },
+                  { ...span, kind: 'SPAN_KIND_PRODUCER', status: { code: 'STATUS_CODE_OK' } },
+                ],
+              },
+            ],
+          },
+        ],
+      }),
+      'json',
+      'acme',
+    );
+    expect(out.spans.map((s) => [s.kind, s.status, s.attributes])).toEqual([
+      ['CLIENT', 'ERROR', { 'otel.dropped_attributes_count': '2' }],
+      ['PRODUCER', 'OK', {}],
+    ]);
   });
 
   it('accepts an empty request as zero spans', () => {

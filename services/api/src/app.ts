@@ -20,6 +20,7 @@ import {
   type Store,
   saturationResultSchema,
   seriesResultSchema,
+  spanNodeSchema,
   type TimeRange,
   traceResultSchema,
 } from '@tapwire/analytics';
@@ -32,8 +33,9 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import {
+  createJsonSchemaTransform,
+  createJsonSchemaTransformObject,
   hasZodFastifySchemaValidationErrors,
-  jsonSchemaTransform,
   serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
@@ -201,6 +203,9 @@ export async function buildApi(
   });
   await app.register(fastifyEtag);
   await app.register(fastifyCompress, { threshold: 1024 });
+  // A recursive schema is published as a named component: the span tree of GET /v1/traces/{id}.
+  const components = z.registry<{ id: string }>();
+  components.add(spanNodeSchema, { id: 'SpanNode' });
   await app.register(fastifySwagger, {
     openapi: {
       info: {
@@ -212,7 +217,8 @@ export async function buildApi(
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
-    transform: jsonSchemaTransform,
+    transform: createJsonSchemaTransform({ schemaRegistry: components }),
+    transformObject: createJsonSchemaTransformObject({ schemaRegistry: components }),
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 

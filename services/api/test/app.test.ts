@@ -184,6 +184,50 @@ describe('routing', () => {
     expect(Object.keys(doc.paths['/v1/overview'])).toEqual(['get']);
   });
 
+  it('documents the span fields of a trace (resource, scope, events, links) and the overview row basis', async () => {
+    const api = await apiWith(fakeStore().store);
+    const doc = (await api.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    const roots =
+      doc.paths['/v1/traces/{traceId}'].get.responses['200'].content['application/json'].schema.properties
+        .roots;
+    expect(roots).toEqual({ type: 'array', items: { $ref: '#/components/schemas/SpanNode' } });
+    const span = doc.components.schemas.SpanNode;
+    expect(Object.keys(span.properties)).toEqual([
+      'span_id',
+      'parent_span_id',
+      'name',
+      'kind',
+      'service',
+      'status',
+      'status_message',
+      'start_us',
+      'offset_us',
+      'duration_us',
+      'attributes',
+      'resource',
+      'scope',
+      'events',
+      'links',
+      'children',
+    ]);
+    expect(span.properties.children).toEqual({
+      type: 'array',
+      items: { $ref: '#/components/schemas/SpanNode' },
+    });
+    expect(Object.keys(span.properties.events.items.properties)).toEqual([
+      'time_us',
+      'offset_us',
+      'name',
+      'attributes',
+    ]);
+    expect(Object.keys(span.properties.links.items.properties)).toEqual([
+      'trace_id',
+      'span_id',
+      'attributes',
+    ]);
+    expect(JSON.stringify(doc.paths['/v1/overview'].get.responses['200'])).toContain('"basis"');
+  });
+
   it('GET / points to the docs without a token', async () => {
     const api = await apiWith(fakeStore().store);
     const res = await api.app.inject({ method: 'GET', url: '/' });

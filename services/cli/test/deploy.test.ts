@@ -25,7 +25,7 @@ describe('deployment files', () => {
   const compose = parse(readFileSync(root('docker-compose.yml'), 'utf8'), { merge: true }) as {
     services: Record<string, ComposeService>;
   };
-  const tapwire = ['proxy', 'ingest', 'api', 'alerter', 'demo'];
+  const tapwire = ['proxy', 'ingest', 'api', 'alerter', 'demo', 'otlp'];
 
   it('docker-compose: every Tapwire service runs from the one image, after topics and migrations ran once', () => {
     for (const name of [...tapwire, 'setup']) {
@@ -48,6 +48,8 @@ describe('deployment files', () => {
       '9466',
       '9467',
     ]);
+    expect(compose.services.otlp?.environment?.HEALTH_PORT).toBe('9468');
+    expect(compose.services.otlp?.ports).toEqual(['4317:4317', '4318:4318']);
   });
 
   it('docker-compose: current images — Kafka as `tapwire infra` runs it, ClickHouse LTS, Grafana 12 with the ClickHouse plugin', () => {
@@ -84,7 +86,8 @@ describe('deployment files', () => {
       config.ingest.admin.port,
       config.api.admin.port,
       config.alerter.admin.port,
-    ]).toEqual([9464, 9465, 9466, 9467]);
+      config.otlp.admin.port,
+    ]).toEqual([9464, 9465, 9466, 9467, 9468]);
     expect(config.kafka.brokers).toEqual(['kafka:9092']);
     expect(loadAlertingFile(root('deploy/alerting.yaml')).groups[0]?.rules).toHaveLength(2);
   });

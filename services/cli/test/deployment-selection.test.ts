@@ -48,9 +48,11 @@ describe('deployment selection', () => {
     expect(kinds(distributedConfig(undefined))).toEqual(['kafka', 'clickhouse']);
     process.env.TAPWIRE_STORE_KIND = 'duckdb';
     expect(() => serviceConfig(undefined, 'api')).toThrow(/store\.kind is duckdb: `tapwire api`/);
-    // The proxy only writes events: the store setting is not its concern.
+    // The proxy and the OTLP receiver only write events: the store setting is not their concern.
     expect(kinds(serviceConfig(undefined, 'proxy'))).toEqual(['kafka', 'duckdb']);
+    expect(kinds(serviceConfig(undefined, 'otlp'))).toEqual(['kafka', 'duckdb']);
     process.env.TAPWIRE_LOG_KIND = 'embedded';
     expect(() => serviceConfig(undefined, 'proxy')).toThrow(/log\.kind is embedded/);
+    expect(() => serviceConfig(undefined, 'otlp')).toThrow(/log\.kind is embedded: `tapwire otlp`/);
   });
 });

@@ -138,4 +138,20 @@ describe('OTLP/gRPC TraceService/Export', () => {
       status.UNAVAILABLE,
     );
   });
+
+  it('is ready on /readyz once it listens, and says so while it throttles', async () => {
+    under = buildReceiver();
+    const r = under;
+    const readyz = async () => {
+      const res = await r.receiver.admin.app.inject({ method: 'GET', url: '/readyz' });
+      return [res.statusCode, res.json()];
+    };
+    expect(await readyz()).toEqual([503, { ready: false, status: 'not ready' }]);
+    await r.receiver.start();
+    expect(await readyz()).toEqual([200, { ready: true, status: 'ready' }]);
+    r.emission.capacityBytes = 1000;
+    r.emission.unshippedBytes = 1000;
+    r.clock.now += 1000;
+    expect(await readyz()).toEqual([200, { ready: true, throttling: 'backlog', status: 'ready' }]);
+  });
 });

@@ -4,7 +4,7 @@ import type { EmissionStats } from '@tapwire/emission';
 import { buildOtlpReceiver, type OtlpReceiver, otlpConfigSchema } from '@tapwire/otlp-service';
 import type { TopicName } from '@tapwire/schema';
 import { type EventSink, emptySinkStats, type SinkStats } from '@tapwire/stream';
-import { createLogger } from '@tapwire/telemetry';
+import { createLogger, type Logger } from '@tapwire/telemetry';
 import protobuf from 'protobufjs';
 
 /** TOKEN is the token of tenant acme in every receiver built here. */
@@ -55,7 +55,7 @@ export interface ReceiverUnderTest {
 }
 
 /** buildReceiver builds a receiver (not listening) on loopback ports 0 from a partial otlp config. */
-export function buildReceiver(config: Record<string, unknown> = {}): ReceiverUnderTest {
+export function buildReceiver(config: Record<string, unknown> = {}, logger?: Logger): ReceiverUnderTest {
   const sink = createFakeLogSink();
   const emission = { unshippedBytes: 0, capacityBytes: 0 };
   const clock = { now: 1_000_000 };
@@ -87,7 +87,7 @@ export function buildReceiver(config: Record<string, unknown> = {}): ReceiverUnd
   const receiver = buildOtlpReceiver(
     {
       sink,
-      logger: createLogger({ name: 'test', level: 'silent' }),
+      logger: logger ?? createLogger({ name: 'test', level: 'silent' }),
       emission: stats,
       now: () => clock.now,
     },

@@ -1,4 +1,5 @@
 import { gzipSync } from 'node:zlib';
+import { createLogger } from '@tapwire/telemetry';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   buildReceiver,
@@ -21,8 +22,11 @@ afterEach(async () => {
   under = undefined;
 });
 
-function build(config: Record<string, unknown> = {}): ReceiverUnderTest {
-  under = buildReceiver(config);
+function build(
+  config: Record<string, unknown> = {},
+  logger?: Parameters<typeof buildReceiver>[1],
+): ReceiverUnderTest {
+  under = buildReceiver(config, logger);
   return under;
 }
 
@@ -294,5 +298,27 @@ describe('OTLP/HTTP POST /v1/traces', () => {
     expect(await metric(r, 'tapwire_otlp_throttled_total{transport="http",reason="in_flight"}')).toBe(1);
     r.receiver.throttle.release(2000);
     expect(r.receiver.throttle.inFlightBytes).toBe(0);
+  });
+
+  it('never logs a token or anything the request carried, whatever the outcome', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({
+      name: 'test',
+      level: 'trace',
+      format: 'json',
+      destination: { write: (line: string) => lines.push(line) },
+    });
+    const r = build({}, logger);
+    const post = (headers: Record<string, string>, payload: string | Buffer) =>
+      r.receiver.http.inject({ method: 'POST', url: '/v1/traces', headers, payload });
+    expect((await post({ ...JSON_HEADERS, authorization: 'Bearer CANARY_TOKEN' }, '{}')).statusCode).toBe(
+      401,
+    );
+    expect((await post(JSON_HEADERS, '{"resourceSpans": [{"CANARY_BODY": ')).statusCode).toBe(400);
+    const secretSpan = exportJson([span('0123456789abcdef', 'CANARY_NAME')]);
+    r.sink.failing = true;
+    expect((await post(JSON_HEADERS, secretSpan)).statusCode).toBe(503);
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    expect(lines.join('')).not.toMatch(/CANARY|tw_acme/);
   });
 });
