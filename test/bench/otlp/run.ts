@@ -8,7 +8,7 @@
  * Every process is its own: the load generator (load.ts: pre-encoded ExportTraceServiceRequest
  * bodies of BENCH_SPANS_PER_REQUEST spans made once with the official ProtobufTraceSerializer,
  * trace ids stamped per send so every span id is new, OTLP/HTTP protobuf), the receiver
- * (receiver.ts: runOtlpService, what `tapwire otlp` runs) and ingest (the built CLI). CPU is read
+ * (`tapwire otlp`, the built CLI) and ingest (`tapwire ingest`). CPU is read
  * from /proc/<pid>/stat (user + system, every thread), peak RSS from /proc/<pid>/status (VmHWM).
  *
  * 1. Baseline, same run: the receiver with a discarding event log (decode, map, redact, encode;
@@ -150,33 +150,42 @@ async function waitFor<T>(
   throw new Error(`${what} did not come up:\n${proc.output().slice(-3000)}`);
 }
 
-/** startReceiver runs receiver.ts and resolves with its OTLP/HTTP traces URL once it listens. */
+/**
+ * startReceiver runs the receiver and resolves with its OTLP/HTTP traces URL once it is ready:
+ * `kafka` is `tapwire otlp` itself (the built CLI, its own local log shipped to Kafka), `discard`
+ * the baseline (discarding-receiver.ts: the same runOtlpService with a discarding event log).
+ */
 async function startReceiver(
   sink: 'discard' | 'kafka',
-  logDir: string,
+  dir: string,
 ): Promise<Started & { tracesUrl: string; adminUrl: string }> {
-  const proc = startProcess(['--import', 'tsx', join(HERE, 'receiver.ts')], {
-    BENCH_RECEIVER_SINK: sink,
-    BENCH_RECEIVER: JSON.stringify({
-      grpc: { host: '127.0.0.1', port: 0 },
-      http: { host: '127.0.0.1', port: 0 },
-      admin: { host: '127.0.0.1', port: 0 },
-      tokens: [{ name: 'bench', sha256: hashToken(token), tenant }],
-      emit: { topicPrefix: prefix, logDir },
-    }),
-    BENCH_KAFKA: JSON.stringify({ brokers }),
-  });
-  const urls = await waitFor(`the ${sink} receiver`, proc, () => {
-    const m = /\{"httpUrl":"([^"]+)","adminUrl":"([^"]+)"\}/.exec(proc.output());
-    return m ? { httpUrl: m[1]!, adminUrl: m[2]! } : undefined;
-  });
+  const [grpcPort, httpPort, adminPort] = [freePortSync(), freePortSync(), freePortSync()];
+  const otlp = {
+    grpc: { host: '127.0.0.1', port: grpcPort },
+    http: { host: '127.0.0.1', port: httpPort },
+    admin: { host: '127.0.0.1', port: adminPort },
+    tokens: [{ name: 'bench', sha256: hashToken(token), tenant }],
+    emit: { topicPrefix: prefix, logDir: join(dir, `${sink}-otlp-log`) },
+  };
+  let proc: Started;
+  if (sink === 'kafka') {
+    // JSON is YAML: the CLI reads it as its configuration file.
+    const config = join(dir, 'otlp.yaml');
+    writeFileSync(config, JSON.stringify({ telemetry: { logLevel: 'warn' }, kafka: { brokers }, otlp }));
+    proc = startProcess([join(ROOT, 'services/cli/dist/main.js'), '-c', config, 'otlp'], {});
+  } else {
+    proc = startProcess(['--import', 'tsx', join(HERE, 'discarding-receiver.ts')], {
+      BENCH_RECEIVER: JSON.stringify(otlp),
+    });
+  }
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
   await waitFor(`the ${sink} receiver's /readyz`, proc, () =>
-    fetch(`${urls.adminUrl}/readyz`).then(
+    fetch(`${adminUrl}/readyz`).then(
       (r) => (r.ok ? true : undefined),
       () => undefined,
     ),
   );
-  return { ...proc, tracesUrl: `${urls.httpUrl}/v1/traces`, adminUrl: urls.adminUrl };
+  return { ...proc, tracesUrl: `http://127.0.0.1:${httpPort}/v1/traces`, adminUrl };
 }
 
 /** requestBuckets reads the receiver's OTLP/HTTP request-duration histogram: cumulative count per upper bound (s). */
@@ -246,7 +255,7 @@ async function main(): Promise<void> {
   const running: Started[] = [];
   try {
     // 1. Baseline: the receiver alone, its events discarded.
-    const baseRx = await startReceiver('discard', join(dir, 'unused-log'));
+    const baseRx = await startReceiver('discard', dir);
     running.push(baseRx);
     const baseRequests = Math.max(1, Math.round(BASELINE_SPANS / SPANS_PER_REQUEST));
     // A short warm-up (JIT), not counted.
@@ -277,7 +286,7 @@ async function main(): Promise<void> {
       TAPWIRE_TELEMETRY_LOG_LEVEL: 'warn',
     });
     running.push(ingest);
-    const rx = await startReceiver('kafka', join(dir, 'otlp-log'));
+    const rx = await startReceiver('kafka', dir);
     running.push(rx);
     await waitFor('ingest', ingest, () =>
       fetch(`http://127.0.0.1:${ingestAdmin}/readyz`).then(

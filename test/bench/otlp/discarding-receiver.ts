@@ -1,13 +1,10 @@
 /**
- * The OTLP benchmark's receiver process: runOtlpService (what `tapwire otlp` runs) with
- * BENCH_RECEIVER_SINK=
- * - `kafka`: its own local log, shipped to Kafka — the real path;
- * - `discard`: the baseline, an event log that encodes each span event as a log would (JSON and
- *   its record key) and drops it: the receiver's own work (HTTP, decoding, mapping, redaction,
- *   encoding) without the local log's write and the shipping.
- * Prints `{"httpUrl":…,"adminUrl":…}` once it listens; SIGTERM stops it.
+ * The OTLP benchmark's baseline receiver: runOtlpService (what `tapwire otlp` runs) on an event
+ * log that encodes each span event as a log would (JSON and its record key) and drops it. What it
+ * costs is the receiver's own work — HTTP, decoding, mapping, redaction, encoding — without the
+ * local log's write and the shipping. Run as its own process; SIGTERM stops it.
  *
- * BENCH_RECEIVER (JSON): the `otlp` section; BENCH_KAFKA (JSON): the `kafka` section.
+ * BENCH_RECEIVER (JSON): the `otlp` section.
  */
 import { kafkaConfigSchema, telemetryConfigSchema } from '@tapwire/config';
 import { otlpConfigSchema, runOtlpService } from '@tapwire/otlp-service';
@@ -45,13 +42,11 @@ function discardingLog(): EventLog {
   };
 }
 
-const discard = process.env.BENCH_RECEIVER_SINK === 'discard';
-const service = await runOtlpService(
+await runOtlpService(
   {
     otlp: otlpConfigSchema.parse(JSON.parse(process.env.BENCH_RECEIVER ?? '{}')),
-    kafka: kafkaConfigSchema.parse(JSON.parse(process.env.BENCH_KAFKA ?? '{}')),
+    kafka: kafkaConfigSchema.parse({}),
     telemetry: telemetryConfigSchema.parse({ logLevel: 'warn' }),
   },
-  { ...(discard ? { log: discardingLog() } : {}), handleSignals: true },
+  { log: discardingLog(), handleSignals: true },
 );
-process.stdout.write(`${JSON.stringify({ httpUrl: service.httpUrl, adminUrl: service.adminUrl })}\n`);
