@@ -21,8 +21,8 @@
  *    exactly once.
  *
  *   npm run bench:otlp          (needs `tapwire infra up`)
- *   BENCH_SPANS (500000), BENCH_BASELINE_SPANS (250000), BENCH_SPANS_PER_REQUEST (250),
- *   BENCH_CONCURRENCY (8), BENCH_LATENCY_S (20), BENCH_STALL_S (60), BENCH_KEEP_DATABASE
+ *   BENCH_SPANS (1000000), BENCH_BASELINE_SPANS (250000), BENCH_SPANS_PER_REQUEST (250),
+ *   BENCH_CONCURRENCY (8), BENCH_LATENCY_S (30), BENCH_STALL_S (60), BENCH_KEEP_DATABASE
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,10 +47,10 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const SPANS_PER_REQUEST = Number(process.env.BENCH_SPANS_PER_REQUEST ?? 250);
 // Traces of 10 spans each (bodies.ts).
 const TRACES_PER_BODY = Math.max(1, Math.round(SPANS_PER_REQUEST / 10));
-const SPANS = Number(process.env.BENCH_SPANS ?? 500_000);
+const SPANS = Number(process.env.BENCH_SPANS ?? 1_000_000);
 const BASELINE_SPANS = Number(process.env.BENCH_BASELINE_SPANS ?? 250_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
-const LATENCY_S = Number(process.env.BENCH_LATENCY_S ?? 20);
+const LATENCY_S = Number(process.env.BENCH_LATENCY_S ?? 30);
 const STALL_S = Number(process.env.BENCH_STALL_S ?? 60);
 const REPORT_FILE = resolve(ROOT, process.env.BENCH_REPORT_FILE ?? '.tapwire/bench-otlp.json');
 const TEMPLATES = 8;
