@@ -349,7 +349,12 @@ function seedRows(): Record<string, Record<string, unknown>[]> {
   });
   return {
     access_logs: [...logs, ...sloLogs].map((l, i) => ({ ...accessLogRow(l, i), ts: tsOf(l.tsUs) })),
-    spans: spans.map((s, i) => ({ ...spanRow(s, i), ts: tsOf(s.startUs) })),
+    // The last row is an app's retried export of a span: the same id again (DuckDB keeps one at
+    // insert, ClickHouse until its merge; every answer counts it once).
+    spans: [...spans, spans.find((x) => x.service === 'users-app' && x.parentSpanId === '')!].map((s, i) => ({
+      ...spanRow(s, i),
+      ts: tsOf(s.startUs),
+    })),
     saturation: samples.map((s, i) => ({ ...saturationRow(s, i), ts: s.tsS })),
     dlq_events: [
       dlq('d1', 5, FROM + 300, 'not JSON'),

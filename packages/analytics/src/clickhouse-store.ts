@@ -193,7 +193,7 @@ const RED_SPANS = raw(
 /**
  * spanOnlyAggregation is the RED aggregation per (tenant, service) of SERVER spans of services
  * with no row in `accessTable` under `accessConditions` (the overview's own source and filters):
- * services that report only spans. Columns as `SELECT tenant, service, RED_COLUMNS, spans`.
+ * services that report only spans, each span once. Columns as `SELECT tenant, service, RED_COLUMNS, spans`.
  */
 function spanOnlyAggregation(
   scope: Scope,
@@ -207,7 +207,10 @@ function spanOnlyAggregation(
   c.push(
     sql`(tenant, service) NOT IN (SELECT tenant, service FROM ${raw(accessTable)} WHERE ${accessConditions})`,
   );
-  return sql`SELECT tenant, service, ${RED_SPANS}, toUInt8(1) AS spans FROM spans WHERE ${where(c)} GROUP BY tenant, service`;
+  // An app's retried export stores a span twice until ReplacingMergeTree merges: one row per id.
+  return sql`SELECT tenant, service, ${RED_SPANS}, toUInt8(1) AS spans
+    FROM (SELECT tenant, service, status, attr_keys, attr_values, duration_us FROM spans WHERE ${where(c)} LIMIT 1 BY id)
+    GROUP BY tenant, service`;
 }
 
 /** redSql wraps a RED aggregation so the outer query turns its histogram into quantiles `q`. */
