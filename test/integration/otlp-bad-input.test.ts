@@ -348,6 +348,44 @@ describe('a span with an invalid trace id among valid ones', () => {
     },
   );
 
+  it('over OTLP/JSON (all-zero hex): 200 with partialSuccess.rejectedSpans 1; the valid spans are stored', async () => {
+    const valid = [validSpan('first'), validSpan('second')];
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    const json = (s: SpanSpec) => ({
+      traceId: s.traceId.toString('hex'),
+      spanId: s.spanId.toString('hex'),
+      name: s.name,
+      kind: 2,
+      startTimeUnixNano: String(nowNs),
+      endTimeUnixNano: String(nowNs + 5_000_000n),
+    });
+    const body = {
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'bad-input-app' } }] },
+          scopeSpans: [
+            {
+              spans: [
+                json(valid[0]!),
+                json({ traceId: Buffer.alloc(16), spanId: Buffer.from(hex(8), 'hex'), name: 'bad' }),
+                json(valid[1]!),
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    const r = await post(JSON.stringify(body), { ...auth, 'content-type': 'application/json' });
+    expect(r.status).toBe(200);
+    expect(r.contentType).toMatch(/^application\/json\b/);
+    // proto3 JSON: an int64 may be a string or a number.
+    const res = JSON.parse(r.body.toString('utf8')) as {
+      partialSuccess?: { rejectedSpans: string | number };
+    };
+    expect(Number(res.partialSuccess?.rejectedSpans)).toBe(1);
+    for (const s of valid) mustStore.set(s.spanId.toString('hex'), s.traceId.toString('hex'));
+  });
+
   it('over gRPC: partial_success rejected_spans=1; the valid spans are stored', async () => {
     const valid = [validSpan('first'), validSpan('second')];
     const r = await exportGrpc(
@@ -374,7 +412,7 @@ describe('a span with an invalid trace id among valid ones', () => {
   });
 
   it('the store holds exactly the valid spans of the accepted exports, each once; nothing from refused ones', async () => {
-    expect(mustStore.size).toBe(7);
+    expect(mustStore.size).toBe(9);
     await vi.waitFor(async () => expect((await storedSpans()).length).toBe(mustStore.size), {
       timeout: 60_000,
       interval: 500,
