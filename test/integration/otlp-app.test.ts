@@ -4,8 +4,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hashToken } from '@tapwire/api';
 import { createClickHouse, identifier, raw, sql } from '@tapwire/clickhouse';
+import { hashToken } from '@tapwire/config';
 import { raw as duckRaw, openDuckDb } from '@tapwire/duckdb';
 import { kafkaBrokers } from '@tapwire/infra';
 import { createKafkaClient, ensureTopics, topicSpecs } from '@tapwire/kafka';
