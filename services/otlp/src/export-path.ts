@@ -26,7 +26,7 @@ export interface ExportPath {
  * write-first sink: flush() appends everything emitted before it, so once it returns the spans are
  * in the local log (page cache; fsync on emit.fsyncIntervalMs) and the export may be acknowledged.
  * A failed append is answered as unavailable, which exporters retry; ids are deterministic
- * (trace id + span id), so a retried span collapses into one row.
+ * (trace id, span id and a tag of the tenant), so a retried span collapses into one row.
  */
 export function createExportPath(deps: {
   sink: EventSink;
