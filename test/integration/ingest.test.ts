@@ -213,7 +213,7 @@ describe('ingest: Kafka → ClickHouse', () => {
       for (const e of logs) {
         const r = byId.get(e.id)!;
         const back: AccessLogEvent = {
-          v: 1,
+          v: 2,
           id: r.id as string,
           ts: Number(r.ts_us),
           tenant: r.tenant as string,
@@ -235,6 +235,11 @@ describe('ingest: Kafka → ClickHouse', () => {
           path: r.path as string,
           query: r.query as string,
           error_kind: r.error_kind as AccessLogEvent['error_kind'],
+          cache: r.cache as AccessLogEvent['cache'],
+          target: r.target as string,
+          retries: Number(r.retries),
+          ratelimit_limit: Number(r.ratelimit_limit),
+          ratelimit_remaining: Number(r.ratelimit_remaining),
         };
         expect(back).toEqual(e);
         expect(r.ts).toBe(

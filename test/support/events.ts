@@ -60,7 +60,7 @@ export function exampleSpanV1(over: Partial<SpanEventV1> = {}): SpanEventV1 {
 /** exampleAccessLog returns a valid access-log event, overridden by `over`. */
 export function exampleAccessLog(over: Partial<AccessLogEvent> = {}): AccessLogEvent {
   return {
-    v: 1,
+    v: 2,
     id: randomUUID(),
     ts: T0,
     tenant: 'default',
@@ -82,6 +82,11 @@ export function exampleAccessLog(over: Partial<AccessLogEvent> = {}): AccessLogE
     path: '/users/42',
     query: 'expand=[REDACTED]',
     error_kind: 'none',
+    cache: '',
+    target: '',
+    retries: 0,
+    ratelimit_limit: 0,
+    ratelimit_remaining: 0,
     ...over,
   };
 }
@@ -117,6 +122,7 @@ export function exampleSaturation(over: Partial<SaturationEvent> = {}): Saturati
     spool_bytes: 0,
     spool_capacity_bytes: 1_073_741_824,
     producer_dropped_events: 0,
+    targets: [],
     ...over,
   };
 }

@@ -1,4 +1,10 @@
-import { type AccessLogEvent, accessLogV1Schema } from './access-log.js';
+import {
+  type AccessLogEvent,
+  type AccessLogEventV1,
+  accessLogV1Schema,
+  accessLogV2Schema,
+  upgradeAccessLogV1,
+} from './access-log.js';
 import { type AlertStateEvent, alertStateV1Schema } from './alert-state.js';
 import { createEventCodec, type EventCodec } from './codec.js';
 import { type DlqEvent, dlqV1Schema } from './dlq.js';
@@ -36,13 +42,16 @@ export const spanCodec: EventCodec<SpanEvent, SpanEvent | SpanEventV1> = createE
   upgrades: { 1: upgradeSpanV1 },
 });
 
-/** accessLogCodec validates, upgrades and encodes access-log events. */
-export const accessLogCodec: EventCodec<AccessLogEvent> = createEventCodec<AccessLogEvent>({
+/** accessLogCodec validates, upgrades and encodes access-log events (version 1 is upgraded to 2). */
+export const accessLogCodec: EventCodec<AccessLogEvent, AccessLogEvent | AccessLogEventV1> = createEventCodec<
+  AccessLogEvent,
+  AccessLogEvent | AccessLogEventV1
+>({
   kind: 'access_log',
   topic: TOPICS.accessLogs,
-  currentVersion: 1,
-  versions: { 1: accessLogV1Schema },
-  upgrades: {},
+  currentVersion: 2,
+  versions: { 1: accessLogV1Schema, 2: accessLogV2Schema },
+  upgrades: { 1: upgradeAccessLogV1 },
 });
 
 /** saturationCodec validates, upgrades and encodes saturation samples. */
@@ -92,8 +101,9 @@ export interface EventByTopic {
 }
 
 /** EmittedByTopic maps each topic to what a producer may write to it (an older version included). */
-export interface EmittedByTopic extends Omit<EventByTopic, 'tapwire.spans.v1'> {
+export interface EmittedByTopic extends Omit<EventByTopic, 'tapwire.spans.v1' | 'tapwire.access.v1'> {
   'tapwire.spans.v1': SpanEvent | SpanEventV1;
+  'tapwire.access.v1': AccessLogEvent | AccessLogEventV1;
 }
 
 /** CODECS maps each topic to the codec of the events it carries. */

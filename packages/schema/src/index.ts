@@ -1,4 +1,14 @@
-export { type AccessLogEvent, accessLogV1Schema, ERROR_KINDS, HTTP_METHODS } from './access-log.js';
+export {
+  type AccessLogEvent,
+  type AccessLogEventV1,
+  accessLogV1Schema,
+  accessLogV2Schema,
+  CACHE_STATUSES,
+  ERROR_KINDS,
+  ERROR_KINDS_V1,
+  HTTP_METHODS,
+  upgradeAccessLogV1,
+} from './access-log.js';
 export { ALERT_STATES, type AlertStateEvent, alertStateV1Schema } from './alert-state.js';
 export {
   createEventCodec,
@@ -37,7 +47,13 @@ export {
   tenantSchema,
   traceIdSchema,
 } from './primitives.js';
-export { type SaturationEvent, saturationV1Schema, upstreamSaturationSchema } from './saturation.js';
+export {
+  type SaturationEvent,
+  saturationV1Schema,
+  TARGET_STATES,
+  targetHealthSchema,
+  upstreamSaturationSchema,
+} from './saturation.js';
 export { SILENCE_MATCHER, type SilenceEvent, silenceV1Schema } from './silence.js';
 export {
   SPAN_KINDS,

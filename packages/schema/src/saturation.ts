@@ -15,6 +15,24 @@ export const upstreamSaturationSchema = z.object({
   pool_pending: gauge,
 });
 
+/**
+ * TARGET_STATES: `healthy` takes traffic; `unhealthy` failed its active health checks
+ * (unhealthyThreshold in a row) and takes none until it passes healthyThreshold in a row;
+ * `ejected` failed consecutive proxied requests (passive) and takes none until its ejection ends.
+ */
+export const TARGET_STATES = ['healthy', 'unhealthy', 'ejected'] as const;
+
+/** targetHealthSchema is one target of a load-balanced upstream in a sample. */
+export const targetHealthSchema = z.object({
+  upstream: nonEmptyBoundedString(LIMITS.serviceChars),
+  /** host:port of the target. */
+  target: nonEmptyBoundedString(LIMITS.serviceChars),
+  state: z.enum(TARGET_STATES),
+  in_flight: gauge,
+  /** Consecutive failed requests or health checks, whichever moved it last; 0 when healthy. */
+  consecutive_failures: gauge,
+});
+
 /** saturationV1Schema validates a saturation sample, version 1 (each proxy instance, every second). */
 export const saturationV1Schema = z.object({
   ...envelopeShape,
@@ -35,6 +53,8 @@ export const saturationV1Schema = z.object({
   spool_capacity_bytes: gauge,
   /** Events this instance's producer dropped since it started (memory and spool full); absent from older producers. */
   producer_dropped_events: gauge.default(0),
+  /** Every target of every upstream and its health; absent from older producers. */
+  targets: z.array(targetHealthSchema).max(4096).default([]),
 });
 
 /** SaturationEvent is one proxy instance's resource and concurrency state over one interval. */

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { CommandFailure } from '../src/io.js';
 import { DEMO_UPSTREAM, upstreamsForStart } from '../src/start-upstreams.js';
 
-const matchOf = (u: { name: string; url: string; match: { host?: string; pathPrefix: string } }) => [
+const matchOf = (u: { name: string; url?: string; match: { host?: string; pathPrefix: string } }) => [
   u.name,
   u.url,
   u.match.host ?? '*',

@@ -3,6 +3,7 @@ import { emitConfigShape } from '@tapwire/emission';
 import { DEFAULT_TENANT, tenantSchema } from '@tapwire/schema';
 import { DEFAULT_REDACTED_QUERY_PARAMS } from '@tapwire/telemetry';
 import { z } from 'zod';
+import { policyShape } from './policy/config.js';
 
 // Shared with the OTLP receiver; re-exported so the proxy's public API keeps them.
 export { ALWAYS_REDACTED_HEADERS, DEFAULT_REDACTED_QUERY_PARAMS } from '@tapwire/telemetry';
@@ -32,7 +33,94 @@ export const upstreamSchema = z
     tenant: tenantSchema.optional().describe('Tenant of this upstream’s events. Default: proxy.tenant.'),
     url: z
       .url({ protocol: /^https?$/ })
-      .describe('Base URL requests are forwarded to, e.g. http://10.0.0.5:8080.'),
+      .optional()
+      .describe('Base URL requests are forwarded to, e.g. http://10.0.0.5:8080. Either url or targets.'),
+    targets: z
+      .array(z.url({ protocol: /^https?$/ }))
+      .min(1)
+      .max(256)
+      .optional()
+      .describe('Base URLs of several equivalent targets, load-balanced. Either url or targets.'),
+    balancer: z
+      .enum(['round-robin', 'least-requests'])
+      .default('round-robin')
+      .describe(
+        'How a target is chosen: round-robin, or least-requests (fewest in flight; ties by round-robin). Default: round-robin.',
+      ),
+    healthCheck: z
+      .strictObject({
+        path: z.string().regex(/^\//, 'must start with "/"').default('/health').describe('Default: /health.'),
+        intervalMs: z.number().int().min(100).default(5000).describe('Default: 5000.'),
+        timeoutMs: z.number().int().min(10).default(2000).describe('Default: 2000.'),
+        healthyThreshold: z
+          .number()
+          .int()
+          .min(1)
+          .default(2)
+          .describe('Passed checks in a row that bring an unhealthy target back. Default: 2.'),
+        unhealthyThreshold: z
+          .number()
+          .int()
+          .min(1)
+          .default(3)
+          .describe('Failed checks in a row (no 2xx/3xx in time) that take a target out. Default: 3.'),
+      })
+      .optional()
+      .describe('Active health checks: GET path on every target each interval. Default: none.'),
+    passive: z
+      .strictObject({
+        consecutiveFailures: z
+          .number()
+          .int()
+          .min(0)
+          .default(5)
+          .describe(
+            'Failed proxied requests in a row (connect failure, reset, timeout, 502/503/504) that eject a target. 0: never. Default: 5.',
+          ),
+        ejectMs: z
+          .number()
+          .int()
+          .min(100)
+          .default(30_000)
+          .describe('How long an ejection lasts, in ms. Default: 30000.'),
+      })
+      .prefault({})
+      .describe('Passive ejection of failing targets (only with more than one target).'),
+    retries: z
+      .strictObject({
+        attempts: z
+          .number()
+          .int()
+          .min(0)
+          .max(10)
+          .default(1)
+          .describe(
+            'Times an idempotent request without a body is sent again, to another target, after a connect failure. Default: 1 (only with more than one target).',
+          ),
+        budgetPercent: z
+          .number()
+          .min(0)
+          .max(100)
+          .default(20)
+          .describe(
+            'Retries may add at most this share of the upstream’s requests (over 10 s). Default: 20.',
+          ),
+        minPerSecond: z
+          .number()
+          .int()
+          .min(0)
+          .default(3)
+          .describe('Retries always allowed per second whatever the budget. Default: 3.'),
+      })
+      .prefault({}),
+    ...policyShape,
+    routePolicies: z
+      .array(z.strictObject({ route: routeTemplate, ...policyShape }))
+      .max(10_000)
+      .default([])
+      .describe(
+        'Policies of one route template (one of routes): each set here replaces the upstream’s, false turns it off.',
+      ),
     match: z
       .strictObject({
         host: z
@@ -248,6 +336,11 @@ export const proxyConfigSchema = z
                 .string()
                 .regex(/^[0-9a-f]{64}$/, 'must be the hex SHA-256 of the key')
                 .describe('Hex SHA-256 of the API key (the key itself is never configured).'),
+              scopes: z
+                .array(z.string().min(1).max(128))
+                .max(64)
+                .default([])
+                .describe('Scopes this key holds, for routes whose auth policy requires scopes.'),
             }),
           )
           .default([])
@@ -264,11 +357,61 @@ export const proxyConfigSchema = z
               .min(1)
               .optional()
               .describe('PEM public key for RS/ES/PS algorithms; verified when set.'),
+            jwksFile: z
+              .string()
+              .min(1)
+              .optional()
+              .describe(
+                'Path of a JWKS file (RFC 7517) whose keys verify tokens by their kid; re-read when it changes.',
+              ),
+            algorithms: z
+              .array(
+                z.enum(['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512']),
+              )
+              .min(1)
+              .optional()
+              .describe('Algorithms accepted. Default: those of the configured key(s).'),
+            audience: z
+              .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+              .optional()
+              .describe(
+                'Accepted aud value(s); tokens for another audience are invalid. Default: not checked.',
+              ),
+            issuer: z
+              .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+              .optional()
+              .describe('Accepted iss value(s). Default: not checked.'),
+            clockSkewSeconds: z
+              .number()
+              .int()
+              .min(0)
+              .max(3600)
+              .default(0)
+              .describe('Leeway when checking exp and nbf, in s. Default: 0.'),
+            scopeClaim: z
+              .string()
+              .min(1)
+              .default('scope')
+              .describe(
+                'Claim holding the token’s scopes (space-separated string or array). Default: scope.',
+              ),
             claim: z.string().min(1).default('sub').describe('Claim recorded as the consumer. Default: sub.'),
           })
           .optional()
           .describe(
-            'Identify consumers by a bearer JWT; without secret or publicKey the claim is read unverified.',
+            'Identify consumers by a bearer JWT; without secret, publicKey or jwksFile the claim is read unverified (and routes with an auth policy refuse JWTs).',
+          ),
+      })
+      .prefault({}),
+    cache: z
+      .strictObject({
+        maxBytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(64 * 1024 * 1024)
+          .describe(
+            'Memory the response cache may hold across all upstreams (bodies and headers), least recently used evicted first, in bytes. Default: 67108864.',
           ),
       })
       .prefault({}),
@@ -312,6 +455,20 @@ export const proxyConfigSchema = z
           message: `duplicate upstream name ${u.name}`,
         });
       seen.add(u.name);
+      if ((u.url === undefined) === (u.targets === undefined))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstreams', i, 'url'],
+          message: 'set exactly one of url and targets',
+        });
+      u.routePolicies.forEach((p, j) => {
+        if (!u.routes.includes(p.route))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['upstreams', i, 'routePolicies', j, 'route'],
+            message: `must be one of this upstream's routes`,
+          });
+      });
       const templates = new Set(u.routes).size;
       if (templates >= u.maxRoutes)
         ctx.addIssue({

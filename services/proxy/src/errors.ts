@@ -21,6 +21,11 @@ export const PROXY_ERRORS = {
   TAPWIRE_PROXY_HEADERS_TOO_LARGE: { status: 431, message: 'request headers too large' },
   TAPWIRE_PROXY_CLIENT_TIMEOUT: { status: 408, message: 'the client did not send its request in time' },
   TAPWIRE_PROXY_SHUTTING_DOWN: { status: 503, message: 'the proxy is shutting down' },
+  TAPWIRE_PROXY_AUTH_MISSING: { status: 401, message: 'this route needs credentials' },
+  TAPWIRE_PROXY_AUTH_INVALID: { status: 401, message: 'the credentials are not valid' },
+  TAPWIRE_PROXY_FORBIDDEN: { status: 403, message: 'the consumer may not use this route' },
+  TAPWIRE_PROXY_RATE_LIMITED: { status: 429, message: 'rate limit exceeded' },
+  TAPWIRE_PROXY_NO_HEALTHY_TARGET: { status: 503, message: 'no healthy target for this upstream' },
 } as const;
 
 /** ProxyErrorCode names one entry of PROXY_ERRORS. */

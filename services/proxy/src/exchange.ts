@@ -76,6 +76,15 @@ interface Exchange {
   consumer: string;
   status: number;
   errorKind: ErrorKind;
+  /** What the response cache did ('' when the route has no cache policy). */
+  cache: AccessLogEvent['cache'];
+  /** host:port of the upstream target forwarded to last ('' when none). */
+  target: string;
+  /** Times the request was sent again to another target after a connect failure. */
+  retries: number;
+  /** The rate limit that applied: quota per window and what was left (both 0 when none). */
+  rateLimitLimit: number;
+  rateLimitRemaining: number;
   bytesIn: number;
   bytesOut: number;
   clientStartMs: number;
@@ -179,6 +188,11 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       consumer: '',
       status: 0,
       errorKind: 'none',
+      cache: '',
+      target: '',
+      retries: 0,
+      rateLimitLimit: 0,
+      rateLimitRemaining: 0,
       bytesIn: 0,
       bytesOut: 0,
       clientStartMs: 0,
@@ -238,7 +252,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
     const path = deps.redactPath(ex.path).slice(0, 2048);
     const query = deps.redactQuery(ex.query).slice(0, 2048);
     const log: AccessLogEvent = {
-      v: 1,
+      v: 2,
       id: ex.serverSpanId + ex.clientSpanId,
       ts: ex.startUs,
       tenant: ex.tenant,
@@ -260,6 +274,11 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       path,
       query,
       error_kind: ex.errorKind,
+      cache: ex.cache,
+      target: ex.target,
+      retries: ex.retries,
+      ratelimit_limit: ex.rateLimitLimit,
+      ratelimit_remaining: ex.rateLimitRemaining,
     };
     sink.emit(TOPICS.accessLogs, log);
     metrics.request(ex.upstream?.name ?? '', ex.status, durationMs / 1000);

@@ -64,6 +64,8 @@ export function createSaturationSampler(
             pool_pending: s.pending + s.queued,
           };
         }),
+      // Per-target health of load-balanced upstreams (issue #23); filled in by the balancer.
+      targets: [],
       event_loop_utilization: Math.min(1, Math.max(0, eluDelta.utilization)),
       event_loop_delay_ms: Math.round(delayMs * 1000) / 1000,
       heap_used_bytes: mem.heapUsed,

@@ -29,7 +29,8 @@ export interface UpstreamTable {
 }
 
 function compile(config: UpstreamConfig, defaults: ProxyConfig): Upstream {
-  const url = new URL(config.url);
+  // Until the balancer (issue #23) lands: the first target.
+  const url = new URL(config.url ?? config.targets![0]!);
   const prefix = config.match.pathPrefix.length > 1 ? config.match.pathPrefix.replace(/\/+$/, '') : '/';
   return {
     config,
