@@ -1,5 +1,6 @@
 import { Pool } from 'undici';
 import type { ProxyConfig, UpstreamConfig } from './config.js';
+import { createPolicyResolver, type PolicyResolver } from './policy/resolve.js';
 import { createRouteResolver, type RouteResolver } from './routes.js';
 
 /** Upstream is one compiled upstream: its matcher, connection pool, route resolver and in-flight count. */
@@ -18,6 +19,8 @@ export interface Upstream {
   readonly serverPort: number;
   readonly pool: Pool;
   readonly routes: RouteResolver;
+  /** The auth, rate-limit and cache policies of a route of this upstream. */
+  readonly policies: PolicyResolver;
   inFlight: number;
 }
 
@@ -60,6 +63,7 @@ function compile(config: UpstreamConfig, defaults: ProxyConfig): Upstream {
       freeShare: config.routeFreeShare,
       maxCandidates: config.maxRouteCandidates,
     }),
+    policies: createPolicyResolver(config),
     inFlight: 0,
   };
 }
