@@ -85,6 +85,8 @@ interface Exchange {
   /** The rate limit that applied: quota per window and what was left (both 0 when none). */
   rateLimitLimit: number;
   rateLimitRemaining: number;
+  /** Headers a policy adds to whatever answer the client gets (RateLimit, X-Cache, …); undefined when none. */
+  policyHeaders: Record<string, string> | undefined;
   bytesIn: number;
   bytesOut: number;
   clientStartMs: number;
@@ -193,6 +195,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       retries: 0,
       rateLimitLimit: 0,
       rateLimitRemaining: 0,
+      policyHeaders: undefined,
       bytesIn: 0,
       bytesOut: 0,
       clientStartMs: 0,
@@ -237,6 +240,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       'content-type': 'application/json; charset=utf-8',
       'content-length': String(ex.bytesOut),
       ...traceHeaders(ex),
+      ...ex.policyHeaders,
       ...extra,
     });
     ex.endMs = performance.now();
@@ -455,6 +459,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
         }
         out.traceparent = formatTraceParent(ex.traceId, ex.serverSpanId, ex.sampled);
         out['x-request-id'] = ex.requestId;
+        if (ex.policyHeaders) for (const name in ex.policyHeaders) out[name] = ex.policyHeaders[name]!;
         ex.headersSent = true;
         if (res.destroyed) {
           controller.abort(new Error('client aborted'));
