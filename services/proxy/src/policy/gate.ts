@@ -64,9 +64,9 @@ export function createPolicyGate(deps: {
     const d = limiter.take(limit, subject.consumer, subject.clientAddress);
     subject.rateLimitLimit = d.limit;
     subject.rateLimitRemaining = d.remaining;
-    const h = (subject.policyHeaders ??= {});
-    h['ratelimit-policy'] = d.policyHeader;
-    h.ratelimit = d.stateHeader;
+    subject.policyHeaders ??= {};
+    subject.policyHeaders['ratelimit-policy'] = d.policyHeader;
+    subject.policyHeaders.ratelimit = d.stateHeader;
     decisions.rateLimit(upstream, d.allowed ? 'allowed' : 'limited');
     if (d.allowed) return undefined;
     return {
@@ -94,10 +94,11 @@ export function authConfigIssues(config: ProxyConfig): ConfigIssue[] {
         message: 'accepts only JWTs, but consumers.jwt sets no secret, publicKey or jwksFile to verify them',
       });
   };
-  config.upstreams.forEach((u, i) => {
+  for (const [i, u] of config.upstreams.entries()) {
     check(u.auth, `proxy.upstreams.${i}.auth`);
-    u.routePolicies.forEach((r, j) => check(r.auth, `proxy.upstreams.${i}.routePolicies.${j}.auth`));
-  });
+    for (const [j, r] of u.routePolicies.entries())
+      check(r.auth, `proxy.upstreams.${i}.routePolicies.${j}.auth`);
+  }
   return issues;
 }
 
