@@ -100,6 +100,11 @@ export function createJwtVerifier(
     cache: 1000,
     ...(config.audience !== undefined ? { allowedAud: config.audience } : {}),
     ...(config.issuer !== undefined ? { allowedIss: config.issuer } : {}),
+    // fast-jwt checks aud and iss only when the token has them: a configured one is required.
+    requiredClaims: [
+      ...(config.audience !== undefined ? ['aud'] : []),
+      ...(config.issuer !== undefined ? ['iss'] : []),
+    ],
   };
   const build = (key: string | Buffer, algorithms: string[]): Verify | undefined =>
     algorithms.length === 0
