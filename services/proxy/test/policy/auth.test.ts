@@ -3,10 +3,11 @@ import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '@tapwire/config';
-import { proxyConfigSchema } from '@tapwire/proxy';
+import { buildProxy, proxyConfigSchema } from '@tapwire/proxy';
 import { createLogger } from '@tapwire/telemetry';
 import { createSigner } from 'fast-jwt';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createMemorySink } from '../../../../test/support/memory-sink.js';
 import { createConsumerIdentifier } from '../../src/consumers.js';
 import { createAuthenticator } from '../../src/policy/auth.js';
 import { authPolicySchema } from '../../src/policy/config.js';
@@ -244,5 +245,35 @@ describe('auth policy decisions', () => {
     expect(identify({ 'x-api-key': 'key-w' })).toBe('writer');
     expect(identify({ 'x-api-key': 'nope' })).toBe('unknown');
     expect(identify({})).toBe('');
+  });
+});
+
+describe('auth configuration checked at build', () => {
+  const build = (cfg: Record<string, unknown>) => () =>
+    buildProxy({ sink: createMemorySink(), logger }, proxyConfigSchema.parse(cfg));
+
+  it('names an unreadable JWKS file and a JWT-only policy with no key to verify it', () => {
+    expect(build({ consumers: { jwt: { jwksFile: join(dir, 'missing.json') } } })).toThrow(
+      /proxy\.consumers\.jwt\.jwksFile: cannot load the JWKS file/,
+    );
+    let err: unknown;
+    try {
+      build({
+        upstreams: [
+          {
+            name: 'a',
+            url: 'http://127.0.0.1:1',
+            routes: ['/x'],
+            auth: { methods: ['apiKey'] },
+            routePolicies: [{ route: '/x', auth: { methods: ['jwt'] } }],
+          },
+        ],
+      })();
+    } catch (e) {
+      err = e;
+    }
+    expect((err as ConfigError).issues.map((i) => i.path)).toEqual([
+      'proxy.upstreams.0.routePolicies.0.auth.methods',
+    ]);
   });
 });
