@@ -127,7 +127,13 @@ export function createJwtVerifier(
   }
 
   function parseKeySet(text: string): KeySet {
-    const doc = JSON.parse(text) as { keys?: unknown };
+    let doc: { keys?: unknown };
+    try {
+      doc = JSON.parse(text) as { keys?: unknown };
+    } catch {
+      // JSON.parse quotes the text around the error, and the file may hold secrets (oct keys).
+      throw new Error('the file is not valid JSON');
+    }
     if (!Array.isArray(doc.keys)) throw new Error('the file holds no "keys" array');
     const byKid = new Map<string, Verify>();
     let only: Verify | undefined;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '@tapwire/config';
 import { buildProxy, proxyConfigSchema } from '@tapwire/proxy';
-import { createLogger } from '@tapwire/telemetry';
+import { createLogger, type Logger } from '@tapwire/telemetry';
 import { createSigner } from 'fast-jwt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMemorySink } from '../../../../test/support/memory-sink.js';
@@ -39,9 +39,16 @@ const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
 function consumers(c: Record<string, unknown>) {
   return proxyConfigSchema.parse({ consumers: c }).consumers;
 }
+const logged: string[] = [];
+const capturing = {
+  info: (o: unknown, m: string) => logged.push(`${m} ${JSON.stringify(o)}`),
+  warn: (o: unknown, m: string) => logged.push(`${m} ${JSON.stringify(o)}`),
+} as unknown as Logger;
 function authFor(c: Record<string, unknown>, now?: () => number) {
   const cfg = consumers(c);
-  const jwt = cfg.jwt ? createJwtVerifier(cfg.jwt, { logger, ...(now ? { now } : {}) }) : undefined;
+  const jwt = cfg.jwt
+    ? createJwtVerifier(cfg.jwt, { logger: capturing, ...(now ? { now } : {}) })
+    : undefined;
   return createAuthenticator(cfg, jwt);
 }
 const policy = (p: Record<string, unknown> = {}) => authPolicySchema.parse(p);
@@ -155,10 +162,15 @@ describe('JWT verification', () => {
     expect(auth.check(p, bearer(rs({ sub: 'r' }, { kid: 'r1' }))).outcome).toBe('invalid');
 
     // A broken file keeps the last good keys.
-    writeFileSync(file, '{ not json');
+    logged.length = 0;
+    writeFileSync(file, '{ "keys": [{ "kty": "oct", "k": "SECRET_CANARY" ');
     utimesSync(file, 3000, 3000);
     t = 3000;
     expect(auth.check(p, bearer(rs({ sub: 'r' }, { kid: 'r2' }))).outcome).toBe('allowed');
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toContain('keeping the last good keys');
+    expect(logged[0]).toContain('the file is not valid JSON');
+    expect(logged[0]).not.toContain('SECRET_CANARY');
   });
 
   it('a missing JWKS file at start is a config error naming the field', () => {
