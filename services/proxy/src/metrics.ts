@@ -52,7 +52,7 @@ export function createProxyMetrics(
   });
   const errorResponses = new Counter({
     name: 'tapwire_proxy_error_responses_total',
-    help: 'Responses the proxy answered itself instead of an upstream (400, 404, 405, 408, 413, 414, 417, 431, 502, 503, 504), by error code.',
+    help: 'Responses the proxy answered itself instead of an upstream (400, 401, 403, 404, 405, 408, 413, 414, 417, 429, 431, 502, 503, 504), by error code.',
     labelNames: ['code'],
     registers: [registry],
   });
