@@ -356,7 +356,9 @@ export const proxyConfigSchema = z
               .string()
               .min(1)
               .optional()
-              .describe('PEM public key (RSA or EC) for RS256/384/512 or ES256/384/512 tokens; verified when set.'),
+              .describe(
+                'PEM public key (RSA or EC) for RS256/384/512 or ES256/384/512 tokens; verified when set.',
+              ),
             jwksFile: z
               .string()
               .min(1)
