@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,13 @@ const sha = (k: string) => createHash('sha256').update(k).digest('hex');
 const sign = createSigner({ key: SECRET, algorithm: 'HS256', noTimestamp: true });
 const nowS = () => Math.floor(Date.now() / 1000);
 const WINDOW_MS = 60_000;
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signRs = createSigner({
+  key: rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+  algorithm: 'RS256',
+  kid: 'idp-1',
+  noTimestamp: true,
+});
 
 let up: TestUpstream;
 let log: FileLog;
@@ -35,7 +42,13 @@ let clockMs = 10 * WINDOW_MS;
 
 beforeAll(async () => {
   up = await startUpstream();
-  log = await openFileLog({ dir: mkdtempSync(join(tmpdir(), 'tapwire-auth-log-')) });
+  const dir = mkdtempSync(join(tmpdir(), 'tapwire-auth-log-'));
+  log = await openFileLog({ dir });
+  const jwksFile = join(dir, 'jwks.json');
+  writeFileSync(
+    jwksFile,
+    JSON.stringify({ keys: [{ ...rsa.publicKey.export({ format: 'jwk' }), kid: 'idp-1' }] }),
+  );
   const config = proxyConfigSchema.parse({
     listen: { host: '127.0.0.1', port: 0 },
     admin: { host: '127.0.0.1', port: 0 },
@@ -44,7 +57,7 @@ beforeAll(async () => {
         { id: 'reader', sha256: sha('KEY_READER_CANARY'), scopes: ['read'] },
         { id: 'admin', sha256: sha('KEY_ADMIN_CANARY'), scopes: ['read', 'admin'] },
       ],
-      jwt: { secret: SECRET, audience: 'tapwire-it' },
+      jwt: { secret: SECRET, jwksFile, audience: 'tapwire-it' },
     },
     upstreams: [
       { name: 'open', url: up.url, match: { pathPrefix: '/open' } },
@@ -215,6 +228,19 @@ describe('proxy auth and rate-limit policies → client answers and access logs'
         expect: { 'ratelimit-policy': '"default";q=2;w=60', ratelimit: '"default";r=1;t=60' },
       },
       {
+        name: 'RS256 JWT verified by the JWKS file (kid idp-1)',
+        path: '/api/items/2b',
+        headers: {
+          authorization: `Bearer ${signRs({ sub: 'jwks-carol', aud: 'tapwire-it', scope: 'read' })}`,
+        },
+        status: 200,
+        kind: 'none',
+        consumer: 'jwks-carol',
+        limit: 2,
+        remaining: 1,
+        expect: { ratelimit: '"default";r=1;t=60', 'www-authenticate': null },
+      },
+      {
         name: 'reader key, exactly at the limit',
         path: '/api/items/3',
         headers: { 'x-api-key': 'KEY_READER_CANARY' },
@@ -332,6 +358,7 @@ describe('proxy auth and rate-limit policies → client answers and access logs'
     expect(up.seen.filter((r) => r.url.startsWith('/api/items')).map((r) => r.url)).toEqual([
       '/api/items/1',
       '/api/items/2',
+      '/api/items/2b',
       '/api/items/3',
       '/api/items/5',
     ]);
@@ -344,7 +371,7 @@ describe('proxy auth and rate-limit policies → client answers and access logs'
     expect(metric('upstream="api",policy="auth",decision="missing"')).toMatch(/ 1$/);
     expect(metric('upstream="api",policy="auth",decision="invalid"')).toMatch(/ 2$/);
     expect(metric('upstream="api",policy="auth",decision="forbidden"')).toMatch(/ 2$/);
-    expect(metric('upstream="api",policy="auth",decision="allowed"')).toMatch(/ 6$/);
+    expect(metric('upstream="api",policy="auth",decision="allowed"')).toMatch(/ 7$/);
     expect(metric('upstream="api",policy="rate_limit",decision="limited"')).toMatch(/ 1$/);
     expect(metric('upstream="anon",policy="rate_limit",decision="limited"')).toMatch(/ 1$/);
 
