@@ -19,6 +19,10 @@ import { createProxyErrorLog } from './error-log.js';
 import { PROXY_ERRORS, type ProxyErrorCode, proxyErrorBody } from './errors.js';
 import { createExchangeHandler, type ExchangeHandler } from './exchange.js';
 import { createProxyMetrics, type ProxyMetrics } from './metrics.js';
+import { createAuthenticator } from './policy/auth.js';
+import { assertAuthConfig, createPolicyGate } from './policy/gate.js';
+import { createJwtVerifier } from './policy/jwt.js';
+import { createRateLimiter } from './policy/rate-limit.js';
 import { createHeaderRecorder } from './redact.js';
 import { createRequestLineGuard } from './request-line-guard.js';
 import { createSaturationSampler, type SaturationSampler } from './saturation.js';
@@ -80,7 +84,8 @@ function rawRefusal(code: ProxyErrorCode, requestId: string, extraHeaders = ''):
 
 /**
  * buildProxy wires the proxy from its parts; nothing listens until start(). `now` (default
- * performance.now, in ms) paces the rate-limited log of errors the proxy answers itself;
+ * performance.now, in ms) paces the rate-limited log of errors the proxy answers itself and the
+ * rate-limit windows;
  * `emission` reports where the events are (default: the sink's own counters, nothing shipped).
  */
 export function buildProxy(
@@ -88,6 +93,12 @@ export function buildProxy(
   config: ProxyConfig,
 ): TapwireProxy {
   const emission = deps.emission ?? writtenOnly(deps.sink);
+  // Config problems found only now (a JWKS file that cannot be read, an auth policy no request could
+  // pass) throw before anything is opened.
+  assertAuthConfig(config);
+  const jwt = config.consumers.jwt
+    ? createJwtVerifier(config.consumers.jwt, { logger: deps.logger })
+    : undefined;
   const table = createUpstreamTable(config);
   const refusals = createConnectionRefusals();
   const ids = createIdSource();
@@ -105,7 +116,15 @@ export function buildProxy(
       table,
       ids,
       metrics,
-      identifyConsumer: createConsumerIdentifier(config.consumers),
+      identifyConsumer: createConsumerIdentifier(config.consumers, jwt),
+      admit: createPolicyGate({
+        auth: createAuthenticator(config.consumers, jwt),
+        limiter: createRateLimiter({ now: deps.now ?? (() => performance.now()) }),
+        decisions: {
+          auth: (upstream, outcome) => metrics.policyDecision(upstream, 'auth', outcome),
+          rateLimit: (upstream, outcome) => metrics.policyDecision(upstream, 'rate_limit', outcome),
+        },
+      }),
       redactQuery: createQueryRedactor(config.redaction.queryParams),
       recordHeaders: {
         request: createHeaderRecorder(config.redaction.recordRequestHeaders, config.redaction.headers),

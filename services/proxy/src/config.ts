@@ -356,13 +356,15 @@ export const proxyConfigSchema = z
               .string()
               .min(1)
               .optional()
-              .describe('PEM public key for RS/ES/PS algorithms; verified when set.'),
+              .describe(
+                'PEM public key (RSA or EC) for RS256/384/512 or ES256/384/512 tokens; verified when set.',
+              ),
             jwksFile: z
               .string()
               .min(1)
               .optional()
               .describe(
-                'Path of a JWKS file (RFC 7517) whose keys verify tokens by their kid; re-read when it changes.',
+                'Path of a JWKS file (RFC 7517: RSA, EC and oct keys) whose keys verify tokens by their kid; re-read when its mtime changes (checked at most once a second), a bad file keeps the last good keys. Must be readable at start.',
               ),
             algorithms: z
               .array(
@@ -375,12 +377,14 @@ export const proxyConfigSchema = z
               .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
               .optional()
               .describe(
-                'Accepted aud value(s); tokens for another audience are invalid. Default: not checked.',
+                'Accepted aud value(s); tokens for another audience, or with no aud, are invalid. Default: not checked.',
               ),
             issuer: z
               .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
               .optional()
-              .describe('Accepted iss value(s). Default: not checked.'),
+              .describe(
+                'Accepted iss value(s); tokens from another issuer, or with no iss, are invalid. Default: not checked.',
+              ),
             clockSkewSeconds: z
               .number()
               .int()

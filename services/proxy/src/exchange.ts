@@ -8,6 +8,7 @@ import type { ProxyConfig } from './config.js';
 import type { ConsumerIdentifier } from './consumers.js';
 import { PROXY_ERRORS, type ProxyErrorCode, proxyErrorBody } from './errors.js';
 import type { ProxyMetrics } from './metrics.js';
+import type { PolicyGate } from './policy/gate.js';
 import type { HeaderRecorder } from './redact.js';
 import { ROUTE_UNMATCHED } from './routes.js';
 import { formatTraceParent, type IdSource, parseTraceParent } from './trace-context.js';
@@ -41,6 +42,8 @@ export interface ExchangeDeps {
   readonly ids: IdSource;
   readonly metrics: ProxyMetrics;
   readonly identifyConsumer: ConsumerIdentifier;
+  /** admit enforces a route's auth and rate-limit policies (see policy/gate.ts). */
+  readonly admit: PolicyGate;
   readonly redactQuery: QueryRedactor;
   readonly recordHeaders: { request: HeaderRecorder; response: HeaderRecorder };
   readonly redactPath: (path: string) => string;
@@ -548,6 +551,14 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
         if (maxBody > 0 && declared > maxBody) {
           answer(ex, res, 'TAPWIRE_PROXY_BODY_TOO_LARGE', 'body_too_large', { connection: 'close' });
           return;
+        }
+        const routePolicies = up.policies(ex.route);
+        if (!routePolicies.none) {
+          const refused = deps.admit(ex, req.headers, routePolicies, up.name);
+          if (refused) {
+            answer(ex, res, refused.code, refused.kind, refused.headers);
+            return;
+          }
         }
         if (up.inFlight >= up.config.maxConcurrency) {
           answer(ex, res, 'TAPWIRE_PROXY_OVER_LIMIT', 'over_limit', { 'retry-after': '1' });

@@ -17,7 +17,17 @@ export interface ProxyMetrics {
   request(upstream: string, status: number, durationS: number): void;
   /** errorResponse counts one response the proxy generated itself, by catalogue code. */
   errorResponse(code: ProxyErrorCode): void;
+  /** policyDecision counts one auth or rate-limit decision of an upstream's route. */
+  policyDecision(upstream: string, policy: 'auth' | 'rate_limit', decision: PolicyDecision): void;
 }
+
+/** PolicyDecision is a decision label of tapwire_proxy_policy_decisions_total. */
+export type PolicyDecision = 'allowed' | 'missing' | 'invalid' | 'forbidden' | 'limited';
+
+const POLICY_DECISIONS = {
+  auth: ['allowed', 'missing', 'invalid', 'forbidden'],
+  rate_limit: ['allowed', 'limited'],
+} as const;
 
 /** createProxyMetrics registers the proxy's metrics; label children are created here, not per request. */
 export function createProxyMetrics(
@@ -42,7 +52,7 @@ export function createProxyMetrics(
   });
   const errorResponses = new Counter({
     name: 'tapwire_proxy_error_responses_total',
-    help: 'Responses the proxy answered itself instead of an upstream (400, 404, 405, 408, 413, 414, 417, 431, 502, 503, 504), by error code.',
+    help: 'Responses the proxy answered itself instead of an upstream (400, 401, 403, 404, 405, 408, 413, 414, 417, 429, 431, 502, 503, 504), by error code.',
     labelNames: ['code'],
     registers: [registry],
   });
@@ -75,6 +85,25 @@ export function createProxyMetrics(
       this.set({ upstream: 'all' }, inFlightTotal());
     },
   });
+  const decisions = new Counter({
+    name: 'tapwire_proxy_policy_decisions_total',
+    help: 'Auth and rate-limit decisions, by upstream, policy (auth, rate_limit) and decision (allowed, missing, invalid, forbidden, limited).',
+    labelNames: ['upstream', 'policy', 'decision'],
+    registers: [registry],
+  });
+  // Children per upstream, policy and decision, created here: the request path only looks them up.
+  const decisionChildren = new Map(
+    upstreams.map((u) => [
+      u.name,
+      new Map(
+        (Object.keys(POLICY_DECISIONS) as (keyof typeof POLICY_DECISIONS)[]).flatMap((policy) =>
+          POLICY_DECISIONS[policy].map(
+            (d) => [`${policy}:${d}`, decisions.labels(u.name, policy, d)] as const,
+          ),
+        ),
+      ),
+    ]),
+  );
   registerEmissionMetrics(registry, { prefix: 'tapwire_proxy', events: 'Events' }, emission);
 
   return {
@@ -87,6 +116,9 @@ export function createProxyMetrics(
     },
     errorResponse(code) {
       errorChildren.get(code)?.inc();
+    },
+    policyDecision(upstream, policy, decision) {
+      decisionChildren.get(upstream)?.get(`${policy}:${decision}`)?.inc();
     },
   };
 }

@@ -48,7 +48,7 @@ export const rateLimitPolicySchema = z
       .enum(['consumer', 'client'])
       .default('consumer')
       .describe(
-        'Whose requests are counted together: consumer (the identified consumer; anonymous requests by client address) or client (the client address always). Default: consumer.',
+        'Whose requests are counted together: consumer (the identified consumer; anonymous or unknown ones by client address) or client (the client address always). Default: consumer.',
       ),
     overrides: z
       .array(z.strictObject({ consumer: name, limit: z.number().int().min(1).max(0xffff_ffff) }))
@@ -61,7 +61,9 @@ export const rateLimitPolicySchema = z
       .default('default')
       .describe('Name of the policy in the RateLimit-Policy and RateLimit headers. Default: default.'),
   })
-  .describe('Rate limit; over it the request gets 429 with Retry-After, RateLimit-Policy and RateLimit.');
+  .describe(
+    'Rate limit (sliding-window counter, counters local to each proxy process); every response carries RateLimit-Policy and RateLimit, over the limit 429 with Retry-After.',
+  );
 
 /** RateLimitPolicy is one validated rate-limit policy. */
 export type RateLimitPolicy = z.infer<typeof rateLimitPolicySchema>;
@@ -118,7 +120,17 @@ export type CachePolicy = z.infer<typeof cachePolicySchema>;
 
 /** policyShape is what an upstream or a route policy may set; `false` turns an inherited one off. */
 export const policyShape = {
-  auth: z.union([z.literal(false), authPolicySchema]).optional(),
-  rateLimit: z.union([z.literal(false), rateLimitPolicySchema]).optional(),
+  auth: z
+    .union([z.literal(false), authPolicySchema])
+    .optional()
+    .describe(
+      'Enforced authentication: { methods, scopes, claims } (docs/policies.md#authentication); false turns an inherited one off. Default: none.',
+    ),
+  rateLimit: z
+    .union([z.literal(false), rateLimitPolicySchema])
+    .optional()
+    .describe(
+      'Rate limit: { limit, windowSeconds, by, overrides, policyName } (docs/policies.md#rate-limits); false turns an inherited one off. Default: none.',
+    ),
   cache: z.union([z.literal(false), cachePolicySchema]).optional(),
 };
