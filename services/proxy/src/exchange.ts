@@ -546,13 +546,14 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
         ex.service = up.service;
         ex.tenant = up.tenant;
         ex.route = up.routes.resolve(ex.path);
-        ex.consumer = deps.identifyConsumer(req.headers);
+        const routePolicies = up.policies(ex.route);
+        // A route with an auth policy names its consumer in the auth step: the credential is checked once.
+        if (!routePolicies.auth) ex.consumer = deps.identifyConsumer(req.headers);
         const declared = Number(req.headers['content-length'] ?? 0);
         if (maxBody > 0 && declared > maxBody) {
           answer(ex, res, 'TAPWIRE_PROXY_BODY_TOO_LARGE', 'body_too_large', { connection: 'close' });
           return;
         }
-        const routePolicies = up.policies(ex.route);
         if (!routePolicies.none) {
           const refused = deps.admit(ex, req.headers, routePolicies, up.name);
           if (refused) {
