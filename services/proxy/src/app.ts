@@ -88,7 +88,7 @@ export function buildProxy(
   config: ProxyConfig,
 ): TapwireProxy {
   const emission = deps.emission ?? writtenOnly(deps.sink);
-  const table = createUpstreamTable(config);
+  const table = createUpstreamTable(config, { logger: deps.logger });
   const refusals = createConnectionRefusals();
   const ids = createIdSource();
   let exchange: ExchangeHandler | undefined;
@@ -252,6 +252,7 @@ export function buildProxy(
         throw err;
       }
       sampler.start();
+      table.start();
       ready = true;
       deps.logger.info({ proxyUrl, adminUrl, upstreams: table.all.map((u) => u.name) }, 'proxy listening');
       return { proxyUrl, adminUrl };

@@ -4,6 +4,7 @@ import { type AccessLogEvent, type SpanEventV1, TOPICS } from '@tapwire/schema';
 import type { EventSink } from '@tapwire/stream';
 import type { QueryRedactor } from '@tapwire/telemetry';
 import type { Dispatcher } from 'undici';
+import type { Target } from './balancer.js';
 import type { ProxyConfig } from './config.js';
 import type { ConsumerIdentifier } from './consumers.js';
 import { PROXY_ERRORS, type ProxyErrorCode, proxyErrorBody } from './errors.js';
@@ -33,6 +34,23 @@ const HOP_BY_HOP = new Set([
   'expect',
 ]);
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+// Sent again to another target when they could not connect: nothing reached the upstream.
+const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+const CONNECT_FAILURES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+// Errors that count against a target for passive ejection (as do 502, 503 and 504 answers).
+const TARGET_FAILURES = new Set<ErrorKind>([
+  'upstream_refused',
+  'upstream_reset',
+  'upstream_timeout',
+  'upstream_error',
+]);
 
 /** ExchangeDeps are what the request path needs, all built once at start. */
 export interface ExchangeDeps {
@@ -80,6 +98,8 @@ interface Exchange {
   cache: AccessLogEvent['cache'];
   /** host:port of the upstream target forwarded to last ('' when none). */
   target: string;
+  /** The target forwarded to last. */
+  to: Target | undefined;
   /** Times the request was sent again to another target after a connect failure. */
   retries: number;
   /** The rate limit that applied: quota per window and what was left (both 0 when none). */
@@ -192,6 +212,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       errorKind: 'none',
       cache: '',
       target: '',
+      to: undefined,
       retries: 0,
       rateLimitLimit: 0,
       rateLimitRemaining: 0,
@@ -323,14 +344,14 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       attributes: serverAttrs,
     };
     sink.emit(TOPICS.spans, server);
-    const up = ex.upstream;
-    if (!up || ex.clientStartMs === 0) return;
+    const to = ex.to;
+    if (!to || ex.clientStartMs === 0) return;
     const clientStartUs = wallMicros(ex.clientStartMs);
     const clientAttrs: Record<string, string> = {
       'http.request.method': ex.rawMethod.slice(0, 32),
-      'server.address': up.serverAddress,
-      'server.port': String(up.serverPort),
-      'url.full': `${up.origin}${up.basePath}${path}${query === '' ? '' : `?${query}`}`.slice(0, 4096),
+      'server.address': to.serverAddress,
+      'server.port': String(to.serverPort),
+      'url.full': `${to.origin}${to.basePath}${path}${query === '' ? '' : `?${query}`}`.slice(0, 4096),
     };
     if (ex.responseHeaders) {
       clientAttrs['http.response.status_code'] = String(ex.status);
@@ -402,6 +423,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
   function forwardHeaders(
     ex: Exchange,
     up: Upstream,
+    to: Target,
     req: IncomingMessage,
   ): Record<string, string | string[]> {
     const out: Record<string, string | string[]> = {};
@@ -411,7 +433,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       const v = h[name];
       if (v !== undefined) out[name] = v;
     }
-    out.host = up.config.preserveHost && ex.host !== '' ? ex.host : up.hostHeader;
+    out.host = up.config.preserveHost && ex.host !== '' ? ex.host : to.hostHeader;
     out.traceparent = formatTraceParent(ex.traceId, ex.clientSpanId, ex.sampled);
     out['x-request-id'] = ex.requestId;
     const xff = h['x-forwarded-for'];
@@ -438,80 +460,132 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
     })();
   }
 
+  /**
+   * forward sends the request to a target of the upstream, and again to another target when an
+   * idempotent request without a body could not connect (within attempts and the retry budget).
+   * The CLIENT span covers every attempt.
+   */
   function forward(ex: Exchange, up: Upstream, req: IncomingMessage, res: ServerResponse): void {
+    const lb = up.balancer;
+    const first = lb.pick();
+    if (!first) {
+      answer(ex, res, 'TAPWIRE_PROXY_NO_HEALTHY_TARGET', 'no_healthy_target', { 'retry-after': '1' });
+      return;
+    }
+    lb.countRequest();
     const path =
       up.config.stripPrefix && up.prefix !== '/' ? ex.path.slice(up.prefix.length) || '/' : ex.path;
+    const body = requestBody(ex, req);
     ex.clientStartMs = performance.now();
-    const handler: Dispatcher.DispatchHandler = {
-      onRequestStart(controller) {
-        ex.controller = controller;
-        if (ex.settled) controller.abort(new Error('client aborted'));
-      },
-      onResponseStart(controller, statusCode, headers, statusMessage) {
-        if (statusCode < 200) return; // 1xx informational: wait for the final response
-        ex.status = statusCode;
-        ex.responseHeaders = headers;
-        const out: Record<string, string | string[]> = {};
-        for (const name in headers) {
-          if (HOP_BY_HOP.has(name) && name !== 'host') continue;
-          const v = headers[name];
-          if (v !== undefined) out[name] = v;
-        }
-        out.traceparent = formatTraceParent(ex.traceId, ex.serverSpanId, ex.sampled);
-        out['x-request-id'] = ex.requestId;
-        if (ex.policyHeaders) for (const name in ex.policyHeaders) out[name] = ex.policyHeaders[name]!;
-        ex.headersSent = true;
-        if (res.destroyed) {
-          controller.abort(new Error('client aborted'));
-          return;
-        }
-        res.writeHead(statusCode, statusMessage ?? '', out);
-      },
-      onResponseData(controller, chunk) {
-        ex.bytesOut += chunk.length;
-        ex.endMs = performance.now();
-        if (!res.write(chunk)) {
-          controller.pause();
-          res.once('drain', () => controller.resume());
-        }
-      },
-      onResponseEnd() {
-        ex.clientEndMs = performance.now();
-        // The clock is read before the bytes go out: once they are written, the kernel may run the
-        // woken client first. res.end() sends the last byte when writes are still corked (same tick),
-        // for a chunked terminator, or when no body was written; otherwise it left with the last write.
-        const socket = res.socket;
-        if (ex.endMs === 0 || res.chunkedEncoding || (socket !== null && socket.writableCorked > 0))
-          ex.endMs = ex.clientEndMs;
-        if (!res.destroyed) recordBeforeLastByte(ex);
-        res.end();
-      },
-      onResponseError(_controller, err) {
-        if (ex.clientEndMs === 0) ex.clientEndMs = performance.now();
-        if (ex.settled) return;
-        if (err instanceof BodyTooLarge) {
-          answer(ex, res, 'TAPWIRE_PROXY_BODY_TOO_LARGE', 'body_too_large', { connection: 'close' });
-          return;
-        }
-        const { kind, code } = errorKindOf(err);
-        if (ex.headersSent) {
-          // Mid-body failure: the status is already on the wire, so the only honest signal is a cut connection.
-          ex.errorKind = kind;
-          res.destroy();
-          return;
-        }
-        answer(ex, res, code, kind, undefined, `upstream ${up.name}: ${err.message}`);
-      },
-    };
-    up.pool.dispatch(
-      {
-        path: `${up.basePath}${path}${ex.query === '' ? '' : `?${ex.query}`}`,
-        method: ex.rawMethod as Dispatcher.HttpMethod,
-        headers: forwardHeaders(ex, up, req),
-        body: requestBody(ex, req) as unknown as Dispatcher.DispatchOptions['body'],
-      },
-      handler,
-    );
+    send(first, undefined);
+
+    function send(to: Target, tried: Target[] | undefined): void {
+      ex.to = to;
+      ex.target = to.address;
+      let open = lb.multi;
+      if (open) to.inFlight++;
+      const release = (): void => {
+        if (!open) return;
+        open = false;
+        to.inFlight--;
+      };
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart(controller) {
+          ex.controller = controller;
+          if (ex.settled) controller.abort(new Error('client aborted'));
+        },
+        onResponseStart(controller, statusCode, headers, statusMessage) {
+          if (statusCode < 200) return; // 1xx informational: wait for the final response
+          if (lb.multi) {
+            if (statusCode === 502 || statusCode === 503 || statusCode === 504) lb.failed(to);
+            else lb.succeeded(to);
+          }
+          ex.status = statusCode;
+          ex.responseHeaders = headers;
+          const out: Record<string, string | string[]> = {};
+          for (const name in headers) {
+            if (HOP_BY_HOP.has(name) && name !== 'host') continue;
+            const v = headers[name];
+            if (v !== undefined) out[name] = v;
+          }
+          out.traceparent = formatTraceParent(ex.traceId, ex.serverSpanId, ex.sampled);
+          out['x-request-id'] = ex.requestId;
+          if (ex.policyHeaders) for (const name in ex.policyHeaders) out[name] = ex.policyHeaders[name]!;
+          ex.headersSent = true;
+          if (res.destroyed) {
+            controller.abort(new Error('client aborted'));
+            return;
+          }
+          res.writeHead(statusCode, statusMessage ?? '', out);
+        },
+        onResponseData(controller, chunk) {
+          ex.bytesOut += chunk.length;
+          ex.endMs = performance.now();
+          if (!res.write(chunk)) {
+            controller.pause();
+            res.once('drain', () => controller.resume());
+          }
+        },
+        onResponseEnd() {
+          release();
+          ex.clientEndMs = performance.now();
+          // The clock is read before the bytes go out: once they are written, the kernel may run the
+          // woken client first. res.end() sends the last byte when writes are still corked (same tick),
+          // for a chunked terminator, or when no body was written; otherwise it left with the last write.
+          const socket = res.socket;
+          if (ex.endMs === 0 || res.chunkedEncoding || (socket !== null && socket.writableCorked > 0))
+            ex.endMs = ex.clientEndMs;
+          if (!res.destroyed) recordBeforeLastByte(ex);
+          res.end();
+        },
+        onResponseError(_controller, err) {
+          release();
+          if (ex.settled) {
+            if (ex.clientEndMs === 0) ex.clientEndMs = performance.now();
+            return;
+          }
+          if (err instanceof BodyTooLarge) {
+            ex.clientEndMs ||= performance.now();
+            answer(ex, res, 'TAPWIRE_PROXY_BODY_TOO_LARGE', 'body_too_large', { connection: 'close' });
+            return;
+          }
+          const { kind, code } = errorKindOf(err);
+          if (lb.multi && TARGET_FAILURES.has(kind)) lb.failed(to);
+          if (
+            !ex.headersSent &&
+            body === null &&
+            CONNECT_FAILURES.has((err as { code?: string }).code ?? '') &&
+            RETRYABLE_METHODS.has(ex.rawMethod)
+          ) {
+            const done = tried ?? [];
+            done.push(to);
+            const next = lb.pick(done);
+            if (next && lb.tryRetry(ex.retries)) {
+              ex.retries++;
+              send(next, done);
+              return;
+            }
+          }
+          ex.clientEndMs ||= performance.now();
+          if (ex.headersSent) {
+            // Mid-body failure: the status is already on the wire, so the only honest signal is a cut connection.
+            ex.errorKind = kind;
+            res.destroy();
+            return;
+          }
+          answer(ex, res, code, kind, undefined, `upstream ${up.name}: ${err.message}`);
+        },
+      };
+      to.pool.dispatch(
+        {
+          path: `${to.basePath}${path}${ex.query === '' ? '' : `?${ex.query}`}`,
+          method: ex.rawMethod as Dispatcher.HttpMethod,
+          headers: forwardHeaders(ex, up, to, req),
+          body: body as unknown as Dispatcher.DispatchOptions['body'],
+        },
+        handler,
+      );
+    }
   }
 
   return {
