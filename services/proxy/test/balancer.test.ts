@@ -35,6 +35,21 @@ describe('createBalancer', () => {
     expect(b.multi).toBe(true);
   });
 
+  it('refuses two targets with the same host:port, and an upstream with both or neither of url and targets', () => {
+    const issues = (u: Record<string, unknown>) => {
+      const r = proxyConfigSchema.safeParse({ upstreams: [{ name: 'a', ...u }] });
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    };
+    expect(issues({ targets: ['http://h:80', 'http://h/x'] })).toEqual([
+      'upstreams.0.targets: targets must have distinct host:port',
+    ]);
+    expect(issues({ targets: ['http://h:80', 'http://h:81'] })).toEqual([]);
+    expect(issues({ url: 'http://h', targets: ['http://h:81'] })).toEqual([
+      'upstreams.0.url: set exactly one of url and targets',
+    ]);
+    expect(issues({})).toEqual(['upstreams.0.url: set exactly one of url and targets']);
+  });
+
   it('round-robin goes through the targets in order and skips an unhealthy one', () => {
     const b = balancer({ targets: THREE });
     expect(picks(b, 4)).toEqual(['10.0.0.1:8080', '10.0.0.2:8080', '10.0.0.3:8080', '10.0.0.1:8080']);
