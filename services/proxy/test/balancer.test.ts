@@ -2,6 +2,7 @@ import {
   type Balancer,
   createBalancer,
   createRetryBudget,
+  proxyConfigSchema,
   type Target,
   upstreamSchema,
 } from '@tapwire/proxy';
