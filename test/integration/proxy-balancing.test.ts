@@ -371,6 +371,9 @@ describe('proxy load balancing (real targets, events on Kafka)', () => {
     expect([ok.status, ok.body]).toEqual([200, 'only']);
     expect(states(p)).toEqual([[only.address, 'healthy']]);
     await only.close();
+    // Once the pool saw its connection close, the next request must connect (and be refused).
+    const pool = p.proxy.table.all[0]!.balancer.targets[0]!.pool;
+    await until('the pool to drop its connection', () => pool.stats.connected === 0);
     const refused = await send(`${p.url}/one`);
     expect(refused.status).toBe(502);
     await p.stop();

@@ -460,132 +460,137 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
     })();
   }
 
-  /**
-   * forward sends the request to a target of the upstream, and again to another target when an
-   * idempotent request without a body could not connect (within attempts and the retry budget).
-   * The CLIENT span covers every attempt.
-   */
+  /** forward chooses a target of the upstream (503 when none takes traffic) and sends the request there. */
   function forward(ex: Exchange, up: Upstream, req: IncomingMessage, res: ServerResponse): void {
-    const lb = up.balancer;
-    const first = lb.pick();
+    const first = up.balancer.pick();
     if (!first) {
       answer(ex, res, 'TAPWIRE_PROXY_NO_HEALTHY_TARGET', 'no_healthy_target', { 'retry-after': '1' });
       return;
     }
-    lb.countRequest();
+    up.balancer.countRequest();
+    ex.clientStartMs = performance.now();
+    send(ex, up, first, undefined, req, res, requestBody(ex, req));
+  }
+
+  /**
+   * send forwards the request to one target, and again to another target when an idempotent
+   * request without a body could not connect (within attempts and the retry budget). The CLIENT
+   * span covers every attempt.
+   */
+  function send(
+    ex: Exchange,
+    up: Upstream,
+    to: Target,
+    tried: Target[] | undefined,
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: AsyncIterable<Buffer> | null,
+  ): void {
     const path =
       up.config.stripPrefix && up.prefix !== '/' ? ex.path.slice(up.prefix.length) || '/' : ex.path;
-    const body = requestBody(ex, req);
-    ex.clientStartMs = performance.now();
-    send(first, undefined);
-
-    function send(to: Target, tried: Target[] | undefined): void {
-      ex.to = to;
-      ex.target = to.address;
-      let open = lb.multi;
-      if (open) to.inFlight++;
-      const release = (): void => {
-        if (!open) return;
-        open = false;
-        to.inFlight--;
-      };
-      const handler: Dispatcher.DispatchHandler = {
-        onRequestStart(controller) {
-          ex.controller = controller;
-          if (ex.settled) controller.abort(new Error('client aborted'));
-        },
-        onResponseStart(controller, statusCode, headers, statusMessage) {
-          if (statusCode < 200) return; // 1xx informational: wait for the final response
-          if (lb.multi) {
-            if (statusCode === 502 || statusCode === 503 || statusCode === 504) lb.failed(to);
-            else lb.succeeded(to);
-          }
-          ex.status = statusCode;
-          ex.responseHeaders = headers;
-          const out: Record<string, string | string[]> = {};
-          for (const name in headers) {
-            if (HOP_BY_HOP.has(name) && name !== 'host') continue;
-            const v = headers[name];
-            if (v !== undefined) out[name] = v;
-          }
-          out.traceparent = formatTraceParent(ex.traceId, ex.serverSpanId, ex.sampled);
-          out['x-request-id'] = ex.requestId;
-          if (ex.policyHeaders) for (const name in ex.policyHeaders) out[name] = ex.policyHeaders[name]!;
-          ex.headersSent = true;
-          if (res.destroyed) {
-            controller.abort(new Error('client aborted'));
+    const lb = up.balancer;
+    ex.to = to;
+    ex.target = to.address;
+    let open = lb.multi;
+    if (open) to.inFlight++;
+    const release = (): void => {
+      if (!open) return;
+      open = false;
+      to.inFlight--;
+    };
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(controller) {
+        ex.controller = controller;
+        if (ex.settled) controller.abort(new Error('client aborted'));
+      },
+      onResponseStart(controller, statusCode, headers, statusMessage) {
+        if (statusCode < 200) return; // 1xx informational: wait for the final response
+        if (lb.multi) {
+          if (statusCode === 502 || statusCode === 503 || statusCode === 504) lb.failed(to);
+          else lb.succeeded(to);
+        }
+        ex.status = statusCode;
+        ex.responseHeaders = headers;
+        const out: Record<string, string | string[]> = {};
+        for (const name in headers) {
+          if (HOP_BY_HOP.has(name) && name !== 'host') continue;
+          const v = headers[name];
+          if (v !== undefined) out[name] = v;
+        }
+        out.traceparent = formatTraceParent(ex.traceId, ex.serverSpanId, ex.sampled);
+        out['x-request-id'] = ex.requestId;
+        if (ex.policyHeaders) for (const name in ex.policyHeaders) out[name] = ex.policyHeaders[name]!;
+        ex.headersSent = true;
+        if (res.destroyed) {
+          controller.abort(new Error('client aborted'));
+          return;
+        }
+        res.writeHead(statusCode, statusMessage ?? '', out);
+      },
+      onResponseData(controller, chunk) {
+        ex.bytesOut += chunk.length;
+        ex.endMs = performance.now();
+        if (!res.write(chunk)) {
+          controller.pause();
+          res.once('drain', () => controller.resume());
+        }
+      },
+      onResponseEnd() {
+        release();
+        ex.clientEndMs = performance.now();
+        // The clock is read before the bytes go out: once they are written, the kernel may run the
+        // woken client first. res.end() sends the last byte when writes are still corked (same tick),
+        // for a chunked terminator, or when no body was written; otherwise it left with the last write.
+        const socket = res.socket;
+        if (ex.endMs === 0 || res.chunkedEncoding || (socket !== null && socket.writableCorked > 0))
+          ex.endMs = ex.clientEndMs;
+        if (!res.destroyed) recordBeforeLastByte(ex);
+        res.end();
+      },
+      onResponseError(_controller, err) {
+        release();
+        if (ex.clientEndMs === 0) ex.clientEndMs = performance.now();
+        if (ex.settled) return;
+        if (err instanceof BodyTooLarge) {
+          answer(ex, res, 'TAPWIRE_PROXY_BODY_TOO_LARGE', 'body_too_large', { connection: 'close' });
+          return;
+        }
+        const { kind, code } = errorKindOf(err);
+        if (lb.multi && TARGET_FAILURES.has(kind)) lb.failed(to);
+        if (
+          !ex.headersSent &&
+          body === null &&
+          CONNECT_FAILURES.has((err as { code?: string }).code ?? '') &&
+          RETRYABLE_METHODS.has(ex.rawMethod)
+        ) {
+          const done = tried ?? [];
+          done.push(to);
+          const next = lb.pick(done);
+          if (next && lb.tryRetry(ex.retries)) {
+            ex.retries++;
+            ex.clientEndMs = 0;
+            send(ex, up, next, done, req, res, body);
             return;
           }
-          res.writeHead(statusCode, statusMessage ?? '', out);
-        },
-        onResponseData(controller, chunk) {
-          ex.bytesOut += chunk.length;
-          ex.endMs = performance.now();
-          if (!res.write(chunk)) {
-            controller.pause();
-            res.once('drain', () => controller.resume());
-          }
-        },
-        onResponseEnd() {
-          release();
-          ex.clientEndMs = performance.now();
-          // The clock is read before the bytes go out: once they are written, the kernel may run the
-          // woken client first. res.end() sends the last byte when writes are still corked (same tick),
-          // for a chunked terminator, or when no body was written; otherwise it left with the last write.
-          const socket = res.socket;
-          if (ex.endMs === 0 || res.chunkedEncoding || (socket !== null && socket.writableCorked > 0))
-            ex.endMs = ex.clientEndMs;
-          if (!res.destroyed) recordBeforeLastByte(ex);
-          res.end();
-        },
-        onResponseError(_controller, err) {
-          release();
-          if (ex.settled) {
-            if (ex.clientEndMs === 0) ex.clientEndMs = performance.now();
-            return;
-          }
-          if (err instanceof BodyTooLarge) {
-            ex.clientEndMs ||= performance.now();
-            answer(ex, res, 'TAPWIRE_PROXY_BODY_TOO_LARGE', 'body_too_large', { connection: 'close' });
-            return;
-          }
-          const { kind, code } = errorKindOf(err);
-          if (lb.multi && TARGET_FAILURES.has(kind)) lb.failed(to);
-          if (
-            !ex.headersSent &&
-            body === null &&
-            CONNECT_FAILURES.has((err as { code?: string }).code ?? '') &&
-            RETRYABLE_METHODS.has(ex.rawMethod)
-          ) {
-            const done = tried ?? [];
-            done.push(to);
-            const next = lb.pick(done);
-            if (next && lb.tryRetry(ex.retries)) {
-              ex.retries++;
-              send(next, done);
-              return;
-            }
-          }
-          ex.clientEndMs ||= performance.now();
-          if (ex.headersSent) {
-            // Mid-body failure: the status is already on the wire, so the only honest signal is a cut connection.
-            ex.errorKind = kind;
-            res.destroy();
-            return;
-          }
-          answer(ex, res, code, kind, undefined, `upstream ${up.name}: ${err.message}`);
-        },
-      };
-      to.pool.dispatch(
-        {
-          path: `${to.basePath}${path}${ex.query === '' ? '' : `?${ex.query}`}`,
-          method: ex.rawMethod as Dispatcher.HttpMethod,
-          headers: forwardHeaders(ex, up, to, req),
-          body: body as unknown as Dispatcher.DispatchOptions['body'],
-        },
-        handler,
-      );
-    }
+        }
+        if (ex.headersSent) {
+          // Mid-body failure: the status is already on the wire, so the only honest signal is a cut connection.
+          ex.errorKind = kind;
+          res.destroy();
+          return;
+        }
+        answer(ex, res, code, kind, undefined, `upstream ${up.name}: ${err.message}`);
+      },
+    };
+    to.pool.dispatch(
+      {
+        path: `${to.basePath}${path}${ex.query === '' ? '' : `?${ex.query}`}`,
+        method: ex.rawMethod as Dispatcher.HttpMethod,
+        headers: forwardHeaders(ex, up, to, req),
+        body: body as unknown as Dispatcher.DispatchOptions['body'],
+      },
+      handler,
+    );
   }
 
   return {
