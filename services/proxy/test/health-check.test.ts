@@ -10,6 +10,7 @@ import {
 } from '@tapwire/proxy';
 import { createLogger } from '@tapwire/telemetry';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startProxy } from './helpers.js';
 
 const built: Balancer[] = [];
 function balancer(targets: string[]): Balancer {
@@ -126,5 +127,45 @@ describe('httpTargetCheck', () => {
     } finally {
       await http.close();
     }
+  });
+});
+
+describe('health checks in a running proxy', () => {
+  it('check each target from start, not through the request pool, and stop when the proxy closes', async () => {
+    const health: string[] = [];
+    const servers = await Promise.all(
+      [0, 1].map(async () => {
+        const server = createServer((req, res) => {
+          if (req.url === '/ready') health.push(`${req.socket.localPort}`);
+          res.end('ok');
+        });
+        await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+        return server;
+      }),
+    );
+    const ports = servers.map((s) => (s.address() as AddressInfo).port);
+    const { proxy } = await startProxy({
+      upstreams: [
+        {
+          name: 'api',
+          targets: ports.map((p) => `http://127.0.0.1:${p}`),
+          maxConnections: 1,
+          healthCheck: { path: '/ready', intervalMs: 100 },
+        },
+      ],
+    });
+    try {
+      const until = Date.now() + 5000;
+      while (health.length < 6 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      expect(new Set(health)).toEqual(new Set(ports.map(String)));
+      // The request pools opened no connection for the checks.
+      expect(proxy.table.all[0]!.balancer.targets.map((t) => t.pool.stats.connected)).toEqual([0, 0]);
+    } finally {
+      await proxy.close();
+    }
+    const after = health.length;
+    await new Promise((r) => setTimeout(r, 350));
+    expect(health.length).toBe(after);
+    for (const s of servers) await new Promise((r) => s.close(r));
   });
 });
