@@ -99,7 +99,7 @@ export function buildProxy(
   const jwt = config.consumers.jwt
     ? createJwtVerifier(config.consumers.jwt, { logger: deps.logger })
     : undefined;
-  const table = createUpstreamTable(config);
+  const table = createUpstreamTable(config, { logger: deps.logger });
   const refusals = createConnectionRefusals();
   const ids = createIdSource();
   let exchange: ExchangeHandler | undefined;
@@ -271,6 +271,7 @@ export function buildProxy(
         throw err;
       }
       sampler.start();
+      table.start();
       ready = true;
       deps.logger.info({ proxyUrl, adminUrl, upstreams: table.all.map((u) => u.name) }, 'proxy listening');
       return { proxyUrl, adminUrl };

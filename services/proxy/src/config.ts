@@ -16,6 +16,16 @@ const routeTemplate = z
     message: 'parameters must look like :name',
   });
 
+// host:port names a target on the access log, in samples and metrics, so it must be unique.
+function targetAddress(raw: string): string {
+  try {
+    const url = new URL(raw);
+    return `${url.hostname}:${url.port || (url.protocol === 'https:' ? 443 : 80)}`;
+  } catch {
+    return raw;
+  }
+}
+
 /** upstreamSchema validates one upstream of the proxy config. */
 export const upstreamSchema = z
   .strictObject({
@@ -40,7 +50,9 @@ export const upstreamSchema = z
       .min(1)
       .max(256)
       .optional()
-      .describe('Base URLs of several equivalent targets, load-balanced. Either url or targets.'),
+      .describe(
+        'Base URLs of several equivalent targets (distinct), load-balanced; each has its own maxConnections pool. Either url or targets.',
+      ),
     balancer: z
       .enum(['round-robin', 'least-requests'])
       .default('round-robin')
@@ -49,9 +61,25 @@ export const upstreamSchema = z
       ),
     healthCheck: z
       .strictObject({
-        path: z.string().regex(/^\//, 'must start with "/"').default('/health').describe('Default: /health.'),
-        intervalMs: z.number().int().min(100).default(5000).describe('Default: 5000.'),
-        timeoutMs: z.number().int().min(10).default(2000).describe('Default: 2000.'),
+        path: z
+          .string()
+          .regex(/^\//, 'must start with "/"')
+          .default('/health')
+          .describe(
+            'Path requested on each target’s origin (not under the target URL’s path). Default: /health.',
+          ),
+        intervalMs: z
+          .number()
+          .int()
+          .min(100)
+          .default(5000)
+          .describe('Time between checks of a target, in ms; the first round runs at start. Default: 5000.'),
+        timeoutMs: z
+          .number()
+          .int()
+          .min(10)
+          .default(2000)
+          .describe('Longest wait for a check’s response, in ms; a timeout fails the check. Default: 2000.'),
         healthyThreshold: z
           .number()
           .int()
@@ -66,7 +94,9 @@ export const upstreamSchema = z
           .describe('Failed checks in a row (no 2xx/3xx in time) that take a target out. Default: 3.'),
       })
       .optional()
-      .describe('Active health checks: GET path on every target each interval. Default: none.'),
+      .describe(
+        'Active health checks: GET path on every target each interval, 2xx/3xx pass, on a connection of their own. With every target unhealthy the proxy answers 503 no_healthy_target (also for a single url). Default: none.',
+      ),
     passive: z
       .strictObject({
         consecutiveFailures: z
@@ -85,7 +115,9 @@ export const upstreamSchema = z
           .describe('How long an ejection lasts, in ms. Default: 30000.'),
       })
       .prefault({})
-      .describe('Passive ejection of failing targets (only with more than one target).'),
+      .describe(
+        'Passive ejection of failing targets (only with more than one target); the last target taking traffic is never ejected.',
+      ),
     retries: z
       .strictObject({
         attempts: z
@@ -95,7 +127,7 @@ export const upstreamSchema = z
           .max(10)
           .default(1)
           .describe(
-            'Times an idempotent request without a body is sent again, to another target, after a connect failure. Default: 1 (only with more than one target).',
+            'Times an idempotent request (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) without a body is sent again, each time to a target not yet tried, after it could not connect. Only with more than one target. Default: 1.',
           ),
         budgetPercent: z
           .number()
@@ -103,7 +135,7 @@ export const upstreamSchema = z
           .max(100)
           .default(20)
           .describe(
-            'Retries may add at most this share of the upstream’s requests (over 10 s). Default: 20.',
+            'Retries over the last 10 s may be at most this percentage of the upstream’s requests over the same 10 s (or minPerSecond × 10, whichever is more). Default: 20.',
           ),
         minPerSecond: z
           .number()
@@ -112,7 +144,8 @@ export const upstreamSchema = z
           .default(3)
           .describe('Retries always allowed per second whatever the budget. Default: 3.'),
       })
-      .prefault({}),
+      .prefault({})
+      .describe('Retries of requests that could not connect, bounded by a budget.'),
     ...policyShape,
     routePolicies: z
       .array(z.strictObject({ route: routeTemplate, ...policyShape }))
@@ -464,6 +497,12 @@ export const proxyConfigSchema = z
           code: 'custom',
           path: ['upstreams', i, 'url'],
           message: 'set exactly one of url and targets',
+        });
+      if (u.targets && new Set(u.targets.map(targetAddress)).size !== u.targets.length)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstreams', i, 'targets'],
+          message: 'targets must have distinct host:port',
         });
       u.routePolicies.forEach((p, j) => {
         if (!u.routes.includes(p.route))

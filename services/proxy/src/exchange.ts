@@ -4,6 +4,7 @@ import { type AccessLogEvent, type SpanEventV1, TOPICS } from '@tapwire/schema';
 import type { EventSink } from '@tapwire/stream';
 import type { QueryRedactor } from '@tapwire/telemetry';
 import type { Dispatcher } from 'undici';
+import type { Target } from './balancer.js';
 import type { ProxyConfig } from './config.js';
 import type { ConsumerIdentifier } from './consumers.js';
 import { PROXY_ERRORS, type ProxyErrorCode, proxyErrorBody } from './errors.js';
@@ -34,6 +35,23 @@ const HOP_BY_HOP = new Set([
   'expect',
 ]);
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+// Sent again to another target when they could not connect: nothing reached the upstream.
+const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+const CONNECT_FAILURES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+// Errors that count against a target for passive ejection (as do 502, 503 and 504 answers).
+const TARGET_FAILURES = new Set<ErrorKind>([
+  'upstream_refused',
+  'upstream_reset',
+  'upstream_timeout',
+  'upstream_error',
+]);
 
 /** ExchangeDeps are what the request path needs, all built once at start. */
 export interface ExchangeDeps {
@@ -83,6 +101,8 @@ interface Exchange {
   cache: AccessLogEvent['cache'];
   /** host:port of the upstream target forwarded to last ('' when none). */
   target: string;
+  /** The target forwarded to last. */
+  to: Target | undefined;
   /** Times the request was sent again to another target after a connect failure. */
   retries: number;
   /** The rate limit that applied: quota per window and what was left (both 0 when none). */
@@ -195,6 +215,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       errorKind: 'none',
       cache: '',
       target: '',
+      to: undefined,
       retries: 0,
       rateLimitLimit: 0,
       rateLimitRemaining: 0,
@@ -326,14 +347,14 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       attributes: serverAttrs,
     };
     sink.emit(TOPICS.spans, server);
-    const up = ex.upstream;
-    if (!up || ex.clientStartMs === 0) return;
+    const to = ex.to;
+    if (!to || ex.clientStartMs === 0) return;
     const clientStartUs = wallMicros(ex.clientStartMs);
     const clientAttrs: Record<string, string> = {
       'http.request.method': ex.rawMethod.slice(0, 32),
-      'server.address': up.serverAddress,
-      'server.port': String(up.serverPort),
-      'url.full': `${up.origin}${up.basePath}${path}${query === '' ? '' : `?${query}`}`.slice(0, 4096),
+      'server.address': to.serverAddress,
+      'server.port': String(to.serverPort),
+      'url.full': `${to.origin}${to.basePath}${path}${query === '' ? '' : `?${query}`}`.slice(0, 4096),
     };
     if (ex.responseHeaders) {
       clientAttrs['http.response.status_code'] = String(ex.status);
@@ -405,6 +426,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
   function forwardHeaders(
     ex: Exchange,
     up: Upstream,
+    to: Target,
     req: IncomingMessage,
   ): Record<string, string | string[]> {
     const out: Record<string, string | string[]> = {};
@@ -414,7 +436,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       const v = h[name];
       if (v !== undefined) out[name] = v;
     }
-    out.host = up.config.preserveHost && ex.host !== '' ? ex.host : up.hostHeader;
+    out.host = up.config.preserveHost && ex.host !== '' ? ex.host : to.hostHeader;
     out.traceparent = formatTraceParent(ex.traceId, ex.clientSpanId, ex.sampled);
     out['x-request-id'] = ex.requestId;
     const xff = h['x-forwarded-for'];
@@ -441,10 +463,44 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
     })();
   }
 
+  /** forward chooses a target of the upstream (503 when none takes traffic) and sends the request there. */
   function forward(ex: Exchange, up: Upstream, req: IncomingMessage, res: ServerResponse): void {
+    const first = up.balancer.pick();
+    if (!first) {
+      answer(ex, res, 'TAPWIRE_PROXY_NO_HEALTHY_TARGET', 'no_healthy_target', { 'retry-after': '1' });
+      return;
+    }
+    up.balancer.countRequest();
+    ex.clientStartMs = performance.now();
+    send(ex, up, first, undefined, req, res, requestBody(ex, req));
+  }
+
+  /**
+   * send forwards the request to one target, and again to another target when an idempotent
+   * request without a body could not connect (within attempts and the retry budget). The CLIENT
+   * span covers every attempt.
+   */
+  function send(
+    ex: Exchange,
+    up: Upstream,
+    to: Target,
+    tried: Target[] | undefined,
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: AsyncIterable<Buffer> | null,
+  ): void {
     const path =
       up.config.stripPrefix && up.prefix !== '/' ? ex.path.slice(up.prefix.length) || '/' : ex.path;
-    ex.clientStartMs = performance.now();
+    const lb = up.balancer;
+    ex.to = to;
+    ex.target = to.address;
+    let open = lb.multi;
+    if (open) to.inFlight++;
+    const release = (): void => {
+      if (!open) return;
+      open = false;
+      to.inFlight--;
+    };
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(controller) {
         ex.controller = controller;
@@ -452,6 +508,10 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       },
       onResponseStart(controller, statusCode, headers, statusMessage) {
         if (statusCode < 200) return; // 1xx informational: wait for the final response
+        if (lb.multi) {
+          if (statusCode === 502 || statusCode === 503 || statusCode === 504) lb.failed(to);
+          else lb.succeeded(to);
+        }
         ex.status = statusCode;
         ex.responseHeaders = headers;
         const out: Record<string, string | string[]> = {};
@@ -479,6 +539,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
         }
       },
       onResponseEnd() {
+        release();
         ex.clientEndMs = performance.now();
         // The clock is read before the bytes go out: once they are written, the kernel may run the
         // woken client first. res.end() sends the last byte when writes are still corked (same tick),
@@ -490,6 +551,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
         res.end();
       },
       onResponseError(_controller, err) {
+        release();
         if (ex.clientEndMs === 0) ex.clientEndMs = performance.now();
         if (ex.settled) return;
         if (err instanceof BodyTooLarge) {
@@ -497,6 +559,23 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
           return;
         }
         const { kind, code } = errorKindOf(err);
+        if (lb.multi && TARGET_FAILURES.has(kind)) lb.failed(to);
+        if (
+          !ex.headersSent &&
+          body === null &&
+          CONNECT_FAILURES.has((err as { code?: string }).code ?? '') &&
+          RETRYABLE_METHODS.has(ex.rawMethod)
+        ) {
+          const done = tried ?? [];
+          done.push(to);
+          const next = lb.pick(done);
+          if (next && lb.tryRetry(ex.retries)) {
+            ex.retries++;
+            ex.clientEndMs = 0;
+            send(ex, up, next, done, req, res, body);
+            return;
+          }
+        }
         if (ex.headersSent) {
           // Mid-body failure: the status is already on the wire, so the only honest signal is a cut connection.
           ex.errorKind = kind;
@@ -506,12 +585,12 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
         answer(ex, res, code, kind, undefined, `upstream ${up.name}: ${err.message}`);
       },
     };
-    up.pool.dispatch(
+    to.pool.dispatch(
       {
-        path: `${up.basePath}${path}${ex.query === '' ? '' : `?${ex.query}`}`,
+        path: `${to.basePath}${path}${ex.query === '' ? '' : `?${ex.query}`}`,
         method: ex.rawMethod as Dispatcher.HttpMethod,
-        headers: forwardHeaders(ex, up, req),
-        body: requestBody(ex, req) as unknown as Dispatcher.DispatchOptions['body'],
+        headers: forwardHeaders(ex, up, to, req),
+        body: body as unknown as Dispatcher.DispatchOptions['body'],
       },
       handler,
     );

@@ -104,6 +104,39 @@ export function createProxyMetrics(
       ),
     ]),
   );
+  // Targets are configured, so these label sets are bounded; values are read at scrape time.
+  new Gauge({
+    name: 'tapwire_proxy_target_healthy',
+    help: 'Whether a target takes traffic (1) or is unhealthy or ejected (0), by upstream and target (host:port).',
+    labelNames: ['upstream', 'target'],
+    registers: [registry],
+    collect() {
+      for (const u of upstreams)
+        for (const t of u.balancer.targets)
+          this.set({ upstream: u.name, target: t.address }, u.balancer.state(t) === 'healthy' ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: 'tapwire_proxy_target_ejections_total',
+    help: 'Passive ejections of a target after consecutive failed requests, by upstream and target (host:port).',
+    labelNames: ['upstream', 'target'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const u of upstreams)
+        for (const t of u.balancer.targets) this.inc({ upstream: u.name, target: t.address }, t.ejections);
+    },
+  });
+  new Counter({
+    name: 'tapwire_proxy_retries_total',
+    help: 'Requests sent again to another target after a connect failure, by upstream.',
+    labelNames: ['upstream'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const u of upstreams) this.inc({ upstream: u.name }, u.balancer.retries);
+    },
+  });
   registerEmissionMetrics(registry, { prefix: 'tapwire_proxy', events: 'Events' }, emission);
 
   return {
