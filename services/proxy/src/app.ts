@@ -19,6 +19,7 @@ import { createProxyErrorLog } from './error-log.js';
 import { PROXY_ERRORS, type ProxyErrorCode, proxyErrorBody } from './errors.js';
 import { createExchangeHandler, type ExchangeHandler } from './exchange.js';
 import { createProxyMetrics, type ProxyMetrics } from './metrics.js';
+import { createResponseCache } from './policy/cache.js';
 import { createHeaderRecorder } from './redact.js';
 import { createRequestLineGuard } from './request-line-guard.js';
 import { createSaturationSampler, type SaturationSampler } from './saturation.js';
@@ -92,7 +93,11 @@ export function buildProxy(
   const refusals = createConnectionRefusals();
   const ids = createIdSource();
   let exchange: ExchangeHandler | undefined;
-  const metrics = createProxyMetrics(table.all, emission, () => exchange?.inFlight ?? 0);
+  const cache = createResponseCache({
+    maxBytes: config.cache.maxBytes,
+    apiKeyHeader: config.consumers.apiKeyHeader,
+  });
+  const metrics = createProxyMetrics(table.all, emission, () => exchange?.inFlight ?? 0, cache.stats);
   const errorLog = createProxyErrorLog({ logger: deps.logger, now: deps.now ?? (() => performance.now()) });
   const onAnswered = (code: ProxyErrorCode, cause: string, upstream = ''): void => {
     metrics.errorResponse(code);
@@ -112,6 +117,7 @@ export function buildProxy(
         response: createHeaderRecorder(config.redaction.recordResponseHeaders, config.redaction.headers),
       },
       redactPath,
+      cache,
       onAnswered,
       onSettled() {
         if (exchange && exchange.inFlight === 0 && idleWaiters.length > 0) {

@@ -8,6 +8,9 @@ import type { ProxyConfig } from './config.js';
 import type { ConsumerIdentifier } from './consumers.js';
 import { PROXY_ERRORS, type ProxyErrorCode, proxyErrorBody } from './errors.js';
 import type { ProxyMetrics } from './metrics.js';
+import { type CacheFill, type CacheLookup, type ResponseCache, X_CACHE } from './policy/cache.js';
+import type { StoredResponse } from './policy/cache-store.js';
+import type { CachePolicy } from './policy/config.js';
 import type { HeaderRecorder } from './redact.js';
 import { ROUTE_UNMATCHED } from './routes.js';
 import { formatTraceParent, type IdSource, parseTraceParent } from './trace-context.js';
@@ -33,6 +36,9 @@ const HOP_BY_HOP = new Set([
   'expect',
 ]);
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+// An upstream answering these gets replaced by a stale-if-error entry when there is one (RFC 5861 §4).
+const STALE_ON_STATUS = new Set([500, 502, 503, 504]);
+const EMPTY_BODY = Buffer.alloc(0);
 
 /** ExchangeDeps are what the request path needs, all built once at start. */
 export interface ExchangeDeps {
@@ -44,6 +50,8 @@ export interface ExchangeDeps {
   readonly redactQuery: QueryRedactor;
   readonly recordHeaders: { request: HeaderRecorder; response: HeaderRecorder };
   readonly redactPath: (path: string) => string;
+  /** The response cache of routes with a cache policy (issue #23). */
+  readonly cache: ResponseCache;
   readonly onSettled: () => void;
   /**
    * onAnswered is told of each response the proxy generates itself, with its code, cause and the
@@ -78,6 +86,9 @@ interface Exchange {
   errorKind: ErrorKind;
   /** What the response cache did ('' when the route has no cache policy). */
   cache: AccessLogEvent['cache'];
+  /** The cache's decision and the copy of a forwarded response being stored, when the route caches. */
+  cacheLookup: CacheLookup | undefined;
+  cacheFill: CacheFill | undefined;
   /** host:port of the upstream target forwarded to last ('' when none). */
   target: string;
   /** Times the request was sent again to another target after a connect failure. */
@@ -191,6 +202,8 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       status: 0,
       errorKind: 'none',
       cache: '',
+      cacheLookup: undefined,
+      cacheFill: undefined,
       target: '',
       retries: 0,
       rateLimitLimit: 0,
@@ -286,6 +299,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
     };
     sink.emit(TOPICS.accessLogs, log);
     metrics.request(ex.upstream?.name ?? '', ex.status, durationMs / 1000);
+    if (ex.cache !== '') metrics.cacheRequest(ex.upstream?.name ?? '', ex.cache);
     if (!ex.sampled) return;
 
     // Spans carry the OpenTelemetry HTTP attributes a trace view needs; client address, user agent,
@@ -399,6 +413,48 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
     deps.onSettled();
   }
 
+  /** lookUpCache applies the route's cache policy; true when the request was answered from the cache. */
+  function lookUpCache(
+    ex: Exchange,
+    up: Upstream,
+    policy: CachePolicy,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ) {
+    const lookup = deps.cache.lookup(up.name, policy, ex.rawMethod, ex.host, ex.path, ex.query, req.headers);
+    ex.cacheLookup = lookup;
+    if (lookup.result === 'hit') return serveStored(ex, res, lookup.entry!, 'hit');
+    ex.cache = lookup.result;
+    ex.policyHeaders = { ...ex.policyHeaders, 'x-cache': X_CACHE[lookup.result] };
+    return false;
+  }
+
+  /** serveStale answers with the expired entry kept for stale-if-error, when there is one. */
+  function serveStale(ex: Exchange, res: ServerResponse): boolean {
+    const entry = ex.cacheLookup?.entry;
+    if (!entry || ex.headersSent || !deps.cache.usableStale(entry)) return false;
+    ex.clientEndMs = performance.now();
+    return serveStored(ex, res, entry, 'stale');
+  }
+
+  /** serveStored answers with a cached response, recorded like a forwarded one (with no CLIENT span on a hit). */
+  function serveStored(ex: Exchange, res: ServerResponse, entry: StoredResponse, result: 'hit' | 'stale') {
+    ex.cache = result;
+    ex.status = entry.status;
+    ex.headersSent = true;
+    const body = ex.method === 'HEAD' ? EMPTY_BODY : entry.body;
+    ex.bytesOut = body.length;
+    if (res.destroyed) return true;
+    const headers = deps.cache.headersOf(entry);
+    Object.assign(headers, traceHeaders(ex), ex.policyHeaders);
+    headers['x-cache'] = X_CACHE[result];
+    res.writeHead(entry.status, headers);
+    ex.endMs = performance.now();
+    recordBeforeLastByte(ex);
+    res.end(body);
+    return true;
+  }
+
   function forwardHeaders(
     ex: Exchange,
     up: Upstream,
@@ -449,6 +505,10 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       },
       onResponseStart(controller, statusCode, headers, statusMessage) {
         if (statusCode < 200) return; // 1xx informational: wait for the final response
+        if (STALE_ON_STATUS.has(statusCode) && serveStale(ex, res)) {
+          controller.abort(new Error('served stale'));
+          return;
+        }
         ex.status = statusCode;
         ex.responseHeaders = headers;
         const out: Record<string, string | string[]> = {};
@@ -461,6 +521,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
         out['x-request-id'] = ex.requestId;
         if (ex.policyHeaders) for (const name in ex.policyHeaders) out[name] = ex.policyHeaders[name]!;
         ex.headersSent = true;
+        if (ex.cacheLookup) ex.cacheFill = deps.cache.fill(ex.cacheLookup, statusCode, headers);
         if (res.destroyed) {
           controller.abort(new Error('client aborted'));
           return;
@@ -470,6 +531,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       onResponseData(controller, chunk) {
         ex.bytesOut += chunk.length;
         ex.endMs = performance.now();
+        ex.cacheFill?.add(chunk);
         if (!res.write(chunk)) {
           controller.pause();
           res.once('drain', () => controller.resume());
@@ -477,6 +539,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       },
       onResponseEnd() {
         ex.clientEndMs = performance.now();
+        ex.cacheFill?.end();
         // The clock is read before the bytes go out: once they are written, the kernel may run the
         // woken client first. res.end() sends the last byte when writes are still corked (same tick),
         // for a chunked terminator, or when no body was written; otherwise it left with the last write.
@@ -488,7 +551,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       },
       onResponseError(_controller, err) {
         if (ex.clientEndMs === 0) ex.clientEndMs = performance.now();
-        if (ex.settled) return;
+        if (ex.settled || ex.cache === 'stale') return;
         if (err instanceof BodyTooLarge) {
           answer(ex, res, 'TAPWIRE_PROXY_BODY_TOO_LARGE', 'body_too_large', { connection: 'close' });
           return;
@@ -500,6 +563,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
           res.destroy();
           return;
         }
+        if (kind !== 'bad_request' && serveStale(ex, res)) return;
         answer(ex, res, code, kind, undefined, `upstream ${up.name}: ${err.message}`);
       },
     };
@@ -549,6 +613,8 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
           answer(ex, res, 'TAPWIRE_PROXY_BODY_TOO_LARGE', 'body_too_large', { connection: 'close' });
           return;
         }
+        const cachePolicy = up.policies(ex.route).cache;
+        if (cachePolicy && lookUpCache(ex, up, cachePolicy, req, res)) return;
         if (up.inFlight >= up.config.maxConcurrency) {
           answer(ex, res, 'TAPWIRE_PROXY_OVER_LIMIT', 'over_limit', { 'retry-after': '1' });
           return;
