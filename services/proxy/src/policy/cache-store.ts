@@ -63,7 +63,7 @@ export function createCacheStore(maxBytes: number, sensitive: readonly string[])
   let bytes = 0;
   let evictions = 0;
 
-  function valueOf(name: string, headers: IncomingHttpHeaders): string {
+  function keyedValue(name: string, headers: IncomingHttpHeaders): string {
     const v = headers[name];
     if (v === undefined) return ABSENT;
     const s = Array.isArray(v) ? v.join(', ') : v;
@@ -71,12 +71,12 @@ export function createCacheStore(maxBytes: number, sensitive: readonly string[])
   }
 
   function varyValues(vary: readonly string[], headers: IncomingHttpHeaders): string[] {
-    return vary.map((n) => valueOf(n, headers));
+    return vary.map((n) => keyedValue(n, headers));
   }
 
   function matches(e: StoredResponse, headers: IncomingHttpHeaders): boolean {
     for (let i = 0; i < e.vary.length; i++)
-      if (valueOf(e.vary[i]!, headers) !== e.varyValues[i]) return false;
+      if (keyedValue(e.vary[i]!, headers) !== e.varyValues[i]) return false;
     return true;
   }
 
