@@ -223,7 +223,11 @@ describe('response cache', () => {
 
   it('bypasses credentialed requests unless the policy caches them', async () => {
     await send('/c/fresh?cred=1');
-    for (const headers of [{ authorization: 'Bearer t0ken' }, { cookie: 'sid=1' }, { 'x-tenant-key': 'k' }]) {
+    for (const headers of [
+      { authorization: 'Bearer t0ken' },
+      { cookie: 'sid=1' },
+      { 'x-tenant-key': 'k' },
+    ] as Record<string, string>[]) {
       const r = await send('/c/fresh?cred=1', { headers });
       expect(r).toMatchObject({
         body: expect.stringMatching(/^fresh-[2-4]$/),

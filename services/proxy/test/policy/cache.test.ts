@@ -246,7 +246,10 @@ describe('response cache', () => {
 
   it('bypasses credentialed requests unless the policy caches them, and other methods always', () => {
     const c = createResponseCache({ maxBytes: 1 << 20, apiKeyHeader: 'X-Key' });
-    for (const h of [{ authorization: 'Basic x' }, { cookie: 'a=b' }, { 'x-key': 'k' }])
+    for (const h of [{ authorization: 'Basic x' }, { cookie: 'a=b' }, { 'x-key': 'k' }] as Record<
+      string,
+      string
+    >[])
       expect(through(c, policy, { headers: h }, { body: 'x' })).toMatchObject({
         result: 'bypass',
         store: false,
