@@ -127,12 +127,12 @@ interface Answer {
 
 async function send(
   path: string,
-  opts: { method?: 'GET' | 'HEAD' | 'POST'; headers?: Record<string, string> } = {},
+  opts: { method?: 'GET' | 'HEAD' | 'POST' | 'PUT'; headers?: Record<string, string> } = {},
 ) {
   const res = await request(`${p.url}${path}`, {
     method: opts.method ?? 'GET',
     headers: opts.headers,
-    ...(opts.method === 'POST' ? { body: 'payload' } : {}),
+    ...(opts.method === 'POST' || opts.method === 'PUT' ? { body: 'payload' } : {}),
   });
   const body = await res.body.text();
   const spanId = String(res.headers.traceparent).split('-')[2];
@@ -262,6 +262,14 @@ describe('response cache', () => {
     expect(b.headers['x-cache']).toBe('BYPASS');
     // Nor does a POST answer a later GET.
     expect((await send('/c/post')).body).toBe('post-3');
+  });
+
+  it('drops the entry of a URL once a PUT to it succeeds', async () => {
+    await send('/c/fresh?inv=1');
+    expect((await send('/c/fresh?inv=1')).log.cache).toBe('hit');
+    const put = await send('/c/fresh?inv=1', { method: 'PUT' });
+    expect(put).toMatchObject({ status: 200, body: 'fresh-2', log: { cache: 'bypass' } });
+    expect(await send('/c/fresh?inv=1')).toMatchObject({ body: 'fresh-3', log: { cache: 'miss' } });
   });
 
   it('streams a body over maxEntryBytes whole but does not store it', async () => {

@@ -45,6 +45,8 @@ export interface CacheStore {
   /** put stores a response, replacing the variant with the same Vary values; false when it cannot fit. */
   put(entry: StoredResponse): boolean;
   delete(entry: StoredResponse): void;
+  /** deleteKey drops every variant of a key. */
+  deleteKey(key: string): void;
   /** varyValues are the request's values of the Vary names, as stored (secrets hashed, never kept). */
   varyValues(vary: readonly string[], headers: IncomingHttpHeaders): string[];
   stats(): CacheStoreStats;
@@ -131,6 +133,10 @@ export function createCacheStore(maxBytes: number, sensitive: readonly string[])
       return true;
     },
     delete: remove,
+    deleteKey(key) {
+      const list = byKey.get(key);
+      if (list) for (const e of [...list]) remove(e);
+    },
     varyValues,
     stats: () => ({ entries: lru.size, bytes, evictions }),
   };

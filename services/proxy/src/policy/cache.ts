@@ -25,6 +25,11 @@ export interface CacheLookup {
   readonly key: string;
   readonly policy: CachePolicy;
   readonly requestHeaders: IncomingHttpHeaders;
+  /**
+   * Keys an unsafe request (POST, PUT, DELETE, PATCH) invalidates once its upstream answers with a
+   * non-error status (RFC 9111 §4.4): the GET and HEAD entries of the same URL and keyed headers.
+   */
+  readonly invalidates: readonly string[] | undefined;
 }
 
 /** CacheFill collects a forwarded response's body while it streams to the client. */
@@ -46,7 +51,10 @@ export interface ResponseCache {
     query: string,
     headers: IncomingHttpHeaders,
   ): CacheLookup;
-  /** fill starts storing a forwarded response; undefined when it is not to be stored. */
+  /**
+   * fill starts storing a forwarded response (undefined when it is not to be stored), or drops the
+   * entries an unsafe request's successful answer invalidates.
+   */
   fill(
     lookup: CacheLookup,
     status: number,
@@ -167,11 +175,23 @@ export function createResponseCache(opts: {
     key: '',
     policy,
     requestHeaders: headers,
+    invalidates: undefined,
   });
+  const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 
   return {
     lookup(upstream, policy, method, host, path, query, headers) {
-      if (method !== 'GET' && method !== 'HEAD') return bypass(policy, headers);
+      if (method !== 'GET' && method !== 'HEAD') {
+        if (SAFE.has(method)) return bypass(policy, headers);
+        const c = compile(policy);
+        return {
+          ...bypass(policy, headers),
+          invalidates: [
+            keyOf('GET', upstream, c, host, path, query, headers),
+            keyOf('HEAD', upstream, c, host, path, query, headers),
+          ],
+        };
+      }
       if (
         !policy.cacheCredentialed &&
         (headers.authorization !== undefined ||
@@ -204,10 +224,19 @@ export function createResponseCache(opts: {
           store.delete(found);
         }
       }
-      return { result, entry, store: result === 'miss', key, policy, requestHeaders: headers };
+      return {
+        result,
+        entry,
+        store: result === 'miss',
+        key,
+        policy,
+        requestHeaders: headers,
+        invalidates: undefined,
+      };
     },
 
     fill(lookup, status, headers) {
+      if (lookup.invalidates && status < 400) for (const k of lookup.invalidates) store.deleteKey(k);
       if (!lookup.store) return undefined;
       const receivedMs = now();
       const freshness = responseFreshness(status, headers, lookup.policy.ttlSeconds, receivedMs);

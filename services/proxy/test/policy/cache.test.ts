@@ -261,6 +261,24 @@ describe('response cache', () => {
     expect(through(c, credentialed, { headers: { authorization: 'Basic y' } }).result).toBe('hit');
   });
 
+  it('drops the GET and HEAD entries of a URL an unsafe request changed, unless it failed', () => {
+    const c = createResponseCache({ maxBytes: 1 << 20, apiKeyHeader: 'x-api-key' });
+    through(c, policy, { method: 'HEAD', query: 'a=1' }, {});
+    through(c, policy, { query: 'a=1' }, { body: 'get' });
+    through(c, policy, { query: 'a=2' }, { body: 'other' });
+    expect(c.stats().entries).toBe(3);
+    expect(through(c, policy, { method: 'DELETE', query: 'a=1' }, { status: 404 })).toMatchObject({
+      result: 'bypass',
+      store: false,
+    });
+    expect(c.stats().entries).toBe(3);
+    through(c, policy, { method: 'POST', query: 'a=1' }, { status: 201 });
+    expect(c.stats().entries).toBe(1);
+    expect(through(c, policy, { query: 'a=2' }).result).toBe('hit');
+    through(c, policy, { method: 'OPTIONS', query: 'a=2' }, { status: 200 });
+    expect(c.stats().entries).toBe(1);
+  });
+
   it('answers HEAD from the GET entry, and keeps HEAD responses apart from GET', () => {
     const c = createResponseCache({ maxBytes: 1 << 20, apiKeyHeader: 'x-api-key' });
     through(c, policy, { method: 'HEAD' }, { headers: { 'content-length': '7' } });
