@@ -79,6 +79,7 @@ const origin = (): Record<string, Behaviour> => ({
       ? s.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '9' }).end()
       : json(s, { 'cache-control': 'max-age=60' }, `headed-${n}`),
   gone: (_q, s, n) => json(s, { 'cache-control': 'max-age=1' }, `gone-${n}`),
+  tagged: (_q, s, n) => json(s, { 'cache-control': 'max-age=60', etag: '"t1"' }, `tagged-${n}`),
   post: (_q, s, n) => json(s, { 'cache-control': 'max-age=60' }, `post-${n}`),
   notfound: (_q, s, n) => json(s, {}, `missing-${n}`, 404),
 });
@@ -318,6 +319,20 @@ describe('response cache', () => {
     failing = false;
     const back = await send('/c/flaky');
     expect(back).toMatchObject({ body: 'flaky-3', headers: { 'x-cache': 'MISS' } });
+  });
+
+  it('answers a client whose ETag matches the entry with 304 from the cache', async () => {
+    await send('/c/tagged');
+    const nm = await send('/c/tagged', { headers: { 'if-none-match': '"t1"' } });
+    expect(nm).toMatchObject({
+      status: 304,
+      body: '',
+      headers: { etag: '"t1"', 'x-cache': 'HIT', age: '0' },
+    });
+    expect(nm.log).toMatchObject({ status: 304, cache: 'hit', bytes_out: 0 });
+    const changed = await send('/c/tagged', { headers: { 'if-none-match': '"t0"' } });
+    expect(changed).toMatchObject({ status: 200, body: 'tagged-1', log: { cache: 'hit', bytes_out: 8 } });
+    expect(up.calls.get('/c/tagged')).toBe(1);
   });
 
   it('changes nothing on an upstream with no cache policy', async () => {

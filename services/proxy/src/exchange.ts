@@ -439,16 +439,18 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
 
   /** serveStored answers with a cached response, recorded like a forwarded one (with no CLIENT span on a hit). */
   function serveStored(ex: Exchange, res: ServerResponse, entry: StoredResponse, result: 'hit' | 'stale') {
+    const notModified =
+      result === 'hit' ? deps.cache.notModifiedHeaders(entry, ex.requestHeaders) : undefined;
     ex.cache = result;
-    ex.status = entry.status;
+    ex.status = notModified ? 304 : entry.status;
     ex.headersSent = true;
-    const body = ex.method === 'HEAD' ? EMPTY_BODY : entry.body;
+    const body = ex.method === 'HEAD' || notModified ? EMPTY_BODY : entry.body;
     ex.bytesOut = body.length;
     if (res.destroyed) return true;
-    const headers = deps.cache.headersOf(entry);
+    const headers = notModified ?? deps.cache.headersOf(entry);
     Object.assign(headers, traceHeaders(ex), ex.policyHeaders);
     headers['x-cache'] = X_CACHE[result];
-    res.writeHead(entry.status, headers);
+    res.writeHead(ex.status, headers);
     ex.endMs = performance.now();
     recordBeforeLastByte(ex);
     res.end(body);

@@ -62,6 +62,15 @@ export interface ResponseCache {
   ): CacheFill | undefined;
   /** headersOf are the headers an entry is served with: stored ones, Age, Content-Length. */
   headersOf(entry: StoredResponse): Record<string, string | string[]>;
+  /**
+   * notModifiedHeaders are the headers of a 304 answering a conditional request from a fresh entry
+   * (RFC 9110 §13.1: If-None-Match against its ETag, else If-Modified-Since against its
+   * Last-Modified); undefined when the entry must be sent whole.
+   */
+  notModifiedHeaders(
+    entry: StoredResponse,
+    request: IncomingHttpHeaders,
+  ): Record<string, string | string[]> | undefined;
   /** usableStale says whether an entry may still be served on an upstream error (stale-if-error). */
   usableStale(entry: StoredResponse): boolean;
   stats(): CacheStoreStats;
@@ -299,10 +308,46 @@ export function createResponseCache(opts: {
       return out;
     },
 
+    notModifiedHeaders(entry, request) {
+      if (entry.status !== 200) return undefined;
+      const inm = request['if-none-match'];
+      if (inm !== undefined) {
+        const etag = entry.headers.etag;
+        if (typeof etag !== 'string' || !etagMatches(inm, etag)) return undefined;
+      } else {
+        const ims = Date.parse(request['if-modified-since'] ?? '');
+        const lm = entry.headers['last-modified'];
+        if (Number.isNaN(ims) || typeof lm !== 'string') return undefined;
+        const modified = Date.parse(lm);
+        if (Number.isNaN(modified) || modified > ims) return undefined;
+      }
+      const out: Record<string, string | string[]> = {};
+      for (const name of NOT_MODIFIED_FIELDS) {
+        const v = entry.headers[name];
+        if (v !== undefined) out[name] = v;
+      }
+      out.age = String(Math.floor(ageOf(entry, now())));
+      return out;
+    },
+
     usableStale: (entry) => now() < entry.staleUntilMs,
 
     stats: () => store.stats(),
   };
+}
+
+// RFC 9110 §15.4.5: the fields a 304 carries.
+const NOT_MODIFIED_FIELDS = ['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary'];
+
+/** etagMatches is If-None-Match's weak comparison (RFC 9110 §13.1.2) of a field value with an ETag. */
+export function etagMatches(ifNoneMatch: string, etag: string): boolean {
+  const opaque = (t: string) => (t.startsWith('W/') ? t.slice(2) : t);
+  const want = opaque(etag.trim());
+  for (const part of ifNoneMatch.split(',')) {
+    const t = part.trim();
+    if (t === '*' || (t !== '' && opaque(t) === want)) return true;
+  }
+  return false;
 }
 
 /** ageOf is an entry's current age in s (RFC 9111 §4.2.3, without the Date-based apparent age). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createResponseCache, keyHost, keyQuery } from '../../src/policy/cache.js';
+import { createResponseCache, etagMatches, keyHost, keyQuery } from '../../src/policy/cache.js';
 import {
   parseCacheControl,
   requestCacheControl,
@@ -334,6 +334,41 @@ describe('response cache', () => {
     });
     clk.advance(1_000);
     expect(through(c, policy, {})).toMatchObject({ result: 'miss', entry: undefined });
+  });
+
+  it('answers a conditional request matching the entry with the headers of a 304', () => {
+    const c = createResponseCache({ maxBytes: 1 << 20, apiKeyHeader: 'x-api-key' });
+    const headers = {
+      etag: 'W/"v7"',
+      'last-modified': 'Sun, 06 Dec 2026 11:00:00 GMT',
+      'cache-control': 'max-age=60',
+      'content-type': 'application/json',
+    };
+    through(c, policy, {}, { headers, body: '{}' });
+    const e = through(c, policy, {}).entry!;
+    expect(c.notModifiedHeaders(e, { 'if-none-match': '"v6", "v7"' })).toEqual({
+      etag: 'W/"v7"',
+      'cache-control': 'max-age=60',
+      age: '0',
+    });
+    expect(c.notModifiedHeaders(e, { 'if-none-match': '"v6"' })).toBeUndefined();
+    // If-None-Match wins over If-Modified-Since.
+    expect(
+      c.notModifiedHeaders(e, {
+        'if-none-match': '"v6"',
+        'if-modified-since': 'Sun, 06 Dec 2026 12:00:00 GMT',
+      }),
+    ).toBeUndefined();
+    expect(c.notModifiedHeaders(e, { 'if-modified-since': 'Sun, 06 Dec 2026 11:00:00 GMT' })).toBeDefined();
+    expect(c.notModifiedHeaders(e, { 'if-modified-since': 'Sun, 06 Dec 2026 10:59:59 GMT' })).toBeUndefined();
+    expect(c.notModifiedHeaders(e, {})).toBeUndefined();
+  });
+
+  it('compares ETags weakly, as If-None-Match does', () => {
+    expect(etagMatches('W/"a"', '"a"')).toBe(true);
+    expect(etagMatches('"b", W/"a"', 'W/"a"')).toBe(true);
+    expect(etagMatches('*', '"x"')).toBe(true);
+    expect(etagMatches('"ab"', '"a"')).toBe(false);
   });
 
   it('lists Vary names lowercased once each', () => {
