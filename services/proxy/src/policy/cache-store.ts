@@ -96,7 +96,9 @@ export function createCacheStore(maxBytes: number, sensitive: readonly string[])
     find(key, headers) {
       const list = byKey.get(key);
       if (!list) return undefined;
-      for (const e of list) {
+      // Newest first: after the upstream changed its Vary, the old variants may match too.
+      for (let i = list.length - 1; i >= 0; i--) {
+        const e = list[i]!;
         if (!matches(e, headers)) continue;
         lru.delete(e);
         lru.add(e);

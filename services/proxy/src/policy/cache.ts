@@ -215,14 +215,15 @@ export function createResponseCache(opts: {
       // A client that insists on a fresh answer gets one, and the cache keeps it (RFC 9111 §5.2.1.4).
       if (asked.kind === 'refresh') return { ...bypass(policy, headers), store: true, key };
       // HEAD is answered from the GET entry when there is one (RFC 9110 §9.3.2: the same headers).
-      const found =
-        (method === 'HEAD'
+      const t = now();
+      let found =
+        method === 'HEAD'
           ? store.find(keyOf('GET', upstream, c, host, path, query, headers), headers)
-          : undefined) ?? store.find(key, headers);
+          : undefined;
+      if (!found || t >= found.freshUntilMs) found = store.find(key, headers) ?? found;
       let entry: StoredResponse | undefined;
       let result: 'hit' | 'miss' = 'miss';
       if (found) {
-        const t = now();
         const fresh = t < found.freshUntilMs;
         if (fresh && (asked.maxAgeS === undefined || ageOf(found, t) <= asked.maxAgeS)) {
           result = 'hit';

@@ -215,6 +215,13 @@ describe('response cache', () => {
     expect(through(c, policy, { headers: gzip }).entry!.body.toString()).toBe('zipped2');
   });
 
+  it('prefers the newest variant when the upstream changed its Vary', () => {
+    const c = createResponseCache({ maxBytes: 1 << 20, apiKeyHeader: 'x-api-key' });
+    through(c, policy, {}, { headers: { vary: 'accept' }, body: 'old' });
+    through(c, policy, { headers: { pragma: 'no-cache' } }, { body: 'new' });
+    expect(through(c, policy, {}).entry!.body.toString()).toBe('new');
+  });
+
   it('evicts the least recently used entries once their bytes pass maxBytes', () => {
     // Each entry: key 'GET api\napi.example\n/N?' (23) + body 100 = 123 bytes.
     const c = createResponseCache({ maxBytes: 369, apiKeyHeader: 'x-api-key' });
@@ -288,6 +295,22 @@ describe('response cache', () => {
     expect(c.headersOf(head.entry!)).toEqual({ 'content-length': '7', age: '0' });
     through(c, policy, { method: 'GET' }, { body: 'getbody' });
     expect(through(c, policy, { method: 'HEAD' }).entry!.body.toString()).toBe('getbody');
+  });
+
+  it('answers HEAD from its own fresh entry when the GET entry has expired', () => {
+    const clk = clock();
+    const c = createResponseCache({ maxBytes: 1 << 20, apiKeyHeader: 'x-api-key', now: clk.now });
+    through(c, policy, {}, { headers: { 'cache-control': 'max-age=1' }, body: 'get' });
+    through(
+      c,
+      policy,
+      { method: 'HEAD', headers: { pragma: 'no-cache' } },
+      { headers: { 'content-length': '3' } },
+    );
+    clk.advance(1_000);
+    const head = through(c, policy, { method: 'HEAD' });
+    expect(head.result).toBe('hit');
+    expect(head.entry!.head).toBe(true);
   });
 
   it('lets a client refuse entries older than its max-age, and refresh them with no-cache', () => {
