@@ -79,6 +79,11 @@ const origin = (): Record<string, Behaviour> => ({
       ? s.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '9' }).end()
       : json(s, { 'cache-control': 'max-age=60' }, `headed-${n}`),
   gone: (_q, s, n) => json(s, { 'cache-control': 'max-age=1' }, `gone-${n}`),
+  cut: (q, s) => {
+    s.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '100' });
+    s.write('partial');
+    setTimeout(() => q.socket.destroy(), 10);
+  },
   tagged: (_q, s, n) => json(s, { 'cache-control': 'max-age=60', etag: '"t1"' }, `tagged-${n}`),
   post: (_q, s, n) => json(s, { 'cache-control': 'max-age=60' }, `post-${n}`),
   notfound: (_q, s, n) => json(s, {}, `missing-${n}`, 404),
@@ -280,6 +285,24 @@ describe('response cache', () => {
     const b = await send('/c/big');
     expect(b).toMatchObject({ body: a.body, log: { cache: 'miss' } });
     expect(up.calls.get('/c/big')).toBe(2);
+  });
+
+  it('never stores a response the upstream cut off mid-body', async () => {
+    for (const n of [1, 2]) {
+      const res = await request(`${p.url}/c/cut`);
+      expect(res.statusCode).toBe(200);
+      await expect(res.body.text()).rejects.toThrow();
+      expect(up.calls.get('/c/cut')).toBe(n);
+    }
+    const logs = await vi.waitFor(() => {
+      const l = p.sink.of('tapwire.access.v1').filter((e) => e.path === '/c/cut');
+      expect(l).toHaveLength(2);
+      return l;
+    });
+    expect(logs.map((l) => [l.cache, l.error_kind])).toEqual([
+      ['miss', 'upstream_reset'],
+      ['miss', 'upstream_reset'],
+    ]);
   });
 
   it('answers HEAD from the GET entry and stores HEAD answers of their own', async () => {
