@@ -159,7 +159,7 @@ describe('proxy policies: the access log says what the client saw', () => {
         `/items/${10 + k}`,
         'bob-key',
       ]),
-      ['HEAD', '/items/cached', 'bob-key'], // HEAD has entries of its own: a miss
+      ['HEAD', '/items/cached', 'bob-key'], // served from the fresh GET entry
       ['GET', '/public/2', 'bob-key'], // no auth, no limit: bob still recorded as the consumer
       ['POST', '/items/2', 'bob-key'], // bypass; never retried (the dead target is ejected by now)
     ];
@@ -228,7 +228,7 @@ describe('proxy policies: the access log says what the client saw', () => {
       '',
       'HIT',
       ...Array(8).fill('MISS'),
-      'MISS',
+      'HIT',
       'MISS',
       'BYPASS',
     ]);

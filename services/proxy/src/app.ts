@@ -20,6 +20,7 @@ import { PROXY_ERRORS, type ProxyErrorCode, proxyErrorBody } from './errors.js';
 import { createExchangeHandler, type ExchangeHandler } from './exchange.js';
 import { createProxyMetrics, type ProxyMetrics } from './metrics.js';
 import { createAuthenticator } from './policy/auth.js';
+import { createResponseCache } from './policy/cache.js';
 import { assertAuthConfig, createPolicyGate } from './policy/gate.js';
 import { createJwtVerifier } from './policy/jwt.js';
 import { createRateLimiter } from './policy/rate-limit.js';
@@ -103,7 +104,11 @@ export function buildProxy(
   const refusals = createConnectionRefusals();
   const ids = createIdSource();
   let exchange: ExchangeHandler | undefined;
-  const metrics = createProxyMetrics(table.all, emission, () => exchange?.inFlight ?? 0);
+  const cache = createResponseCache({
+    maxBytes: config.cache.maxBytes,
+    apiKeyHeader: config.consumers.apiKeyHeader,
+  });
+  const metrics = createProxyMetrics(table.all, emission, () => exchange?.inFlight ?? 0, cache.stats);
   const errorLog = createProxyErrorLog({ logger: deps.logger, now: deps.now ?? (() => performance.now()) });
   const onAnswered = (code: ProxyErrorCode, cause: string, upstream = ''): void => {
     metrics.errorResponse(code);
@@ -131,6 +136,7 @@ export function buildProxy(
         response: createHeaderRecorder(config.redaction.recordResponseHeaders, config.redaction.headers),
       },
       redactPath,
+      cache,
       onAnswered,
       onSettled() {
         if (exchange && exchange.inFlight === 0 && idleWaiters.length > 0) {

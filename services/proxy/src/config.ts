@@ -448,7 +448,7 @@ export const proxyConfigSchema = z
           .min(0)
           .default(64 * 1024 * 1024)
           .describe(
-            'Memory the response cache may hold across all upstreams (bodies and headers), least recently used evicted first, in bytes. Default: 67108864.',
+            'Memory the response cache may hold across all upstreams (keys, headers and bodies), least recently used evicted first, in bytes. 0: nothing is stored. Default: 67108864.',
           ),
       })
       .prefault({}),

@@ -9,6 +9,9 @@ import type { ProxyConfig } from './config.js';
 import type { ConsumerIdentifier } from './consumers.js';
 import { PROXY_ERRORS, type ProxyErrorCode, proxyErrorBody } from './errors.js';
 import type { ProxyMetrics } from './metrics.js';
+import { type CacheFill, type CacheLookup, type ResponseCache, X_CACHE } from './policy/cache.js';
+import type { StoredResponse } from './policy/cache-store.js';
+import type { CachePolicy } from './policy/config.js';
 import type { PolicyGate } from './policy/gate.js';
 import type { HeaderRecorder } from './redact.js';
 import { ROUTE_UNMATCHED } from './routes.js';
@@ -52,6 +55,9 @@ const TARGET_FAILURES = new Set<ErrorKind>([
   'upstream_timeout',
   'upstream_error',
 ]);
+// An upstream answering these gets replaced by a stale-if-error entry when there is one (RFC 5861 §4).
+const STALE_ON_STATUS = new Set([500, 502, 503, 504]);
+const EMPTY_BODY = Buffer.alloc(0);
 
 /** ExchangeDeps are what the request path needs, all built once at start. */
 export interface ExchangeDeps {
@@ -65,6 +71,8 @@ export interface ExchangeDeps {
   readonly redactQuery: QueryRedactor;
   readonly recordHeaders: { request: HeaderRecorder; response: HeaderRecorder };
   readonly redactPath: (path: string) => string;
+  /** The response cache of routes with a cache policy (issue #23). */
+  readonly cache: ResponseCache;
   readonly onSettled: () => void;
   /**
    * onAnswered is told of each response the proxy generates itself, with its code, cause and the
@@ -99,6 +107,9 @@ interface Exchange {
   errorKind: ErrorKind;
   /** What the response cache did ('' when the route has no cache policy). */
   cache: AccessLogEvent['cache'];
+  /** The cache's decision and the copy of a forwarded response being stored, when the route caches. */
+  cacheLookup: CacheLookup | undefined;
+  cacheFill: CacheFill | undefined;
   /** host:port of the upstream target forwarded to last ('' when none). */
   target: string;
   /** The target forwarded to last. */
@@ -214,6 +225,8 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       status: 0,
       errorKind: 'none',
       cache: '',
+      cacheLookup: undefined,
+      cacheFill: undefined,
       target: '',
       to: undefined,
       retries: 0,
@@ -310,6 +323,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
     };
     sink.emit(TOPICS.accessLogs, log);
     metrics.request(ex.upstream?.name ?? '', ex.status, durationMs / 1000);
+    if (ex.cache !== '') metrics.cacheRequest(ex.upstream?.name ?? '', ex.cache);
     if (!ex.sampled) return;
 
     // Spans carry the OpenTelemetry HTTP attributes a trace view needs; client address, user agent,
@@ -423,6 +437,50 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
     deps.onSettled();
   }
 
+  /** lookUpCache applies the route's cache policy; true when the request was answered from the cache. */
+  function lookUpCache(
+    ex: Exchange,
+    up: Upstream,
+    policy: CachePolicy,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ) {
+    const lookup = deps.cache.lookup(up.name, policy, ex.rawMethod, ex.host, ex.path, ex.query, req.headers);
+    ex.cacheLookup = lookup;
+    if (lookup.result === 'hit') return serveStored(ex, res, lookup.entry!, 'hit');
+    ex.cache = lookup.result;
+    ex.policyHeaders = { ...ex.policyHeaders, 'x-cache': X_CACHE[lookup.result] };
+    return false;
+  }
+
+  /** serveStale answers with the expired entry kept for stale-if-error, when there is one. */
+  function serveStale(ex: Exchange, res: ServerResponse): boolean {
+    const entry = ex.cacheLookup?.entry;
+    if (!entry || ex.headersSent || !deps.cache.usableStale(entry)) return false;
+    ex.clientEndMs = performance.now();
+    return serveStored(ex, res, entry, 'stale');
+  }
+
+  /** serveStored answers with a cached response, recorded like a forwarded one (with no CLIENT span on a hit). */
+  function serveStored(ex: Exchange, res: ServerResponse, entry: StoredResponse, result: 'hit' | 'stale') {
+    const notModified =
+      result === 'hit' ? deps.cache.notModifiedHeaders(entry, ex.requestHeaders) : undefined;
+    ex.cache = result;
+    ex.status = notModified ? 304 : entry.status;
+    ex.headersSent = true;
+    const body = ex.method === 'HEAD' || notModified ? EMPTY_BODY : entry.body;
+    ex.bytesOut = body.length;
+    if (res.destroyed) return true;
+    const headers = notModified ?? deps.cache.headersOf(entry);
+    Object.assign(headers, traceHeaders(ex), ex.policyHeaders);
+    headers['x-cache'] = X_CACHE[result];
+    res.writeHead(ex.status, headers);
+    ex.endMs = performance.now();
+    recordBeforeLastByte(ex);
+    res.end(body);
+    return true;
+  }
+
   function forwardHeaders(
     ex: Exchange,
     up: Upstream,
@@ -512,6 +570,10 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
           if (statusCode === 502 || statusCode === 503 || statusCode === 504) lb.failed(to);
           else lb.succeeded(to);
         }
+        if (STALE_ON_STATUS.has(statusCode) && serveStale(ex, res)) {
+          controller.abort(new Error('served stale'));
+          return;
+        }
         ex.status = statusCode;
         ex.responseHeaders = headers;
         const out: Record<string, string | string[]> = {};
@@ -524,6 +586,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
         out['x-request-id'] = ex.requestId;
         if (ex.policyHeaders) for (const name in ex.policyHeaders) out[name] = ex.policyHeaders[name]!;
         ex.headersSent = true;
+        if (ex.cacheLookup) ex.cacheFill = deps.cache.fill(ex.cacheLookup, statusCode, headers);
         if (res.destroyed) {
           controller.abort(new Error('client aborted'));
           return;
@@ -533,6 +596,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       onResponseData(controller, chunk) {
         ex.bytesOut += chunk.length;
         ex.endMs = performance.now();
+        ex.cacheFill?.add(chunk);
         if (!res.write(chunk)) {
           controller.pause();
           res.once('drain', () => controller.resume());
@@ -541,6 +605,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       onResponseEnd() {
         release();
         ex.clientEndMs = performance.now();
+        ex.cacheFill?.end();
         // The clock is read before the bytes go out: once they are written, the kernel may run the
         // woken client first. res.end() sends the last byte when writes are still corked (same tick),
         // for a chunked terminator, or when no body was written; otherwise it left with the last write.
@@ -553,7 +618,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       onResponseError(_controller, err) {
         release();
         if (ex.clientEndMs === 0) ex.clientEndMs = performance.now();
-        if (ex.settled) return;
+        if (ex.settled || ex.cache === 'stale') return;
         if (err instanceof BodyTooLarge) {
           answer(ex, res, 'TAPWIRE_PROXY_BODY_TOO_LARGE', 'body_too_large', { connection: 'close' });
           return;
@@ -582,6 +647,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
           res.destroy();
           return;
         }
+        if (kind !== 'bad_request' && serveStale(ex, res)) return;
         answer(ex, res, code, kind, undefined, `upstream ${up.name}: ${err.message}`);
       },
     };
@@ -640,6 +706,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
             return;
           }
         }
+        if (routePolicies.cache && lookUpCache(ex, up, routePolicies.cache, req, res)) return;
         if (up.inFlight >= up.config.maxConcurrency) {
           answer(ex, res, 'TAPWIRE_PROXY_OVER_LIMIT', 'over_limit', { 'retry-after': '1' });
           return;

@@ -1,6 +1,7 @@
 import { type EmissionStats, registerEmissionMetrics } from '@tapwire/emission';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { PROXY_ERRORS, type ProxyErrorCode } from './errors.js';
+import type { CacheStoreStats } from './policy/cache-store.js';
 import type { Upstream } from './upstreams.js';
 
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
@@ -19,6 +20,8 @@ export interface ProxyMetrics {
   errorResponse(code: ProxyErrorCode): void;
   /** policyDecision counts one auth or rate-limit decision of an upstream's route. */
   policyDecision(upstream: string, policy: 'auth' | 'rate_limit', decision: PolicyDecision): void;
+  /** cacheRequest counts one request of a route with a cache policy by what the cache did. */
+  cacheRequest(upstream: string, result: CacheResult): void;
 }
 
 /** PolicyDecision is a decision label of tapwire_proxy_policy_decisions_total. */
@@ -29,11 +32,15 @@ const POLICY_DECISIONS = {
   rate_limit: ['allowed', 'limited'],
 } as const;
 
+const CACHE_RESULTS = ['hit', 'miss', 'bypass', 'stale'] as const;
+type CacheResult = (typeof CACHE_RESULTS)[number];
+
 /** createProxyMetrics registers the proxy's metrics; label children are created here, not per request. */
 export function createProxyMetrics(
   upstreams: readonly Upstream[],
   emission: () => EmissionStats,
   inFlightTotal: () => number,
+  cacheStats: () => CacheStoreStats = () => ({ entries: 0, bytes: 0, evictions: 0 }),
 ): ProxyMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tapwire_proxy_process_' });
@@ -137,6 +144,40 @@ export function createProxyMetrics(
       for (const u of upstreams) this.inc({ upstream: u.name }, u.balancer.retries);
     },
   });
+  const cacheRequests = new Counter({
+    name: 'tapwire_proxy_cache_requests_total',
+    help: 'Requests of routes with a cache policy, by upstream and result (hit, miss, bypass, stale).',
+    labelNames: ['upstream', 'result'],
+    registers: [registry],
+  });
+  const cacheChildren = new Map(
+    upstreams.map((u) => [u.name, CACHE_RESULTS.map((r) => cacheRequests.labels(u.name, r))]),
+  );
+  new Gauge({
+    name: 'tapwire_proxy_cache_entries',
+    help: 'Responses held by the response cache (all upstreams).',
+    registers: [registry],
+    collect() {
+      this.set(cacheStats().entries);
+    },
+  });
+  new Gauge({
+    name: 'tapwire_proxy_cache_bytes',
+    help: 'Bytes the response cache holds (keys, headers and bodies), bounded by cache.maxBytes.',
+    registers: [registry],
+    collect() {
+      this.set(cacheStats().bytes);
+    },
+  });
+  new Counter({
+    name: 'tapwire_proxy_cache_evictions_total',
+    help: 'Entries the response cache evicted to stay within cache.maxBytes (least recently used first).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(cacheStats().evictions);
+    },
+  });
   registerEmissionMetrics(registry, { prefix: 'tapwire_proxy', events: 'Events' }, emission);
 
   return {
@@ -152,6 +193,9 @@ export function createProxyMetrics(
     },
     policyDecision(upstream, policy, decision) {
       decisionChildren.get(upstream)?.get(`${policy}:${decision}`)?.inc();
+    },
+    cacheRequest(upstream, result) {
+      cacheChildren.get(upstream)?.[CACHE_RESULTS.indexOf(result)]?.inc();
     },
   };
 }
