@@ -87,6 +87,13 @@ const origin = (): Record<string, Behaviour> => ({
   tagged: (_q, s, n) => json(s, { 'cache-control': 'max-age=60', etag: '"t1"' }, `tagged-${n}`),
   post: (_q, s, n) => json(s, { 'cache-control': 'max-age=60' }, `post-${n}`),
   notfound: (_q, s, n) => json(s, {}, `missing-${n}`, 404),
+  // An application building absolute links from the forwarding headers it is given.
+  links: (q, s) =>
+    json(
+      s,
+      { 'cache-control': 'max-age=60' },
+      `${q.headers['x-forwarded-proto']}://${q.headers['x-forwarded-host']}/next`,
+    ),
 });
 
 let up: Origin;
@@ -246,6 +253,20 @@ describe('response cache', () => {
     const shared = await send('/cred/fresh', { headers: { authorization: 'Bearer two' } });
     expect(shared).toMatchObject({ body: 'fresh-1', headers: { 'x-cache': 'HIT' } });
     expect(JSON.stringify(p.sink.events)).not.toContain('t0ken');
+  });
+
+  it('never answers a request with an entry stored for another X-Forwarded-Host (cache poisoning)', async () => {
+    const host = new URL(p.url).host;
+    const poisoned = await send('/c/links', {
+      headers: { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' },
+    });
+    expect(poisoned).toMatchObject({ body: 'https://evil.example/next', headers: { 'x-cache': 'MISS' } });
+    const clean = await send('/c/links');
+    expect(clean).toMatchObject({ body: `http://${host}/next`, headers: { 'x-cache': 'MISS' } });
+    expect(await send('/c/links')).toMatchObject({
+      body: `http://${host}/next`,
+      headers: { 'x-cache': 'HIT' },
+    });
   });
 
   it('lets the client force a fresh answer: no-cache refreshes the entry, no-store leaves it', async () => {

@@ -96,6 +96,17 @@ const NOT_STORED = new Set([
   'x-request-id',
 ]);
 
+// The proxy passes a client's own forwarding headers on to the upstream (X-Forwarded-Host only when
+// the client sent one), and applications build absolute links and redirects from them: a response
+// to one value must never answer a request with another, or a single request poisons the entry.
+const FORWARDED = [
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'forwarded',
+];
+
 interface CompiledPolicy {
   readonly varyHeaders: readonly string[];
   readonly varyQueryParams: ReadonlySet<string> | undefined;
@@ -170,6 +181,10 @@ export function createResponseCache(opts: {
     headers: IncomingHttpHeaders,
   ): string {
     let key = `${method} ${upstream}\n${keyHost(host)}\n${path}?${keyQuery(query, c.varyQueryParams)}`;
+    for (const name of FORWARDED) {
+      const v = headers[name];
+      if (v !== undefined) key += `\n${name}:${Array.isArray(v) ? v.join(', ') : v}`;
+    }
     if (c.varyHeaders.length > 0) {
       const values = store.varyValues(c.varyHeaders, headers);
       for (let i = 0; i < values.length; i++) key += `\n${c.varyHeaders[i]}:${values[i]}`;
@@ -266,6 +281,9 @@ export function createResponseCache(opts: {
       }
       const vary = headers.vary === undefined ? [] : varyNames(headers.vary);
       const varyValues = store.varyValues(vary, lookup.requestHeaders);
+      // The request's values a variant keeps to be matched count too: Vary: User-Agent with huge
+      // values would otherwise hold far more than maxBytes.
+      for (let i = 0; i < vary.length; i++) headerBytes += vary[i]!.length + varyValues[i]!.length;
       const head = lookup.key.startsWith('HEAD ');
       const freshUntilMs = receivedMs + freshness.lifetimeS * 1000;
       const staleMs = freshness.mustRevalidate ? 0 : lookup.policy.staleIfErrorSeconds * 1000;

@@ -145,6 +145,22 @@ describe('keys', () => {
       'HEAD other\na.example\n/x?\naccept-language:\u0000',
     );
   });
+  it('tell apart requests whose forwarded host, proto, port or prefix differ (cache poisoning via X-Forwarded-Host)', () => {
+    // The proxy passes a client's X-Forwarded-* on to the upstream, which may build links from them.
+    const c = createResponseCache({ maxBytes: 1 << 20, apiKeyHeader: 'x-api-key' });
+    const p = cachePolicySchema.parse({});
+    const key = (h: Record<string, string>) => c.lookup('api', p, 'GET', 'a.example', '/x', '', h).key;
+    expect(key({})).toBe('GET api\na.example\n/x?');
+    expect(key({ 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' })).toBe(
+      'GET api\na.example\n/x?\nx-forwarded-host:evil.example\nx-forwarded-proto:https',
+    );
+    expect(key({ forwarded: 'host=evil.example' })).toBe(
+      'GET api\na.example\n/x?\nforwarded:host=evil.example',
+    );
+    expect(
+      new Set([key({}), key({ 'x-forwarded-port': '1' }), key({ 'x-forwarded-prefix': '/e' })]).size,
+    ).toBe(3);
+  });
   it('never hold a credential in clear, even when a policy keys on it', () => {
     const c = createResponseCache({ maxBytes: 1 << 20, apiKeyHeader: 'X-Api-Key' });
     const p = cachePolicySchema.parse({
@@ -236,6 +252,17 @@ describe('response cache', () => {
     const big = createResponseCache({ maxBytes: 100, apiKeyHeader: 'x-api-key' });
     through(big, policy, {}, { body });
     expect(big.stats()).toEqual({ entries: 0, bytes: 0, evictions: 0 });
+  });
+
+  it('counts the request header values a variant keeps against maxBytes (huge Vary values)', () => {
+    // Each variant keeps the request's values of the Vary names: 16 variants of 8 KB User-Agents
+    // held 128 KB while the cache counted a few hundred bytes.
+    const c = createResponseCache({ maxBytes: 1 << 20, apiKeyHeader: 'x-api-key' });
+    const ua = 'u'.repeat(8000);
+    through(c, policy, { headers: { 'user-agent': ua } }, { headers: { vary: 'User-Agent' }, body: 'v' });
+    // key 'GET api\napi.example\n/items?' (27) + Vary header (4 + 10) + body 1 + the name and
+    // value kept to match (10 + 8000).
+    expect(c.stats()).toEqual({ entries: 1, bytes: 27 + 14 + 1 + 10 + 8000, evictions: 0 });
   });
 
   it('gives up the copy of a body past maxEntryBytes, and never stores a partial response', () => {
