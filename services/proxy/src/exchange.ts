@@ -14,7 +14,7 @@ import type { StoredResponse } from './policy/cache-store.js';
 import type { CachePolicy } from './policy/config.js';
 import type { PolicyGate } from './policy/gate.js';
 import type { HeaderRecorder } from './redact.js';
-import { ROUTE_UNMATCHED } from './routes.js';
+import { isNormalPath, ROUTE_UNMATCHED } from './routes.js';
 import { formatTraceParent, type IdSource, parseTraceParent } from './trace-context.js';
 import type { Upstream, UpstreamTable } from './upstreams.js';
 
@@ -690,6 +690,12 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
         ex.upstream = up;
         ex.service = up.service;
         ex.tenant = up.tenant;
+        if (up.strictPaths && !isNormalPath(ex.path)) {
+          // Refused rather than normalized: the upstream then gets exactly the path whose policy applied.
+          ex.route = '__invalid__';
+          answer(ex, res, 'TAPWIRE_PROXY_NOT_FORWARDABLE', 'bad_request');
+          return;
+        }
         ex.route = up.routes.resolve(ex.path);
         const routePolicies = up.policies(ex.route);
         // A route with an auth policy names its consumer in the auth step: the credential is checked once.

@@ -37,6 +37,34 @@ function splitPath(path: string): string[] {
   return out;
 }
 
+// RFC 3986 §2.3 unreserved characters, by code: ALPHA / DIGIT / "-" / "." / "_" / "~".
+function isUnreserved(c: number): boolean {
+  return (
+    (c >= 0x41 && c <= 0x5a) ||
+    (c >= 0x61 && c <= 0x7a) ||
+    (c >= 0x30 && c <= 0x39) ||
+    c === 0x2d ||
+    c === 0x2e ||
+    c === 0x5f ||
+    c === 0x7e
+  );
+}
+
+/**
+ * isNormalPath says whether a path is in the form route templates are matched against: no `.` or
+ * `..` segment and no percent-encoded unreserved character (RFC 3986 §6.2.2: `%61dmin` and
+ * `x/../admin` name `admin` to an upstream that normalizes, but match no `admin` template).
+ */
+export function isNormalPath(path: string): boolean {
+  let pct = path.indexOf('%');
+  if (pct === -1 && path.indexOf('/.') === -1) return true;
+  for (; pct !== -1; pct = path.indexOf('%', pct + 1)) {
+    if (isUnreserved(Number.parseInt(path.slice(pct + 1, pct + 3), 16))) return false;
+  }
+  for (const s of path.split('/')) if (s === '.' || s === '..') return false;
+  return true;
+}
+
 /** normalizePath maps a raw path to a bounded route: numeric, UUID and long hex/base64 segments become :id. */
 export function normalizePath(path: string): string {
   const segments = splitPath(path);

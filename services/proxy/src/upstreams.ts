@@ -20,6 +20,11 @@ export interface Upstream {
   readonly routes: RouteResolver;
   /** The auth, rate-limit and cache policies of a route of this upstream. */
   readonly policies: PolicyResolver;
+  /**
+   * Its routes have policies of their own: a path a template would not match as sent (a dot
+   * segment, a percent-encoded letter) could reach a guarded resource under another route's policy.
+   */
+  readonly strictPaths: boolean;
   inFlight: number;
 }
 
@@ -68,6 +73,7 @@ function compile(config: UpstreamConfig, defaults: ProxyConfig, logger: Logger):
       maxCandidates: config.maxRouteCandidates,
     }),
     policies: createPolicyResolver(config),
+    strictPaths: config.routePolicies.length > 0,
     inFlight: 0,
   };
 }

@@ -1,17 +1,20 @@
 import { createHash, createHmac, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '@tapwire/config';
 import { buildProxy, proxyConfigSchema } from '@tapwire/proxy';
 import { createLogger, type Logger } from '@tapwire/telemetry';
 import { createSigner } from 'fast-jwt';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createMemorySink } from '../../../../test/support/memory-sink.js';
+import { startUpstream, type TestUpstream } from '../../../../test/support/upstream.js';
 import { createConsumerIdentifier } from '../../src/consumers.js';
 import { createAuthenticator } from '../../src/policy/auth.js';
 import { authPolicySchema } from '../../src/policy/config.js';
 import { createJwtVerifier } from '../../src/policy/jwt.js';
+import { type ProxyUnderTest, startProxy } from '../helpers.js';
 
 const logger = createLogger({ name: 'auth-test', level: 'silent' });
 const SECRET = 'a-secret-of-at-least-32-bytes-for-hs256!';
@@ -287,5 +290,70 @@ describe('auth configuration checked at build', () => {
     expect((err as ConfigError).issues.map((i) => i.path)).toEqual([
       'proxy.upstreams.0.routePolicies.0.auth.methods',
     ]);
+  });
+});
+
+describe('route policies against paths that name a guarded route in another form', () => {
+  let up: TestUpstream;
+  let p: ProxyUnderTest;
+  afterAll(async () => {
+    await p?.proxy.close();
+    await up?.close();
+  });
+
+  /** raw sends a request line as written (fetch and undici would normalize the path first). */
+  function raw(path: string, host: string): Promise<string> {
+    const [hostname, port] = host.split(':');
+    return new Promise((resolve, reject) => {
+      const s = connect(Number(port), hostname!);
+      let data = '';
+      s.on('data', (c) => {
+        data += c.toString('latin1');
+      });
+      s.on('end', () => resolve(data.split('\r\n')[0]!));
+      s.on('error', reject);
+      s.write(`GET ${path} HTTP/1.1\r\nhost: ${host}\r\nx-api-key: reader-key\r\nconnection: close\r\n\r\n`);
+    });
+  }
+
+  it('refuses dot segments and percent-encoded letters with 400 instead of applying the route’s base policy', async () => {
+    up = await startUpstream();
+    p = await startProxy({
+      consumers: {
+        apiKeys: [
+          { id: 'reader', sha256: createHash('sha256').update('reader-key').digest('hex'), scopes: ['read'] },
+        ],
+      },
+      upstreams: [
+        {
+          name: 'orders',
+          url: up.url,
+          match: { pathPrefix: '/orders' },
+          routes: ['/orders/:id', '/orders/admin'],
+          auth: { methods: ['apiKey'], scopes: ['read'] },
+          routePolicies: [{ route: '/orders/admin', auth: { methods: ['apiKey'], scopes: ['admin'] } }],
+        },
+        { name: 'plain', url: up.url, match: { pathPrefix: '/plain' } },
+      ],
+    });
+    const host = new URL(p.url).host;
+    expect(await raw('/orders/admin', host)).toBe('HTTP/1.1 403 Forbidden');
+    for (const path of [
+      '/orders/x/../admin',
+      '/orders/./admin',
+      '/orders/%2e%2e/orders/admin',
+      '/orders/%61dmin',
+    ])
+      expect(await raw(path, host), path).toBe('HTTP/1.1 400 Bad Request');
+    expect(await raw('/orders/7', host)).toBe('HTTP/1.1 200 OK');
+    expect(await raw('/orders/a.b%20c', host)).toBe('HTTP/1.1 200 OK');
+    // An upstream without route policies forwards such paths as before.
+    expect(await raw('/plain/x/../y', host)).toBe('HTTP/1.1 200 OK');
+    expect(up.seen.map((r) => r.url)).toEqual(['/orders/7', '/orders/a.b%20c', '/plain/x/../y']);
+    await vi.waitFor(() => expect(p.sink.of('tapwire.access.v1')).toHaveLength(8));
+    const refused = p.sink.of('tapwire.access.v1').filter((l) => l.status === 400);
+    expect(refused.map((l) => [l.route, l.error_kind, l.consumer])).toEqual(
+      Array(4).fill(['__invalid__', 'bad_request', '']),
+    );
   });
 });
