@@ -117,11 +117,31 @@ function paramName(p: string): string {
   return eq === -1 ? p : p.slice(0, eq);
 }
 
-/** keyQuery is the query as keyed: the selected parameters (all when `only` is undefined), stably sorted by name. */
+/**
+ * selected says whether a parameter name is one of `only` (lowercased) as an upstream may read it:
+ * percent-decoded (`+` as a space) and compared case-insensitively. A name that does not decode is
+ * kept: a parameter left out of the key must be one no upstream can take for a selected one.
+ */
+function selected(name: string, only: ReadonlySet<string>): boolean {
+  let n = name;
+  if (n.includes('%') || n.includes('+')) {
+    try {
+      n = decodeURIComponent(n.replaceAll('+', ' '));
+    } catch {
+      return true;
+    }
+  }
+  return only.has(n.toLowerCase());
+}
+
+/**
+ * keyQuery is the query as keyed: the selected parameters (all when `only`, lowercased names, is
+ * undefined), stably sorted by name.
+ */
 export function keyQuery(query: string, only: ReadonlySet<string> | undefined): string {
   if (query === '') return '';
   let parts = query.split('&').filter((p) => p !== '');
-  if (only) parts = parts.filter((p) => only.has(paramName(p)));
+  if (only) parts = parts.filter((p) => selected(paramName(p), only));
   if (parts.length > 1) {
     // Stable: repeated parameters keep their order, which applications may rely on.
     parts.sort((a, b) => {
@@ -164,7 +184,9 @@ export function createResponseCache(opts: {
     if (!c) {
       c = {
         varyHeaders: p.varyHeaders.map((h) => h.toLowerCase()),
-        varyQueryParams: p.varyQueryParams ? new Set(p.varyQueryParams) : undefined,
+        varyQueryParams: p.varyQueryParams
+          ? new Set(p.varyQueryParams.map((n) => n.toLowerCase()))
+          : undefined,
       };
       compiled.set(p, c);
     }

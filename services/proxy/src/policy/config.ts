@@ -85,7 +85,7 @@ export const cachePolicySchema = z
       .max(64)
       .optional()
       .describe(
-        'Query parameters in the key, by exact (encoded) name, sorted by name; the request is still forwarded with its whole query. Default: all of them; []: none.',
+        'Query parameters in the key, sorted by name; a parameter is selected by its name decoded and compared case-insensitively (`%71` and `Q` are `q`), as an upstream may read it. The request is still forwarded with its whole query. Default: all of them; []: none.',
       ),
     varyHeaders: z
       .array(name)

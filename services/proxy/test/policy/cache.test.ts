@@ -128,6 +128,21 @@ describe('keys', () => {
     expect(keyQuery('b=2&a=1&utm=x', new Set(['a', 'b']))).toBe('a=1&b=2');
     expect(keyQuery('utm=x', new Set())).toBe('');
   });
+  it('keep a selected parameter however its name is spelled (cache poisoning via an unkeyed %71=)', () => {
+    // Upstreams decode parameter names, and some compare them case-insensitively: `%71=evil` and
+    // `Q=evil` are `q` there, so dropping them from the key stored the answer to them for `?q` absent.
+    const only = new Set(['q']);
+    expect(keyQuery('%71=evil&utm=x', only)).toBe('%71=evil');
+    expect(keyQuery('Q=evil', only)).toBe('Q=evil');
+    expect(keyQuery('q%2B=1&utm%5Fsource=3', only)).toBe('');
+    // A name that does not decode cannot be shown not to be `q`.
+    expect(keyQuery('%zz=2', only)).toBe('%zz=2');
+    const c = createResponseCache({ maxBytes: 1 << 20, apiKeyHeader: 'x-api-key' });
+    const p = cachePolicySchema.parse({ varyQueryParams: ['Page'] });
+    const key = (q: string) => c.lookup('api', p, 'GET', 'h', '/x', q, {}).key;
+    expect(key('page=2')).not.toBe(key(''));
+    expect(key('%50age=2')).not.toBe(key(''));
+  });
   it('lowercase the host and drop its port', () => {
     expect(keyHost('API.Example.com:8080')).toBe('api.example.com');
     expect(keyHost('[::1]:80')).toBe('[::1]');
