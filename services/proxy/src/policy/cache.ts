@@ -238,6 +238,10 @@ export function createResponseCache(opts: {
           ],
         };
       }
+      // A body is forwarded but not keyed (fat GET): the answer to it is never stored.
+      const length = headers['content-length'];
+      if (headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0'))
+        return bypass(policy, headers);
       if (
         !policy.cacheCredentialed &&
         (headers.authorization !== undefined ||

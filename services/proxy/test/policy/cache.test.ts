@@ -310,6 +310,23 @@ describe('response cache', () => {
     expect(through(c, credentialed, { headers: { authorization: 'Basic y' } }).result).toBe('hit');
   });
 
+  it('never stores the answer to a GET or HEAD with a body (fat GET cache poisoning)', () => {
+    // The body is forwarded and not keyed: an upstream reading parameters from it would have its
+    // answer to one client's body stored for every client of the URL.
+    const c = createResponseCache({ maxBytes: 1 << 20, apiKeyHeader: 'x-api-key' });
+    for (const h of [{ 'content-length': '8' }, { 'transfer-encoding': 'chunked' }] as Record<
+      string,
+      string
+    >[])
+      expect(through(c, policy, { headers: h }, { body: 'poisoned' })).toMatchObject({
+        result: 'bypass',
+        store: false,
+      });
+    expect(c.stats().entries).toBe(0);
+    expect(through(c, policy, { headers: { 'content-length': '0' } }, { body: 'ok' }).result).toBe('miss');
+    expect(c.stats().entries).toBe(1);
+  });
+
   it('drops the GET and HEAD entries of a URL an unsafe request changed, unless it failed', () => {
     const c = createResponseCache({ maxBytes: 1 << 20, apiKeyHeader: 'x-api-key' });
     through(c, policy, { method: 'HEAD', query: 'a=1' }, {});
