@@ -51,6 +51,7 @@ const json = (res: ServerResponse, headers: Record<string, string>, body: string
 };
 
 let failing = false;
+let sick = false;
 const origin = (): Record<string, Behaviour> => ({
   fresh: (_q, s, n) => json(s, { 'cache-control': 'max-age=60' }, `fresh-${n}`),
   short: (_q, s, n) => json(s, { 'cache-control': 'max-age=2', age: '0' }, `short-${n}`),
@@ -87,6 +88,7 @@ const origin = (): Record<string, Behaviour> => ({
   tagged: (_q, s, n) => json(s, { 'cache-control': 'max-age=60', etag: '"t1"' }, `tagged-${n}`),
   post: (_q, s, n) => json(s, { 'cache-control': 'max-age=60' }, `post-${n}`),
   notfound: (_q, s, n) => json(s, {}, `missing-${n}`, 404),
+  health: (_q, s) => json(s, {}, sick ? 'sick' : 'ok', sick ? 503 : 200),
   // An application building absolute links from the forwarding headers it is given.
   links: (q, s) =>
     json(
@@ -115,6 +117,13 @@ beforeAll(async () => {
         cache: { ...cache, cacheCredentialed: true },
       },
       { name: 'plain', url: up.url, match: { pathPrefix: '/plain' } },
+      {
+        name: 'checked',
+        url: up.url,
+        match: { pathPrefix: '/checked' },
+        cache,
+        healthCheck: { path: '/health', intervalMs: 100, unhealthyThreshold: 1, healthyThreshold: 1 },
+      },
       { name: 'doomed', url: doomed.url, match: { pathPrefix: '/d' }, cache },
       {
         name: 'nostale',
@@ -363,6 +372,20 @@ describe('response cache', () => {
     failing = false;
     const back = await send('/c/flaky');
     expect(back).toMatchObject({ body: 'flaky-3', headers: { 'x-cache': 'MISS' } });
+  });
+
+  it('serves an expired entry as STALE when no target passes its health checks (instead of 503)', async () => {
+    expect((await send('/checked/gone')).body).toBe('gone-1');
+    sick = true;
+    await sleep(1100);
+    const down = await send('/checked/gone');
+    expect(down).toMatchObject({ status: 200, body: 'gone-1', headers: { 'x-cache': 'STALE' } });
+    expect(down.log).toMatchObject({ cache: 'stale', status: 200, error_kind: 'none', target: '' });
+    // Nothing stored to fall back on: the proxy's own 503.
+    const nothing = await send('/checked/fresh');
+    expect(nothing).toMatchObject({ status: 503, headers: { 'x-cache': 'MISS' } });
+    expect(nothing.log).toMatchObject({ cache: 'miss', error_kind: 'no_healthy_target' });
+    sick = false;
   });
 
   it('answers a client whose ETag matches the entry with 304 from the cache', async () => {

@@ -525,6 +525,8 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
   function forward(ex: Exchange, up: Upstream, req: IncomingMessage, res: ServerResponse): void {
     const first = up.balancer.pick();
     if (!first) {
+      // Every target failing is the outage stale-if-error is for.
+      if (serveStale(ex, res)) return;
       answer(ex, res, 'TAPWIRE_PROXY_NO_HEALTHY_TARGET', 'no_healthy_target', { 'retry-after': '1' });
       return;
     }
