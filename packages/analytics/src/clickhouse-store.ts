@@ -47,8 +47,8 @@ import {
   alertHistoryResult,
   alertsResult,
   applyExemplars,
-  CONSUMER_ORDER_COLUMN,
   CONSUMER_KEYS,
+  CONSUMER_ORDER_COLUMN,
   consumersResult,
   exemplarTargets,
   HISTOGRAM_TABLE,
@@ -260,7 +260,9 @@ const POLICY_RAW = raw(
     "sum(toUInt64(cache = 'hit')) AS c_hit",
     "sum(toUInt64(cache = 'miss')) AS c_miss",
     "sum(toUInt64(cache = 'stale')) AS c_stale",
-    ...Object.entries(POLICY_KINDS).map(([alias, kind]) => `sum(toUInt64(error_kind = '${kind}')) AS ${alias}`),
+    ...Object.entries(POLICY_KINDS).map(
+      ([alias, kind]) => `sum(toUInt64(error_kind = '${kind}')) AS ${alias}`,
+    ),
     'sum(toUInt64(retries)) AS rt',
   ].join(', '),
 );

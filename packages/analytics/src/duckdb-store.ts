@@ -24,8 +24,8 @@ import {
   alertHistoryResult,
   alertsResult,
   applyExemplars,
-  CONSUMER_ORDER_COLUMN,
   CONSUMER_KEYS,
+  CONSUMER_ORDER_COLUMN,
   consumersResult,
   exemplarTargets,
   HISTOGRAM_TABLE,
@@ -226,7 +226,9 @@ const POLICY_RAW = raw(
     `count(*) FILTER (WHERE "cache" = 'hit') AS c_hit`,
     `count(*) FILTER (WHERE "cache" = 'miss') AS c_miss`,
     `count(*) FILTER (WHERE "cache" = 'stale') AS c_stale`,
-    ...Object.entries(POLICY_KINDS).map(([alias, kind]) => `count(*) FILTER (WHERE error_kind = '${kind}') AS ${alias}`),
+    ...Object.entries(POLICY_KINDS).map(
+      ([alias, kind]) => `count(*) FILTER (WHERE error_kind = '${kind}') AS ${alias}`,
+    ),
     'coalesce(sum(retries), 0) AS rt',
   ].join(', '),
 );

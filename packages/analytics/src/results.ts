@@ -31,7 +31,10 @@ const redShape = {
 export const authFailuresSchema = z.object({
   missing: z.number().int().describe('401 auth_missing: no credentials where the route requires them'),
   invalid: z.number().int().describe('401 auth_invalid: unknown API key, bad or expired JWT'),
-  forbidden: z.number().int().describe("403 forbidden: a valid consumer without the route's required scope or claim"),
+  forbidden: z
+    .number()
+    .int()
+    .describe("403 forbidden: a valid consumer without the route's required scope or claim"),
 });
 
 /** policyShape is what the proxy's policies decided for a group of requests (access logs version 2). */
@@ -41,7 +44,9 @@ const policyShape = {
   cache_hit_ratio: z
     .number()
     .nullable()
-    .describe('(hit + stale) / (hit + miss + stale) of the response cache; null when no request had a cache policy'),
+    .describe(
+      '(hit + stale) / (hit + miss + stale) of the response cache; null when no request had a cache policy',
+    ),
   retries: z.number().int().describe('Retries on another target, summed over the requests'),
   no_healthy_target: z.number().int().describe('Requests refused with 503 no_healthy_target'),
 };
@@ -215,7 +220,10 @@ export const consumerRowSchema = z.object({
     .describe(
       'Highest share of a rate limit used, (ratelimit_limit − ratelimit_remaining) / ratelimit_limit, among requests a limit applied to; null when none had one',
     ),
-  ratelimit_limit: z.number().int().describe('Largest rate-limit quota seen on its requests; 0 when none applied'),
+  ratelimit_limit: z
+    .number()
+    .int()
+    .describe('Largest rate-limit quota seen on its requests; 0 when none applied'),
 });
 
 /** consumersResultSchema is one page of per-consumer usage. */
