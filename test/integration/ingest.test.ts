@@ -469,7 +469,7 @@ describe('ingest: Kafka → ClickHouse', () => {
       expect(dlq.map((d) => d.source_offset)).toEqual(['1', '3', '5', '7', '9']);
       expect(dlq.map((d) => d.reason.split(':')[0])).toEqual(bad.map((b) => b[0]));
       expect(dlq[2]?.reason).toMatch(/^invalid: status: /);
-      expect(dlq[3]?.reason).toBe('unknown_version: v: unknown access_log version 7 (known: 1)');
+      expect(dlq[3]?.reason).toBe('unknown_version: v: unknown access_log version 7 (known: 1, 2)');
       expect(Buffer.from(dlq[0]!.raw_base64, 'base64').toString()).toBe('garbage');
       expect(dlq.every((d) => d.source_topic === w.prefix + TOPICS.accessLogs)).toBe(true);
       expect(ingest.pipeline.stats().deadLettered).toBe(5);
@@ -872,10 +872,18 @@ describe('replay and retention', () => {
       { table_name: 'access_logs', dropped_partitions: [dayId(now - 40 * day)] },
       { table_name: 'route_stats_1m', dropped_partitions: [dayId(now - 40 * day), dayId(now - 5 * day)] },
     ]);
-    // The latency histograms and SLO counts keep the default 30 days: only the 40-day-old partition goes.
-    for (const table of ['route_histogram_1m', 'route_histogram_1h', 'slo_counts_1m', 'slo_counts_1h'])
+    // The latency histograms, SLO counts and policy rollups keep the default 30 days: only the
+    // 40-day-old partition goes.
+    for (const table of [
+      'route_histogram_1m',
+      'route_histogram_1h',
+      'slo_counts_1m',
+      'slo_counts_1h',
+      'policy_stats_1m',
+      'policy_stats_1h',
+    ])
       expect(runs.find((r) => r.table === table)?.dropped, table).toEqual([dayId(now - 40 * day)]);
-    expect(job.state()).toMatchObject({ droppedPartitions: 7, failures: 0 });
+    expect(job.state()).toMatchObject({ droppedPartitions: 9, failures: 0 });
     await w.sink.close();
   });
 });

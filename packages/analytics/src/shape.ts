@@ -459,14 +459,21 @@ export const CONSUMER_KEYS = ['tenant', 'consumer'] as const;
 
 /** LOG_COLUMNS are the access-log columns a log page or recent-trace list reads. */
 export const LOG_COLUMNS =
-  'id, tenant, ts_us, trace_id, span_id, service, upstream, route, method, status, duration_ms, upstream_ms, bytes_in, bytes_out, consumer, client_address, user_agent, path, query, error_kind';
+  'id, tenant, ts_us, trace_id, span_id, service, upstream, route, method, status, duration_ms, upstream_ms, bytes_in, bytes_out, consumer, client_address, user_agent, path, query, error_kind, "cache", target, retries, ratelimit_limit, ratelimit_remaining';
 
 /** StoredLog is an access-log row as a driver returns it. */
-export interface StoredLog extends Omit<AccessLogRow, 'ts_us' | 'bytes_in' | 'bytes_out' | 'status'> {
+export interface StoredLog
+  extends Omit<
+    AccessLogRow,
+    'ts_us' | 'bytes_in' | 'bytes_out' | 'status' | 'retries' | 'ratelimit_limit' | 'ratelimit_remaining'
+  > {
   ts_us: Num;
   bytes_in: Num;
   bytes_out: Num;
   status: Num;
+  retries: Num;
+  ratelimit_limit: Num;
+  ratelimit_remaining: Num;
 }
 
 /** recentTracesResult shapes the newest matching requests as trace summaries. */
@@ -496,6 +503,9 @@ export function logsResult(q: LogsQuery, stored: readonly StoredLog[]): LogsResu
     upstream_ms: num(r.upstream_ms),
     bytes_in: num(r.bytes_in),
     bytes_out: num(r.bytes_out),
+    retries: num(r.retries),
+    ratelimit_limit: num(r.ratelimit_limit),
+    ratelimit_remaining: num(r.ratelimit_remaining),
   }));
   const last = rows[rows.length - 1];
   return { rows, next_cursor: rows.length === q.limit && last ? { ts_us: last.ts_us, id: last.id } : null };
