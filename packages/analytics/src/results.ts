@@ -366,7 +366,9 @@ export const accessLogRowSchema = z.object({
   path: z.string(),
   query: z.string(),
   error_kind: z.string(),
-  cache: z.string().describe("What the response cache did: hit, miss, bypass, stale; '' without a cache policy"),
+  cache: z
+    .string()
+    .describe("What the response cache did: hit, miss, bypass, stale; '' without a cache policy"),
   target: z.string().describe("The upstream target forwarded to (host:port); '' when none"),
   retries: z.number().int().describe('Retries on another target'),
   ratelimit_limit: z.number().int().describe('Quota per window of the rate limit applied; 0 when none'),
