@@ -19,6 +19,11 @@ import { createProxyErrorLog } from './error-log.js';
 import { PROXY_ERRORS, type ProxyErrorCode, proxyErrorBody } from './errors.js';
 import { createExchangeHandler, type ExchangeHandler } from './exchange.js';
 import { createProxyMetrics, type ProxyMetrics } from './metrics.js';
+import { createAuthenticator } from './policy/auth.js';
+import { createResponseCache } from './policy/cache.js';
+import { assertAuthConfig, createPolicyGate } from './policy/gate.js';
+import { createJwtVerifier } from './policy/jwt.js';
+import { createRateLimiter } from './policy/rate-limit.js';
 import { createHeaderRecorder } from './redact.js';
 import { createRequestLineGuard } from './request-line-guard.js';
 import { createSaturationSampler, type SaturationSampler } from './saturation.js';
@@ -80,7 +85,8 @@ function rawRefusal(code: ProxyErrorCode, requestId: string, extraHeaders = ''):
 
 /**
  * buildProxy wires the proxy from its parts; nothing listens until start(). `now` (default
- * performance.now, in ms) paces the rate-limited log of errors the proxy answers itself;
+ * performance.now, in ms) paces the rate-limited log of errors the proxy answers itself and the
+ * rate-limit windows;
  * `emission` reports where the events are (default: the sink's own counters, nothing shipped).
  */
 export function buildProxy(
@@ -88,11 +94,21 @@ export function buildProxy(
   config: ProxyConfig,
 ): TapwireProxy {
   const emission = deps.emission ?? writtenOnly(deps.sink);
-  const table = createUpstreamTable(config);
+  // Config problems found only now (a JWKS file that cannot be read, an auth policy no request could
+  // pass) throw before anything is opened.
+  assertAuthConfig(config);
+  const jwt = config.consumers.jwt
+    ? createJwtVerifier(config.consumers.jwt, { logger: deps.logger })
+    : undefined;
+  const table = createUpstreamTable(config, { logger: deps.logger });
   const refusals = createConnectionRefusals();
   const ids = createIdSource();
   let exchange: ExchangeHandler | undefined;
-  const metrics = createProxyMetrics(table.all, emission, () => exchange?.inFlight ?? 0);
+  const cache = createResponseCache({
+    maxBytes: config.cache.maxBytes,
+    apiKeyHeader: config.consumers.apiKeyHeader,
+  });
+  const metrics = createProxyMetrics(table.all, emission, () => exchange?.inFlight ?? 0, cache.stats);
   const errorLog = createProxyErrorLog({ logger: deps.logger, now: deps.now ?? (() => performance.now()) });
   const onAnswered = (code: ProxyErrorCode, cause: string, upstream = ''): void => {
     metrics.errorResponse(code);
@@ -105,13 +121,22 @@ export function buildProxy(
       table,
       ids,
       metrics,
-      identifyConsumer: createConsumerIdentifier(config.consumers),
+      identifyConsumer: createConsumerIdentifier(config.consumers, jwt),
+      admit: createPolicyGate({
+        auth: createAuthenticator(config.consumers, jwt),
+        limiter: createRateLimiter({ now: deps.now ?? (() => performance.now()) }),
+        decisions: {
+          auth: (upstream, outcome) => metrics.policyDecision(upstream, 'auth', outcome),
+          rateLimit: (upstream, outcome) => metrics.policyDecision(upstream, 'rate_limit', outcome),
+        },
+      }),
       redactQuery: createQueryRedactor(config.redaction.queryParams),
       recordHeaders: {
         request: createHeaderRecorder(config.redaction.recordRequestHeaders, config.redaction.headers),
         response: createHeaderRecorder(config.redaction.recordResponseHeaders, config.redaction.headers),
       },
       redactPath,
+      cache,
       onAnswered,
       onSettled() {
         if (exchange && exchange.inFlight === 0 && idleWaiters.length > 0) {
@@ -252,6 +277,7 @@ export function buildProxy(
         throw err;
       }
       sampler.start();
+      table.start();
       ready = true;
       deps.logger.info({ proxyUrl, adminUrl, upstreams: table.all.map((u) => u.name) }, 'proxy listening');
       return { proxyUrl, adminUrl };

@@ -16,6 +16,16 @@ const routeTemplate = z
     message: 'parameters must look like :name',
   });
 
+// host:port names a target on the access log, in samples and metrics, so it must be unique.
+function targetAddress(raw: string): string {
+  try {
+    const url = new URL(raw);
+    return `${url.hostname}:${url.port || (url.protocol === 'https:' ? 443 : 80)}`;
+  } catch {
+    return raw;
+  }
+}
+
 /** upstreamSchema validates one upstream of the proxy config. */
 export const upstreamSchema = z
   .strictObject({
@@ -40,7 +50,9 @@ export const upstreamSchema = z
       .min(1)
       .max(256)
       .optional()
-      .describe('Base URLs of several equivalent targets, load-balanced. Either url or targets.'),
+      .describe(
+        'Base URLs of several equivalent targets (distinct), load-balanced; each has its own maxConnections pool. Either url or targets.',
+      ),
     balancer: z
       .enum(['round-robin', 'least-requests'])
       .default('round-robin')
@@ -49,9 +61,25 @@ export const upstreamSchema = z
       ),
     healthCheck: z
       .strictObject({
-        path: z.string().regex(/^\//, 'must start with "/"').default('/health').describe('Default: /health.'),
-        intervalMs: z.number().int().min(100).default(5000).describe('Default: 5000.'),
-        timeoutMs: z.number().int().min(10).default(2000).describe('Default: 2000.'),
+        path: z
+          .string()
+          .regex(/^\//, 'must start with "/"')
+          .default('/health')
+          .describe(
+            'Path requested on each target’s origin (not under the target URL’s path). Default: /health.',
+          ),
+        intervalMs: z
+          .number()
+          .int()
+          .min(100)
+          .default(5000)
+          .describe('Time between checks of a target, in ms; the first round runs at start. Default: 5000.'),
+        timeoutMs: z
+          .number()
+          .int()
+          .min(10)
+          .default(2000)
+          .describe('Longest wait for a check’s response, in ms; a timeout fails the check. Default: 2000.'),
         healthyThreshold: z
           .number()
           .int()
@@ -66,7 +94,9 @@ export const upstreamSchema = z
           .describe('Failed checks in a row (no 2xx/3xx in time) that take a target out. Default: 3.'),
       })
       .optional()
-      .describe('Active health checks: GET path on every target each interval. Default: none.'),
+      .describe(
+        'Active health checks: GET path on every target each interval, 2xx/3xx pass, on a connection of their own. With every target unhealthy the proxy answers 503 no_healthy_target (also for a single url). Default: none.',
+      ),
     passive: z
       .strictObject({
         consecutiveFailures: z
@@ -85,7 +115,9 @@ export const upstreamSchema = z
           .describe('How long an ejection lasts, in ms. Default: 30000.'),
       })
       .prefault({})
-      .describe('Passive ejection of failing targets (only with more than one target).'),
+      .describe(
+        'Passive ejection of failing targets (only with more than one target); the last target taking traffic is never ejected.',
+      ),
     retries: z
       .strictObject({
         attempts: z
@@ -95,7 +127,7 @@ export const upstreamSchema = z
           .max(10)
           .default(1)
           .describe(
-            'Times an idempotent request without a body is sent again, to another target, after a connect failure. Default: 1 (only with more than one target).',
+            'Times an idempotent request (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) without a body is sent again, each time to a target not yet tried, after it could not connect. Only with more than one target. Default: 1.',
           ),
         budgetPercent: z
           .number()
@@ -103,7 +135,7 @@ export const upstreamSchema = z
           .max(100)
           .default(20)
           .describe(
-            'Retries may add at most this share of the upstream’s requests (over 10 s). Default: 20.',
+            'Retries over the last 10 s may be at most this percentage of the upstream’s requests over the same 10 s (or minPerSecond × 10, whichever is more). Default: 20.',
           ),
         minPerSecond: z
           .number()
@@ -112,7 +144,8 @@ export const upstreamSchema = z
           .default(3)
           .describe('Retries always allowed per second whatever the budget. Default: 3.'),
       })
-      .prefault({}),
+      .prefault({})
+      .describe('Retries of requests that could not connect, bounded by a budget.'),
     ...policyShape,
     routePolicies: z
       .array(z.strictObject({ route: routeTemplate, ...policyShape }))
@@ -356,13 +389,15 @@ export const proxyConfigSchema = z
               .string()
               .min(1)
               .optional()
-              .describe('PEM public key for RS/ES/PS algorithms; verified when set.'),
+              .describe(
+                'PEM public key (RSA or EC) for RS256/384/512 or ES256/384/512 tokens; verified when set.',
+              ),
             jwksFile: z
               .string()
               .min(1)
               .optional()
               .describe(
-                'Path of a JWKS file (RFC 7517) whose keys verify tokens by their kid; re-read when it changes.',
+                'Path of a JWKS file (RFC 7517: RSA, EC and oct keys) whose keys verify tokens by their kid; re-read when its mtime changes (checked at most once a second), a bad file keeps the last good keys. Must be readable at start.',
               ),
             algorithms: z
               .array(
@@ -375,12 +410,14 @@ export const proxyConfigSchema = z
               .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
               .optional()
               .describe(
-                'Accepted aud value(s); tokens for another audience are invalid. Default: not checked.',
+                'Accepted aud value(s); tokens for another audience, or with no aud, are invalid. Default: not checked.',
               ),
             issuer: z
               .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
               .optional()
-              .describe('Accepted iss value(s). Default: not checked.'),
+              .describe(
+                'Accepted iss value(s); tokens from another issuer, or with no iss, are invalid. Default: not checked.',
+              ),
             clockSkewSeconds: z
               .number()
               .int()
@@ -411,7 +448,7 @@ export const proxyConfigSchema = z
           .min(0)
           .default(64 * 1024 * 1024)
           .describe(
-            'Memory the response cache may hold across all upstreams (bodies and headers), least recently used evicted first, in bytes. Default: 67108864.',
+            'Memory the response cache may hold across all upstreams (keys, headers and bodies), least recently used evicted first, in bytes. 0: nothing is stored. Default: 67108864.',
           ),
       })
       .prefault({}),
@@ -460,6 +497,12 @@ export const proxyConfigSchema = z
           code: 'custom',
           path: ['upstreams', i, 'url'],
           message: 'set exactly one of url and targets',
+        });
+      if (u.targets && new Set(u.targets.map(targetAddress)).size !== u.targets.length)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstreams', i, 'targets'],
+          message: 'targets must have distinct host:port',
         });
       u.routePolicies.forEach((p, j) => {
         if (!u.routes.includes(p.route))

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createDecoder, createVerifier } from 'fast-jwt';
+import { createDecoder } from 'fast-jwt';
 import type { ProxyConfig } from './config.js';
+import type { JwtVerifier } from './policy/jwt.js';
 
 /** CONSUMER_UNKNOWN is recorded for an API key not in the table or a JWT that fails verification. */
 export const CONSUMER_UNKNOWN = 'unknown';
@@ -8,36 +9,65 @@ export const CONSUMER_UNKNOWN = 'unknown';
 /** ConsumerIdentifier names the caller of a request without ever keeping its secret. */
 export type ConsumerIdentifier = (headers: Record<string, string | string[] | undefined>) => string;
 
+/** ApiKeyEntry is one configured API key: the consumer it names and the scopes it holds. */
+export interface ApiKeyEntry {
+  readonly id: string;
+  readonly scopes: ReadonlySet<string>;
+}
+
+/** createApiKeyTable indexes the configured API keys by the hex SHA-256 of the key. */
+export function createApiKeyTable(config: ProxyConfig['consumers']): Map<string, ApiKeyEntry> {
+  return new Map(config.apiKeys.map((k) => [k.sha256, { id: k.id, scopes: new Set(k.scopes) }]));
+}
+
+/** lookupApiKey finds a presented API key by its SHA-256; the key itself is never kept. */
+export function lookupApiKey(table: Map<string, ApiKeyEntry>, key: string): ApiKeyEntry | undefined {
+  return table.get(createHash('sha256').update(key).digest('hex'));
+}
+
+/** bearerToken returns the token of an `Authorization: Bearer` header ('' when there is none). */
+export function bearerToken(auth: string | string[] | undefined): string {
+  if (typeof auth !== 'string' || auth.length <= 7 || auth.slice(0, 7).toLowerCase() !== 'bearer ') return '';
+  return auth.slice(7).trim();
+}
+
+/** consumerClaim reads the claim recorded as the consumer ('unknown' when absent or not a string). */
+export function consumerClaim(payload: Record<string, unknown>, claim: string): string {
+  const value = payload[claim];
+  return typeof value === 'string' && value !== '' ? value.slice(0, 128) : CONSUMER_UNKNOWN;
+}
+
 /**
  * createConsumerIdentifier maps an API key (by SHA-256 lookup) or a bearer JWT's claim to a
- * consumer id; '' when the request carries neither. The proxy observes, it does not enforce:
- * an unknown key still reaches the upstream.
+ * consumer id; '' when the request carries neither. This is observation only, for routes without
+ * an auth policy: an unknown key still reaches the upstream. A JWT is checked by `jwt` (the same
+ * verifier an auth policy uses) when keys are configured, else its claim is read unverified.
  */
-export function createConsumerIdentifier(config: ProxyConfig['consumers']): ConsumerIdentifier {
+export function createConsumerIdentifier(
+  config: ProxyConfig['consumers'],
+  jwt?: JwtVerifier,
+): ConsumerIdentifier {
   const header = config.apiKeyHeader.toLowerCase();
-  const byHash = new Map(config.apiKeys.map((k) => [k.sha256, k.id]));
-  const jwt = config.jwt;
-  const claim = jwt?.claim ?? 'sub';
-  const key = jwt?.secret ?? jwt?.publicKey;
-  const read = jwt ? (key ? createVerifier({ key, cache: 1000 }) : createDecoder()) : undefined;
+  const table = createApiKeyTable(config);
+  const claim = config.jwt?.claim ?? 'sub';
+  const decode = config.jwt && !jwt ? createDecoder() : undefined;
 
   return (headers) => {
     const apiKey = headers[header];
     if (typeof apiKey === 'string' && apiKey !== '') {
-      return byHash.get(createHash('sha256').update(apiKey).digest('hex')) ?? CONSUMER_UNKNOWN;
+      return lookupApiKey(table, apiKey)?.id ?? CONSUMER_UNKNOWN;
     }
-    if (read) {
-      const auth = headers.authorization;
-      if (typeof auth === 'string' && auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ') {
-        try {
-          const payload = read(auth.slice(7).trim()) as Record<string, unknown>;
-          const value = payload[claim];
-          return typeof value === 'string' && value !== '' ? value.slice(0, 128) : CONSUMER_UNKNOWN;
-        } catch {
-          return CONSUMER_UNKNOWN;
-        }
-      }
+    if (!jwt && !decode) return '';
+    const token = bearerToken(headers.authorization);
+    if (token === '') return '';
+    if (jwt) {
+      const r = jwt.verify(token);
+      return r.ok ? consumerClaim(r.payload, claim) : CONSUMER_UNKNOWN;
     }
-    return '';
+    try {
+      return consumerClaim(decode!(token) as Record<string, unknown>, claim);
+    } catch {
+      return CONSUMER_UNKNOWN;
+    }
   };
 }

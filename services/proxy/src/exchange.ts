@@ -4,10 +4,15 @@ import { type AccessLogEvent, type SpanEventV1, TOPICS } from '@tapwire/schema';
 import type { EventSink } from '@tapwire/stream';
 import type { QueryRedactor } from '@tapwire/telemetry';
 import type { Dispatcher } from 'undici';
+import type { Target } from './balancer.js';
 import type { ProxyConfig } from './config.js';
 import type { ConsumerIdentifier } from './consumers.js';
 import { PROXY_ERRORS, type ProxyErrorCode, proxyErrorBody } from './errors.js';
 import type { ProxyMetrics } from './metrics.js';
+import { type CacheFill, type CacheLookup, type ResponseCache, X_CACHE } from './policy/cache.js';
+import type { StoredResponse } from './policy/cache-store.js';
+import type { CachePolicy } from './policy/config.js';
+import type { PolicyGate } from './policy/gate.js';
 import type { HeaderRecorder } from './redact.js';
 import { ROUTE_UNMATCHED } from './routes.js';
 import { formatTraceParent, type IdSource, parseTraceParent } from './trace-context.js';
@@ -33,6 +38,26 @@ const HOP_BY_HOP = new Set([
   'expect',
 ]);
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+// Sent again to another target when they could not connect: nothing reached the upstream.
+const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+const CONNECT_FAILURES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+// Errors that count against a target for passive ejection (as do 502, 503 and 504 answers).
+const TARGET_FAILURES = new Set<ErrorKind>([
+  'upstream_refused',
+  'upstream_reset',
+  'upstream_timeout',
+  'upstream_error',
+]);
+// An upstream answering these gets replaced by a stale-if-error entry when there is one (RFC 5861 §4).
+const STALE_ON_STATUS = new Set([500, 502, 503, 504]);
+const EMPTY_BODY = Buffer.alloc(0);
 
 /** ExchangeDeps are what the request path needs, all built once at start. */
 export interface ExchangeDeps {
@@ -41,9 +66,13 @@ export interface ExchangeDeps {
   readonly ids: IdSource;
   readonly metrics: ProxyMetrics;
   readonly identifyConsumer: ConsumerIdentifier;
+  /** admit enforces a route's auth and rate-limit policies (see policy/gate.ts). */
+  readonly admit: PolicyGate;
   readonly redactQuery: QueryRedactor;
   readonly recordHeaders: { request: HeaderRecorder; response: HeaderRecorder };
   readonly redactPath: (path: string) => string;
+  /** The response cache of routes with a cache policy (issue #23). */
+  readonly cache: ResponseCache;
   readonly onSettled: () => void;
   /**
    * onAnswered is told of each response the proxy generates itself, with its code, cause and the
@@ -78,8 +107,13 @@ interface Exchange {
   errorKind: ErrorKind;
   /** What the response cache did ('' when the route has no cache policy). */
   cache: AccessLogEvent['cache'];
+  /** The cache's decision and the copy of a forwarded response being stored, when the route caches. */
+  cacheLookup: CacheLookup | undefined;
+  cacheFill: CacheFill | undefined;
   /** host:port of the upstream target forwarded to last ('' when none). */
   target: string;
+  /** The target forwarded to last. */
+  to: Target | undefined;
   /** Times the request was sent again to another target after a connect failure. */
   retries: number;
   /** The rate limit that applied: quota per window and what was left (both 0 when none). */
@@ -191,7 +225,10 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       status: 0,
       errorKind: 'none',
       cache: '',
+      cacheLookup: undefined,
+      cacheFill: undefined,
       target: '',
+      to: undefined,
       retries: 0,
       rateLimitLimit: 0,
       rateLimitRemaining: 0,
@@ -286,6 +323,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
     };
     sink.emit(TOPICS.accessLogs, log);
     metrics.request(ex.upstream?.name ?? '', ex.status, durationMs / 1000);
+    if (ex.cache !== '') metrics.cacheRequest(ex.upstream?.name ?? '', ex.cache);
     if (!ex.sampled) return;
 
     // Spans carry the OpenTelemetry HTTP attributes a trace view needs; client address, user agent,
@@ -323,14 +361,14 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       attributes: serverAttrs,
     };
     sink.emit(TOPICS.spans, server);
-    const up = ex.upstream;
-    if (!up || ex.clientStartMs === 0) return;
+    const to = ex.to;
+    if (!to || ex.clientStartMs === 0) return;
     const clientStartUs = wallMicros(ex.clientStartMs);
     const clientAttrs: Record<string, string> = {
       'http.request.method': ex.rawMethod.slice(0, 32),
-      'server.address': up.serverAddress,
-      'server.port': String(up.serverPort),
-      'url.full': `${up.origin}${up.basePath}${path}${query === '' ? '' : `?${query}`}`.slice(0, 4096),
+      'server.address': to.serverAddress,
+      'server.port': String(to.serverPort),
+      'url.full': `${to.origin}${to.basePath}${path}${query === '' ? '' : `?${query}`}`.slice(0, 4096),
     };
     if (ex.responseHeaders) {
       clientAttrs['http.response.status_code'] = String(ex.status);
@@ -399,9 +437,54 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
     deps.onSettled();
   }
 
+  /** lookUpCache applies the route's cache policy; true when the request was answered from the cache. */
+  function lookUpCache(
+    ex: Exchange,
+    up: Upstream,
+    policy: CachePolicy,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ) {
+    const lookup = deps.cache.lookup(up.name, policy, ex.rawMethod, ex.host, ex.path, ex.query, req.headers);
+    ex.cacheLookup = lookup;
+    if (lookup.result === 'hit') return serveStored(ex, res, lookup.entry!, 'hit');
+    ex.cache = lookup.result;
+    ex.policyHeaders = { ...ex.policyHeaders, 'x-cache': X_CACHE[lookup.result] };
+    return false;
+  }
+
+  /** serveStale answers with the expired entry kept for stale-if-error, when there is one. */
+  function serveStale(ex: Exchange, res: ServerResponse): boolean {
+    const entry = ex.cacheLookup?.entry;
+    if (!entry || ex.headersSent || !deps.cache.usableStale(entry)) return false;
+    ex.clientEndMs = performance.now();
+    return serveStored(ex, res, entry, 'stale');
+  }
+
+  /** serveStored answers with a cached response, recorded like a forwarded one (with no CLIENT span on a hit). */
+  function serveStored(ex: Exchange, res: ServerResponse, entry: StoredResponse, result: 'hit' | 'stale') {
+    const notModified =
+      result === 'hit' ? deps.cache.notModifiedHeaders(entry, ex.requestHeaders) : undefined;
+    ex.cache = result;
+    ex.status = notModified ? 304 : entry.status;
+    ex.headersSent = true;
+    const body = ex.method === 'HEAD' || notModified ? EMPTY_BODY : entry.body;
+    ex.bytesOut = body.length;
+    if (res.destroyed) return true;
+    const headers = notModified ?? deps.cache.headersOf(entry);
+    Object.assign(headers, traceHeaders(ex), ex.policyHeaders);
+    headers['x-cache'] = X_CACHE[result];
+    res.writeHead(ex.status, headers);
+    ex.endMs = performance.now();
+    recordBeforeLastByte(ex);
+    res.end(body);
+    return true;
+  }
+
   function forwardHeaders(
     ex: Exchange,
     up: Upstream,
+    to: Target,
     req: IncomingMessage,
   ): Record<string, string | string[]> {
     const out: Record<string, string | string[]> = {};
@@ -411,7 +494,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       const v = h[name];
       if (v !== undefined) out[name] = v;
     }
-    out.host = up.config.preserveHost && ex.host !== '' ? ex.host : up.hostHeader;
+    out.host = up.config.preserveHost && ex.host !== '' ? ex.host : to.hostHeader;
     out.traceparent = formatTraceParent(ex.traceId, ex.clientSpanId, ex.sampled);
     out['x-request-id'] = ex.requestId;
     const xff = h['x-forwarded-for'];
@@ -438,10 +521,44 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
     })();
   }
 
+  /** forward chooses a target of the upstream (503 when none takes traffic) and sends the request there. */
   function forward(ex: Exchange, up: Upstream, req: IncomingMessage, res: ServerResponse): void {
+    const first = up.balancer.pick();
+    if (!first) {
+      answer(ex, res, 'TAPWIRE_PROXY_NO_HEALTHY_TARGET', 'no_healthy_target', { 'retry-after': '1' });
+      return;
+    }
+    up.balancer.countRequest();
+    ex.clientStartMs = performance.now();
+    send(ex, up, first, undefined, req, res, requestBody(ex, req));
+  }
+
+  /**
+   * send forwards the request to one target, and again to another target when an idempotent
+   * request without a body could not connect (within attempts and the retry budget). The CLIENT
+   * span covers every attempt.
+   */
+  function send(
+    ex: Exchange,
+    up: Upstream,
+    to: Target,
+    tried: Target[] | undefined,
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: AsyncIterable<Buffer> | null,
+  ): void {
     const path =
       up.config.stripPrefix && up.prefix !== '/' ? ex.path.slice(up.prefix.length) || '/' : ex.path;
-    ex.clientStartMs = performance.now();
+    const lb = up.balancer;
+    ex.to = to;
+    ex.target = to.address;
+    let open = lb.multi;
+    if (open) to.inFlight++;
+    const release = (): void => {
+      if (!open) return;
+      open = false;
+      to.inFlight--;
+    };
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(controller) {
         ex.controller = controller;
@@ -449,6 +566,14 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       },
       onResponseStart(controller, statusCode, headers, statusMessage) {
         if (statusCode < 200) return; // 1xx informational: wait for the final response
+        if (lb.multi) {
+          if (statusCode === 502 || statusCode === 503 || statusCode === 504) lb.failed(to);
+          else lb.succeeded(to);
+        }
+        if (STALE_ON_STATUS.has(statusCode) && serveStale(ex, res)) {
+          controller.abort(new Error('served stale'));
+          return;
+        }
         ex.status = statusCode;
         ex.responseHeaders = headers;
         const out: Record<string, string | string[]> = {};
@@ -461,6 +586,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
         out['x-request-id'] = ex.requestId;
         if (ex.policyHeaders) for (const name in ex.policyHeaders) out[name] = ex.policyHeaders[name]!;
         ex.headersSent = true;
+        if (ex.cacheLookup) ex.cacheFill = deps.cache.fill(ex.cacheLookup, statusCode, headers);
         if (res.destroyed) {
           controller.abort(new Error('client aborted'));
           return;
@@ -470,13 +596,16 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       onResponseData(controller, chunk) {
         ex.bytesOut += chunk.length;
         ex.endMs = performance.now();
+        ex.cacheFill?.add(chunk);
         if (!res.write(chunk)) {
           controller.pause();
           res.once('drain', () => controller.resume());
         }
       },
       onResponseEnd() {
+        release();
         ex.clientEndMs = performance.now();
+        ex.cacheFill?.end();
         // The clock is read before the bytes go out: once they are written, the kernel may run the
         // woken client first. res.end() sends the last byte when writes are still corked (same tick),
         // for a chunked terminator, or when no body was written; otherwise it left with the last write.
@@ -487,28 +616,47 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
         res.end();
       },
       onResponseError(_controller, err) {
+        release();
         if (ex.clientEndMs === 0) ex.clientEndMs = performance.now();
-        if (ex.settled) return;
+        if (ex.settled || ex.cache === 'stale') return;
         if (err instanceof BodyTooLarge) {
           answer(ex, res, 'TAPWIRE_PROXY_BODY_TOO_LARGE', 'body_too_large', { connection: 'close' });
           return;
         }
         const { kind, code } = errorKindOf(err);
+        if (lb.multi && TARGET_FAILURES.has(kind)) lb.failed(to);
+        if (
+          !ex.headersSent &&
+          body === null &&
+          CONNECT_FAILURES.has((err as { code?: string }).code ?? '') &&
+          RETRYABLE_METHODS.has(ex.rawMethod)
+        ) {
+          const done = tried ?? [];
+          done.push(to);
+          const next = lb.pick(done);
+          if (next && lb.tryRetry(ex.retries)) {
+            ex.retries++;
+            ex.clientEndMs = 0;
+            send(ex, up, next, done, req, res, body);
+            return;
+          }
+        }
         if (ex.headersSent) {
           // Mid-body failure: the status is already on the wire, so the only honest signal is a cut connection.
           ex.errorKind = kind;
           res.destroy();
           return;
         }
+        if (kind !== 'bad_request' && serveStale(ex, res)) return;
         answer(ex, res, code, kind, undefined, `upstream ${up.name}: ${err.message}`);
       },
     };
-    up.pool.dispatch(
+    to.pool.dispatch(
       {
-        path: `${up.basePath}${path}${ex.query === '' ? '' : `?${ex.query}`}`,
+        path: `${to.basePath}${path}${ex.query === '' ? '' : `?${ex.query}`}`,
         method: ex.rawMethod as Dispatcher.HttpMethod,
-        headers: forwardHeaders(ex, up, req),
-        body: requestBody(ex, req) as unknown as Dispatcher.DispatchOptions['body'],
+        headers: forwardHeaders(ex, up, to, req),
+        body: body as unknown as Dispatcher.DispatchOptions['body'],
       },
       handler,
     );
@@ -543,12 +691,22 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
         ex.service = up.service;
         ex.tenant = up.tenant;
         ex.route = up.routes.resolve(ex.path);
-        ex.consumer = deps.identifyConsumer(req.headers);
+        const routePolicies = up.policies(ex.route);
+        // A route with an auth policy names its consumer in the auth step: the credential is checked once.
+        if (!routePolicies.auth) ex.consumer = deps.identifyConsumer(req.headers);
         const declared = Number(req.headers['content-length'] ?? 0);
         if (maxBody > 0 && declared > maxBody) {
           answer(ex, res, 'TAPWIRE_PROXY_BODY_TOO_LARGE', 'body_too_large', { connection: 'close' });
           return;
         }
+        if (!routePolicies.none) {
+          const refused = deps.admit(ex, req.headers, routePolicies, up.name);
+          if (refused) {
+            answer(ex, res, refused.code, refused.kind, refused.headers);
+            return;
+          }
+        }
+        if (routePolicies.cache && lookUpCache(ex, up, routePolicies.cache, req, res)) return;
         if (up.inFlight >= up.config.maxConcurrency) {
           answer(ex, res, 'TAPWIRE_PROXY_OVER_LIMIT', 'over_limit', { 'retry-after': '1' });
           return;

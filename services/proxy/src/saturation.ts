@@ -54,18 +54,41 @@ export function createSaturationSampler(
       upstreams: deps.upstreams
         .filter((u) => u.tenant === tenant)
         .map((u) => {
-          const s = u.pool.stats;
+          // Pool figures are summed over the upstream's targets.
+          let connected = 0;
+          let free = 0;
+          let pending = 0;
+          for (const t of u.balancer.targets) {
+            const s = t.pool.stats;
+            connected += s.connected;
+            free += s.free;
+            pending += s.pending + s.queued;
+          }
           return {
             upstream: u.name,
             in_flight: u.inFlight,
             concurrency_limit: u.config.maxConcurrency,
-            pool_size: s.connected,
-            pool_busy: Math.max(0, s.connected - s.free),
-            pool_pending: s.pending + s.queued,
+            pool_size: connected,
+            pool_busy: Math.max(0, connected - free),
+            pool_pending: pending,
           };
         }),
-      // Per-target health of load-balanced upstreams (issue #23); filled in by the balancer.
-      targets: [],
+      targets: deps.upstreams
+        .filter((u) => u.tenant === tenant)
+        .flatMap((u) =>
+          u.balancer.targets.map((t) => {
+            const state = u.balancer.state(t);
+            return {
+              upstream: u.name,
+              target: t.address,
+              state,
+              // A single target's requests are the upstream's: it keeps no count of its own.
+              in_flight: u.balancer.multi ? t.inFlight : u.inFlight,
+              consecutive_failures:
+                state === 'unhealthy' ? t.checkFailures : state === 'ejected' ? t.consecutiveFailures : 0,
+            };
+          }),
+        ),
       event_loop_utilization: Math.min(1, Math.max(0, eluDelta.utilization)),
       event_loop_delay_ms: Math.round(delayMs * 1000) / 1000,
       heap_used_bytes: mem.heapUsed,

@@ -1,9 +1,11 @@
-import { Pool } from 'undici';
+import type { Logger } from '@tapwire/telemetry';
+import { type Balancer, createBalancer } from './balancer.js';
 import type { ProxyConfig, UpstreamConfig } from './config.js';
+import { createHealthChecker, type HealthChecker } from './health-check.js';
 import { createPolicyResolver, type PolicyResolver } from './policy/resolve.js';
 import { createRouteResolver, type RouteResolver } from './routes.js';
 
-/** Upstream is one compiled upstream: its matcher, connection pool, route resolver and in-flight count. */
+/** Upstream is one compiled upstream: its matcher, targets and their pools, route resolver and in-flight count. */
 export interface Upstream {
   readonly config: UpstreamConfig;
   readonly name: string;
@@ -11,13 +13,10 @@ export interface Upstream {
   readonly tenant: string;
   readonly host: string | undefined;
   readonly prefix: string;
-  /** Upstream URL's path without a trailing slash ('' for /). */
-  readonly basePath: string;
-  readonly origin: string;
-  readonly hostHeader: string;
-  readonly serverAddress: string;
-  readonly serverPort: number;
-  readonly pool: Pool;
+  /** Its targets (one for `url`), each with its own pool, and how one is chosen. */
+  readonly balancer: Balancer;
+  /** Active health checks of its targets, when configured. */
+  readonly healthChecker: HealthChecker | undefined;
   readonly routes: RouteResolver;
   /** The auth, rate-limit and cache policies of a route of this upstream. */
   readonly policies: PolicyResolver;
@@ -28,13 +27,27 @@ export interface Upstream {
 export interface UpstreamTable {
   readonly all: readonly Upstream[];
   match(host: string | undefined, path: string): Upstream | undefined;
+  /** start starts the active health checks; idempotent. */
+  start(): void;
+  /** close stops the health checks and closes every target's pool. */
   close(): Promise<void>;
 }
 
-function compile(config: UpstreamConfig, defaults: ProxyConfig): Upstream {
-  // Until the balancer (issue #23) lands: the first target.
-  const url = new URL(config.url ?? config.targets![0]!);
+function compile(config: UpstreamConfig, defaults: ProxyConfig, logger: Logger): Upstream {
   const prefix = config.match.pathPrefix.length > 1 ? config.match.pathPrefix.replace(/\/+$/, '') : '/';
+  const balancer = createBalancer(config, {
+    onEject(t) {
+      logger.info(
+        {
+          upstream: config.name,
+          target: t.address,
+          failures: t.consecutiveFailures,
+          ejectMs: config.passive.ejectMs,
+        },
+        'target ejected after consecutive failures',
+      );
+    },
+  });
   return {
     config,
     name: config.name,
@@ -42,19 +55,10 @@ function compile(config: UpstreamConfig, defaults: ProxyConfig): Upstream {
     tenant: config.tenant ?? defaults.tenant,
     host: config.match.host?.toLowerCase(),
     prefix,
-    basePath: url.pathname.replace(/\/+$/, ''),
-    origin: url.origin,
-    hostHeader: url.host,
-    serverAddress: url.hostname,
-    serverPort: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
-    pool: new Pool(url.origin, {
-      connections: config.maxConnections,
-      connectTimeout: config.connectTimeoutMs,
-      headersTimeout: config.timeoutMs,
-      bodyTimeout: config.timeoutMs,
-      keepAliveTimeout: 30_000,
-      pipelining: 1,
-    }),
+    balancer,
+    healthChecker: config.healthCheck
+      ? createHealthChecker({ upstream: config.name, targets: balancer.targets, logger }, config.healthCheck)
+      : undefined,
     routes: createRouteResolver(config.routes, {
       maxRoutes: config.maxRoutes,
       promoteHits: config.routePromoteHits,
@@ -74,9 +78,12 @@ function prefixMatches(prefix: string, path: string): boolean {
   return path.length === prefix.length || path[prefix.length] === '/';
 }
 
-/** createUpstreamTable compiles every upstream once; matching is a scan of a few precomputed entries. */
-export function createUpstreamTable(config: ProxyConfig): UpstreamTable {
-  const all = config.upstreams.map((u) => compile(u, config));
+/**
+ * createUpstreamTable compiles every upstream once; matching is a scan of a few precomputed entries.
+ * Health checks need the logger their transitions are logged to.
+ */
+export function createUpstreamTable(config: ProxyConfig, deps: { logger: Logger }): UpstreamTable {
+  const all = config.upstreams.map((u) => compile(u, config, deps.logger));
   // Host-specific before any-host, then longer prefixes first.
   const ordered = [...all].sort(
     (a, b) =>
@@ -96,8 +103,12 @@ export function createUpstreamTable(config: ProxyConfig): UpstreamTable {
       }
       return undefined;
     },
+    start() {
+      for (const u of all) u.healthChecker?.start();
+    },
     async close() {
-      await Promise.all(all.map((u) => u.pool.close().catch(() => {})));
+      await Promise.all(all.map((u) => u.healthChecker?.close()));
+      await Promise.all(all.flatMap((u) => u.balancer.targets.map((t) => t.pool.close().catch(() => {}))));
     },
   };
 }

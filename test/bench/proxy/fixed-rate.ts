@@ -77,16 +77,25 @@ function percentile(sorted: Float64Array, q: number): number {
 /**
  * runAtRate sends GET `url` at `ratePerSecond` for `durationS` over `connections` keep-alive
  * connections (opened, and each used once, before the clock starts) and reports the latencies. A
- * connection the server closes (nginx does after 1000 requests) is replaced.
+ * connection the server closes (nginx does after 1000 requests) is replaced. With `paths`, the
+ * requests go to each path of the list in turn (over all connections) instead of url's path;
+ * `headers` are sent with every request.
  */
 export async function runAtRate(
   url: string,
   ratePerSecond: number,
   durationS: number,
   connections: number,
+  mix: { paths?: readonly string[]; headers?: Readonly<Record<string, string>> } = {},
 ): Promise<FixedRateResult> {
   const u = new URL(url);
-  const request = Buffer.from(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\n\r\n`, 'latin1');
+  const extra = Object.entries(mix.headers ?? {})
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  const requests = (mix.paths ?? [`${u.pathname}${u.search}`]).map((p) =>
+    Buffer.from(`GET ${p} HTTP/1.1\r\nHost: ${u.host}\r\n${extra}\r\n`, 'latin1'),
+  );
+  let nextRequest = 0;
   const latencies = new Float64Array(Math.ceil(ratePerSecond * durationS * 1.1) + connections + 16);
   let ok = 0;
   let answered = 0;
@@ -107,7 +116,7 @@ export async function runAtRate(
   const send = (c: Conn, due: number) => {
     c.due = due;
     c.busy = true;
-    c.socket.write(request);
+    c.socket.write(requests[nextRequest++ % requests.length] as Buffer);
   };
   const release = (c: Conn) => {
     c.busy = false;

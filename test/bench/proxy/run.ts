@@ -4,7 +4,11 @@
  * local log and shipping them to the real Kafka, all in one run; prints one JSON report with the
  * ratios and whether each target is met (issue #18). A fifth, (e) Tapwire's proxy with a sink that
  * only counts events, shows what the request path costs without the telemetry, so the report
- * separates the proxy's cost from the telemetry's.
+ * separates the proxy's cost from the telemetry's. A sixth, (f) Tapwire's proxy as (d) with the
+ * policies of issue #23 on: an enforced API key, a rate limit (high enough that nothing is
+ * refused: the limiter's work, not its refusals), and the response cache, with a request mix of
+ * which half hits the cache (/users/7 carries max-age, /users/42 no freshness and is a miss) —
+ * compared with (d) on the same mix.
  *
  * 1. Saturated. All five run side by side. Each is first warmed up until its throughput is
  *    steady (JIT, keep-alive pools, and for (d) the Kafka producer and the broker's own JIT,
@@ -38,6 +42,7 @@
  *   BENCH_FIXED_DURATION_S (BENCH_DURATION_S), BENCH_FIXED_ROUNDS (BENCH_ROUNDS), BENCH_DRAIN_S (30)
  */
 import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -75,7 +80,12 @@ const PORTS = {
   tapwireAdmin: 18_905,
   noEmission: 18_906,
   noEmissionAdmin: 18_907,
+  policies: 18_908,
+  policiesAdmin: 18_909,
 };
+// (d) and (f) get the same mix: every other request to a path the upstream marks cacheable.
+const POLICY_MIX = ['/users/42', '/users/7'];
+const BENCH_API_KEY = 'bench-key-0123456789';
 
 interface Round {
   requestsPerSecond: number;
@@ -106,15 +116,25 @@ interface FixedRound extends FixedRateResult {
 interface Contender {
   name: string;
   url: string;
+  /** Paths requested in turn (default: url's), and headers sent with each request. */
+  paths: readonly string[] | undefined;
+  headers: Readonly<Record<string, string>> | undefined;
   pid: number | undefined;
   warmup: number[];
   rounds: Round[];
   fixed: FixedRound[];
 }
 
-const contender = (name: string, base: string, pid: number | undefined): Contender => ({
+const contender = (
+  name: string,
+  base: string,
+  pid: number | undefined,
+  mix: { paths?: readonly string[]; headers?: Record<string, string> } = {},
+): Contender => ({
   name,
   url: `${base}/users/42`,
+  paths: mix.paths,
+  headers: mix.headers,
   pid,
   warmup: [],
   rounds: [],
@@ -198,8 +218,15 @@ async function waitHttp(url: string, timeoutMs = 30_000): Promise<void> {
   throw new Error(`${url} did not answer`);
 }
 
-async function measure(url: string, durationS: number): Promise<Round> {
-  const r = await autocannon({ url, connections: CONNECTIONS, duration: durationS });
+async function measure(c: Contender, durationS: number): Promise<Round> {
+  const r = await autocannon({
+    url: c.url,
+    connections: CONNECTIONS,
+    duration: durationS,
+    ...(c.headers ? { headers: { ...c.headers } } : {}),
+    // Each connection goes through the paths in turn.
+    ...(c.paths ? { requests: c.paths.map((path) => ({ method: 'GET' as const, path })) } : {}),
+  });
   return {
     requestsPerSecond: Math.round(r.requests.average),
     latencyP50Ms: r.latency.p50,
@@ -213,7 +240,10 @@ async function measureFixed(c: Contender, rate: number, broker: number | undefin
   const cpu0 = cpuMs(c.pid);
   const broker0 = cpuMs(broker);
   const t0 = performance.now();
-  const r = await runAtRate(c.url, rate, FIXED_DURATION_S, CONNECTIONS);
+  const r = await runAtRate(c.url, rate, FIXED_DURATION_S, CONNECTIONS, {
+    ...(c.paths ? { paths: c.paths } : {}),
+    ...(c.headers ? { headers: c.headers } : {}),
+  });
   const windowMs = performance.now() - t0;
   const cpu1 = cpuMs(c.pid);
   const broker1 = cpuMs(broker);
@@ -364,16 +394,53 @@ proxy:
     children.push(tapwire);
     await waitHttp(`http://127.0.0.1:${PORTS.tapwireAdmin}/readyz`);
 
+    // (f): (d) with auth, a rate limit and the cache on the route (responses without freshness
+    // are not stored: ttlSeconds 0), shipping to the same topics.
+    const policiesConfig = join(work, 'tapwire-policies.yaml');
+    const keyHash = createHash('sha256').update(BENCH_API_KEY).digest('hex');
+    writeFileSync(
+      policiesConfig,
+      `telemetry: { logLevel: warn }
+kafka: { brokers: ${JSON.stringify(kafkaConfig.brokers)} }
+proxy:
+  listen: { host: 127.0.0.1, port: ${PORTS.policies} }
+  admin: { host: 127.0.0.1, port: ${PORTS.policiesAdmin} }
+  emit: { logDir: ${join(work, 'proxy-log-policies')}, topicPrefix: ${TOPIC_PREFIX} }
+  consumers:
+    apiKeys: [{ id: bench, sha256: ${keyHash} }]
+  upstreams:
+    - name: users
+      url: ${upstreamUrl}
+      routes: [/users/:id]
+      auth: { methods: [apiKey] }
+      rateLimit: { limit: 1000000000, windowSeconds: 60 }
+      cache: { ttlSeconds: 0, cacheCredentialed: true }
+`,
+    );
+    const policies = spawn(
+      process.execPath,
+      [join(ROOT, 'services/cli/dist/main.js'), '-c', policiesConfig, 'proxy'],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    children.push(policies);
+    await waitHttp(`http://127.0.0.1:${PORTS.policiesAdmin}/readyz`);
+
     const contenders = [
       contender('a_upstream_direct', upstreamUrl, upstream.pid),
       contender('b_bare_fastify_http_proxy', `http://127.0.0.1:${PORTS.bare}`, bare.pid),
       contender('c_nginx', `http://127.0.0.1:${PORTS.nginx}`, nginxWorker || nginx.pid),
-      contender('d_tapwire_proxy_kafka', `http://127.0.0.1:${PORTS.tapwire}`, tapwire.pid),
+      contender('d_tapwire_proxy_kafka', `http://127.0.0.1:${PORTS.tapwire}`, tapwire.pid, {
+        paths: POLICY_MIX,
+      }),
       contender('e_tapwire_proxy_no_emission', `http://127.0.0.1:${PORTS.noEmission}`, noEmission.pid),
+      contender('f_tapwire_proxy_policies', `http://127.0.0.1:${PORTS.policies}`, policies.pid, {
+        paths: POLICY_MIX,
+        headers: { 'x-api-key': BENCH_API_KEY },
+      }),
     ];
     for (const c of contenders) {
       for (let spent = 0; spent < WARMUP_MAX_S; spent += WARMUP_S) {
-        c.warmup.push((await measure(c.url, WARMUP_S)).requestsPerSecond);
+        c.warmup.push((await measure(c, WARMUP_S)).requestsPerSecond);
         const [prev, last] = c.warmup.slice(-2) as [number, number];
         if (spent + WARMUP_S >= WARMUP_MIN_S && Math.abs(last - prev) <= 0.05 * prev) break;
       }
@@ -381,7 +448,7 @@ proxy:
     for (let round = 0; round < ROUNDS; round++) {
       for (let i = 0; i < contenders.length; i++) {
         const c = contenders[(i + round) % contenders.length] as Contender;
-        c.rounds.push(await measure(c.url, DURATION_S));
+        c.rounds.push(await measure(c, DURATION_S));
       }
     }
     // Fixed rate: half of what the bare proxy sustains, the same for every contender.
@@ -410,12 +477,41 @@ proxy:
       await new Promise((r) => setTimeout(r, 250));
     }
     const drainWaitMs = Date.now() - drainStarted;
+    // (f)'s shipper too, and what its policies decided (from its own counters).
+    let fMetrics = '';
+    const fMetric = (name: string) =>
+      Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(fMetrics)?.[1] ?? Number.NaN);
+    const fSum = (name: string, label: RegExp) =>
+      sum(
+        fMetrics
+          .split('\n')
+          .filter((l) => l.startsWith(`${name}{`) && label.test(l))
+          .map((l) => Number(l.slice(l.lastIndexOf(' ') + 1))),
+      );
+    for (;;) {
+      fMetrics = await (await fetch(`http://127.0.0.1:${PORTS.policiesAdmin}/metrics`)).text();
+      const shipped =
+        fMetric('tapwire_proxy_events_emitted_total') === fMetric('tapwire_proxy_events_delivered_total') &&
+        fMetric('tapwire_proxy_unshipped_events') === 0;
+      if (shipped || Date.now() - drainStarted >= DRAIN_S * 1000) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const cacheHits = fSum('tapwire_proxy_cache_requests_total', /result="hit"/);
+    const cacheLookups = fSum('tapwire_proxy_cache_requests_total', /result="(hit|miss|stale)"/);
+    const fEvents = {
+      emitted: fMetric('tapwire_proxy_events_emitted_total'),
+      delivered: fMetric('tapwire_proxy_events_delivered_total'),
+      unshipped: fMetric('tapwire_proxy_unshipped_events'),
+      cacheHits,
+      cacheLookups,
+      cacheHitRatio: cacheLookups > 0 ? round3(cacheHits / cacheLookups) : null,
+    };
 
     const results = contenders.map(summarize);
-    const [a, b, c, d, e] = results as [Result, Result, Result, Result, Result];
-    const [fa, fb, fc, fd, fe] = contenders.map((x) =>
+    const [a, b, c, d, e, f] = results as [Result, Result, Result, Result, Result, Result];
+    const [fa, fb, fc, fd, fe, ff] = contenders.map((x) =>
       summarizeFixed(x, contenders[0] as Contender, rate),
-    ) as [FixedSummary, FixedSummary, FixedSummary, FixedSummary, FixedSummary];
+    ) as [FixedSummary, FixedSummary, FixedSummary, FixedSummary, FixedSummary, FixedSummary];
 
     // Telemetry CPU: (d) minus (e) per request; the broker's CPU in (d)'s windows net of its rate
     // in the others' (none of which sends it anything).
@@ -464,6 +560,8 @@ proxy:
         d_over_a_throughput: round3(d.requestsPerSecond / a.requestsPerSecond),
         d_over_e_throughput: round3(d.requestsPerSecond / e.requestsPerSecond),
         e_over_c_throughput: round3(e.requestsPerSecond / c.requestsPerSecond),
+        f_over_d_throughput: round3(f.requestsPerSecond / d.requestsPerSecond),
+        f_over_b_throughput: round3(f.requestsPerSecond / b.requestsPerSecond),
       },
       fixedRate: {
         requestsPerSecond: rate,
@@ -474,9 +572,10 @@ proxy:
         durationS: FIXED_DURATION_S,
         rounds: FIXED_ROUNDS,
         connections: CONNECTIONS,
-        results: [fa, fb, fc, fd, fe],
+        results: [fa, fb, fc, fd, fe, ff],
         d_p50_minus_b_p50_ms: round3(fd.latencyP50Ms - fb.latencyP50Ms),
         d_p99_minus_b_p99_ms: round3(fd.latencyP99Ms - fb.latencyP99Ms),
+        f_p99_minus_d_p99_ms: round3(ff.latencyP99Ms - fd.latencyP99Ms),
       },
       telemetryCpu: {
         method:
@@ -498,6 +597,7 @@ proxy:
         telemetry_us_per_request: telemetryUs,
       },
       tapwireEvents: { ...events, drainWaitMs, allShipped },
+      policiesEvents: fEvents,
       targets: {
         d_over_e_ge_0_85: d.requestsPerSecond >= 0.85 * e.requestsPerSecond,
         d_over_b_ge_1_2: d.requestsPerSecond >= 1.2 * b.requestsPerSecond,
@@ -507,6 +607,12 @@ proxy:
         d_p99_le_b_p99_plus_1ms: fd.sustained && fd.latencyP99Ms <= fb.latencyP99Ms + 1,
         telemetry_cpu_us_per_request_le_25: telemetryUs !== null && telemetryUs <= 25,
         all_events_shipped: allShipped,
+        // Issue #23: auth + rate limit + cache (about half the requests hit) against (d) on the
+        // same mix, and against the bare proxy.
+        f_over_d_ge_0_9: f.requestsPerSecond >= 0.9 * d.requestsPerSecond,
+        f_over_b_ge_1: f.requestsPerSecond >= b.requestsPerSecond,
+        f_p99_le_d_p99_plus_1ms: ff.sustained && fd.sustained && ff.latencyP99Ms <= fd.latencyP99Ms + 1,
+        f_all_answered_2xx: f.non2xx === 0 && ff.non2xx === 0,
       },
       // The targets before issue #18, on the saturated medians.
       previousTargets: {

@@ -10,7 +10,10 @@ const body = JSON.stringify({
 const server = createServer((req, res) => {
   req.resume();
   req.on('end', () => {
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+    // The policies contender (f) caches this one path (issue #23); the others ignore the header.
+    if (req.url === '/users/7') headers['cache-control'] = 'public, max-age=3600';
+    res.writeHead(200, headers);
     res.end(body);
   });
 });

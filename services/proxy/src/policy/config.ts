@@ -48,7 +48,7 @@ export const rateLimitPolicySchema = z
       .enum(['consumer', 'client'])
       .default('consumer')
       .describe(
-        'Whose requests are counted together: consumer (the identified consumer; anonymous requests by client address) or client (the client address always). Default: consumer.',
+        'Whose requests are counted together: consumer (the identified consumer; anonymous or unknown ones by client address) or client (the client address always). Default: consumer.',
       ),
     overrides: z
       .array(z.strictObject({ consumer: name, limit: z.number().int().min(1).max(0xffff_ffff) }))
@@ -61,7 +61,9 @@ export const rateLimitPolicySchema = z
       .default('default')
       .describe('Name of the policy in the RateLimit-Policy and RateLimit headers. Default: default.'),
   })
-  .describe('Rate limit; over it the request gets 429 with Retry-After, RateLimit-Policy and RateLimit.');
+  .describe(
+    'Rate limit (sliding-window counter, counters local to each proxy process); every response carries RateLimit-Policy and RateLimit, over the limit 429 with Retry-After.',
+  );
 
 /** RateLimitPolicy is one validated rate-limit policy. */
 export type RateLimitPolicy = z.infer<typeof rateLimitPolicySchema>;
@@ -76,18 +78,22 @@ export const cachePolicySchema = z
       .max(31_536_000)
       .default(60)
       .describe(
-        'Freshness of a response whose Cache-Control gives neither s-maxage nor max-age (and no Expires), in s. 0: such responses are not stored. Default: 60.',
+        'Freshness of a response whose Cache-Control gives neither s-maxage nor max-age (and no Expires), in s; only the heuristically cacheable statuses (200, 203, 204, 300, 301, 404, 405, 410, 414, 501) get it. 0: such responses are not stored. Default: 60.',
       ),
     varyQueryParams: z
       .array(name)
       .max(64)
       .optional()
-      .describe('Query parameters in the key (sorted). Default: all of them; []: none.'),
+      .describe(
+        'Query parameters in the key, by exact (encoded) name, sorted by name; the request is still forwarded with its whole query. Default: all of them; []: none.',
+      ),
     varyHeaders: z
       .array(name)
       .max(16)
       .default([])
-      .describe('Request headers in the key, besides those the response’s Vary names. Default: none.'),
+      .describe(
+        'Request headers in the key, besides those the response’s Vary names (Authorization, Cookie and the API key header are keyed by their SHA-256, never kept). Default: none.',
+      ),
     cacheCredentialed: z
       .boolean()
       .default(false)
@@ -100,7 +106,9 @@ export const cachePolicySchema = z
       .min(1)
       .max(64 * 1024 * 1024)
       .default(1024 * 1024)
-      .describe('Largest response body stored, in bytes. Default: 1048576.'),
+      .describe(
+        'Largest response body stored, in bytes; a larger one still streams to the client, uncached. Default: 1048576.',
+      ),
     staleIfErrorSeconds: z
       .number()
       .int()
@@ -108,7 +116,7 @@ export const cachePolicySchema = z
       .max(86_400)
       .default(0)
       .describe(
-        'How long past its freshness an entry may still be served (X-Cache: STALE) when the upstream fails to answer or answers 5xx, in s. Default: 0.',
+        'How long past its freshness an entry may still be served (X-Cache: STALE) when the upstream fails to answer or answers 500, 502, 503 or 504, in s; never for must-revalidate or proxy-revalidate responses. Default: 0.',
       ),
   })
   .describe('Response cache for GET and HEAD, honouring the upstream’s Cache-Control and Vary.');
@@ -118,7 +126,17 @@ export type CachePolicy = z.infer<typeof cachePolicySchema>;
 
 /** policyShape is what an upstream or a route policy may set; `false` turns an inherited one off. */
 export const policyShape = {
-  auth: z.union([z.literal(false), authPolicySchema]).optional(),
-  rateLimit: z.union([z.literal(false), rateLimitPolicySchema]).optional(),
+  auth: z
+    .union([z.literal(false), authPolicySchema])
+    .optional()
+    .describe(
+      'Enforced authentication: { methods, scopes, claims } (docs/policies.md#authentication); false turns an inherited one off. Default: none.',
+    ),
+  rateLimit: z
+    .union([z.literal(false), rateLimitPolicySchema])
+    .optional()
+    .describe(
+      'Rate limit: { limit, windowSeconds, by, overrides, policyName } (docs/policies.md#rate-limits); false turns an inherited one off. Default: none.',
+    ),
   cache: z.union([z.literal(false), cachePolicySchema]).optional(),
 };
