@@ -246,6 +246,57 @@ export const DASHBOARDS: Record<string, Dashboard> = {
         type: 'timeseries',
         unit: 'percentunit',
       },
+      {
+        title: 'Targets not healthy per upstream',
+        query: 'saturationTargetsUnhealthy',
+        type: 'timeseries',
+        decimals: 0,
+        description:
+          'The most targets of a load-balanced upstream that were unhealthy (failing active health checks) or ejected (consecutive failed requests) in one sample.',
+      },
+      {
+        title: 'Target health (instance, upstream, target)',
+        query: 'saturationTargets',
+        type: 'state-timeline',
+        width: 24,
+        description: "Each target's state as its proxy instance saw it: healthy, unhealthy or ejected.",
+      },
+    ],
+  ),
+  'policies.json': dashboard(
+    'tapwire-policies',
+    'Tapwire · Policies',
+    [tenant, service, route],
+    [
+      {
+        title: 'Cache hit ratio by route',
+        query: 'policyCacheHitRatio',
+        type: 'timeseries',
+        unit: 'percentunit',
+        description:
+          '(hit + stale) / (hit + miss + stale) of the response cache; routes without a cache policy are not drawn.',
+      },
+      {
+        title: 'Auth failures by kind',
+        query: 'policyAuthFailures',
+        type: 'timeseries',
+        description:
+          'Requests refused 401 auth_missing (no credentials) or auth_invalid (bad key or token), or 403 forbidden (missing scope or claim).',
+      },
+      {
+        title: 'Rate-limited requests by consumer',
+        query: 'policyRateLimited',
+        type: 'timeseries',
+        description:
+          'Requests refused 429 rate_limited, per consumer (empty: anonymous clients, limited per address).',
+      },
+      {
+        title: 'Quota use by consumer',
+        query: 'policyQuotaUse',
+        type: 'table',
+        description:
+          'Per consumer with a rate limit: its largest limit, the highest share of it used by a request, (limit − remaining) / limit, and the requests refused.',
+      },
     ],
   ),
   'alerts.json': dashboard(

@@ -181,11 +181,11 @@ describe('tapwire command line', () => {
     expect(first.err).toBe('');
     expect(first.code).toBe(0);
     expect(first.out).toMatch(
-      /^applied 0001_raw_tables \(\d+ ms\)\napplied 0002_trace_index \(\d+ ms\)\napplied 0003_route_stats_1m \(\d+ ms\)\napplied 0004_saturation_1m \(\d+ ms\)\napplied 0005_pipeline_tables \(\d+ ms\)\napplied 0006_saturation_dropped \(\d+ ms\)\napplied 0007_route_histograms \(\d+ ms\)\napplied 0008_alert_history \(\d+ ms\)\napplied 0009_source_ledger \(\d+ ms\)\napplied 0010_slo_counts \(\d+ ms\)\napplied 0011_span_v2 \(\d+ ms\)\ndatabase tapwire_cli_\w+: 11 applied, 0 already up to date\n$/,
+      /^applied 0001_raw_tables \(\d+ ms\)\napplied 0002_trace_index \(\d+ ms\)\napplied 0003_route_stats_1m \(\d+ ms\)\napplied 0004_saturation_1m \(\d+ ms\)\napplied 0005_pipeline_tables \(\d+ ms\)\napplied 0006_saturation_dropped \(\d+ ms\)\napplied 0007_route_histograms \(\d+ ms\)\napplied 0008_alert_history \(\d+ ms\)\napplied 0009_source_ledger \(\d+ ms\)\napplied 0010_slo_counts \(\d+ ms\)\napplied 0011_span_v2 \(\d+ ms\)\napplied 0012_policy_decisions \(\d+ ms\)\ndatabase tapwire_cli_\w+: 12 applied, 0 already up to date\n$/,
     );
-    expect(tapwire(['migrate'], env).out).toBe(`database ${database}: 0 applied, 11 already up to date\n`);
+    expect(tapwire(['migrate'], env).out).toBe(`database ${database}: 0 applied, 12 already up to date\n`);
     expect(tapwire(['migrate', '--status'], env).out).toBe(
-      '0001_raw_tables.sql\tapplied\n0002_trace_index.sql\tapplied\n0003_route_stats_1m.sql\tapplied\n0004_saturation_1m.sql\tapplied\n0005_pipeline_tables.sql\tapplied\n0006_saturation_dropped.sql\tapplied\n0007_route_histograms.sql\tapplied\n0008_alert_history.sql\tapplied\n0009_source_ledger.sql\tapplied\n0010_slo_counts.sql\tapplied\n0011_span_v2.sql\tapplied\n',
+      '0001_raw_tables.sql\tapplied\n0002_trace_index.sql\tapplied\n0003_route_stats_1m.sql\tapplied\n0004_saturation_1m.sql\tapplied\n0005_pipeline_tables.sql\tapplied\n0006_saturation_dropped.sql\tapplied\n0007_route_histograms.sql\tapplied\n0008_alert_history.sql\tapplied\n0009_source_ledger.sql\tapplied\n0010_slo_counts.sql\tapplied\n0011_span_v2.sql\tapplied\n0012_policy_decisions.sql\tapplied\n',
     );
   });
 

@@ -155,6 +155,21 @@ beforeAll(async () => {
   database = uniqueName('tapwire_dash');
   await migrate(testClickHouseConfig(database), { dir: MIGRATIONS, lockSettleMs: 200 });
   ch = createClickHouse(testClickHouseConfig(database));
+  // The proxy's policy decisions on shop's requests: cache hit, miss, stale and bypass in turn,
+  // a quota of 100 per consumer, every tenth refused by it, every seventh an auth failure.
+  const policy = (l: SeedLog, i: number): SeedLog =>
+    l.service !== 'shop'
+      ? l
+      : {
+          ...l,
+          cache: (['hit', 'miss', 'stale', 'bypass'] as const)[i % 4],
+          ratelimitLimit: 100,
+          ratelimitRemaining: i % 100,
+          ...(i % 10 === 0 ? { status: 429, errorKind: 'rate_limited' } : {}),
+          ...(i % 7 === 0
+            ? { status: 401, errorKind: (['auth_missing', 'auth_invalid'] as const)[i % 2] }
+            : {}),
+        };
   await insertLogs(
     ch,
     generateLogs(
@@ -186,7 +201,7 @@ beforeAll(async () => {
       ],
       FROM,
       3600,
-    ),
+    ).map(policy),
   );
   await insertLogs(ch, sloLogs);
   await ch.insert(
@@ -216,6 +231,16 @@ beforeAll(async () => {
         heapUsed: 60_000_000,
         spoolBytes: i * 10,
         dropped: i,
+        targets: [
+          { upstream: 'users', target: '10.0.0.1:80', state: 'healthy', inFlight: i % 3, failures: 0 },
+          {
+            upstream: 'users',
+            target: '10.0.0.2:80',
+            state: i % 40 < 30 ? 'healthy' : 'ejected',
+            inFlight: 0,
+            failures: i % 40 < 30 ? 0 : 5,
+          },
+        ],
       },
       i,
     ),

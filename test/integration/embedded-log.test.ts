@@ -47,7 +47,8 @@ interface Backend {
   truncateAccessLogs(): Promise<void>;
 }
 
-const ACCESS_FIELDS = 'id, status, duration_ms, route, trace_id, bytes_out, ts_us';
+const ACCESS_FIELDS =
+  'id, status, duration_ms, route, trace_id, bytes_out, ts_us, cache, target, retries, ratelimit_limit, ratelimit_remaining';
 const numbers = (r: Record<string, unknown> | undefined) =>
   Object.fromEntries(Object.entries(r ?? {}).map(([k, v]) => [k, Number(v)]));
 
@@ -64,13 +65,22 @@ async function backend(kind: StoreKind): Promise<Backend> {
           duckRaw(`SELECT (SELECT count(*) FROM access_logs) AS access_logs,
             (SELECT count(DISTINCT id) FROM access_logs) AS access_ids,
             (SELECT count(*) FROM spans) AS spans, (SELECT count(*) FROM saturation) AS saturation,
-            (SELECT coalesce(sum(requests) FILTER (WHERE facet = 0), 0) FROM slo_counts_1h) AS slo_counts_1h`),
+            (SELECT coalesce(sum(requests) FILTER (WHERE facet = 0), 0) FROM slo_counts_1h) AS slo_counts_1h,
+            (SELECT coalesce(sum(requests), 0) FROM policy_stats_1h) AS policy_stats_1h,
+            (SELECT coalesce(sum(rate_limited), 0) FROM policy_stats_1h) AS rate_limited,
+            (SELECT coalesce(sum(len(target_addresses)), 0) FROM saturation) AS target_samples`),
         );
         return numbers(r);
       },
       accessLogs: () => db.query(duckRaw(`SELECT ${ACCESS_FIELDS} FROM access_logs`)),
       async truncateAccessLogs() {
-        for (const t of ['access_logs', 'slo_counts_1m', 'slo_counts_1h'])
+        for (const t of [
+          'access_logs',
+          'slo_counts_1m',
+          'slo_counts_1h',
+          'policy_stats_1m',
+          'policy_stats_1h',
+        ])
           await db.run(duckSql`DELETE FROM ${duckIdentifier(t)}`);
       },
     };
@@ -89,7 +99,10 @@ async function backend(kind: StoreKind): Promise<Backend> {
                 (SELECT count() FROM saturation) AS saturation,
                 (SELECT countMerge(requests) FROM route_stats_1m) AS route_stats_1m,
                 (SELECT sum(requests) FROM route_histogram_1h) AS route_histogram_1h,
-                (SELECT sumIf(requests, facet = 0) FROM slo_counts_1h) AS slo_counts_1h`),
+                (SELECT sumIf(requests, facet = 0) FROM slo_counts_1h) AS slo_counts_1h,
+                (SELECT sum(requests) FROM policy_stats_1h) AS policy_stats_1h,
+                (SELECT sum(rate_limited) FROM policy_stats_1h) AS rate_limited,
+                (SELECT sum(length(target_addresses)) FROM saturation) AS target_samples`),
       );
       return numbers(r);
     },
@@ -102,6 +115,8 @@ async function backend(kind: StoreKind): Promise<Backend> {
         'route_histogram_1h',
         'slo_counts_1m',
         'slo_counts_1h',
+        'policy_stats_1m',
+        'policy_stats_1h',
       ])
         await ch.command(sql`TRUNCATE TABLE ${identifier(t)}`);
     },
@@ -109,11 +124,23 @@ async function backend(kind: StoreKind): Promise<Backend> {
 }
 
 /** expected adds the rollups' request counts (which equal the access logs); the SLO counts are in both stores. */
-function expected(kind: StoreKind, c: { access_logs: number; spans: number; saturation: number }) {
+function expected(
+  kind: StoreKind,
+  c: {
+    access_logs: number;
+    spans: number;
+    saturation: number;
+    rate_limited?: number;
+    target_samples?: number;
+  },
+) {
   return {
+    rate_limited: 0,
+    target_samples: 0,
     ...c,
     access_ids: c.access_logs,
     slo_counts_1h: c.access_logs,
+    policy_stats_1h: c.access_logs,
     ...(kind === 'clickhouse' ? { route_stats_1m: c.access_logs, route_histogram_1h: c.access_logs } : {}),
   };
 }
@@ -154,17 +181,38 @@ describe.each(['clickhouse', 'duckdb'] as const)('ingest from the embedded log i
   it('N events become exactly N rows field by field; invalid records go to the DLQ with reasons; a restart re-reads nothing twice', async () => {
     const w = await world(kind);
     const now = Date.now() * 1000;
+    // Access logs version 2 carry the proxy's policy decisions; every fourth a refusal by rate limit.
     const accessLogs = Array.from({ length: 3000 }, (_, i) =>
       exampleAccessLog({
         ts: now - i * 1000,
         status: i % 10 === 0 ? 503 : 200,
         duration_ms: (i % 100) + 0.5,
+        ...(i % 4 === 1 ? { cache: 'hit' as const, target: '10.0.0.1:8080', retries: 1 } : {}),
+        ...(i % 4 === 3
+          ? { status: 429, error_kind: 'rate_limited' as const, ratelimit_limit: 100, ratelimit_remaining: 0 }
+          : {}),
       }),
     );
     for (const e of accessLogs) w.sink.emit(TOPICS.accessLogs, e);
     for (let i = 0; i < 1500; i++) w.sink.emit(TOPICS.spans, exampleSpan({ ts: now, start: now }));
     for (let i = 0; i < 50; i++)
-      w.sink.emit(TOPICS.saturation, exampleSaturation({ ts: now - i * 1_000_000, instance: `p${i % 2}` }));
+      w.sink.emit(
+        TOPICS.saturation,
+        exampleSaturation({
+          ts: now - i * 1_000_000,
+          instance: `p${i % 2}`,
+          targets:
+            i % 2 === 0
+              ? []
+              : ['10.0.0.1:8080', '10.0.0.2:8080'].map((target) => ({
+                  upstream: 'users',
+                  target,
+                  state: 'healthy' as const,
+                  in_flight: 1,
+                  consecutive_failures: 0,
+                })),
+        }),
+      );
     await w.sink.flush();
     // Garbage written straight to the log, between valid neighbours.
     await w.log.append(TOPICS.accessLogs, [
@@ -177,7 +225,13 @@ describe.each(['clickhouse', 'duckdb'] as const)('ingest from the embedded log i
 
     let ingest = ingestOn(w);
     await ingest.start();
-    const want = expected(kind, { access_logs: 3001, spans: 1500, saturation: 50 });
+    const want = expected(kind, {
+      access_logs: 3001,
+      spans: 1500,
+      saturation: 50,
+      rate_limited: 750,
+      target_samples: 50,
+    });
     try {
       await vi.waitFor(async () => expect(await w.store.counts()).toEqual(want), {
         timeout: 60_000,
@@ -194,6 +248,11 @@ describe.each(['clickhouse', 'duckdb'] as const)('ingest from the embedded log i
           trace_id: e.trace_id,
           bytes_out: String(e.bytes_out),
           ts_us: String(e.ts),
+          cache: e.cache,
+          target: e.target,
+          retries: e.retries,
+          ratelimit_limit: e.ratelimit_limit,
+          ratelimit_remaining: e.ratelimit_remaining,
         });
       }
       await vi.waitFor(async () => expect(w.log.highWatermark(TOPICS.dlq)).toBe(2n));
@@ -225,7 +284,13 @@ describe.each(['clickhouse', 'duckdb'] as const)('ingest from the embedded log i
       await ingest.close();
     }
     expect(await w.store.counts()).toEqual(
-      expected(kind, { access_logs: 3002, spans: 1500, saturation: 50 }),
+      expected(kind, {
+        access_logs: 3002,
+        spans: 1500,
+        saturation: 50,
+        rate_limited: 750,
+        target_samples: 50,
+      }),
     );
   }, 120_000);
 

@@ -18,7 +18,7 @@ import {
   kafkaSource,
   topicSpecs,
 } from '@tapwire/kafka';
-import { type AccessLogEvent, TOPICS } from '@tapwire/schema';
+import { type AccessLogEvent, type AccessLogEventV1, TOPICS } from '@tapwire/schema';
 import type { EventSink } from '@tapwire/stream';
 import { createLogger } from '@tapwire/telemetry';
 import type { Admin, Kafka, Producer } from 'kafkajs';
@@ -102,6 +102,27 @@ function ingestFor(w: World, over: Record<string, unknown> = {}): Ingest {
   );
 }
 
+// The proxy's policy decisions a round trip carries (access logs version 2); the first is none,
+// what a version-1 log is upgraded to.
+const POLICY_CASES: Partial<AccessLogEvent>[] = [
+  {},
+  { cache: 'hit', target: '10.0.0.1:8080', ratelimit_limit: 1000, ratelimit_remaining: 998 },
+  { cache: 'miss', target: '10.0.0.2:8080', retries: 2 },
+  {
+    status: 429,
+    error_kind: 'rate_limited',
+    cache: '',
+    ratelimit_limit: 4_294_967_295,
+    ratelimit_remaining: 0,
+  },
+];
+
+/** accessLogV1 is an access log as a proxy before version 2 wrote it. */
+function accessLogV1(e: AccessLogEvent): AccessLogEventV1 {
+  const { cache: _c, target: _t, retries: _r, ratelimit_limit: _l, ratelimit_remaining: _rr, ...v1 } = e;
+  return { ...v1, v: 1, error_kind: e.error_kind as AccessLogEventV1['error_kind'] };
+}
+
 async function count(ch: ClickHouse, table: string): Promise<{ n: number; ids: number }> {
   const [r] = await ch.query<{ n: string; ids: string }>(
     sql`SELECT count() AS n, uniqExact(id) AS ids FROM ${identifier(table)}`,
@@ -117,7 +138,9 @@ async function rollupRequests(ch: ClickHouse): Promise<Record<string, number>> {
            (SELECT sum(requests) FROM route_histogram_1m) AS route_histogram_1m,
            (SELECT sum(requests) FROM route_histogram_1h) AS route_histogram_1h,
            (SELECT sumIf(requests, facet = 0) FROM slo_counts_1m) AS slo_counts_1m,
-           (SELECT sumIf(requests, facet = 0) FROM slo_counts_1h) AS slo_counts_1h`),
+           (SELECT sumIf(requests, facet = 0) FROM slo_counts_1h) AS slo_counts_1h,
+           (SELECT sum(requests) FROM policy_stats_1m) AS policy_stats_1m,
+           (SELECT sum(requests) FROM policy_stats_1h) AS policy_stats_1h`),
   );
   return Object.fromEntries(Object.entries(r ?? {}).map(([k, v]) => [k, Number(v)]));
 }
@@ -135,6 +158,8 @@ async function expectRollupsAt(ch: ClickHouse, n: number): Promise<void> {
     route_histogram_1h: n,
     slo_counts_1m: n,
     slo_counts_1h: n,
+    policy_stats_1m: n,
+    policy_stats_1h: n,
   };
   await vi.waitFor(async () => expect(await rollupRequests(ch)).toEqual(want), {
     timeout: 30_000,
@@ -161,13 +186,17 @@ describe('ingest: Kafka → ClickHouse', () => {
   it('N events produced become exactly N rows per table, field by field', async () => {
     const w = await newWorld();
     const now = Date.now() * 1000;
+    // A quarter from a proxy before version 2 (ingest upgrades them: no policy decided anything);
+    // the others with the proxy's policy decisions: cache, target, retries, rate limit.
     const logs = Array.from({ length: 3000 }, (_, i) =>
       exampleAccessLog({
         ts: now - i * 1000,
         status: i % 10 === 0 ? 503 : 200,
         duration_ms: (i % 100) + 0.5,
+        ...POLICY_CASES[i % 4],
       }),
     );
+    const sent = logs.map((e, i) => (i % 4 === 0 ? accessLogV1(e) : e));
     // The proxy writes version 1 (ingest upgrades it); apps' OTLP spans arrive as version 2.
     const spans = Array.from({ length: 1500 }, (_, i) =>
       i % 2 === 0
@@ -183,9 +212,31 @@ describe('ingest: Kafka → ClickHouse', () => {
           }),
     );
     const samples = Array.from({ length: 50 }, (_, i) =>
-      exampleSaturation({ ts: now - i * 1_000_000, instance: `p${i % 2}` }),
+      exampleSaturation({
+        ts: now - i * 1_000_000,
+        instance: `p${i % 2}`,
+        targets:
+          i % 2 === 0
+            ? []
+            : [
+                {
+                  upstream: 'users',
+                  target: '10.0.0.1:8080',
+                  state: 'healthy',
+                  in_flight: 2,
+                  consecutive_failures: 0,
+                },
+                {
+                  upstream: 'users',
+                  target: '10.0.0.2:8080',
+                  state: 'ejected',
+                  in_flight: 0,
+                  consecutive_failures: i,
+                },
+              ],
+      }),
     );
-    for (const e of logs) w.sink.emit(TOPICS.accessLogs, e);
+    for (const e of sent) w.sink.emit(TOPICS.accessLogs, e);
     for (const e of spans) w.sink.emit(TOPICS.spans, e);
     for (const e of samples) w.sink.emit(TOPICS.saturation, e);
     await w.sink.flush();
@@ -282,6 +333,38 @@ describe('ingest: Kafka → ClickHouse', () => {
           links: v2.links,
         });
       }
+      // Saturation targets as parallel arrays; samples without targets hold empty ones.
+      const targetRows = await w.ch.query<Record<string, unknown[]> & { id: string }>(
+        raw(
+          'SELECT id, target_upstreams, target_addresses, target_states, target_in_flight, target_consecutive_failures FROM saturation',
+        ),
+      );
+      const targetsById = new Map(targetRows.map((r) => [r.id, r]));
+      for (const e of samples) {
+        const r = targetsById.get(e.id)!;
+        expect(
+          r.target_upstreams!.map((upstream, k) => ({
+            upstream,
+            target: r.target_addresses![k],
+            state: r.target_states![k],
+            in_flight: r.target_in_flight![k],
+            consecutive_failures: r.target_consecutive_failures![k],
+          })),
+        ).toEqual(e.targets);
+      }
+      // The policy rollups count every decision once.
+      const [policy] = await w.ch.query<Record<string, string>>(
+        raw(`SELECT sum(requests) AS requests, sum(cache_hits) AS hits, sum(cache_misses) AS misses,
+          sum(cache_stale) AS stale, sum(rate_limited) AS rate_limited, sum(retries) AS retries FROM policy_stats_1h`),
+      );
+      expect(policy).toEqual({
+        requests: '3000',
+        hits: '750',
+        misses: '750',
+        stale: '0',
+        rate_limited: '750',
+        retries: '1500',
+      });
       await vi.waitFor(() =>
         expect(ingest.pipeline.stats()).toMatchObject({
           inserted: 4550,
@@ -325,6 +408,8 @@ describe('ingest: Kafka → ClickHouse', () => {
       route_histogram_1h: 3000,
       slo_counts_1m: 3000,
       slo_counts_1h: 3000,
+      policy_stats_1m: 3000,
+      policy_stats_1h: 3000,
     });
   });
 
@@ -384,7 +469,7 @@ describe('ingest: Kafka → ClickHouse', () => {
       expect(dlq.map((d) => d.source_offset)).toEqual(['1', '3', '5', '7', '9']);
       expect(dlq.map((d) => d.reason.split(':')[0])).toEqual(bad.map((b) => b[0]));
       expect(dlq[2]?.reason).toMatch(/^invalid: status: /);
-      expect(dlq[3]?.reason).toBe('unknown_version: v: unknown access_log version 7 (known: 1)');
+      expect(dlq[3]?.reason).toBe('unknown_version: v: unknown access_log version 7 (known: 1, 2)');
       expect(Buffer.from(dlq[0]!.raw_base64, 'base64').toString()).toBe('garbage');
       expect(dlq.every((d) => d.source_topic === w.prefix + TOPICS.accessLogs)).toBe(true);
       expect(ingest.pipeline.stats().deadLettered).toBe(5);
@@ -476,6 +561,8 @@ describe('ingest: Kafka → ClickHouse', () => {
         route_histogram_1h: 500,
         slo_counts_1m: 500,
         slo_counts_1h: 500,
+        policy_stats_1m: 500,
+        policy_stats_1h: 500,
       });
     },
   );
@@ -531,6 +618,8 @@ describe('ingest: Kafka → ClickHouse', () => {
       route_histogram_1h: produced,
       slo_counts_1m: produced,
       slo_counts_1h: produced,
+      policy_stats_1m: produced,
+      policy_stats_1h: produced,
     });
   }, 180_000);
 
@@ -600,6 +689,8 @@ describe('ingest: Kafka → ClickHouse', () => {
       route_histogram_1h: produced,
       slo_counts_1m: produced,
       slo_counts_1h: produced,
+      policy_stats_1m: produced,
+      policy_stats_1h: produced,
     });
   }, 240_000);
 });
@@ -722,6 +813,8 @@ describe('replay and retention', () => {
       route_histogram_1h: 2000,
       slo_counts_1m: 2000,
       slo_counts_1h: 2000,
+      policy_stats_1m: 2000,
+      policy_stats_1h: 2000,
     });
     const facets = await w.ch.query<{ f: number; n: string }>(
       raw(`SELECT toUInt16(facet) AS f, toString(sum(requests)) AS n FROM slo_counts_1m GROUP BY f
@@ -779,10 +872,18 @@ describe('replay and retention', () => {
       { table_name: 'access_logs', dropped_partitions: [dayId(now - 40 * day)] },
       { table_name: 'route_stats_1m', dropped_partitions: [dayId(now - 40 * day), dayId(now - 5 * day)] },
     ]);
-    // The latency histograms and SLO counts keep the default 30 days: only the 40-day-old partition goes.
-    for (const table of ['route_histogram_1m', 'route_histogram_1h', 'slo_counts_1m', 'slo_counts_1h'])
+    // The latency histograms, SLO counts and policy rollups keep the default 30 days: only the
+    // 40-day-old partition goes.
+    for (const table of [
+      'route_histogram_1m',
+      'route_histogram_1h',
+      'slo_counts_1m',
+      'slo_counts_1h',
+      'policy_stats_1m',
+      'policy_stats_1h',
+    ])
       expect(runs.find((r) => r.table === table)?.dropped, table).toEqual([dayId(now - 40 * day)]);
-    expect(job.state()).toMatchObject({ droppedPartitions: 7, failures: 0 });
+    expect(job.state()).toMatchObject({ droppedPartitions: 9, failures: 0 });
     await w.sink.close();
   });
 });

@@ -23,6 +23,10 @@ const EXPECTED_TABLES = [
   'alert_history',
   'consumer_lag',
   'dlq_events',
+  'policy_stats_1h',
+  'policy_stats_1h_mv',
+  'policy_stats_1m',
+  'policy_stats_1m_mv',
   'retention_runs',
   'route_histogram_1h',
   'route_histogram_1h_mv',
@@ -93,12 +97,13 @@ describe('tapwire migrate', () => {
       '9_source_ledger',
       '10_slo_counts',
       '11_span_v2',
+      '12_policy_decisions',
     ]);
     expect(first.alreadyApplied).toBe(0);
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);
 
     const second = await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
-    expect(second).toEqual({ database: db, applied: [], alreadyApplied: 11 });
+    expect(second).toEqual({ database: db, applied: [], alreadyApplied: 12 });
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);
 
     const ch = createClickHouse(cfg);
@@ -118,11 +123,11 @@ describe('tapwire migrate', () => {
       migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK }),
       migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK }),
     ]);
-    expect([a.applied.length, b.applied.length].sort()).toEqual([0, 11]);
+    expect([a.applied.length, b.applied.length].sort((x, y) => x - y)).toEqual([0, 12]);
     const ch = createClickHouse(cfg);
     const ledger = await ch.query<{ n: string }>(raw('SELECT count() AS n FROM schema_migrations'));
     await ch.close();
-    expect(ledger).toEqual([{ n: '11' }]);
+    expect(ledger).toEqual([{ n: '12' }]);
     expect(await tablesOf(db)).toEqual(EXPECTED_TABLES);
   });
 
@@ -141,7 +146,7 @@ describe('tapwire migrate', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     const rerun = await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
-    expect(rerun.applied.map((a) => a.version)).toEqual([6, 7, 8, 9, 10, 11]);
+    expect(rerun.applied.map((a) => a.version)).toEqual([6, 7, 8, 9, 10, 11, 12]);
     const columns = await ch.query<{ name: string }>(
       sql`SELECT name FROM system.columns WHERE database = ${db} AND table = 'saturation' AND name = 'producer_dropped_events'`,
     );
@@ -156,6 +161,7 @@ describe('tapwire migrate', () => {
     rmSync(join(dir, '0009_source_ledger.sql'));
     rmSync(join(dir, '0010_slo_counts.sql'));
     rmSync(join(dir, '0011_span_v2.sql'));
+    rmSync(join(dir, '0012_policy_decisions.sql'));
     await migrate(cfg, { dir, ...FAST_LOCK });
     const ch = createClickHouse(cfg);
     try {
@@ -175,7 +181,12 @@ describe('tapwire migrate', () => {
       });
       await ch.insert('dlq_events', [old('a', 2, 17), old('b', 0, 3)]);
       const report = await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
-      expect(report.applied.map((a) => a.name)).toEqual(['source_ledger', 'slo_counts', 'span_v2']);
+      expect(report.applied.map((a) => a.name)).toEqual([
+        'source_ledger',
+        'slo_counts',
+        'span_v2',
+        'policy_decisions',
+      ]);
       await ch.insert('dlq_events', [
         { ...old('c', 1, 5), source_id: 'proxy-a', source_seq: 41, source_index: 3 },
       ]);
@@ -207,6 +218,7 @@ describe('tapwire migrate', () => {
     const cfg = testClickHouseConfig(db);
     const dir = copyOfMigrations();
     rmSync(join(dir, '0011_span_v2.sql'));
+    rmSync(join(dir, '0012_policy_decisions.sql'));
     await migrate(cfg, { dir, ...FAST_LOCK });
     const ch = createClickHouse(cfg);
     try {
@@ -234,7 +246,7 @@ describe('tapwire migrate', () => {
         },
       ]);
       const report = await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
-      expect(report.applied.map((a) => a.name)).toEqual(['span_v2']);
+      expect(report.applied.map((a) => a.name)).toEqual(['span_v2', 'policy_decisions']);
       const rows = await ch.query(
         raw(
           'SELECT id, attr_keys, resource_keys, resource_values, scope_name, scope_version, events_json, links_json FROM spans',
@@ -250,6 +262,48 @@ describe('tapwire migrate', () => {
           scope_version: '',
           events_json: '[]',
           links_json: '[]',
+        },
+      ]);
+    } finally {
+      await ch.close();
+    }
+  });
+
+  it('gives access logs stored before 0012 no policy decision and saturation samples no targets', async () => {
+    const db = newDatabase();
+    const cfg = testClickHouseConfig(db);
+    const dir = copyOfMigrations();
+    rmSync(join(dir, '0012_policy_decisions.sql'));
+    await migrate(cfg, { dir, ...FAST_LOCK });
+    const ch = createClickHouse(cfg);
+    try {
+      const event = { tenant: 'acme', ts: 1_795_651_200, ts_us: 1_795_651_200_000_000, id: 'old' };
+      await ch.insert('access_logs', [{ ...event, route: '/a', status: 200, error_kind: 'none' }]);
+      await ch.insert('saturation', [{ ...event, instance: 'p1' }]);
+      const report = await migrate(cfg, { dir: MIGRATIONS, ...FAST_LOCK });
+      expect(report.applied.map((a) => a.name)).toEqual(['policy_decisions']);
+      expect(
+        await ch.query(
+          raw('SELECT id, cache, target, retries, ratelimit_limit, ratelimit_remaining FROM access_logs'),
+        ),
+      ).toEqual([
+        { id: 'old', cache: '', target: '', retries: 0, ratelimit_limit: 0, ratelimit_remaining: 0 },
+      ]);
+      expect(
+        await ch.query(
+          raw(
+            'SELECT id, instance, target_upstreams, target_addresses, target_states, target_in_flight, target_consecutive_failures FROM saturation',
+          ),
+        ),
+      ).toEqual([
+        {
+          id: 'old',
+          instance: 'p1',
+          target_upstreams: [],
+          target_addresses: [],
+          target_states: [],
+          target_in_flight: [],
+          target_consecutive_failures: [],
         },
       ]);
     } finally {

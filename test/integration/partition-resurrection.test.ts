@@ -46,6 +46,8 @@ const ACCESS_TABLES = [
   'route_histogram_1h',
   'slo_counts_1m',
   'slo_counts_1h',
+  'policy_stats_1m',
+  'policy_stats_1h',
 ];
 const EVENTS = 3000;
 const DAY_MS = 86_400_000;
@@ -70,7 +72,9 @@ async function counts(db = ch): Promise<Record<string, number>> {
           (SELECT sum(requests) FROM route_histogram_1m) AS route_histogram_1m,
           (SELECT sum(requests) FROM route_histogram_1h) AS route_histogram_1h,
           (SELECT sumIf(requests, facet = 0) FROM slo_counts_1m) AS slo_counts_1m,
-          (SELECT sumIf(requests, facet = 0) FROM slo_counts_1h) AS slo_counts_1h`,
+          (SELECT sumIf(requests, facet = 0) FROM slo_counts_1h) AS slo_counts_1h,
+          (SELECT sum(requests) FROM policy_stats_1m) AS policy_stats_1m,
+          (SELECT sum(requests) FROM policy_stats_1h) AS policy_stats_1h`,
   );
   return Object.fromEntries(Object.entries(r ?? {}).map(([k, v]) => [k, Number(v)]));
 }
@@ -203,6 +207,8 @@ describe('dropped partitions after a ClickHouse restart', () => {
       route_histogram_1h: EVENTS,
       slo_counts_1m: EVENTS,
       slo_counts_1h: EVENTS,
+      policy_stats_1m: EVENTS,
+      policy_stats_1h: EVENTS,
     };
     const cleared = await replayAll(true);
     expect(cleared).toMatchObject({ inserted: EVENTS, skippedDuplicates: 0 });
@@ -248,6 +254,8 @@ describe('dropped partitions after a ClickHouse restart', () => {
       route_histogram_1h: 2 * n,
       slo_counts_1m: 2 * n,
       slo_counts_1h: 2 * n,
+      policy_stats_1m: 2 * n,
+      policy_stats_1h: 2 * n,
     };
     expect(await counts(above)).toEqual(doubled);
 
@@ -265,6 +273,8 @@ describe('dropped partitions after a ClickHouse restart', () => {
           { table: 'route_histogram_1h', rows: 2 * n, expected: n },
           { table: 'slo_counts_1m', rows: 2 * n, expected: n },
           { table: 'slo_counts_1h', rows: 2 * n, expected: n },
+          { table: 'policy_stats_1m', rows: 2 * n, expected: n },
+          { table: 'policy_stats_1h', rows: 2 * n, expected: n },
         ],
       },
     ]);
@@ -299,7 +309,7 @@ describe('dropped partitions after a ClickHouse restart', () => {
       },
     );
     expect(cli.stdout).toContain(
-      `  ABOVE LEDGER access_logs/${day}: ${2 * n} rows for ${n} log positions, route_stats_1m ${2 * n} (expected ${n}), route_histogram_1m ${2 * n} (expected ${n}), route_histogram_1h ${2 * n} (expected ${n}), slo_counts_1m ${2 * n} (expected ${n}), slo_counts_1h ${2 * n} (expected ${n})\n`,
+      `  ABOVE LEDGER access_logs/${day}: ${2 * n} rows for ${n} log positions, route_stats_1m ${2 * n} (expected ${n}), route_histogram_1m ${2 * n} (expected ${n}), route_histogram_1h ${2 * n} (expected ${n}), slo_counts_1m ${2 * n} (expected ${n}), slo_counts_1h ${2 * n} (expected ${n}), policy_stats_1m ${2 * n} (expected ${n}), policy_stats_1h ${2 * n} (expected ${n})\n`,
     );
     expect(cli.stderr).toContain(
       '1 day(s) hold more than the offset ledger; rerun with --clear for those days',
@@ -316,6 +326,8 @@ describe('dropped partitions after a ClickHouse restart', () => {
       route_histogram_1h: n,
       slo_counts_1m: n,
       slo_counts_1h: n,
+      policy_stats_1m: n,
+      policy_stats_1h: n,
     });
   }, 180_000);
 });

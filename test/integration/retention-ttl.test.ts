@@ -34,6 +34,8 @@ const TIME_COLUMN: Record<(typeof RETAINED_TABLES)[number], string> = {
   route_histogram_1h: 'hour',
   slo_counts_1m: 'minute',
   slo_counts_1h: 'hour',
+  policy_stats_1m: 'minute',
+  policy_stats_1h: 'hour',
   saturation_1m: 'minute',
   upstream_saturation_1m: 'minute',
   dlq_events: 'ts',

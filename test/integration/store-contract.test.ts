@@ -146,6 +146,106 @@ function sloSeed(): SeedLog[] {
 }
 const sloLogs = sloSeed();
 
+// The proxy's policy decisions (access logs v2, saturation targets): tenant `pol`, four days after
+// RANGE (outside every other question's window). alice has a quota of 10: ten requests served
+// (remaining 9…0; cache hit ×4, miss ×3, stale, bypass ×2; two retried once) then two refused
+// 429 rate_limited; bob a quota of 100 (five requests, remaining 99…95) and one refused 403;
+// anonymous clients 3 auth_missing and 2 auth_invalid; carol one 503 no_healthy_target.
+const POLICY_FROM = FROM + 4 * 86_400;
+const POLICY_RANGE = { from: POLICY_FROM, to: POLICY_FROM + 3600 };
+function policySeed(): SeedLog[] {
+  const out: SeedLog[] = [];
+  const log = (i: number, over: Partial<SeedLog>): SeedLog => ({
+    tenant: 'pol',
+    tsUs: (POLICY_FROM + 30 + i * 97) * 1_000_000,
+    id: `pol-${i}`,
+    traceId: i.toString(16).padStart(32, 'd'),
+    service: 'gw',
+    route: '/items',
+    method: 'GET',
+    status: 200,
+    durationMs: 5 + i,
+    consumer: 'alice',
+    bytesIn: 0,
+    bytesOut: 10,
+    errorKind: 'none',
+    ...over,
+  });
+  const caches = ['hit', 'hit', 'hit', 'hit', 'miss', 'miss', 'miss', 'stale', 'bypass', 'bypass'] as const;
+  for (let k = 0; k < 10; k++)
+    out.push(
+      log(out.length, {
+        cache: caches[k],
+        target: k % 2 === 0 ? '10.0.0.1:80' : '10.0.0.2:80',
+        retries: k < 2 ? 1 : 0,
+        ratelimitLimit: 10,
+        ratelimitRemaining: 9 - k,
+      }),
+    );
+  for (let k = 0; k < 2; k++)
+    out.push(
+      log(out.length, {
+        status: 429,
+        errorKind: 'rate_limited',
+        ratelimitLimit: 10,
+        ratelimitRemaining: 0,
+      }),
+    );
+  for (let k = 0; k < 5; k++)
+    out.push(
+      log(out.length, {
+        route: '/orders',
+        method: 'POST',
+        consumer: 'bob',
+        target: '10.0.0.1:80',
+        ratelimitLimit: 100,
+        ratelimitRemaining: 99 - k,
+      }),
+    );
+  out.push(
+    log(out.length, {
+      route: '/orders',
+      method: 'POST',
+      consumer: 'bob',
+      status: 403,
+      errorKind: 'forbidden',
+    }),
+  );
+  for (const kind of ['auth_missing', 'auth_missing', 'auth_missing', 'auth_invalid', 'auth_invalid'])
+    out.push(log(out.length, { consumer: '', status: 401, errorKind: kind }));
+  out.push(log(out.length, { consumer: 'carol', status: 503, errorKind: 'no_healthy_target' }));
+  return out;
+}
+const policyLogs = policySeed();
+
+// Two minutes of samples of the `items` upstream's targets: a stays healthy; b is healthy for a
+// minute, ejected for 30 s (5 consecutive failures), then unhealthy (3 failed health checks).
+function policySamples(): SeedSample[] {
+  return Array.from({ length: 120 }, (_, s) => ({
+    tenant: 'pol',
+    service: 'gw',
+    instance: 'px-1',
+    upstream: 'items',
+    tsS: POLICY_FROM + s,
+    inFlight: 1,
+    limit: 100,
+    poolSize: 8,
+    poolBusy: 1,
+    elu: 0.1,
+    heapUsed: 1_000_000,
+    spoolBytes: 0,
+    dropped: 0,
+    targets: [
+      { upstream: 'items', target: '10.0.0.1:80', state: 'healthy', inFlight: s % 4, failures: 0 },
+      s < 60
+        ? { upstream: 'items', target: '10.0.0.2:80', state: 'healthy', inFlight: s % 3, failures: 0 }
+        : s < 90
+          ? { upstream: 'items', target: '10.0.0.2:80', state: 'ejected', inFlight: 0, failures: 5 }
+          : { upstream: 'items', target: '10.0.0.2:80', state: 'unhealthy', inFlight: 0, failures: 3 },
+    ],
+  }));
+}
+
 // One trace through the proxy into an app that sends its spans over OTLP: the proxy's SERVER →
 // CLIENT pair (service shop, v1 spans), the app's SERVER span (service users-app) whose parent is
 // the proxy's CLIENT span, and the app's INTERNAL and CLIENT children.
@@ -301,7 +401,7 @@ function seedRows(): Record<string, Record<string, unknown>[]> {
     );
   }
   spans.push(...crossServiceTrace(), ...appServerSpans());
-  samples.push(...tenMinutesOfSamples(FROM));
+  samples.push(...tenMinutesOfSamples(FROM), ...policySamples());
   const dlq = (id: string, offset: number, atS: number, reason: string) => ({
     tenant: 'acme',
     ts: atS,
@@ -348,7 +448,10 @@ function seedRows(): Record<string, Record<string, unknown>[]> {
     kafka_offset: atS,
   });
   return {
-    access_logs: [...logs, ...sloLogs].map((l, i) => ({ ...accessLogRow(l, i), ts: tsOf(l.tsUs) })),
+    access_logs: [...logs, ...sloLogs, ...policyLogs].map((l, i) => ({
+      ...accessLogRow(l, i),
+      ts: tsOf(l.tsUs),
+    })),
     // The last row is an app's retried export of a span: the same id again (DuckDB keeps one at
     // insert, ClickHouse until its merge; every answer counts it once).
     spans: [...spans, spans.find((x) => x.service === 'users-app' && x.parentSpanId === '')!].map((s, i) => ({
@@ -652,6 +755,226 @@ describe.each([...CLICKHOUSES, 'duckdb'] as const)('the %s store', (name) => {
     expect(page.rows.map((r) => [r.consumer, r.requests])).toEqual(expected);
   });
 
+  it("overview: the proxy's policy decisions per route, exactly, raw and every rollup", async () => {
+    const pol = { tenant: 'pol' };
+    for (const source of ['raw', 'rollup_1m', 'rollup_1h', 'auto'] as const) {
+      const page = await store().overview(pol, {
+        range: POLICY_RANGE,
+        filters: noFilters,
+        groupBy: 'route',
+        sort: 'rate',
+        order: 'desc',
+        limit: 10,
+        offset: 0,
+        source,
+      });
+      expect(
+        page.rows.map((r) => [
+          r.route,
+          r.requests,
+          r.rate_limited,
+          r.auth_failures,
+          r.cache_hit_ratio,
+          r.retries,
+          r.no_healthy_target,
+        ]),
+        source,
+      ).toEqual([
+        ['/items', 18, 2, { missing: 3, invalid: 2, forbidden: 0 }, 5 / 8, 2, 1],
+        ['/orders', 6, 0, { missing: 0, invalid: 0, forbidden: 1 }, null, 0, 0],
+      ]);
+    }
+    // Per service, and with no policy decided (rows of before version 2 read the same).
+    const byService = await store().overview(everyone, {
+      range: POLICY_RANGE,
+      filters: noFilters,
+      groupBy: 'service',
+      sort: 'rate',
+      order: 'desc',
+      limit: 10,
+      offset: 0,
+      source: 'auto',
+    });
+    expect(
+      byService.rows.map((r) => [r.service, r.requests, r.rate_limited, r.auth_failures, r.cache_hit_ratio]),
+    ).toEqual([['gw', 24, 2, { missing: 3, invalid: 2, forbidden: 1 }, 5 / 8]]);
+    const before = await store().overview(acme, {
+      range: RANGE,
+      filters: noFilters,
+      groupBy: 'service',
+      sort: 'rate',
+      order: 'desc',
+      limit: 10,
+      offset: 0,
+      source: 'raw',
+    });
+    for (const r of before.rows)
+      expect([r.rate_limited, r.auth_failures, r.cache_hit_ratio, r.retries]).toEqual([
+        0,
+        { missing: 0, invalid: 0, forbidden: 0 },
+        null,
+        0,
+      ]);
+  });
+
+  it('consumers: requests refused by their rate limit, the peak share of their quota used, auth failures', async () => {
+    const page = await store().consumers(
+      { tenant: 'pol' },
+      {
+        range: POLICY_RANGE,
+        filters: noFilters,
+        sort: 'rate',
+        order: 'desc',
+        limit: 10,
+        offset: 0,
+      },
+    );
+    expect(
+      page.rows.map((r) => [
+        r.consumer,
+        r.requests,
+        r.rate_limited,
+        r.quota_used,
+        r.ratelimit_limit,
+        r.auth_failures,
+        r.cache_hit_ratio,
+        r.no_healthy_target,
+      ]),
+    ).toEqual([
+      ['alice', 12, 2, 1, 10, { missing: 0, invalid: 0, forbidden: 0 }, 5 / 8, 0],
+      ['bob', 6, 0, 0.05, 100, { missing: 0, invalid: 0, forbidden: 1 }, null, 0],
+      ['carol', 1, 0, null, 0, { missing: 0, invalid: 0, forbidden: 0 }, null, 1],
+    ]);
+  });
+
+  it('saturation: per-target health series of a load-balanced upstream, state per step', async () => {
+    for (const source of ['raw', 'rollup_1m'] as const) {
+      const sat = await store().saturation(
+        { tenant: 'pol' },
+        {
+          range: { from: POLICY_FROM, to: POLICY_FROM + 120 },
+          stepS: 60,
+          source,
+        },
+      );
+      expect(sat.upstreams.map((u) => [u.upstream, u.points.length])).toEqual([['items', 2]]);
+      expect(sat.targets).toEqual([
+        {
+          tenant: 'pol',
+          service: 'gw',
+          instance: 'px-1',
+          upstream: 'items',
+          target: '10.0.0.1:80',
+          points: [0, 60].map((d) => ({
+            t: POLICY_FROM + d,
+            samples: 60,
+            state: 'healthy',
+            healthy_samples: 60,
+            unhealthy_samples: 0,
+            ejected_samples: 0,
+            in_flight_max: 3,
+            consecutive_failures_max: 0,
+          })),
+        },
+        {
+          tenant: 'pol',
+          service: 'gw',
+          instance: 'px-1',
+          upstream: 'items',
+          target: '10.0.0.2:80',
+          points: [
+            {
+              t: POLICY_FROM,
+              samples: 60,
+              state: 'healthy',
+              healthy_samples: 60,
+              unhealthy_samples: 0,
+              ejected_samples: 0,
+              in_flight_max: 2,
+              consecutive_failures_max: 0,
+            },
+            {
+              t: POLICY_FROM + 60,
+              samples: 60,
+              state: 'unhealthy',
+              healthy_samples: 0,
+              unhealthy_samples: 30,
+              ejected_samples: 30,
+              in_flight_max: 0,
+              consecutive_failures_max: 5,
+            },
+          ],
+        },
+      ]);
+      const other = await store().saturation(
+        { tenant: 'pol' },
+        { range: { from: POLICY_FROM, to: POLICY_FROM + 120 }, stepS: 60, source, upstream: 'nope' },
+      );
+      expect(other.targets).toEqual([]);
+    }
+    // Samples from producers before targets existed have none.
+    const before = await store().saturation(acme, {
+      range: { from: FROM, to: FROM + 600 },
+      stepS: 300,
+      source: 'raw',
+    });
+    expect(before.targets).toEqual([]);
+  });
+
+  it('policy alert signals: a consumer over its limit, auth failures, cache hit ratio, an ejected target', async () => {
+    const pol = { tenant: 'pol' };
+    const signal = (q: Omit<SignalQuery, 'range'> & { range?: SignalQuery['range'] }) =>
+      store().signal(pol, { range: POLICY_RANGE, ...q });
+    expect((await signal({ kind: 'rate_limited', filters: {}, groupBy: ['consumer'] })).series).toEqual([
+      { labels: { consumer: '' }, value: 0, samples: 5 },
+      { labels: { consumer: 'alice' }, value: 2 / 12, samples: 12 },
+      { labels: { consumer: 'bob' }, value: 0, samples: 6 },
+      { labels: { consumer: 'carol' }, value: 0, samples: 1 },
+    ]);
+    expect((await signal({ kind: 'quota_used', filters: {}, groupBy: ['consumer'] })).series).toEqual([
+      { labels: { consumer: 'alice' }, value: 1, samples: 12 },
+      { labels: { consumer: 'bob' }, value: 0.05, samples: 5 },
+    ]);
+    expect(
+      (await signal({ kind: 'quota_used', filters: { consumer: 'alice', route: '/items' }, groupBy: [] }))
+        .series,
+    ).toEqual([{ labels: {}, value: 1, samples: 12 }]);
+    expect((await signal({ kind: 'auth_failures', filters: {}, groupBy: ['route'] })).series).toEqual([
+      { labels: { route: '/items' }, value: 5 / 18, samples: 18 },
+      { labels: { route: '/orders' }, value: 1 / 6, samples: 6 },
+    ]);
+    expect((await signal({ kind: 'cache_hit_ratio', filters: {}, groupBy: ['route'] })).series).toEqual([
+      { labels: { route: '/items' }, value: 5 / 8, samples: 8 },
+    ]);
+    const targets = (groupBy: SignalQuery['groupBy'], to: number) =>
+      signal({
+        kind: 'saturation',
+        metric: 'targets_unhealthy',
+        range: { from: POLICY_FROM, to },
+        filters: { upstream: 'items' },
+        groupBy,
+      });
+    expect((await targets(['upstream'], POLICY_FROM + 120)).series).toEqual([
+      { labels: { upstream: 'items' }, value: 1, samples: 120 },
+    ]);
+    expect((await targets(['upstream'], POLICY_FROM + 60)).series).toEqual([
+      { labels: { upstream: 'items' }, value: 0, samples: 60 },
+    ]);
+    expect((await targets(['target'], POLICY_FROM + 120)).series).toEqual([
+      { labels: { target: '10.0.0.1:80' }, value: 0, samples: 120 },
+      { labels: { target: '10.0.0.2:80' }, value: 1, samples: 120 },
+    ]);
+    await expect(
+      store().signal(pol, {
+        kind: 'saturation',
+        metric: 'cpu_ratio',
+        range: POLICY_RANGE,
+        filters: {},
+        groupBy: ['target'],
+      }),
+    ).rejects.toMatchObject({ code: 'TAPWIRE_ANALYTICS_INVALID_QUERY', field: 'group_by' });
+  });
+
   it('a trace through the proxy into an OTLP app is one tree: exact parents, resource, scope, events, links', async () => {
     const tree = await store().trace(acme, { traceId: CROSS_TRACE });
     const none = { resource: {}, scope: { name: '', version: '' }, events: [], links: [] };
@@ -818,6 +1141,12 @@ describe.each([...CLICKHOUSES, 'duckdb'] as const)('the %s store', (name) => {
         avg_ms: Math.round((sumUs / 1000 / n) * 1000) / 1000,
         bytes_in: 0,
         bytes_out: 0,
+        // No proxy decided anything for a service seen only through its spans.
+        rate_limited: 0,
+        auth_failures: { missing: 0, invalid: 0, forbidden: 0 },
+        cache_hit_ratio: null,
+        retries: 0,
+        no_healthy_target: 0,
         basis: 'spans',
       });
       within(app.latency_ms.p50, exactQuantile(sorted, 0.5));
@@ -1272,6 +1601,51 @@ const CALLS: Call[] = [
         groupBy: ['instance'],
       }),
   },
+  ...(['route', 'service'] as const).map((groupBy) => ({
+    name: `overview of policy decisions by ${groupBy}, hourly rollup`,
+    run: (s: Store) =>
+      s.overview(everyone, {
+        range: POLICY_RANGE,
+        filters: noFilters,
+        groupBy,
+        sort: 'rate',
+        order: 'desc',
+        limit: 50,
+        offset: 0,
+        source: 'auto',
+      }),
+  })),
+  {
+    name: 'consumers with rate limits',
+    run: (s) =>
+      s.consumers(everyone, {
+        range: POLICY_RANGE,
+        filters: noFilters,
+        sort: 'rate',
+        order: 'desc',
+        limit: 50,
+        offset: 0,
+      }),
+  },
+  {
+    name: 'saturation with targets, 10-second steps',
+    run: (s) =>
+      s.saturation(everyone, {
+        range: { from: POLICY_FROM, to: POLICY_FROM + 120 },
+        stepS: 10,
+        source: 'raw',
+      }),
+  },
+  ...(['rate_limited', 'quota_used', 'auth_failures', 'cache_hit_ratio'] as const).map((kind) => ({
+    name: `signal ${kind} by tenant, route and consumer`,
+    run: (s: Store) =>
+      s.signal(everyone, {
+        kind,
+        range: POLICY_RANGE,
+        filters: {},
+        groupBy: ['tenant', 'route', 'consumer'],
+      }),
+  })),
   { name: 'alerts', run: (s) => s.alerts(everyone, { now: NOW }) },
   {
     name: 'alert history',

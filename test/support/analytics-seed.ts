@@ -34,6 +34,12 @@ export interface SeedLog {
   bytesIn: number;
   bytesOut: number;
   errorKind: string;
+  /** Access logs version 2: the proxy's policy decisions (absent: none decided anything). */
+  cache?: '' | 'hit' | 'miss' | 'bypass' | 'stale';
+  target?: string;
+  retries?: number;
+  ratelimitLimit?: number;
+  ratelimitRemaining?: number;
 }
 
 /** RouteMix describes one route's traffic: how many requests, its latency distribution and error mix. */
@@ -123,6 +129,11 @@ export function accessLogRow(l: SeedLog, offset: number): Record<string, unknown
     path: l.route.replace(':id', '42'),
     query: '',
     error_kind: l.errorKind,
+    cache: l.cache ?? '',
+    target: l.target ?? '',
+    retries: l.retries ?? 0,
+    ratelimit_limit: l.ratelimitLimit ?? 0,
+    ratelimit_remaining: l.ratelimitRemaining ?? 0,
     kafka_partition: 0,
     kafka_offset: offset,
   };
@@ -223,6 +234,8 @@ export interface SeedSample {
   heapUsed: number;
   spoolBytes: number;
   dropped: number;
+  /** Targets of load-balanced upstreams (absent: none). */
+  targets?: { upstream: string; target: string; state: string; inFlight: number; failures: number }[];
 }
 
 /**
@@ -293,6 +306,11 @@ export function saturationRow(s: SeedSample, offset: number): Record<string, unk
     spool_bytes: s.spoolBytes,
     spool_capacity_bytes: 1_000_000,
     producer_dropped_events: s.dropped,
+    target_upstreams: (s.targets ?? []).map((t) => t.upstream),
+    target_addresses: (s.targets ?? []).map((t) => t.target),
+    target_states: (s.targets ?? []).map((t) => t.state),
+    target_in_flight: (s.targets ?? []).map((t) => t.inFlight),
+    target_consecutive_failures: (s.targets ?? []).map((t) => t.failures),
     kafka_partition: 0,
     kafka_offset: offset,
   };

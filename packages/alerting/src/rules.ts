@@ -25,10 +25,10 @@ export const SIGNAL_KINDS = ANALYTICS_SIGNAL_KINDS;
 export const SATURATION_METRICS = SIGNAL_SATURATION_METRICS;
 
 /** REQUEST_DIMENSIONS are the labels request rules filter and group by. */
-export const REQUEST_DIMENSIONS = ['tenant', 'service', 'route', 'method'] as const;
+export const REQUEST_DIMENSIONS = ['tenant', 'service', 'route', 'method', 'consumer'] as const;
 
-/** SATURATION_DIMENSIONS are the labels saturation rules filter and group by. */
-export const SATURATION_DIMENSIONS = ['tenant', 'service', 'instance', 'upstream'] as const;
+/** SATURATION_DIMENSIONS are the labels saturation rules filter and group by (target: targets_unhealthy only). */
+export const SATURATION_DIMENSIONS = ['tenant', 'service', 'instance', 'upstream', 'target'] as const;
 
 const COMPARISONS = ['>', '>=', '<', '<=', '==', '!='] as const;
 
@@ -89,7 +89,12 @@ export const ruleSchema = z
       ctx.addIssue({ code: 'custom', path: ['quantile'], message: 'latency_quantile rules need a quantile' });
     if (r.kind === 'saturation' && r.metric === undefined)
       ctx.addIssue({ code: 'custom', path: ['metric'], message: 'saturation rules need a metric' });
-    const dims: readonly string[] = r.kind === 'saturation' ? SATURATION_DIMENSIONS : REQUEST_DIMENSIONS;
+    const dims: readonly string[] =
+      r.kind !== 'saturation'
+        ? REQUEST_DIMENSIONS
+        : r.metric === 'targets_unhealthy'
+          ? SATURATION_DIMENSIONS
+          : SATURATION_DIMENSIONS.filter((d) => d !== 'target');
     for (const [i, g] of r.group_by.entries())
       if (!dims.includes(g))
         ctx.addIssue({ code: 'custom', path: ['group_by', i], message: `must be one of ${dims.join(', ')}` });

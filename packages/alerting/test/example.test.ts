@@ -13,6 +13,10 @@ describe('examples/alerting.yaml', () => {
       'absence',
       'saturation',
     ]);
+    expect(config.groups[1]?.rules.map((r) => [r.kind, r.metric ?? null, r.group_by])).toEqual([
+      ['quota_used', null, ['consumer']],
+      ['saturation', 'targets_unhealthy', ['upstream', 'target']],
+    ]);
     expect(config.receivers.map((r) => r.name)).toEqual(['team-chat', 'on-call', 'audit']);
     expect(config.slos.map((s) => [s.name, s.sli.kind, s.burn_rate_alerts.ticket.windows.length])).toEqual([
       ['checkout-availability', 'availability', 1],

@@ -43,6 +43,47 @@ describe('alerting file', () => {
     );
   });
 
+  it('policy rules group by consumer; only targets_unhealthy groups by target', () => {
+    const parse = (rules: Record<string, unknown>[]) =>
+      alertingConfigSchema.safeParse({
+        groups: [{ name: 'g', rules }],
+        route: { receiver: 'chat' },
+        receivers,
+      });
+    const ok = parse([
+      { id: 'a', alert: 'A', kind: 'rate_limited', threshold: 0.1, group_by: ['consumer'] },
+      { id: 'b', alert: 'B', kind: 'quota_used', threshold: 1, filters: { consumer: 'key-a' } },
+      { id: 'c', alert: 'C', kind: 'cache_hit_ratio', op: '<', threshold: 0.5, group_by: ['route'] },
+      { id: 'd', alert: 'D', kind: 'auth_failures', threshold: 0.2, group_by: ['service'] },
+      {
+        id: 'e',
+        alert: 'E',
+        kind: 'saturation',
+        metric: 'targets_unhealthy',
+        threshold: 0,
+        group_by: ['upstream', 'target'],
+      },
+    ]);
+    expect(ok.success).toBe(true);
+    const bad = parse([
+      { id: 'a', alert: 'A', kind: 'saturation', metric: 'cpu_ratio', threshold: 1, group_by: ['target'] },
+      { id: 'b', alert: 'B', kind: 'rate_limited', threshold: 1, group_by: ['target'] },
+      {
+        id: 'c',
+        alert: 'C',
+        kind: 'saturation',
+        metric: 'targets_unhealthy',
+        threshold: 0,
+        group_by: ['consumer'],
+      },
+    ]);
+    expect(bad.error?.issues.map((i) => i.path.join('.'))).toEqual([
+      'groups.0.rules.0.group_by.0',
+      'groups.0.rules.1.group_by.0',
+      'groups.0.rules.2.group_by.0',
+    ]);
+  });
+
   it('fills Prometheus/Alertmanager defaults', () => {
     const c = alertingConfigSchema.parse({
       groups: [{ name: 'g', rules: [{ id: 'a', alert: 'A', kind: 'error_rate', threshold: 0.05 }] }],

@@ -47,6 +47,7 @@ import {
   alertHistoryResult,
   alertsResult,
   applyExemplars,
+  CONSUMER_KEYS,
   CONSUMER_ORDER_COLUMN,
   consumersResult,
   exemplarTargets,
@@ -57,8 +58,17 @@ import {
   type Num,
   num,
   OVERVIEW_ORDER_COLUMN,
+  overviewKeys,
   overviewResult,
+  POLICY_KINDS,
+  POLICY_ROLLUP_COLUMNS,
+  POLICY_ROLLUP_TABLE,
+  POLICY_SIGNAL_KINDS,
+  type PolicyAggregate,
+  pageValues,
   pipelineResult,
+  policyMap,
+  policySignal,
   RESOLVED_LISTED_S,
   type RedAggregate,
   recentTracesResult,
@@ -243,6 +253,38 @@ function redAggregation(
     GROUP BY ${names}`;
 }
 
+// The proxy's policy decisions over raw rows, under PolicyAggregate's aliases (as the policy
+// rollups of migrations/0012 count them).
+const POLICY_RAW = raw(
+  [
+    "sum(toUInt64(cache = 'hit')) AS c_hit",
+    "sum(toUInt64(cache = 'miss')) AS c_miss",
+    "sum(toUInt64(cache = 'stale')) AS c_stale",
+    ...Object.entries(POLICY_KINDS).map(
+      ([alias, kind]) => `sum(toUInt64(error_kind = '${kind}')) AS ${alias}`,
+    ),
+    'sum(toUInt64(retries)) AS rt',
+  ].join(', '),
+);
+
+// Rate-limit use per group: requests a limit applied to, the highest share of a quota used (the
+// remaining count is after the request, so a request that used the last unit reads 1), the largest limit.
+const QUOTA_RAW = raw(
+  'sum(toUInt64(ratelimit_limit > 0)) AS ql, max(if(ratelimit_limit > 0, (toFloat64(ratelimit_limit) - ratelimit_remaining) / ratelimit_limit, 0)) AS qu, max(ratelimit_limit) AS lim',
+);
+
+// Every target sample of a saturation row: its upstream, address, state and gauges.
+const TARGET_SAMPLES = raw(`saturation ARRAY JOIN target_upstreams AS upstream, target_addresses AS target,
+  target_states AS one_state, target_in_flight AS one_target_in_flight, target_consecutive_failures AS one_failures`);
+
+/** inList renders `column IN (values)` for a non-empty list of strings. */
+function inList(column: string, values: readonly string[]): SqlFragment {
+  return sql`${raw(column)} IN (${joinSql(
+    values.map((v) => sql`${v}`),
+    ', ',
+  )})`;
+}
+
 /** anyRange renders "column in one of the ranges" (sorted, disjoint) for a WHERE clause. */
 function anyRange(column: string, ranges: readonly TimeRange[]): SqlFragment {
   const col = raw(column);
@@ -388,14 +430,26 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
         spans?: Num;
       };
       const fromAccessLogs = redAggregation(keys, keys, source, conditions);
-      if (!spanOnlyServices(q))
-        return overviewResult(q, source, await run<Row>(redSql(keys, fromAccessLogs, tail)));
-      // Services with access logs, then services that report only SERVER spans, paged together.
-      const accessTable = source === 'raw' ? 'access_logs' : HISTOGRAM_TABLE[source];
-      const both = sql`SELECT ${keys}, ${raw(RED_COLUMNS)}, toUInt8(0) AS spans FROM (${fromAccessLogs})
-        UNION ALL ${spanOnlyAggregation(scope, q, accessTable, conditions)}`;
-      const rows = await run<Row>(redSql(raw('tenant, service, spans'), both, tail));
-      return overviewResult(q, source, rows);
+      let rows: Row[];
+      if (!spanOnlyServices(q)) rows = await run<Row>(redSql(keys, fromAccessLogs, tail));
+      else {
+        // Services with access logs, then services that report only SERVER spans, paged together.
+        const accessTable = source === 'raw' ? 'access_logs' : HISTOGRAM_TABLE[source];
+        const both = sql`SELECT ${keys}, ${raw(RED_COLUMNS)}, toUInt8(0) AS spans FROM (${fromAccessLogs})
+          UNION ALL ${spanOnlyAggregation(scope, q, accessTable, conditions)}`;
+        rows = await run<Row>(redSql(raw('tenant, service, spans'), both, tail));
+      }
+      // The page's policy decisions from the same level (policy rollup or raw rows), narrowed to its services.
+      const services = pageValues(rows, 'service', q.limit);
+      const policies =
+        services.length === 0
+          ? []
+          : await run<PolicyAggregate & Record<string, unknown>>(
+              sql`SELECT ${keys}, ${source === 'raw' ? POLICY_RAW : raw(POLICY_ROLLUP_COLUMNS)}
+              FROM ${raw(source === 'raw' ? 'access_logs' : POLICY_ROLLUP_TABLE[source])}
+              WHERE ${conditions} AND ${inList('service', services)} GROUP BY ${keys}`,
+            );
+      return overviewResult(q, source, rows, policyMap(policies, overviewKeys(q)));
     },
 
     async series(scope, q): Promise<SeriesResult> {
@@ -433,10 +487,11 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
       const step = q.stepS;
       const timeCol = rollup ? 'minute' : 'ts';
       const bucket = sql`intDiv(toUInt32(${raw(timeCol)}) - ${from}, ${step})`;
-      const base: SqlFragment[] = [...timeConditions(timeCol, q.range)];
-      if (scope.tenant !== null) base.push(sql`tenant = ${scope.tenant}`);
-      if (q.service !== undefined) base.push(sql`service = ${q.service}`);
-      if (q.instance !== undefined) base.push(sql`instance = ${q.instance}`);
+      const scoped: SqlFragment[] = [];
+      if (scope.tenant !== null) scoped.push(sql`tenant = ${scope.tenant}`);
+      if (q.service !== undefined) scoped.push(sql`service = ${q.service}`);
+      if (q.instance !== undefined) scoped.push(sql`instance = ${q.instance}`);
+      const base: SqlFragment[] = [...timeConditions(timeCol, q.range), ...scoped];
       const upstreamConditions = [...base];
       if (q.upstream !== undefined) upstreamConditions.push(sql`upstream = ${q.upstream}`);
       const instanceSelect = rollup
@@ -464,7 +519,11 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
         : raw(`saturation ARRAY JOIN upstream_names AS upstream, upstream_in_flight AS one_in_flight,
               upstream_concurrency_limit AS one_limit, upstream_pool_size AS one_pool_size,
               upstream_pool_busy AS one_pool_busy, upstream_pool_pending AS one_pool_pending`);
-      const [instances, upstreams] = await Promise.all([
+      // Targets are read from raw samples at any source (no rollup keeps their states).
+      const rawBucket = sql`intDiv(toUInt32(ts) - ${from}, ${step})`;
+      const targetConditions: SqlFragment[] = [...timeConditions('ts', q.range), ...scoped];
+      if (q.upstream !== undefined) targetConditions.push(sql`upstream = ${q.upstream}`);
+      const [instances, upstreams, targets] = await Promise.all([
         run<InstanceSaturationRow>(sql`SELECT tenant, service, instance, ${bucket} AS b, ${instanceSelect}
           FROM ${raw(rollup ? 'saturation_1m' : 'saturation')} WHERE ${where(base)}
           GROUP BY tenant, service, instance, b ORDER BY tenant, service, instance, b`),
@@ -473,8 +532,16 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
         >(sql`SELECT tenant, service, instance, upstream, ${bucket} AS b, ${upstreamSelect}
           FROM ${upstreamFrom} WHERE ${where(upstreamConditions)}
           GROUP BY tenant, service, instance, upstream, b ORDER BY tenant, service, instance, upstream, b`),
+        run<
+          InstanceSaturationRow & { upstream: string; target: string; state: string }
+        >(sql`SELECT tenant, service, instance, upstream, target, ${rawBucket} AS b, count() AS n,
+            sum(toUInt64(one_state = 'healthy')) AS healthy, sum(toUInt64(one_state = 'unhealthy')) AS unhealthy,
+            sum(toUInt64(one_state = 'ejected')) AS ejected, argMax(one_state, ts_us) AS state,
+            max(one_target_in_flight) AS if_max, max(one_failures) AS cf_max
+          FROM ${TARGET_SAMPLES} WHERE ${where(targetConditions)}
+          GROUP BY tenant, service, instance, upstream, target, b ORDER BY tenant, service, instance, upstream, target, b`),
       ]);
-      return saturationResult(q, source, instances, upstreams);
+      return saturationResult(q, source, instances, upstreams, targets);
     },
 
     async consumers(scope, q): Promise<ConsumersResult> {
@@ -492,7 +559,15 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
           sql`ORDER BY ${raw(CONSUMER_ORDER_COLUMN[q.sort])} ${dir}, ${keys} LIMIT ${inline(q.limit + 1)} OFFSET ${inline(q.offset)}`,
         ),
       );
-      return consumersResult(q, rows);
+      const consumers = pageValues(rows, 'consumer', q.limit);
+      const policies =
+        consumers.length === 0
+          ? []
+          : await run<PolicyAggregate & Record<string, unknown>>(
+              sql`SELECT ${keys}, ${POLICY_RAW}, ${QUOTA_RAW} FROM access_logs
+              WHERE ${where(conditions)} AND ${inList('consumer', consumers)} GROUP BY ${keys}`,
+            );
+      return consumersResult(q, rows, policyMap(policies, CONSUMER_KEYS));
     },
 
     async trace(scope, q: TraceQuery): Promise<TraceResult | null> {
@@ -580,6 +655,23 @@ export function createClickHouseStore(ch: ClickHouse, options: Partial<ClickHous
       if (scope.tenant !== null) conditions.push(sql`tenant = ${scope.tenant}`);
       for (const [dim, value] of Object.entries(q.filters))
         conditions.push(sql`${raw(dim)} = ${value as string}`);
+      if (q.kind === 'saturation' && q.metric === 'targets_unhealthy') {
+        // Targets not healthy per sample (`bad`), then the most in any sample of the window.
+        const rows = await run<Record<string, unknown> & { v: Num; n: Num }>(
+          sql`SELECT ${keyNames}, max(bad) AS v, count() AS n FROM (
+            SELECT ${keyExprs}, id, sum(toUInt64(one_state != 'healthy')) AS bad FROM ${TARGET_SAMPLES}
+            WHERE ${where(conditions)} GROUP BY ${keyNames}, id)
+          GROUP BY ${keyNames}${nonEmpty}`,
+        );
+        return saturationSignal(dims, rows);
+      }
+      if (POLICY_SIGNAL_KINDS.includes(q.kind)) {
+        const rows = await run<PolicyAggregate & Record<string, unknown> & { n: Num }>(
+          sql`SELECT ${keyExprs}, count() AS n, ${POLICY_RAW}, ${QUOTA_RAW} FROM access_logs
+          WHERE ${where(conditions)} GROUP BY ${keyNames}${nonEmpty}`,
+        );
+        return policySignal(q, dims, rows);
+      }
       if (q.kind === 'saturation') {
         const metric = SATURATION_SIGNAL[q.metric ?? 'event_loop_utilization'];
         const from = metric.upstream

@@ -24,6 +24,7 @@ import {
   alertHistoryResult,
   alertsResult,
   applyExemplars,
+  CONSUMER_KEYS,
   CONSUMER_ORDER_COLUMN,
   consumersResult,
   exemplarTargets,
@@ -33,8 +34,17 @@ import {
   logsResult,
   type Num,
   OVERVIEW_ORDER_COLUMN,
+  overviewKeys,
   overviewResult,
+  POLICY_KINDS,
+  POLICY_ROLLUP_COLUMNS,
+  POLICY_ROLLUP_TABLE,
+  POLICY_SIGNAL_KINDS,
+  type PolicyAggregate,
+  pageValues,
   pipelineResult,
+  policyMap,
+  policySignal,
   RESOLVED_LISTED_S,
   type RedAggregate,
   recentTracesResult,
@@ -209,6 +219,41 @@ function upstreamSamples(columns: DuckSql, conditions: DuckSql): DuckSql {
     FROM saturation WHERE ${conditions})`;
 }
 
+// The proxy's policy decisions over raw rows, under PolicyAggregate's aliases (as the policy
+// rollups count them).
+const POLICY_RAW = raw(
+  [
+    `count(*) FILTER (WHERE "cache" = 'hit') AS c_hit`,
+    `count(*) FILTER (WHERE "cache" = 'miss') AS c_miss`,
+    `count(*) FILTER (WHERE "cache" = 'stale') AS c_stale`,
+    ...Object.entries(POLICY_KINDS).map(
+      ([alias, kind]) => `count(*) FILTER (WHERE error_kind = '${kind}') AS ${alias}`,
+    ),
+    'coalesce(sum(retries), 0) AS rt',
+  ].join(', '),
+);
+
+// Rate-limit use per group: requests a limit applied to, the highest share of a quota used, the largest limit.
+const QUOTA_RAW = raw(
+  'count(*) FILTER (WHERE ratelimit_limit > 0) AS ql, coalesce(max((ratelimit_limit::DOUBLE - ratelimit_remaining) / ratelimit_limit) FILTER (WHERE ratelimit_limit > 0), 0) AS qu, coalesce(max(ratelimit_limit), 0) AS lim',
+);
+
+/** One row per target sample of each saturation row matching `conditions` (filters on upstream and target apply after). */
+function targetSamples(columns: DuckSql, conditions: DuckSql): DuckSql {
+  return sql`(SELECT ${columns}, unnest(target_upstreams) AS upstream, unnest(target_addresses) AS target,
+      unnest(target_states) AS one_state, unnest(target_in_flight) AS one_target_in_flight,
+      unnest(target_consecutive_failures) AS one_failures
+    FROM saturation WHERE ${conditions})`;
+}
+
+/** inList renders `column IN (values)` for a non-empty list of strings. */
+function inList(column: string, values: readonly string[]): DuckSql {
+  return sql`${raw(column)} IN (${joinSql(
+    values.map((v) => sql`${v}`),
+    ', ',
+  )})`;
+}
+
 /**
  * sloLevelSql counts an SLO's good and total requests per time unit of one level, over `ranges`:
  * rollup rows carry the status or bucket in a column; raw rows compute them as the rollups do.
@@ -341,30 +386,41 @@ export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOption
       ]);
       const dir = q.order === 'asc' ? 'ASC' : 'DESC';
       const tail = sql`ORDER BY ${raw(`${OVERVIEW_ORDER_COLUMN[q.sort]} ${dir}`)}, ${raw(names)} LIMIT ${q.limit + 1} OFFSET ${q.offset}`;
-      type Row = RedAggregate & { tenant: string; service: string; route?: string; method?: string };
-      if (!spanOnlyServices(q))
-        return overviewResult(
-          q,
-          source,
-          await run<Row>(redQuery(raw(names), names, source, conditions, tail)),
+      type Row = RedAggregate & {
+        tenant: string;
+        service: string;
+        route?: string;
+        method?: string;
+        spans?: Num;
+      };
+      let rows: Row[];
+      if (!spanOnlyServices(q)) rows = await run<Row>(redQuery(raw(names), names, source, conditions, tail));
+      else {
+        // Services with access logs, then services that report only SERVER spans, paged together.
+        const accessTable = source === 'raw' ? 'access_logs' : HISTOGRAM_TABLE[source];
+        const both = await run<Row & { from_spans: Num }>(
+          redQuery(
+            raw(`${names}, 0 AS from_spans`),
+            `${names}, from_spans`,
+            source,
+            conditions,
+            tail,
+            spanOnlyHistogram(scope, q, accessTable, conditions),
+          ),
         );
-      // Services with access logs, then services that report only SERVER spans, paged together.
-      const accessTable = source === 'raw' ? 'access_logs' : HISTOGRAM_TABLE[source];
-      const rows = await run<Row & { from_spans: Num }>(
-        redQuery(
-          raw(`${names}, 0 AS from_spans`),
-          `${names}, from_spans`,
-          source,
-          conditions,
-          tail,
-          spanOnlyHistogram(scope, q, accessTable, conditions),
-        ),
-      );
-      return overviewResult(
-        q,
-        source,
-        rows.map((r) => ({ ...r, spans: r.from_spans })),
-      );
+        rows = both.map((r) => ({ ...r, spans: r.from_spans }));
+      }
+      // The page's policy decisions from the same level (policy rollup or raw rows), narrowed to its services.
+      const services = pageValues(rows, 'service', q.limit);
+      const policies =
+        services.length === 0
+          ? []
+          : await run<PolicyAggregate & Record<string, unknown>>(
+              sql`SELECT ${raw(names)}, ${source === 'raw' ? POLICY_RAW : raw(POLICY_ROLLUP_COLUMNS)}
+              FROM ${raw(source === 'raw' ? 'access_logs' : POLICY_ROLLUP_TABLE[source])}
+              WHERE ${conditions} AND ${inList('service', services)} GROUP BY ${raw(names)}`,
+            );
+      return overviewResult(q, source, rows, policyMap(policies, overviewKeys(q)));
     },
 
     async series(scope, q) {
@@ -397,7 +453,7 @@ export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOption
       if (q.service !== undefined) base.push(sql`service = ${q.service}`);
       if (q.instance !== undefined) base.push(sql`instance = ${q.instance}`);
       const upstream = q.upstream !== undefined ? sql`upstream = ${q.upstream}` : raw('TRUE');
-      const [instances, upstreams] = await Promise.all([
+      const [instances, upstreams, targets] = await Promise.all([
         run<InstanceSaturationRow>(sql`SELECT tenant, service, instance, ${b}, ${INSTANCE_SATURATION}
           FROM saturation WHERE ${where(base)}
           GROUP BY tenant, service, instance, b ORDER BY tenant, service, instance, b`),
@@ -407,8 +463,17 @@ export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOption
           FROM ${upstreamSamples(sql`tenant, service, instance, ${b}`, where(base))}
           WHERE ${upstream}
           GROUP BY tenant, service, instance, upstream, b ORDER BY tenant, service, instance, upstream, b`),
+        run<
+          InstanceSaturationRow & { upstream: string; target: string; state: string }
+        >(sql`SELECT tenant, service, instance, upstream, target, b, count(*) AS n,
+            count(*) FILTER (WHERE one_state = 'healthy') AS healthy, count(*) FILTER (WHERE one_state = 'unhealthy') AS unhealthy,
+            count(*) FILTER (WHERE one_state = 'ejected') AS ejected, arg_max(one_state, ts_us) AS state,
+            max(one_target_in_flight) AS if_max, max(one_failures) AS cf_max
+          FROM ${targetSamples(sql`tenant, service, instance, ts_us, ${b}`, where(base))}
+          WHERE ${upstream}
+          GROUP BY tenant, service, instance, upstream, target, b ORDER BY tenant, service, instance, upstream, target, b`),
       ]);
-      return saturationResult(q, source, instances, upstreams);
+      return saturationResult(q, source, instances, upstreams, targets);
     },
 
     async consumers(scope, q) {
@@ -428,7 +493,15 @@ export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOption
           sql`ORDER BY ${raw(`${CONSUMER_ORDER_COLUMN[q.sort]} ${dir}`)}, ${raw(names)} LIMIT ${q.limit + 1} OFFSET ${q.offset}`,
         ),
       );
-      return consumersResult(q, rows);
+      const consumers = pageValues(rows, 'consumer', q.limit);
+      const policies =
+        consumers.length === 0
+          ? []
+          : await run<PolicyAggregate & Record<string, unknown>>(
+              sql`SELECT ${raw(names)}, ${POLICY_RAW}, ${QUOTA_RAW} FROM access_logs
+              WHERE ${conditions} AND ${inList('consumer', consumers)} GROUP BY ${raw(names)}`,
+            );
+      return consumersResult(q, rows, policyMap(policies, CONSUMER_KEYS));
     },
 
     async trace(scope, q): Promise<TraceResult | null> {
@@ -507,6 +580,23 @@ export function createDuckDbStore(db: DuckDb, options: Partial<DuckDbStoreOption
       const conditions = [...timeConditions(q.range), ...tenantCondition(scope)];
       for (const [dim, value] of Object.entries(q.filters))
         conditions.push(sql`${raw(dim)} = ${value as string}`);
+      if (q.kind === 'saturation' && q.metric === 'targets_unhealthy') {
+        // Targets not healthy per sample (`bad`), then the most in any sample of the window.
+        const rows = await run<Record<string, unknown> & { v: Num; n: Num }>(
+          sql`SELECT ${raw(names)}, max(bad) AS v, count(*) AS n FROM (
+            SELECT ${keys}, id, count(*) FILTER (WHERE one_state <> 'healthy') AS bad
+            FROM ${targetSamples(raw('*'), raw('TRUE'))} s WHERE ${where(conditions)} GROUP BY ${raw(names)}, id)
+          GROUP BY ${raw(names)}`,
+        );
+        return saturationSignal(dims, rows);
+      }
+      if (POLICY_SIGNAL_KINDS.includes(q.kind)) {
+        const rows = await run<PolicyAggregate & Record<string, unknown> & { n: Num }>(
+          sql`SELECT ${keys}, count(*) AS n, ${POLICY_RAW}, ${QUOTA_RAW} FROM access_logs
+          WHERE ${where(conditions)} GROUP BY ${raw(names)}`,
+        );
+        return policySignal(q, dims, rows);
+      }
       if (q.kind === 'saturation') {
         const metric = SATURATION_SIGNAL[q.metric ?? 'event_loop_utilization'];
         const from = metric.upstream ? sql`${upstreamSamples(raw('*'), raw('TRUE'))} s` : raw('saturation');

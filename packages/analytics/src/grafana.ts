@@ -232,6 +232,39 @@ GROUP BY time, instance ORDER BY time`,
 FROM upstream_saturation_1m WHERE $__timeFilter(minute) AND ${tenantService}
 GROUP BY time, upstream ORDER BY time`,
 
+  // A load-balanced upstream's targets (saturation samples, migrations/0012): each target's state
+  // in the step's last sample.
+  saturationTargets: `SELECT ${bucket('ts')} AS time, concat(instance, ' ', upstream, ' ', one_target) AS series,
+  argMax(one_state, ts_us) AS state
+FROM saturation ARRAY JOIN target_upstreams AS upstream, target_addresses AS one_target, target_states AS one_state
+WHERE $__timeFilter(ts) AND ${tenantService}
+GROUP BY time, series ORDER BY time`,
+  saturationTargetsUnhealthy: `SELECT time, upstream, max(bad) AS targets_unhealthy FROM (
+  SELECT ${bucket('ts')} AS time, upstream, id, sum(toUInt64(one_state != 'healthy')) AS bad
+  FROM saturation ARRAY JOIN target_upstreams AS upstream, target_states AS one_state
+  WHERE $__timeFilter(ts) AND ${tenantService}
+  GROUP BY time, upstream, id)
+GROUP BY time, upstream ORDER BY time`,
+
+  // The proxy's policy decisions (access logs version 2; per route from policy_stats_1m).
+  policyCacheHitRatio: `SELECT ${bucket('minute')} AS time, route,
+  (sum(cache_hits) + sum(cache_stale)) / (sum(cache_hits) + sum(cache_misses) + sum(cache_stale)) AS cache_hit_ratio
+FROM policy_stats_1m WHERE $__timeFilter(minute) AND ${routeFilter}
+GROUP BY time, route HAVING sum(cache_hits) + sum(cache_misses) + sum(cache_stale) > 0 ORDER BY time`,
+  policyAuthFailures: `SELECT ${bucket('minute')} AS time, tupleElement(k, 1) AS kind, sum(tupleElement(k, 2)) AS requests
+FROM policy_stats_1m
+ARRAY JOIN [('auth_missing', auth_missing), ('auth_invalid', auth_invalid), ('forbidden', forbidden)] AS k
+WHERE $__timeFilter(minute) AND ${routeFilter}
+GROUP BY time, kind ORDER BY time`,
+  policyRateLimited: `SELECT ${bucket('ts')} AS time, consumer, count() AS rate_limited
+FROM access_logs WHERE $__timeFilter(ts) AND ${routeFilter} AND error_kind = 'rate_limited'
+GROUP BY time, consumer ORDER BY time`,
+  policyQuotaUse: `SELECT consumer, max(ratelimit_limit) AS quota_limit,
+  max(if(ratelimit_limit > 0, (toFloat64(ratelimit_limit) - ratelimit_remaining) / ratelimit_limit, 0)) AS quota_used_peak,
+  sum(toUInt64(error_kind = 'rate_limited')) AS rate_limited, count() AS requests
+FROM access_logs WHERE $__timeFilter(ts) AND ${routeFilter} AND consumer != ''
+GROUP BY consumer HAVING max(ratelimit_limit) > 0 ORDER BY quota_used_peak DESC, rate_limited DESC LIMIT 50`,
+
   // Alerts.
   alertsTimeline: `SELECT ts AS time, concat(rule_id, ' ', fingerprint) AS series, state
 FROM alert_history WHERE $__timeFilter(ts) AND receiver = '' AND ${filter('tenant', 'tenant')}

@@ -163,13 +163,24 @@ export const pipelineQuerySchema = z.object({ range: rangeSchema });
 /** PipelineQuery asks for pipeline health. */
 export type PipelineQuery = z.infer<typeof pipelineQuerySchema>;
 
-/** SIGNAL_KINDS are what an alert rule measures per series. */
+/**
+ * SIGNAL_KINDS are what an alert rule measures per series. The proxy's policy decisions (access
+ * logs version 2): `rate_limited` is the share of requests refused with 429 rate_limited;
+ * `quota_used` the highest share of a rate limit's quota used, (limit − remaining) / limit, among
+ * requests a limit applied to (no data without one); `auth_failures` the share of requests refused
+ * as auth_missing, auth_invalid or forbidden; `cache_hit_ratio` (hit + stale) / (hit + miss +
+ * stale) among requests with a cache policy (no data without one).
+ */
 export const SIGNAL_KINDS = [
   'latency_quantile',
   'error_rate',
   'request_rate',
   'absence',
   'saturation',
+  'rate_limited',
+  'quota_used',
+  'auth_failures',
+  'cache_hit_ratio',
 ] as const;
 
 /** SIGNAL_SATURATION_METRICS are the saturation values a rule can watch. */
@@ -182,10 +193,24 @@ export const SIGNAL_SATURATION_METRICS = [
   'spool_fill_ratio',
   'upstream_in_flight_ratio',
   'upstream_pool_busy_ratio',
+  'targets_unhealthy',
 ] as const;
 
-/** SIGNAL_DIMENSIONS are the labels a signal can be filtered and grouped by. */
-export const SIGNAL_DIMENSIONS = ['tenant', 'service', 'route', 'method', 'instance', 'upstream'] as const;
+/**
+ * SIGNAL_DIMENSIONS are the labels a signal can be filtered and grouped by: request signals by
+ * tenant, service, route, method and consumer; saturation by tenant, service, instance, upstream
+ * (upstream metrics) and target (targets_unhealthy).
+ */
+export const SIGNAL_DIMENSIONS = [
+  'tenant',
+  'service',
+  'route',
+  'method',
+  'consumer',
+  'instance',
+  'upstream',
+  'target',
+] as const;
 
 /** signalQuerySchema asks for one value per series of an alert rule, over one window. */
 export const signalQuerySchema = z.object({

@@ -27,6 +27,30 @@ const redShape = {
   latency_ms: latencySchema,
 };
 
+/** authFailuresSchema counts requests the proxy refused for their credentials, by error kind. */
+export const authFailuresSchema = z.object({
+  missing: z.number().int().describe('401 auth_missing: no credentials where the route requires them'),
+  invalid: z.number().int().describe('401 auth_invalid: unknown API key, bad or expired JWT'),
+  forbidden: z
+    .number()
+    .int()
+    .describe("403 forbidden: a valid consumer without the route's required scope or claim"),
+});
+
+/** policyShape is what the proxy's policies decided for a group of requests (access logs version 2). */
+const policyShape = {
+  rate_limited: z.number().int().describe('Requests refused with 429 rate_limited'),
+  auth_failures: authFailuresSchema,
+  cache_hit_ratio: z
+    .number()
+    .nullable()
+    .describe(
+      '(hit + stale) / (hit + miss + stale) of the response cache; null when no request had a cache policy',
+    ),
+  retries: z.number().int().describe('Retries on another target, summed over the requests'),
+  no_healthy_target: z.number().int().describe('Requests refused with 503 no_healthy_target'),
+};
+
 /** redRowSchema is one group of the RED overview (per service, or per route and method). */
 export const redRowSchema = z.object({
   tenant: z.string(),
@@ -37,6 +61,7 @@ export const redRowSchema = z.object({
   avg_ms: z.number().nullable(),
   bytes_in: z.number().int(),
   bytes_out: z.number().int(),
+  ...policyShape,
   /**
    * basis is 'spans' on a per-service row of a service that reports spans but no access logs (an
    * app sending OTLP): requests, errors and latency come from its SERVER spans, bytes are unknown
@@ -128,7 +153,22 @@ export const upstreamPointSchema = z.object({
   pool_pending_max: z.number(),
 });
 
-/** saturationResultSchema holds one series per proxy instance and one per (instance, upstream). */
+/** targetPointSchema is one step of a load-balanced upstream's target as one instance saw it. */
+export const targetPointSchema = z.object({
+  t: z.number().int(),
+  samples: z.number().int(),
+  state: z.enum(['healthy', 'unhealthy', 'ejected']).describe("The state in the step's last sample"),
+  healthy_samples: z.number().int(),
+  unhealthy_samples: z.number().int(),
+  ejected_samples: z.number().int(),
+  in_flight_max: z.number(),
+  consecutive_failures_max: z.number(),
+});
+
+/**
+ * saturationResultSchema holds one series per proxy instance, one per (instance, upstream) and
+ * one per (instance, upstream, target) of load-balanced upstreams.
+ */
 export const saturationResultSchema = z.object({
   source: sourceUsed,
   from: z.number().int(),
@@ -151,6 +191,18 @@ export const saturationResultSchema = z.object({
       points: z.array(upstreamPointSchema),
     }),
   ),
+  targets: z
+    .array(
+      z.object({
+        tenant: z.string(),
+        service: z.string(),
+        instance: z.string(),
+        upstream: z.string(),
+        target: z.string(),
+        points: z.array(targetPointSchema),
+      }),
+    )
+    .describe('Read from raw samples at any source: steps without a sample of the target are absent'),
 });
 
 /** SaturationResult holds saturation series. */
@@ -161,6 +213,17 @@ export const consumerRowSchema = z.object({
   tenant: z.string(),
   consumer: z.string(),
   ...redShape,
+  ...policyShape,
+  quota_used: z
+    .number()
+    .nullable()
+    .describe(
+      'Highest share of a rate limit used, (ratelimit_limit − ratelimit_remaining) / ratelimit_limit, among requests a limit applied to; null when none had one',
+    ),
+  ratelimit_limit: z
+    .number()
+    .int()
+    .describe('Largest rate-limit quota seen on its requests; 0 when none applied'),
 });
 
 /** consumersResultSchema is one page of per-consumer usage. */
@@ -303,6 +366,13 @@ export const accessLogRowSchema = z.object({
   path: z.string(),
   query: z.string(),
   error_kind: z.string(),
+  cache: z
+    .string()
+    .describe("What the response cache did: hit, miss, bypass, stale; '' without a cache policy"),
+  target: z.string().describe("The upstream target forwarded to (host:port); '' when none"),
+  retries: z.number().int().describe('Retries on another target'),
+  ratelimit_limit: z.number().int().describe('Quota per window of the rate limit applied; 0 when none'),
+  ratelimit_remaining: z.number().int().describe('What was left of it after this request'),
 });
 
 /** AccessLogRow is one stored access-log event. */

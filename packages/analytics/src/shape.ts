@@ -145,6 +145,66 @@ export function redValues(r: RedAggregate, seconds: number) {
   };
 }
 
+/**
+ * PolicyAggregate is what the proxy's policies decided for a group of requests, under the aliases
+ * every store's policy query returns: cache hits, misses and stale answers, auth failures by kind,
+ * rate-limited and no-healthy-target refusals, summed retries; per consumer also the requests a
+ * rate limit applied to (ql), the highest share of a quota used (qu) and the largest limit (lim).
+ */
+export interface PolicyAggregate {
+  c_hit: Num;
+  c_miss: Num;
+  c_stale: Num;
+  a_missing: Num;
+  a_invalid: Num;
+  a_forbidden: Num;
+  rl: Num;
+  nht: Num;
+  rt: Num;
+  ql?: Num;
+  qu?: Num | null;
+  lim?: Num;
+}
+
+/** POLICY_KINDS are the error kinds a policy aggregate counts, with their aliases. */
+export const POLICY_KINDS = {
+  a_missing: 'auth_missing',
+  a_invalid: 'auth_invalid',
+  a_forbidden: 'forbidden',
+  rl: 'rate_limited',
+  nht: 'no_healthy_target',
+} as const;
+
+/** POLICY_ROLLUP_TABLE is the policy rollup each rollup source reads (same name in both stores). */
+export const POLICY_ROLLUP_TABLE = { rollup_1m: 'policy_stats_1m', rollup_1h: 'policy_stats_1h' } as const;
+
+/** POLICY_ROLLUP_COLUMNS sums a policy rollup's counts under PolicyAggregate's aliases (both stores). */
+export const POLICY_ROLLUP_COLUMNS =
+  'sum(cache_hits) AS c_hit, sum(cache_misses) AS c_miss, sum(cache_stale) AS c_stale, sum(auth_missing) AS a_missing, sum(auth_invalid) AS a_invalid, sum(forbidden) AS a_forbidden, sum(rate_limited) AS rl, sum(no_healthy_target) AS nht, sum(retries) AS rt';
+
+/** policyValues shapes a policy aggregate (none: a group no policy row was found for). */
+export function policyValues(p: PolicyAggregate | undefined) {
+  const hit = num(p?.c_hit) + num(p?.c_stale);
+  const lookups = hit + num(p?.c_miss);
+  return {
+    rate_limited: num(p?.rl),
+    auth_failures: {
+      missing: num(p?.a_missing),
+      invalid: num(p?.a_invalid),
+      forbidden: num(p?.a_forbidden),
+    },
+    cache_hit_ratio: lookups > 0 ? hit / lookups : null,
+    retries: num(p?.rt),
+    no_healthy_target: num(p?.nht),
+  };
+}
+
+/** policyKey is the key a policy row is matched to its RED row by. */
+export function policyKey(row: object, keys: readonly string[]): string {
+  const r = row as Record<string, unknown>;
+  return JSON.stringify(keys.map((k) => String(r[k] ?? '')));
+}
+
 /** overviewResult shapes one page of overview rows (fetched with limit + 1 to learn has_more). */
 export function overviewResult(
   q: OverviewQuery,
@@ -157,8 +217,10 @@ export function overviewResult(
     /** 1 for a row computed from SERVER spans (a service without access logs). */
     spans?: Num;
   })[],
+  policies: ReadonlyMap<string, PolicyAggregate> = new Map(),
 ): OverviewResult {
   const byRoute = q.groupBy === 'route';
+  const keys = overviewKeys(q);
   const seconds = q.range.to - q.range.from;
   return {
     source,
@@ -177,10 +239,29 @@ export function overviewResult(
         avg_ms: n > 0 ? Math.round((num(r.dsum) / n) * 1000) / 1000 : null,
         bytes_in: num(r.bin),
         bytes_out: num(r.bout),
+        ...policyValues(fromSpans ? undefined : policies.get(policyKey(r, keys))),
         ...(fromSpans ? { basis: 'spans' as const } : {}),
       };
     }),
   };
+}
+
+/** overviewKeys are the columns an overview groups by. */
+export function overviewKeys(q: OverviewQuery): readonly string[] {
+  return q.groupBy === 'route' ? ['tenant', 'service', 'route', 'method'] : ['tenant', 'service'];
+}
+
+/** pageValues lists the distinct values of `key` among a page's rows (to narrow its policy query). */
+export function pageValues(rows: readonly object[], key: string, limit: number): string[] {
+  return [...new Set(rows.slice(0, limit).map((r) => String((r as Record<string, unknown>)[key] ?? '')))];
+}
+
+/** policyMap indexes policy rows by their key columns. */
+export function policyMap(
+  rows: readonly (PolicyAggregate & Record<string, unknown>)[],
+  keys: readonly string[],
+): Map<string, PolicyAggregate> {
+  return new Map(rows.map((r) => [policyKey(r, keys), r]));
 }
 
 /** seriesPoints shapes every step of the window from per-step rows (`b` = step index); empty steps are zeros. */
@@ -261,10 +342,11 @@ export function saturationResult(
   source: SourceUsed,
   instances: readonly InstanceSaturationRow[],
   upstreams: readonly (InstanceSaturationRow & { upstream: string })[],
+  targets: readonly (InstanceSaturationRow & { upstream: string; target: string; state: string })[] = [],
 ): SaturationResult {
   const { from, to } = q.range;
   const step = q.stepS;
-  const result: SaturationResult = { source, from, to, step, instances: [], upstreams: [] };
+  const result: SaturationResult = { source, from, to, step, instances: [], upstreams: [], targets: [] };
   const instanceSeries = new Map<string, SaturationResult['instances'][number]>();
   for (const r of instances) {
     const key = JSON.stringify([r.tenant, r.service, r.instance]);
@@ -317,6 +399,33 @@ export function saturationResult(
       pool_pending_max: num(r.pp),
     });
   }
+  const targetSeries = new Map<string, SaturationResult['targets'][number]>();
+  for (const r of targets) {
+    const key = JSON.stringify([r.tenant, r.service, r.instance, r.upstream, r.target]);
+    let series = targetSeries.get(key);
+    if (!series) {
+      series = {
+        tenant: r.tenant,
+        service: r.service,
+        instance: r.instance,
+        upstream: r.upstream,
+        target: r.target,
+        points: [],
+      };
+      targetSeries.set(key, series);
+      result.targets.push(series);
+    }
+    series.points.push({
+      t: from + num(r.b) * step,
+      samples: num(r.n),
+      state: r.state === 'unhealthy' || r.state === 'ejected' ? r.state : 'healthy',
+      healthy_samples: num(r.healthy),
+      unhealthy_samples: num(r.unhealthy),
+      ejected_samples: num(r.ejected),
+      in_flight_max: num(r.if_max),
+      consecutive_failures_max: num(r.cf_max),
+    });
+  }
   return result;
 }
 
@@ -324,28 +433,47 @@ export function saturationResult(
 export function consumersResult(
   q: ConsumersQuery,
   rows: readonly (RedAggregate & { tenant: string; consumer: string })[],
+  policies: ReadonlyMap<string, PolicyAggregate> = new Map(),
 ): ConsumersResult {
   const seconds = q.range.to - q.range.from;
   return {
     from: q.range.from,
     to: q.range.to,
     has_more: rows.length > q.limit,
-    rows: rows
-      .slice(0, q.limit)
-      .map((r) => ({ tenant: r.tenant, consumer: r.consumer, ...redValues(r, seconds) })),
+    rows: rows.slice(0, q.limit).map((r) => {
+      const p = policies.get(policyKey(r, CONSUMER_KEYS));
+      return {
+        tenant: r.tenant,
+        consumer: r.consumer,
+        ...redValues(r, seconds),
+        ...policyValues(p),
+        quota_used: num(p?.ql) > 0 ? num(p?.qu) : null,
+        ratelimit_limit: num(p?.lim),
+      };
+    }),
   };
 }
 
+/** CONSUMER_KEYS are the columns per-consumer rows are grouped by. */
+export const CONSUMER_KEYS = ['tenant', 'consumer'] as const;
+
 /** LOG_COLUMNS are the access-log columns a log page or recent-trace list reads. */
 export const LOG_COLUMNS =
-  'id, tenant, ts_us, trace_id, span_id, service, upstream, route, method, status, duration_ms, upstream_ms, bytes_in, bytes_out, consumer, client_address, user_agent, path, query, error_kind';
+  'id, tenant, ts_us, trace_id, span_id, service, upstream, route, method, status, duration_ms, upstream_ms, bytes_in, bytes_out, consumer, client_address, user_agent, path, query, error_kind, "cache", target, retries, ratelimit_limit, ratelimit_remaining';
 
 /** StoredLog is an access-log row as a driver returns it. */
-export interface StoredLog extends Omit<AccessLogRow, 'ts_us' | 'bytes_in' | 'bytes_out' | 'status'> {
+export interface StoredLog
+  extends Omit<
+    AccessLogRow,
+    'ts_us' | 'bytes_in' | 'bytes_out' | 'status' | 'retries' | 'ratelimit_limit' | 'ratelimit_remaining'
+  > {
   ts_us: Num;
   bytes_in: Num;
   bytes_out: Num;
   status: Num;
+  retries: Num;
+  ratelimit_limit: Num;
+  ratelimit_remaining: Num;
 }
 
 /** recentTracesResult shapes the newest matching requests as trace summaries. */
@@ -375,6 +503,9 @@ export function logsResult(q: LogsQuery, stored: readonly StoredLog[]): LogsResu
     upstream_ms: num(r.upstream_ms),
     bytes_in: num(r.bytes_in),
     bytes_out: num(r.bytes_out),
+    retries: num(r.retries),
+    ratelimit_limit: num(r.ratelimit_limit),
+    ratelimit_remaining: num(r.ratelimit_remaining),
   }));
   const last = rows[rows.length - 1];
   return { rows, next_cursor: rows.length === q.limit && last ? { ts_us: last.ts_us, id: last.id } : null };
@@ -423,7 +554,7 @@ export function pipelineResult(
 /** SATURATION_SIGNAL is what a saturation rule watches, per sample row (upstream metrics per upstream sample). */
 export const SATURATION_SIGNAL: Record<
   NonNullable<SignalQuery['metric']>,
-  { expr: string; upstream: boolean }
+  { expr: string; upstream: boolean; target?: boolean }
 > = {
   event_loop_utilization: { expr: 'avg(event_loop_utilization)', upstream: false },
   event_loop_delay_ms: { expr: 'max(event_loop_delay_ms)', upstream: false },
@@ -436,22 +567,35 @@ export const SATURATION_SIGNAL: Record<
   spool_fill_ratio: { expr: 'max(spool_bytes / greatest(spool_capacity_bytes, 1))', upstream: false },
   upstream_in_flight_ratio: { expr: 'max(one_in_flight / greatest(one_limit, 1))', upstream: true },
   upstream_pool_busy_ratio: { expr: 'max(one_pool_busy / greatest(one_pool_size, 1))', upstream: true },
+  // The most targets not healthy in one sample (per upstream, or 0/1 per target): each store
+  // counts them per sample (`bad`) first.
+  targets_unhealthy: { expr: 'max(bad)', upstream: true, target: true },
 };
+
+/** POLICY_SIGNAL_KINDS are the request signals read from the proxy's policy decisions. */
+export const POLICY_SIGNAL_KINDS: readonly SignalQuery['kind'][] = [
+  'rate_limited',
+  'quota_used',
+  'auth_failures',
+  'cache_hit_ratio',
+];
 
 /**
  * signalDimensions checks a signal's dimensions (they become column names: only those of the
  * table the signal reads are accepted) and returns its distinct group-by dimensions.
  */
 export function signalDimensions(q: SignalQuery): string[] {
+  const metric = SATURATION_SIGNAL[q.metric ?? 'event_loop_utilization'];
   const allowed: readonly string[] =
     q.kind === 'saturation'
       ? [
           'tenant',
           'service',
           'instance',
-          ...(SATURATION_SIGNAL[q.metric ?? 'event_loop_utilization'].upstream ? ['upstream'] : []),
+          ...(metric.upstream ? ['upstream'] : []),
+          ...(metric.target ? ['target'] : []),
         ]
-      : ['tenant', 'service', 'route', 'method'];
+      : ['tenant', 'service', 'route', 'method', 'consumer'];
   const dims = [...new Set(q.groupBy)];
   for (const d of [...dims, ...Object.keys(q.filters)])
     if (!allowed.includes(d))
@@ -505,6 +649,34 @@ export function requestSignal(
       return { labels: labelsOf(dims, r), value, samples: n };
     });
   if (counted && dims.length === 0 && series.length === 0) series.push({ labels: {}, value: 0, samples: 0 });
+  return { series: bySeries(series) };
+}
+
+/**
+ * policySignal shapes one value per series of a policy rule: rate_limited and auth_failures are
+ * shares of the series' requests; quota_used (among requests a limit applied to) and
+ * cache_hit_ratio (among cache lookups) are no data for a series without any.
+ */
+export function policySignal(
+  q: SignalQuery,
+  dims: readonly string[],
+  rows: readonly (PolicyAggregate & Record<string, unknown> & { n: Num })[],
+): SignalResult {
+  const series: SignalResult['series'] = [];
+  for (const r of rows) {
+    const n = num(r.n);
+    if (q.kind === 'quota_used') {
+      if (num(r.ql) > 0) series.push({ labels: labelsOf(dims, r), value: num(r.qu), samples: num(r.ql) });
+    } else if (q.kind === 'cache_hit_ratio') {
+      const hit = num(r.c_hit) + num(r.c_stale);
+      const lookups = hit + num(r.c_miss);
+      if (lookups > 0) series.push({ labels: labelsOf(dims, r), value: hit / lookups, samples: lookups });
+    } else if (n > 0) {
+      const part =
+        q.kind === 'rate_limited' ? num(r.rl) : num(r.a_missing) + num(r.a_invalid) + num(r.a_forbidden);
+      series.push({ labels: labelsOf(dims, r), value: part / n, samples: n });
+    }
+  }
   return { series: bySeries(series) };
 }
 

@@ -45,8 +45,9 @@ describe('readMigrations', () => {
       '0009_source_ledger.sql',
       '0010_slo_counts.sql',
       '0011_span_v2.sql',
+      '0012_policy_decisions.sql',
     ]);
-    expect(migrations.map((m) => m.statements.length)).toEqual([3, 2, 2, 4, 3, 1, 4, 1, 11, 4, 6]);
+    expect(migrations.map((m) => m.statements.length)).toEqual([3, 2, 2, 4, 3, 1, 4, 1, 11, 4, 6, 14]);
     for (const m of migrations) expect(m.checksum).toMatch(/^[0-9a-f]{64}$/);
   });
 

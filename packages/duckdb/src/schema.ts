@@ -87,6 +87,47 @@ function sloCounts(table: string, time: string): TableSpec {
   };
 }
 
+const POLICY_MEASURES = [
+  'requests',
+  'cache_hits',
+  'cache_misses',
+  'cache_stale',
+  'cache_bypass',
+  'auth_missing',
+  'auth_invalid',
+  'forbidden',
+  'rate_limited',
+  'no_healthy_target',
+  'retries',
+];
+
+function policyStats(table: string, time: string): TableSpec {
+  return {
+    name: table,
+    uniqueId: false,
+    time,
+    columns: [
+      ['tenant', 'VARCHAR'],
+      ['service', 'VARCHAR'],
+      ['route', 'VARCHAR'],
+      ['method', 'VARCHAR'],
+      [time, 'BIGINT'],
+      ...POLICY_MEASURES.map((m) => [m, 'UBIGINT'] as const),
+    ],
+  };
+}
+
+/** policyStatsSelect fills policy_stats_1m / _1h as migrations/0012 does: policy decisions per route. */
+function policyStatsSelect(time: string, seconds: number): string {
+  const kind = (k: string) => `count(*) FILTER (WHERE error_kind = '${k}') AS ${k}`;
+  return `SELECT tenant, service, route, method, ts // ${seconds} * ${seconds} AS ${time}, count(*) AS requests,
+    count(*) FILTER (WHERE "cache" = 'hit') AS cache_hits, count(*) FILTER (WHERE "cache" = 'miss') AS cache_misses,
+    count(*) FILTER (WHERE "cache" = 'stale') AS cache_stale, count(*) FILTER (WHERE "cache" = 'bypass') AS cache_bypass,
+    ${['auth_missing', 'auth_invalid', 'forbidden', 'rate_limited', 'no_healthy_target'].map(kind).join(', ')},
+    sum(retries) AS retries
+  FROM tapwire_new GROUP BY ALL`;
+}
+
 /**
  * sloCountsSelect fills slo_counts_1m / _1h as migrations/0010 does: each new row once per facet
  * (0 status, 1 status per consumer, 2 latency bucket per consumer: hourly only).
@@ -137,6 +178,8 @@ export const TABLES: readonly TableSpec[] = [
       },
       { table: 'slo_counts_1m', select: sloCountsSelect('minute', 60, false), measures: ['requests'] },
       { table: 'slo_counts_1h', select: sloCountsSelect('hour', 3600, true), measures: ['requests'] },
+      { table: 'policy_stats_1m', select: policyStatsSelect('minute', 60), measures: POLICY_MEASURES },
+      { table: 'policy_stats_1h', select: policyStatsSelect('hour', 3600), measures: POLICY_MEASURES },
     ],
     columns: [
       ...EVENT,
@@ -159,6 +202,12 @@ export const TABLES: readonly TableSpec[] = [
       ['query', 'VARCHAR'],
       ['error_kind', 'VARCHAR'],
       ...KAFKA,
+      // Access logs version 2 (migrations/0012): the proxy's policy decisions.
+      ['cache', 'VARCHAR'],
+      ['target', 'VARCHAR'],
+      ['retries', 'UTINYINT'],
+      ['ratelimit_limit', 'UINTEGER'],
+      ['ratelimit_remaining', 'UINTEGER'],
     ],
   },
   {
@@ -213,6 +262,12 @@ export const TABLES: readonly TableSpec[] = [
       ['spool_capacity_bytes', 'UBIGINT'],
       ['producer_dropped_events', 'UBIGINT'],
       ...KAFKA,
+      // Every target of every load-balanced upstream (migrations/0012), parallel like upstream_*.
+      ['target_upstreams', 'VARCHAR[]'],
+      ['target_addresses', 'VARCHAR[]'],
+      ['target_states', 'VARCHAR[]'],
+      ['target_in_flight', 'UINTEGER[]'],
+      ['target_consecutive_failures', 'UINTEGER[]'],
     ],
   },
   {
@@ -256,6 +311,8 @@ export const TABLES: readonly TableSpec[] = [
   routeHistogram('route_histogram_1h', 'hour'),
   sloCounts('slo_counts_1m', 'minute'),
   sloCounts('slo_counts_1h', 'hour'),
+  policyStats('policy_stats_1m', 'minute'),
+  policyStats('policy_stats_1h', 'hour'),
   {
     name: 'consumer_lag',
     uniqueId: false,
@@ -298,6 +355,16 @@ export const ADDED_COLUMN_FILL: Readonly<Record<string, string>> = {
   scope_version: `''`,
   events_json: `'[]'`,
   links_json: `'[]'`,
+  cache: `''`,
+  target: `''`,
+  retries: '0',
+  ratelimit_limit: '0',
+  ratelimit_remaining: '0',
+  target_upstreams: '[]::VARCHAR[]',
+  target_addresses: '[]::VARCHAR[]',
+  target_states: '[]::VARCHAR[]',
+  target_in_flight: '[]::UINTEGER[]',
+  target_consecutive_failures: '[]::UINTEGER[]',
 };
 
 /** tableSpec returns a table's spec, or undefined for a table the embedded store does not have. */

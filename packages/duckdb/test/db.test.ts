@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ndjsonChunks } from '../src/db.js';
 import { type DuckDb, openDuckDb, sql, TapwireDuckDbError } from '../src/index.js';
+import { createTableSql, tableSpec } from '../src/schema.js';
 
 const dirs: string[] = [];
 const dbs: DuckDb[] = [];
@@ -259,6 +260,66 @@ describe('embedded database', () => {
         scope_version: '',
         events_json: '[]',
         links_json: '[]',
+      },
+    ]);
+  });
+
+  it('opening a file from before access logs version 2 adds the policy columns: old rows read no policy, old samples no targets', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tapwire-duckdb-test-'));
+    dirs.push(dir);
+    const path = join(dir, 'old-policy.duckdb');
+    const added = new Set([
+      'cache',
+      'target',
+      'retries',
+      'ratelimit_limit',
+      'ratelimit_remaining',
+      'target_upstreams',
+      'target_addresses',
+      'target_states',
+      'target_in_flight',
+      'target_consecutive_failures',
+    ]);
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const old = await DuckDBInstance.create(path);
+    const conn = await old.connect();
+    for (const name of ['access_logs', 'saturation']) {
+      const spec = tableSpec(name)!;
+      const before = { ...spec, columns: spec.columns.filter(([c]) => !added.has(c)) };
+      await conn.run(createTableSql(before));
+      await conn.run(`INSERT INTO ${name} (tenant, ts, ts_us, id) VALUES ('t1', 1, 1000000, 'old-${name}')`);
+    }
+    conn.closeSync();
+    old.closeSync();
+
+    const db = await openDuckDb({ path });
+    dbs.push(db);
+    expect(
+      await db.query(
+        sql`SELECT id, "cache", target, retries, ratelimit_limit, ratelimit_remaining FROM access_logs`,
+      ),
+    ).toEqual([
+      {
+        id: 'old-access_logs',
+        cache: '',
+        target: '',
+        retries: 0,
+        ratelimit_limit: 0,
+        ratelimit_remaining: 0,
+      },
+    ]);
+    expect(
+      await db.query(
+        sql`SELECT id, target_upstreams, target_addresses, target_states, target_in_flight, target_consecutive_failures FROM saturation`,
+      ),
+    ).toEqual([
+      {
+        id: 'old-saturation',
+        target_upstreams: [],
+        target_addresses: [],
+        target_states: [],
+        target_in_flight: [],
+        target_consecutive_failures: [],
       },
     ]);
   });

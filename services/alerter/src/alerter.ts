@@ -72,6 +72,10 @@ const UNIT_OF: Record<MachineRule['kind'], string> = {
   request_rate: 'rps',
   absence: 'rps',
   saturation: 'ratio',
+  rate_limited: 'ratio',
+  quota_used: 'ratio',
+  auth_failures: 'ratio',
+  cache_hit_ratio: 'ratio',
   slo_burn_rate: '×',
 };
 
@@ -116,6 +120,7 @@ function sloRule(burn: SloBurnRule): SloRule {
 
 function unitOf(rule: AlertRule): string {
   if (rule.kind === 'saturation' && rule.metric === 'event_loop_delay_ms') return 'ms';
+  if (rule.kind === 'saturation' && rule.metric === 'targets_unhealthy') return 'targets';
   return UNIT_OF[rule.kind];
 }
 

@@ -410,7 +410,7 @@ export async function buildApi(
       config: read,
       schema: {
         summary:
-          'Saturation per proxy instance (event loop, heap, CPU, buffer, spool) and per upstream (in flight vs limit, pool)',
+          'Saturation per proxy instance (event loop, heap, CPU, buffer, spool), per upstream (in flight vs limit, pool) and per target of a load-balanced upstream (health state)',
         querystring: saturationParams,
         response: { 200: saturationResultSchema, ...ERROR_RESPONSES },
       },
@@ -436,7 +436,8 @@ export async function buildApi(
     {
       config: read,
       schema: {
-        summary: 'Usage per API consumer (API-key id or JWT subject): rate, errors, latency',
+        summary:
+          'Usage per API consumer (API-key id or JWT subject): rate, errors, latency, requests refused by its rate limit, the peak share of its quota used, auth failures',
         querystring: consumersParams,
         response: { 200: consumersResultSchema, ...ERROR_RESPONSES },
       },

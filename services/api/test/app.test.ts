@@ -28,6 +28,7 @@ function fakeStore(overview: () => Promise<OverviewResult> = async () => EMPTY) 
       step: 60,
       instances: [],
       upstreams: [],
+      targets: [],
     })),
     consumers: record('consumers', async () => ({ from: 0, to: 60, rows: [], has_more: false })),
     trace: record('trace', async () => null),

@@ -12,6 +12,8 @@ export const RETAINED_TABLES = [
   'route_histogram_1h',
   'slo_counts_1m',
   'slo_counts_1h',
+  'policy_stats_1m',
+  'policy_stats_1h',
   'saturation_1m',
   'upstream_saturation_1m',
   'dlq_events',

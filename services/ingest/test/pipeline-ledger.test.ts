@@ -295,19 +295,14 @@ describe('ingest ledger for batched records', () => {
     expect(seqsOf(w.rows, 'proxy-b')).toEqual([40, 41, 42]);
     expect(w.rows).toHaveLength(9);
     expect(pipeline.stats()).toMatchObject({ insertFailures: 1, skippedDuplicates: 9 });
-    // Once per access-log rollup: route_stats_1m, route_histogram_1m/_1h, slo_counts_1m/_1h.
+    // Once per access-log rollup: route_stats_1m, route_histogram_1m/_1h, slo_counts_1m/_1h,
+    // policy_stats_1m/_1h.
     const stored = {
       'proxy-a': ['0', '1', '2', '3', '4'],
       'partition:0': ['1'],
       'proxy-b': ['40', '41', '42'],
     };
-    expect(w.checked.map((b) => Object.fromEntries(b.seqs))).toEqual([
-      stored,
-      stored,
-      stored,
-      stored,
-      stored,
-    ]);
+    expect(w.checked.map((b) => Object.fromEntries(b.seqs))).toEqual(Array(7).fill(stored));
   });
 
   it('single-event records already stored when the partition was assigned are skipped by their identity', async () => {
