@@ -1,5 +1,6 @@
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { ConfigError } from '@tapwire/config';
 import type { Logger } from '@tapwire/telemetry';
 import { createVerifier } from 'fast-jwt';
@@ -14,6 +15,8 @@ export type JwtResult = { ok: true; payload: Record<string, unknown> } | { ok: f
 /** JwtVerifier checks a bearer token's signature, algorithm, exp/nbf (with skew), aud and iss; it never throws. */
 export interface JwtVerifier {
   verify(token: string): JwtResult;
+  /** settled resolves once a JWKS file check in progress has finished (at once when none is). */
+  settled(): Promise<void>;
 }
 
 const HS = ['HS256', 'HS384', 'HS512'];
@@ -83,8 +86,9 @@ interface KeySet {
  * createJwtVerifier compiles consumers.jwt into per-key fast-jwt verifiers (results cached by
  * token). The token's alg picks the static key (HS* the secret, others the public key) and its kid
  * a JWKS key, so an HS token is never checked against a public key. A JWKS file is re-read when
- * its mtime changes, checked at most once a second; a bad file is logged and the last good keys
- * kept. Returns undefined when no key is configured. Throws ConfigError when the JWKS file cannot
+ * its mtime changes, checked at most once a second, in the background (no file I/O on the request
+ * path: the request that starts a check is verified with the keys in hand); a bad file is logged
+ * and the last good keys kept. Returns undefined when no key is configured. Throws ConfigError when the JWKS file cannot
  * be read at start. `now` (ms) paces the file checks.
  */
 export function createJwtVerifier(
@@ -168,25 +172,34 @@ export function createJwtVerifier(
     checkedAt = now();
   }
 
-  function refreshKeys(): void {
-    const t = now();
-    if (t - checkedAt < RELOAD_CHECK_MS) return;
-    checkedAt = t;
+  let checking: Promise<void> | undefined;
+  async function reload(file: string): Promise<void> {
     try {
-      const m = statSync(jwksFile!).mtimeMs;
+      const m = (await stat(file)).mtimeMs;
       if (m === mtimeMs) return;
+      // Recorded first: a broken file is reported once, not every second.
       mtimeMs = m;
-      keys = parseKeySet(readFileSync(jwksFile!, 'utf8'));
-      deps.logger.info({ file: jwksFile, keys: keys.byKid.size }, 'JWKS file reloaded');
+      keys = parseKeySet(await readFile(file, 'utf8'));
+      deps.logger.info({ file, keys: keys.byKid.size }, 'JWKS file reloaded');
     } catch (err) {
       deps.logger.warn(
-        { file: jwksFile, err: (err as Error).message },
+        { file, err: (err as Error).message },
         'JWKS file could not be reloaded; keeping the last good keys',
       );
     }
   }
 
+  function refreshKeys(): void {
+    const t = now();
+    if (checking || t - checkedAt < RELOAD_CHECK_MS) return;
+    checkedAt = t;
+    checking = reload(jwksFile!).finally(() => {
+      checking = undefined;
+    });
+  }
+
   return {
+    settled: () => checking ?? Promise.resolve(),
     verify(token) {
       const header = headerOf(token);
       if (!header || typeof header.alg !== 'string') return { ok: false, reason: 'the token is malformed' };
