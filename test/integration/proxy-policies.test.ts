@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createClickHouseStore } from '@tapwire/analytics';
 import { type ClickHouse, createClickHouse, identifier, migrate, raw, sql } from '@tapwire/clickhouse';
 import { openEmission } from '@tapwire/emission';
 import { buildIngest, clickhouseWarehouse, type Ingest, ingestConfigSchema } from '@tapwire/ingest';
@@ -334,5 +335,63 @@ describe('proxy policies: the access log says what the client saw', () => {
     // went to the live target by the rotation or it would have been a 502.
     const retried = rows.filter((r) => Number(r.retries) > 0);
     expect(retried.map((r) => Number(r.retries))).toEqual([1, 1, 1]);
+
+    // The analytics API's view of the same run (raw rows: exact).
+    const store = createClickHouseStore(ch);
+    const range = { from: Math.floor(Date.now() / 1000) - 3600, to: Math.floor(Date.now() / 1000) + 60 };
+    const consumers = await store.consumers(
+      { tenant: null },
+      { range, filters: {}, sort: 'rate', order: 'desc', limit: 10, offset: 0 },
+    );
+    const usage = Object.fromEntries(
+      consumers.rows.map((r) => [
+        r.consumer,
+        {
+          requests: r.requests,
+          rate_limited: r.rate_limited,
+          quota_used: r.quota_used,
+          ratelimit_limit: r.ratelimit_limit,
+          auth_failures: r.auth_failures,
+        },
+      ]),
+    );
+    const none = { missing: 0, invalid: 0, forbidden: 0 };
+    expect(usage.alice).toEqual({
+      requests: 9,
+      rate_limited: 2,
+      quota_used: 1,
+      ratelimit_limit: 6,
+      auth_failures: { ...none, forbidden: 1 },
+    });
+    expect(usage.bob).toEqual({
+      requests: 13,
+      rate_limited: 0,
+      // 12 of 1000 spent on the limited routes (the /public route has no limit).
+      quota_used: 0.012,
+      ratelimit_limit: 1000,
+      auth_failures: none,
+    });
+    expect(usage.unknown).toMatchObject({ requests: 1, auth_failures: { ...none, invalid: 1 } });
+    const overview = await store.overview(
+      { tenant: null },
+      {
+        range,
+        filters: {},
+        groupBy: 'route',
+        sort: 'rate',
+        order: 'desc',
+        limit: 10,
+        offset: 0,
+        source: 'raw',
+      },
+    );
+    const items = overview.rows.find((r) => r.route === '/items/:id' && r.method === 'GET');
+    // GET /items/:id: its hits over its lookups (HEAD is a row of its own; 429s never looked).
+    const gets = sent.filter(
+      (s) => s.method === 'GET' && s.path.startsWith('/items/') && s.xCache !== undefined,
+    );
+    const hits = gets.filter((s) => s.xCache === 'HIT').length;
+    expect(items?.cache_hit_ratio).toBeCloseTo(hits / gets.length, 10);
+    await store.close();
   });
 });
