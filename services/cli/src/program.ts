@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { ConfigError } from '@tapwire/config';
 import { Command, CommanderError } from 'commander';
 import { registerAlerter } from './commands/alerter.js';
 import { registerApi } from './commands/api.js';
@@ -66,6 +67,12 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
     if (err instanceof CommandFailure) {
       if (err.message) io.err(`tapwire: ${err.message}\n`);
       return err.exitCode;
+    }
+    // Found only when a service is built (a JWKS file that cannot be read): the same exit code as a
+    // configuration file that does not validate.
+    if (err instanceof ConfigError) {
+      io.err(`tapwire: ${err.message}\n`);
+      return 2;
     }
     io.err(`tapwire: ${describeError(err)}\n`);
     return 1;
