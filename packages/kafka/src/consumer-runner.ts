@@ -41,7 +41,20 @@ export function createConsumerRunner(
   let closing = false;
   let closed: Promise<void> | undefined;
 
+  // Between a crash and kafkajs's restart of the consumer there is no group: pause() and resume()
+  // throw then ("consumer#run must be called first"), and a restarted group starts unpaused. So a
+  // pause is best effort here and applied again each time the group joins.
+  const topicList = config.topics.map((topic) => ({ topic }));
+  const applyPause = (): void => {
+    try {
+      consumer.pause(topicList);
+    } catch {
+      // No group right now: GROUP_JOIN pauses it once it is back.
+    }
+  };
+
   consumer.on(consumer.events.GROUP_JOIN, (event) => {
+    if (paused) applyPause();
     if (closing) {
       // A start that was in flight when close() ran joined anyway; leave again once kafkajs has
       // marked it running (after this event), which is when its stop() takes effect.
@@ -116,12 +129,16 @@ export function createConsumerRunner(
     pause() {
       if (paused) return;
       paused = true;
-      consumer.pause(config.topics.map((topic) => ({ topic })));
+      applyPause();
     },
     resume() {
       if (!paused) return;
       paused = false;
-      consumer.resume(config.topics.map((topic) => ({ topic })));
+      try {
+        consumer.resume(topicList);
+      } catch {
+        // No group right now: the restarted one starts unpaused.
+      }
     },
     lag: () => [...lagByPartition.values()],
     close() {

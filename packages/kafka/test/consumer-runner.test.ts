@@ -21,6 +21,9 @@ function fakeKafka(leave: () => Promise<void> = async () => {}) {
       | undefined,
     eachBatch: undefined as EachBatch | undefined,
     disconnects: 0,
+    /** Whether kafkajs has a consumer group now (not between a crash and its restart). */
+    group: true,
+    pausedNow: false,
     join: (memberAssignment: Record<string, number[]>) =>
       emitter.emit(GROUP_JOIN, { payload: { memberAssignment } }),
   };
@@ -40,8 +43,17 @@ function fakeKafka(leave: () => Promise<void> = async () => {}) {
           return leave();
         },
         commitOffsets: async () => {},
-        pause() {},
-        resume() {},
+        // kafkajs's own check: no group, no pause or resume.
+        pause() {
+          if (!state.group)
+            throw new Error('Consumer group was not initialized, consumer#run must be called first');
+          state.pausedNow = true;
+        },
+        resume() {
+          if (!state.group)
+            throw new Error('Consumer group was not initialized, consumer#run must be called first');
+          state.pausedNow = false;
+        },
       };
     },
     admin: () => ({
@@ -143,6 +155,31 @@ describe('consumer runner after close (issue #17: a stopped ingest came back as 
     await state.eachBatch?.(batchPayload());
     expect(seen.assigned).toBe(1);
     expect(seen.batches.map((b) => [b.topic, b.partition, b.messages.length])).toEqual([['t', 0, 1]]);
+    await runner.close();
+  });
+});
+
+describe('pause and resume between a crash and its restart', () => {
+  it('never throw (ingest stops cleanly with the broker down), and a pause holds once the group is back', async () => {
+    const { kafka, state } = fakeKafka();
+    const { handlers } = recordingHandlers();
+    const runner = createConsumerRunner({ kafka, logger }, config, handlers);
+    await runner.start();
+    // kafkajs crashed the consumer (broker gone) and has not restarted it yet.
+    state.group = false;
+    expect(() => runner.pause()).not.toThrow();
+    expect(runner.paused).toBe(true);
+    // The restarted group starts unpaused; the runner pauses it as it joins.
+    state.group = true;
+    state.join({ t: [0] });
+    expect(state.pausedNow).toBe(true);
+    state.group = false;
+    expect(() => runner.resume()).not.toThrow();
+    expect(runner.paused).toBe(false);
+    state.group = true;
+    state.pausedNow = false;
+    state.join({ t: [0] });
+    expect(state.pausedNow).toBe(false);
     await runner.close();
   });
 });
