@@ -8,7 +8,9 @@ export const STATUS_SQL =
  * generateAccessLogs writes `rows` access-log rows spread evenly over [start, start + spanS) inside
  * ClickHouse (INSERT … SELECT FROM numbers(), 1M rows per statement), so the materialized views
  * fill the rollups as ingest would: ten services × five routes, lognormal latency (median
- * 20-200 ms by route), 200 consumers, one POST in seven, statuses from `statusSql`.
+ * 20-200 ms by route), 200 consumers, one POST in seven, statuses from `statusSql`, no policy
+ * decisions. The columns are in the table's order (migrations/0012 put the policy columns after
+ * error_kind).
  */
 export async function generateAccessLogs(
   ch: ClickHouse,
@@ -42,6 +44,11 @@ export async function generateAccessLogs(
         '/api/v1/x/42' AS path,
         '' AS query,
         if(status = 503, 'upstream_refused', 'none') AS error_kind,
+        '' AS cache,
+        '' AS target,
+        toUInt8(0) AS retries,
+        toUInt32(0) AS ratelimit_limit,
+        toUInt32(0) AS ratelimit_remaining,
         toUInt32(0) AS kafka_partition,
         toUInt64(number) AS kafka_offset,
         'partition:0' AS source_id,
