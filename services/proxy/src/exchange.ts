@@ -110,9 +110,7 @@ interface Exchange {
   /** The cache's decision and the copy of a forwarded response being stored, when the route caches. */
   cacheLookup: CacheLookup | undefined;
   cacheFill: CacheFill | undefined;
-  /** host:port of the upstream target forwarded to last ('' when none). */
-  target: string;
-  /** The target forwarded to last. */
+  /** The target forwarded to last (the access log's `target` is its host:port, '' when none). */
   to: Target | undefined;
   /** Times the request was sent again to another target after a connect failure. */
   retries: number;
@@ -227,7 +225,6 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       cache: '',
       cacheLookup: undefined,
       cacheFill: undefined,
-      target: '',
       to: undefined,
       retries: 0,
       rateLimitLimit: 0,
@@ -316,7 +313,7 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       query,
       error_kind: ex.errorKind,
       cache: ex.cache,
-      target: ex.target,
+      target: ex.to?.address ?? '',
       retries: ex.retries,
       ratelimit_limit: ex.rateLimitLimit,
       ratelimit_remaining: ex.rateLimitRemaining,
@@ -449,7 +446,8 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
     ex.cacheLookup = lookup;
     if (lookup.result === 'hit') return serveStored(ex, res, lookup.entry!, 'hit');
     ex.cache = lookup.result;
-    ex.policyHeaders = { ...ex.policyHeaders, 'x-cache': X_CACHE[lookup.result] };
+    // The rate-limit step's headers are this request's own object: add to it.
+    (ex.policyHeaders ??= {})['x-cache'] = X_CACHE[lookup.result];
     return false;
   }
 
@@ -553,7 +551,6 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
       up.config.stripPrefix && up.prefix !== '/' ? ex.path.slice(up.prefix.length) || '/' : ex.path;
     const lb = up.balancer;
     ex.to = to;
-    ex.target = to.address;
     let open = lb.multi;
     if (open) to.inFlight++;
     const release = (): void => {
