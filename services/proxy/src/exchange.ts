@@ -447,7 +447,8 @@ export function createExchangeHandler(deps: ExchangeDeps, config: ProxyConfig) {
     if (lookup.result === 'hit') return serveStored(ex, res, lookup.entry!, 'hit');
     ex.cache = lookup.result;
     // The rate-limit step's headers are this request's own object: add to it.
-    (ex.policyHeaders ??= {})['x-cache'] = X_CACHE[lookup.result];
+    ex.policyHeaders ??= {};
+    ex.policyHeaders['x-cache'] = X_CACHE[lookup.result];
     return false;
   }
 
